@@ -1,0 +1,107 @@
+"""Audit trail: an append-only JSON Lines record of every plan, result and notification,
+plus a plain-text transcript of all remote output, one pair of files per session."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from irtui.core.plan import OutputLine, Plan, PlanResult
+
+
+def utc_now() -> str:
+    """Current time as ISO 8601 UTC with seconds, e.g. ``2026-11-29T22:30:00Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One finished action as kept in memory for the session summary."""
+
+    ts: str
+    action: str
+    summary: str
+    ok: bool
+    detail: str
+
+
+class AuditLog:
+    """Writes ``<dir>/<session>.jsonl`` (the audit trail) and ``<dir>/<session>.log``
+    (transcript of remote output). Thread-safe. Files are created 0600 on first write.
+
+    Args:
+        directory: where the files go (created if missing).
+        session: session id; default ``YYYYmmddTHHMMSSZ-<pid>``.
+    """
+
+    def __init__(self, directory: Path, session: str | None = None) -> None:
+        self.directory = directory
+        self.session = session or (datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                                   + f"-{os.getpid()}")
+        self.trail_path = directory / f"{self.session}.jsonl"
+        self.transcript_path = directory / f"{self.session}.log"
+        self.records: list[AuditRecord] = []
+        self._lock = threading.Lock()
+        self._operator = f"{getpass.getuser()}@{socket.gethostname()}"
+
+    def _append(self, path: Path, text: str) -> None:
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                fh.write(text)
+
+    def write(self, event: str, **fields: Any) -> None:
+        """Append one JSON object ``{"ts", "session", "operator", "event", **fields}``."""
+        record = {"ts": utc_now(), "session": self.session, "operator": self._operator,
+                  "event": event, **fields}
+        self._append(self.trail_path, json.dumps(record, ensure_ascii=False) + "\n")
+
+    def plan(self, plan: Plan) -> None:
+        """Record a plan about to be executed, with its exact commands."""
+        self.write("plan", action=plan.action, summary=plan.summary, hosts=plan.hosts,
+                   commands=[{"host": s.host, "command": s.render()} for s in plan.steps],
+                   skipped=plan.skipped, notes=plan.notes)
+
+    def result(self, result: PlanResult) -> None:
+        """Record a plan's outcome per host and keep it for :meth:`summary`."""
+        self.write("result", action=result.action, summary=result.summary, ok=result.ok,
+                   results=[{"host": r.host, "ok": r.ok, "message": r.message,
+                             "duration_s": round(r.duration, 3)} for r in result.results])
+        detail = "; ".join(f"{r.host}: {r.message}" for r in result.results)
+        self.records.append(AuditRecord(utc_now(), result.action, result.summary,
+                                        result.ok, detail))
+
+    def note(self, action: str, summary: str, ok: bool, detail: str = "") -> None:
+        """Record an action that is not a remote plan (e.g. a notification)."""
+        self.write("action", action=action, summary=summary, ok=ok, detail=detail)
+        self.records.append(AuditRecord(utc_now(), action, summary, ok, detail))
+
+    def output(self, line: OutputLine) -> None:
+        """Append one remote output line to the transcript."""
+        stamp = time.strftime("%H:%M:%S")
+        self._append(self.transcript_path,
+                     f"{stamp} {line.host} {line.stream}: {line.line}\n")
+
+    def summary(self) -> str:
+        """This session's actions as plain text, one line each, for a notification body."""
+        if not self.records:
+            return "No containment actions recorded in this session yet."
+        good = sum(r.ok for r in self.records)
+        lines = [f"irtui session {self.session} by {self._operator}",
+                 f"{len(self.records)} action(s): {good} succeeded, "
+                 f"{len(self.records) - good} failed", ""]
+        for r in self.records:
+            lines.append(f"{r.ts}  {'OK  ' if r.ok else 'FAIL'}  {r.summary}")
+            if not r.ok and r.detail:
+                lines.append(f"    {r.detail}")
+        lines += ["", f"Audit trail: {self.trail_path}"]
+        return "\n".join(lines)

@@ -1,0 +1,393 @@
+"""Configuration: load and validate TOML, write it back atomically.
+
+The file format is documented key by key in ``config.example.toml``. Loading checks every key
+and reports all problems at once, each naming the key and the fix, as one :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+from irtui.core.durations import parse_ttl
+from irtui.core.errors import ConfigError, InvalidTargetError, UnknownHostError
+
+ENV_CONFIG = "IRTUI_CONFIG"
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def default_config_path() -> Path:
+    """Return the config path: ``$IRTUI_CONFIG`` if set, else the platform config dir
+    (``~/.config/irtui/config.toml`` on Linux, per platformdirs)."""
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """One managed host (an enforcement point).
+
+    Attributes:
+        name: short unique name used on the command line and in the TUI.
+        address: IP address or DNS name that SSH connects to.
+        port: SSH TCP port (default 22).
+        user: SSH login user; non-root users get ``sudo -n``.
+        groups: group names for acting on several hosts at once.
+    """
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    """SSH client settings. Times are in seconds."""
+
+    user: str = "root"
+    key_file: str = ""
+    known_hosts: str = "~/.ssh/known_hosts"
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    use_agent: bool = True
+
+
+@dataclass(frozen=True)
+class FirewallSettings:
+    """Block defaults. ``default_ttl`` is seconds, or None for permanent blocks."""
+
+    default_ttl: int | None = 86400
+
+
+@dataclass(frozen=True)
+class IsolationSettings:
+    """Isolation policy: ``allow`` lists extra addresses/CIDRs kept reachable while isolated,
+    besides the address the responder's SSH session comes from."""
+
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """SMTP settings. ``security`` is ``starttls`` (RFC 3207) or ``tls`` (implicit TLS,
+    RFC 8314); the password is read from the OS keyring under ``password_secret``."""
+
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    cafile: str = ""
+    timeout: float = 30.0
+    password_secret: str = "smtp"
+
+    @property
+    def configured(self) -> bool:
+        """True when enough is set to try sending."""
+        return bool(self.host and self.sender)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    """TUI settings. ``refresh_seconds`` is the live-state poll period in seconds."""
+
+    theme: str = "irtui-dark"
+    refresh_seconds: float = 15.0
+    log_max_lines: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. ``path`` is where it was loaded from (empty if built in code)."""
+
+    hosts: tuple[HostConfig, ...] = ()
+    ssh: SSHSettings = field(default_factory=SSHSettings)
+    firewall: FirewallSettings = field(default_factory=FirewallSettings)
+    isolation: IsolationSettings = field(default_factory=IsolationSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    audit_dir: str = ""
+    path: str = ""
+
+    def host(self, name: str) -> HostConfig:
+        """Return the host called ``name``.
+
+        Raises:
+            UnknownHostError: no host of that name; the message lists the known ones.
+        """
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        known = ", ".join(h.name for h in self.hosts) or "none"
+        raise UnknownHostError(
+            f"unknown host {name!r}",
+            f"use a host name from the config ({known}) or add it under [[hosts]]",
+        )
+
+    def select(self, names: list[str] | tuple[str, ...]) -> list[HostConfig]:
+        """Resolve host names, group names (``@group``) or ``all`` to hosts, in config order.
+
+        Raises:
+            UnknownHostError: a name or group matches nothing.
+        """
+        chosen: dict[str, HostConfig] = {}
+        for raw in names:
+            name = raw.strip()
+            if name == "all":
+                chosen.update((h.name, h) for h in self.hosts)
+            elif name.startswith("@"):
+                members = [h for h in self.hosts if name[1:] in h.groups]
+                if not members:
+                    raise UnknownHostError(
+                        f"unknown group {name!r}", "use a group listed in a host's groups = [...]"
+                    )
+                chosen.update((h.name, h) for h in members)
+            else:
+                host = self.host(name)
+                chosen[host.name] = host
+        return [h for h in self.hosts if h.name in chosen]
+
+    @property
+    def resolved_audit_dir(self) -> Path:
+        """Directory for the audit trail and transcripts (platformdirs state dir by default)."""
+        if self.audit_dir:
+            return Path(self.audit_dir).expanduser()
+        return Path(platformdirs.user_state_dir("irtui")) / "audit"
+
+
+class _Reader:
+    """Collects validation problems while reading a TOML table."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, key: str, text: str) -> None:
+        self.problems.append(f"{key}: {text}")
+
+    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a table like [{key}]")
+            return {}
+        return value
+
+    def get(
+        self, data: dict[str, Any], prefix: str, key: str, kind: type | tuple[type, ...],
+        default: Any,
+    ) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = False if isinstance(value, bool) and bool not in kinds else isinstance(value, kinds)
+        if not ok:
+            names = " or ".join(k.__name__.replace("str", "string").replace("int", "integer")
+                                for k in kinds)
+            self.problem(f"{prefix}{key}", f"must be a {names}, got {value!r}")
+            return default
+        return value
+
+    def unknown(self, data: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                self.problem(
+                    f"{prefix}{key}",
+                    f"unknown key; remove it or use one of {', '.join(sorted(allowed))}",
+                )
+
+
+def _strings(r: _Reader, data: dict[str, Any], prefix: str, key: str) -> tuple[str, ...]:
+    value = r.get(data, prefix, key, list, [])
+    if not all(isinstance(v, str) for v in value):
+        r.problem(f"{prefix}{key}", "must be a list of strings")
+        return ()
+    return tuple(value)
+
+
+def parse_config(data: dict[str, Any], path: str = "") -> Config:
+    """Validate a parsed TOML document and build a :class:`Config`.
+
+    Args:
+        data: the document as returned by ``tomllib``.
+        path: where it came from, used in messages.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: listing every problem, each as ``key: what is wrong; the fix``.
+    """
+    r = _Reader()
+    r.unknown(data, "", {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit"})
+
+    ssh_t = r.table(data, "ssh")
+    r.unknown(ssh_t, "ssh.", {"user", "key_file", "known_hosts", "connect_timeout",
+                              "command_timeout", "use_agent"})
+    ssh = SSHSettings(
+        user=r.get(ssh_t, "ssh.", "user", str, "root"),
+        key_file=r.get(ssh_t, "ssh.", "key_file", str, ""),
+        known_hosts=r.get(ssh_t, "ssh.", "known_hosts", str, "~/.ssh/known_hosts"),
+        connect_timeout=float(r.get(ssh_t, "ssh.", "connect_timeout", (int, float), 10.0)),
+        command_timeout=float(r.get(ssh_t, "ssh.", "command_timeout", (int, float), 120.0)),
+        use_agent=r.get(ssh_t, "ssh.", "use_agent", bool, True),
+    )
+    for key in ("connect_timeout", "command_timeout"):
+        if getattr(ssh, key) <= 0:
+            r.problem(f"ssh.{key}", "must be a positive number of seconds")
+
+    hosts: list[HostConfig] = []
+    raw_hosts = data.get("hosts", [])
+    if not isinstance(raw_hosts, list):
+        r.problem("hosts", "must be an array of tables written as [[hosts]]")
+        raw_hosts = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_hosts):
+        prefix = f"hosts[{i}]."
+        if not isinstance(raw, dict):
+            r.problem(f"hosts[{i}]", "must be a table written as [[hosts]]")
+            continue
+        r.unknown(raw, prefix, {"name", "address", "port", "user", "groups"})
+        name = r.get(raw, prefix, "name", str, "")
+        address = r.get(raw, prefix, "address", str, "")
+        port = r.get(raw, prefix, "port", int, 22)
+        if not name:
+            r.problem(f"{prefix}name", "missing; give each host a short name like \"web1\"")
+        elif not HOST_NAME_RE.match(name) or name == "all":
+            r.problem(f"{prefix}name", f"{name!r} is not a valid host name; use letters, digits, "
+                      "'.', '_' or '-' (and not 'all')")
+        elif name in seen:
+            r.problem(f"{prefix}name", f"duplicate host name {name!r}; host names must be unique")
+        seen.add(name)
+        if not address:
+            r.problem(f"{prefix}address",
+                      "missing; give the IP address or DNS name SSH connects to")
+        if not 0 < port < 65536:
+            r.problem(f"{prefix}port", f"{port} is not a TCP port; use 1-65535")
+        hosts.append(HostConfig(
+            name=name, address=address, port=port,
+            user=r.get(raw, prefix, "user", str, ssh.user),
+            groups=_strings(r, raw, prefix, "groups"),
+        ))
+
+    fw_t = r.table(data, "firewall")
+    r.unknown(fw_t, "firewall.", {"default_ttl"})
+    ttl_raw = r.get(fw_t, "firewall.", "default_ttl", (str, int), "24h")
+    try:
+        default_ttl = parse_ttl(ttl_raw)
+    except InvalidTargetError as exc:
+        r.problem("firewall.default_ttl", exc.line)
+        default_ttl = 86400
+
+    iso_t = r.table(data, "isolation")
+    r.unknown(iso_t, "isolation.", {"allow"})
+    allow = _strings(r, iso_t, "isolation.", "allow")
+    for entry in allow:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            r.problem("isolation.allow", f"{entry!r} is not an IP address or CIDR")
+
+    notify_t = r.table(data, "notify")
+    r.unknown(notify_t, "notify.", {"email"})
+    mail_t = r.table(notify_t, "email") if notify_t else {}
+    mp = "notify.email."
+    r.unknown(mail_t, mp, {"host", "port", "security", "username", "sender", "to", "cafile",
+                           "timeout", "password_secret"})
+    email = EmailSettings(
+        host=r.get(mail_t, mp, "host", str, ""),
+        port=r.get(mail_t, mp, "port", int, 587),
+        security=r.get(mail_t, mp, "security", str, "starttls"),
+        username=r.get(mail_t, mp, "username", str, ""),
+        sender=r.get(mail_t, mp, "sender", str, ""),
+        to=_strings(r, mail_t, mp, "to"),
+        cafile=r.get(mail_t, mp, "cafile", str, ""),
+        timeout=float(r.get(mail_t, mp, "timeout", (int, float), 30.0)),
+        password_secret=r.get(mail_t, mp, "password_secret", str, "smtp"),
+    )
+    if email.security not in ("starttls", "tls"):
+        r.problem(f"{mp}security", f"{email.security!r} is not supported; use \"starttls\" or "
+                  "\"tls\" (plain-text SMTP is refused)")
+
+    ui_t = r.table(data, "ui")
+    r.unknown(ui_t, "ui.", {"theme", "refresh_seconds", "log_max_lines"})
+    ui = UISettings(
+        theme=r.get(ui_t, "ui.", "theme", str, "irtui-dark"),
+        refresh_seconds=float(r.get(ui_t, "ui.", "refresh_seconds", (int, float), 15.0)),
+        log_max_lines=r.get(ui_t, "ui.", "log_max_lines", int, 5000),
+    )
+    if ui.refresh_seconds < 1:
+        r.problem("ui.refresh_seconds", "must be at least 1 second")
+    if ui.log_max_lines < 100:
+        r.problem("ui.log_max_lines", "must be at least 100")
+
+    audit_t = r.table(data, "audit")
+    r.unknown(audit_t, "audit.", {"dir"})
+    audit_dir = r.get(audit_t, "audit.", "dir", str, "")
+
+    if r.problems:
+        raise ConfigError(r.problems, path)
+    return Config(
+        hosts=tuple(hosts), ssh=ssh, firewall=FirewallSettings(default_ttl=default_ttl),
+        isolation=IsolationSettings(allow=allow), email=email, ui=ui, audit_dir=audit_dir,
+        path=path,
+    )
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the config file.
+
+    Args:
+        path: file to read; defaults to :func:`default_config_path`.
+
+    Raises:
+        ConfigError: the file is missing, not valid TOML (with line and column), or invalid.
+    """
+    p = Path(path).expanduser() if path else default_config_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p)
+        ) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read it ({exc.strerror}); check the path and permissions"],
+                          str(p)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML ({exc}); fix the syntax at that line"],
+                          str(p)) from None
+    return parse_config(data, str(p))
+
+
+def write_toml_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as TOML to ``path`` atomically: a temp file in the same directory is
+    written, fsynced and renamed over the target (rename(2) is atomic on POSIX), so a failed
+    save never leaves a half-written config. File mode is 0600."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            tomli_w.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,66 @@
+"""Parse and format durations such as ``90s``, ``15m``, ``24h``, ``7d``."""
+
+from __future__ import annotations
+
+import re
+
+from irtui.core.errors import InvalidTargetError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+)([smhdw])")
+PERMANENT_WORDS = frozenset({"permanent", "never", "0", "none", ""})
+
+
+def parse_ttl(text: str | int | None) -> int | None:
+    """Parse a time-to-live.
+
+    Args:
+        text: ``"24h"``, ``"1h30m"``, ``"45s"``, a plain number of seconds, or one of
+            ``permanent``/``never``/``none``/``0``/empty for no expiry.
+
+    Returns:
+        The TTL in whole seconds, or ``None`` for a permanent entry.
+
+    Raises:
+        InvalidTargetError: the text is not a duration.
+    """
+    if text is None:
+        return None
+    if isinstance(text, int):
+        if text < 0:
+            raise InvalidTargetError(f"TTL {text} is negative", "give a positive duration like 24h")
+        return text or None
+    value = text.strip().lower()
+    if value in PERMANENT_WORDS:
+        return None
+    if value.isdigit():
+        return int(value) or None
+    pos, total = 0, 0
+    for match in _PART.finditer(value):
+        if match.start() != pos:
+            break
+        total += int(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or total == 0:
+        raise InvalidTargetError(
+            f"TTL {text!r} is not a duration",
+            "use a number with s/m/h/d/w (e.g. 30m, 24h, 7d) or 'permanent'",
+        )
+    return total
+
+
+def format_duration(seconds: float | None) -> str:
+    """Format seconds as a short countdown (``2d3h``, ``4h05m``, ``59s``); None → ``permanent``."""
+    if seconds is None:
+        return "permanent"
+    s = max(0, int(seconds))
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{s:02d}s"
+    return f"{s}s"

@@ -1,0 +1,74 @@
+"""Backend-neutral live firewall state of one host, as read back from the host."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass, field
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class BlockEntry:
+    """One blocklist entry on one host.
+
+    Attributes:
+        network: the blocked address or prefix (a single address is a /32 or /128).
+        timeout: the TTL the entry was added with, in seconds; None if permanent.
+        expires: seconds left when the state was read; None if permanent.
+    """
+
+    network: Network
+    timeout: int | None = None
+    expires: int | None = None
+
+    @property
+    def family(self) -> int:
+        """4 or 6."""
+        return self.network.version
+
+    @property
+    def text(self) -> str:
+        """The entry as a user writes it: bare address for a single host, else CIDR."""
+        if self.network.prefixlen == self.network.max_prefixlen:
+            return str(self.network.network_address)
+        return str(self.network)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """irtui's isolation on a host: when it started (ISO 8601 UTC, as recorded in the
+    ruleset) and which management addresses stay reachable."""
+
+    since: str
+    management: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostState:
+    """What a host's firewall says right now.
+
+    Attributes:
+        host: host name from the config.
+        blocks: irtui's blocklist entries on the host.
+        isolation: irtui's isolation if present, else None.
+        read_at: ``time.time()`` when the state was read (seconds since the epoch).
+    """
+
+    host: str
+    blocks: tuple[BlockEntry, ...] = ()
+    isolation: Isolation | None = None
+    read_at: float = field(default_factory=time.time)
+
+    @property
+    def isolated(self) -> bool:
+        """True when irtui's isolation is in place."""
+        return self.isolation is not None
+
+    def find(self, network: Network) -> BlockEntry | None:
+        """Return the entry blocking exactly ``network``, if any."""
+        for entry in self.blocks:
+            if entry.network == network:
+                return entry
+        return None

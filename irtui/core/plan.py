@@ -1,0 +1,204 @@
+"""Plans (the exact remote commands per host), the events their execution emits, and the
+executor that runs them over SSH."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from irtui.core.config import HostConfig
+from irtui.core.errors import IrtuiError
+
+HEREDOC_MARK = "IRTUI_EOF"
+
+
+def command_line(host: HostConfig, argv: Sequence[str]) -> str:
+    """The command line sent to ``host`` for ``argv``: every word ``shlex.quote``d, with
+    ``sudo -n`` (sudo(8): never prompt) in front when the login user is not root."""
+    words = list(argv) if host.user == "root" else ["sudo", "-n", *argv]
+    return shlex.join(words)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One remote command.
+
+    Attributes:
+        host: the host name.
+        command: the exact command line (see :func:`command_line`).
+        stdin: text fed to the command's stdin, or None.
+        purpose: a short human description ("add 203.0.113.7 to the blocklist").
+    """
+
+    host: str
+    command: str
+    purpose: str
+    stdin: str | None = None
+
+    def render(self) -> str:
+        """The step as a shell would read it (stdin shown as a here-document)."""
+        if self.stdin is None:
+            return self.command
+        body = self.stdin if self.stdin.endswith("\n") else self.stdin + "\n"
+        return f"{self.command} <<'{HEREDOC_MARK}'\n{body}{HEREDOC_MARK}"
+
+
+Verifier = Callable[[str], str | None]
+"""``verify(host) -> problem or None``: reads the host's live state after the steps ran."""
+
+
+@dataclass
+class Plan:
+    """What an action will do, before it does it.
+
+    Attributes:
+        action: ``block``, ``unblock``, ``isolate``, ``release``.
+        summary: one line for the confirmation modal, the CLI and the audit trail.
+        hosts: the target host names in order.
+        steps: the commands, in order; a host's steps stop at its first failure.
+        notes: things the responder should know (normalised input, no-ops).
+        skipped: host → reason it needs no change (e.g. "already isolated").
+        dangerous: True when the action needs confirmation.
+        verify: optional read-back check run per host after its steps succeeded.
+    """
+
+    action: str
+    summary: str
+    hosts: list[str]
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    dangerous: bool = True
+    verify: Verifier | None = None
+
+    def render(self) -> str:
+        """The plan as text: the summary, notes, then each host's exact commands."""
+        out = [self.summary]
+        out += [f"note: {n}" for n in self.notes]
+        for host in self.hosts:
+            if host in self.skipped:
+                out.append(f"[{host}] nothing to do: {self.skipped[host]}")
+                continue
+            out.append(f"[{host}]")
+            out += ["  " + line for s in self.steps if s.host == host
+                    for line in s.render().splitlines()]
+        return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A step began on ``host``."""
+
+    host: str
+    purpose: str
+    command: str
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    """One line of a step's output; ``stream`` is ``stdout`` or ``stderr``."""
+
+    host: str
+    stream: str
+    line: str
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    """A step ended with ``exit_code`` after ``duration`` seconds."""
+
+    host: str
+    purpose: str
+    exit_code: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """The outcome of a plan on one host. ``duration`` is in seconds."""
+
+    host: str
+    ok: bool
+    message: str
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The outcome of a whole plan: one :class:`HostResult` per target host."""
+
+    action: str
+    summary: str
+    results: tuple[HostResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True only when every host succeeded."""
+        return all(r.ok for r in self.results)
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """``(succeeded, failed)`` host counts."""
+        good = sum(r.ok for r in self.results)
+        return good, len(self.results) - good
+
+
+Event = StepStarted | OutputLine | StepFinished | HostResult | PlanResult
+EventSink = Callable[[Event], None]
+
+
+class Runner:
+    """Something that can run one step: ``run(step, on_output, cancel) -> (exit_code, secs)``."""
+
+    def run_step(self, step: Step, on_output: Callable[[str, str], None],
+                 cancel: threading.Event | None) -> tuple[int, float]:  # pragma: no cover
+        raise NotImplementedError
+
+
+def execute(plan: Plan, runner: Runner, on_event: EventSink,
+            cancel: threading.Event | None = None, max_parallel: int = 16) -> PlanResult:
+    """Run ``plan``: hosts in parallel (at most ``max_parallel``), steps in order per host.
+
+    Events are delivered to ``on_event`` from worker threads: :class:`StepStarted`,
+    :class:`OutputLine` per line, :class:`StepFinished`, one :class:`HostResult` per host and
+    finally the :class:`PlanResult` (also returned). A host whose step fails or is refused
+    stops there; other hosts carry on. Never raises for per-host failures.
+    """
+
+    def run_host(host: str) -> HostResult:
+        started = time.monotonic()
+        if host in plan.skipped:
+            return HostResult(host, True, f"no change: {plan.skipped[host]}", 0.0)
+        try:
+            for step in (s for s in plan.steps if s.host == host):
+                on_event(StepStarted(host, step.purpose, step.command))
+                code, secs = runner.run_step(
+                    step, lambda stream, line, h=host: on_event(OutputLine(h, stream, line)),
+                    cancel)
+                on_event(StepFinished(host, step.purpose, code, secs))
+                if code != 0:
+                    return HostResult(host, False, f"{step.purpose}: exit code {code}",
+                                      time.monotonic() - started)
+            if plan.verify is not None:
+                problem = plan.verify(host)
+                if problem:
+                    return HostResult(host, False, f"verification failed: {problem}",
+                                      time.monotonic() - started)
+        except IrtuiError as exc:
+            return HostResult(host, False, exc.line, time.monotonic() - started)
+        return HostResult(host, True, "done", time.monotonic() - started)
+
+    def deliver(host: str) -> HostResult:
+        result = run_host(host)
+        on_event(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(plan.hosts)))) as pool:
+        results = tuple(pool.map(deliver, plan.hosts))
+    final = PlanResult(plan.action, plan.summary, results)
+    on_event(final)
+    return final

@@ -1,0 +1,337 @@
+"""SSH execution with paramiko: strict host keys, reused connections, live line streaming.
+
+Rules followed:
+- Host keys are checked against the configured known_hosts file; an unknown or changed key is
+  refused before authentication and nothing runs (never ``AutoAddPolicy``).
+- stdout and stderr share one SSH channel window (RFC 4254 §5.2), so both are read at the same
+  time; reading one to its end first deadlocks once the other holds ~2 MB.
+- Non-root users get ``sudo -n`` (sudo(8): non-interactive, fails instead of prompting).
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import hashlib
+import select
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from irtui.core.config import HostConfig, SSHSettings
+from irtui.core.errors import HostKeyError, SSHError
+
+OutputCallback = Callable[[str, str], None]
+"""Called as ``on_output(stream, line)`` with stream ``"stdout"`` or ``"stderr"`` and the line
+without its newline, from the thread running the command."""
+
+_READ_CHUNK = 65536
+_POLL_SECONDS = 0.2
+SUDO_PASSWORD_MARKERS = ("a password is required", "a terminal is required")
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """Return the OpenSSH-style ``SHA256:<base64>`` fingerprint of a public key
+    (as ``ssh-keygen -lf`` prints it: unpadded base64 of the SHA-256 of the key blob)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Outcome of one remote command.
+
+    Attributes:
+        exit_code: the remote exit status (``-1`` if the channel closed without one).
+        duration: wall time in seconds.
+        stdout / stderr: the captured text when ``capture=True`` was asked, else ``""``.
+    """
+
+    exit_code: int
+    duration: float
+    stdout: str = ""
+    stderr: str = ""
+
+
+class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
+    """Refuse any host key not in known_hosts, naming the offered fingerprint."""
+
+    def __init__(self, host: HostConfig, known_hosts: Path) -> None:
+        self.host = host
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
+        known = client.get_host_keys().get(hostname) or {}
+        if known:
+            expected = ", ".join(f"{t} {fingerprint(k)}" for t, k in known.items())
+            raise HostKeyError(
+                f"host key for {self.host.name} ({hostname}) CHANGED: offered "
+                f"{key.get_name()} {fingerprint(key)}, known_hosts has {expected}; nothing was run",
+                f"verify the new key out of band, then update {self.known_hosts}",
+            )
+        raise HostKeyError(
+            f"unknown host key for {self.host.name} ({hostname}): offered {key.get_name()} "
+            f"{fingerprint(key)}, not in {self.known_hosts}; nothing was run",
+            "verify the fingerprint out of band, then add the key to known_hosts "
+            "(e.g. ssh-keyscan, checked with ssh-keygen -lf)",
+        )
+
+
+class SSHPool:
+    """Keeps one authenticated SSH connection per host and runs commands over it.
+
+    Thread-safe: commands on different hosts run in parallel; each host's connection is
+    opened once and reused (paramiko multiplexes channels over one transport).
+
+    Args:
+        settings: the ``[ssh]`` config section.
+    """
+
+    def __init__(self, settings: SSHSettings) -> None:
+        self.settings = settings
+        self._clients: dict[str, paramiko.SSHClient] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock_for(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _known_hosts(self) -> Path:
+        path = Path(self.settings.known_hosts).expanduser()
+        if not path.is_file():
+            raise SSHError(
+                f"known_hosts file {path} not found",
+                "set ssh.known_hosts to a file holding your hosts' verified keys",
+            )
+        return path
+
+    def connect(self, host: HostConfig) -> paramiko.SSHClient:
+        """Return a live connection to ``host``, opening one if needed.
+
+        Raises:
+            HostKeyError: the host key is unknown or changed (nothing was sent after the
+                key exchange).
+            SSHError: unreachable (timeout after ``ssh.connect_timeout`` seconds, refused,
+                no route), authentication failed, or a missing key file.
+        """
+        with self._lock_for(host.name):
+            client = self._clients.get(host.name)
+            transport = client.get_transport() if client else None
+            if client and transport and transport.is_active():
+                return client
+            if client:
+                client.close()
+            client = self._open(host)
+            self._clients[host.name] = client
+            return client
+
+    def _open(self, host: HostConfig) -> paramiko.SSHClient:
+        known_hosts = self._known_hosts()
+        key_file = self.settings.key_file
+        if key_file:
+            key_path = Path(key_file).expanduser()
+            if not key_path.is_file():
+                raise SSHError(f"SSH key file {key_path} not found",
+                               "set ssh.key_file to your private key, or leave it empty to use "
+                               "ssh-agent")
+            key_file = str(key_path)
+        client = paramiko.SSHClient()
+        try:
+            client.load_system_host_keys(str(known_hosts))
+        except (OSError, paramiko.SSHException) as exc:
+            raise SSHError(f"cannot read known_hosts {known_hosts}: {exc}",
+                           "fix or replace that file") from None
+        client.set_missing_host_key_policy(_RefuseUnknownKey(host, known_hosts))
+        where = f"{host.name} ({host.address}:{host.port})"
+        timeout = self.settings.connect_timeout
+        try:
+            client.connect(
+                host.address, port=host.port, username=host.user,
+                key_filename=key_file or None, allow_agent=self.settings.use_agent,
+                look_for_keys=not key_file, timeout=timeout, banner_timeout=timeout,
+                auth_timeout=timeout, channel_timeout=timeout,
+            )
+        except HostKeyError:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise HostKeyError(
+                f"host key for {where} CHANGED: offered {exc.key.get_name()} "
+                f"{fingerprint(exc.key)}, known_hosts has {exc.expected_key.get_name()} "
+                f"{fingerprint(exc.expected_key)}; nothing was run",
+                f"verify the new key out of band, then update {known_hosts}",
+            ) from None
+        except paramiko.AuthenticationException:
+            client.close()
+            raise SSHError(f"authentication failed for {host.user}@{where}",
+                           "check ssh.key_file (or ssh-agent) and the host's authorized_keys"
+                           ) from None
+        except TimeoutError:
+            client.close()
+            raise SSHError(f"{where} unreachable: no answer within {timeout:g} s",
+                           "check the address and port in the config and that the host is up"
+                           ) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            client.close()
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise SSHError(f"{where} unreachable: {reason}",
+                           "check the address and port in the config and that sshd runs there"
+                           ) from None
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(15)
+        return client
+
+    def wrap(self, host: HostConfig, argv: list[str]) -> str:
+        """Return the command line actually sent for ``argv``: shell-quoted, with
+        ``sudo -n`` in front for a non-root login user."""
+        if host.user != "root":
+            argv = ["sudo", "-n", *argv]
+        return shlex.join(argv)
+
+    def run(
+        self,
+        host: HostConfig,
+        command: str,
+        *,
+        stdin: bytes | None = None,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        capture: bool = False,
+    ) -> CommandResult:
+        """Run one command line on ``host`` and stream its output line by line.
+
+        Args:
+            host: target host.
+            command: the exact command line (build it with :meth:`wrap`).
+            stdin: bytes written to the command's stdin, then EOF; None sends EOF at once.
+            on_output: ``on_output(stream, line)`` for every line as it arrives.
+            cancel: when set, the channel is closed and :class:`SSHError` raised.
+            timeout: seconds before giving up (default ``ssh.command_timeout``).
+            capture: also return the whole stdout/stderr text in the result.
+
+        Returns:
+            The :class:`CommandResult`.
+
+        Raises:
+            SSHError: connection problems, timeout, cancellation, or sudo wanting a password.
+            HostKeyError: see :meth:`connect`.
+        """
+        client = self.connect(host)
+        transport = client.get_transport()
+        if transport is None or not transport.is_active():
+            raise SSHError(f"connection to {host.name} closed", "retry the action")
+        limit = timeout if timeout is not None else self.settings.command_timeout
+        started = time.monotonic()
+        try:
+            channel = transport.open_session(timeout=self.settings.connect_timeout)
+            channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.drop(host.name)
+            raise SSHError(f"{host.name}: could not start the command ({exc})",
+                           "retry; if it persists check the host's sshd (MaxSessions)") from None
+        streams = {"stdout": _LineSplitter("stdout", on_output, capture),
+                   "stderr": _LineSplitter("stderr", on_output, capture)}
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise SSHError(f"{host.name}: cancelled; the remote command was signalled "
+                                   "by closing its channel",
+                                   "check the host's state before retrying")
+                if time.monotonic() - started > limit:
+                    raise SSHError(f"{host.name}: command timed out after {limit:g} s",
+                                   "raise ssh.command_timeout or check the host")
+                got = False
+                if channel.recv_ready():
+                    streams["stdout"].feed(channel.recv(_READ_CHUNK))
+                    got = True
+                if channel.recv_stderr_ready():
+                    streams["stderr"].feed(channel.recv_stderr(_READ_CHUNK))
+                    got = True
+                if got:
+                    continue
+                if channel.exit_status_ready() and not channel.recv_ready() \
+                        and not channel.recv_stderr_ready():
+                    break
+                if channel.closed and channel.eof_received:
+                    break
+                select.select([channel], [], [], _POLL_SECONDS)
+        finally:
+            if not channel.closed:
+                channel.close()
+        for splitter in streams.values():
+            splitter.flush()
+        exit_code = channel.recv_exit_status() if channel.exit_status_ready() else -1
+        result = CommandResult(exit_code=exit_code, duration=time.monotonic() - started,
+                               stdout=streams["stdout"].text(), stderr=streams["stderr"].text())
+        if exit_code != 0 and host.user != "root" and command.startswith("sudo -n") and any(
+                m in streams["stderr"].last for m in SUDO_PASSWORD_MARKERS):
+            raise SSHError(f"sudo on {host.name} wants a password for {host.user}",
+                           f"allow {host.user} passwordless sudo for nft/iptables, or use root")
+        return result
+
+    def drop(self, name: str) -> None:
+        """Close and forget the connection to host ``name`` (if any)."""
+        with self._lock_for(name):
+            client = self._clients.pop(name, None)
+        if client:
+            client.close()
+
+    def close(self) -> None:
+        """Close every connection."""
+        for name in list(self._clients):
+            self.drop(name)
+
+
+class _LineSplitter:
+    """Incremental UTF-8 decoder that emits complete lines."""
+
+    def __init__(self, stream: str, on_output: OutputCallback | None, capture: bool) -> None:
+        self.stream = stream
+        self.on_output = on_output
+        self.capture = capture
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.partial = ""
+        self.parts: list[str] = []
+        self.last = ""
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        text = self.decoder.decode(data)
+        if self.capture:
+            self.parts.append(text)
+        text = self.partial + text
+        *lines, self.partial = text.split("\n")
+        for line in lines:
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        line = line.rstrip("\r")
+        self.last = line
+        if self.on_output:
+            self.on_output(self.stream, line)
+
+    def flush(self) -> None:
+        tail = self.decoder.decode(b"", final=True)
+        if self.capture and tail:
+            self.parts.append(tail)
+        rest = self.partial + tail
+        self.partial = ""
+        if rest:
+            self._emit(rest)
+
+    def text(self) -> str:
+        return "".join(self.parts)

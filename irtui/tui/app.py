@@ -1,0 +1,373 @@
+"""The irtui Textual application: host list, blocklist, notify compose and a live log.
+
+Threads never touch widgets: workers put events on a queue that the UI drains every 80 ms
+(one batched write per tick, as k9s does), so output streams without freezing the screen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from irtui.core.actions import Responder
+from irtui.core.config import Config
+from irtui.core.durations import format_duration
+from irtui.core.errors import IrtuiError
+from irtui.core.firewall.state import HostState
+from irtui.core.plan import Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
+from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
+from irtui.tui.themes import DEFAULT_THEME, load_themes
+from irtui.tui.widgets import (
+    ERROR_MARK,
+    STDERR_MARK,
+    STDOUT_MARK,
+    BlockTable,
+    HostTable,
+    HostView,
+    LogPanel,
+    NotifyPane,
+)
+
+DRAIN_SECONDS = 0.08
+
+
+class IrtuiApp(App[int]):
+    """The TUI. All actions go through one :class:`Responder` (the same API as the CLI).
+
+    Args:
+        config: the loaded config.
+        responder: injected for tests; default builds one from ``config``.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "irtui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("b", "block", "Block", id="block"),
+        Binding("u", "unblock", "Unblock", id="unblock"),
+        Binding("i", "isolate", "Isolate", id="isolate"),
+        Binding("r", "release", "Release", id="release"),
+        Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
+        Binding("1", "tab('hosts')", "Hosts", id="tab.hosts"),
+        Binding("2", "tab('blocks')", "Blocklist", id="tab.blocks"),
+        Binding("3", "tab('notify')", "Notify", id="tab.notify"),
+        Binding("ctrl+s", "send", "Send", id="send", show=False),
+        Binding("ctrl+l", "fill_summary", "Summary", id="fill_summary", show=False),
+        Binding("slash", "filter", "Filter", id="filter", show=False),
+        Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, config: Config, responder: Responder | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.responder = responder or Responder(config)
+        self.views = {h.name: HostView(h) for h in config.hosts}
+        self.events: deque[tuple[str, Any]] = deque()
+        self.cancel = threading.Event()
+        self.sub_title = config.path or "config"
+
+    # ---- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=True)
+        with Vertical(id="main"):
+            with TabbedContent(id="tabs", initial="hosts"):
+                with TabPane("1 Hosts", id="hosts"):
+                    yield HostTable(id="host-table")
+                with TabPane("2 Blocklist", id="blocks"):
+                    yield BlockTable(id="block-table")
+                with TabPane("3 Notify", id="notify"):
+                    yield NotifyPane(list(self.config.email.to), id="notify-pane")
+            log = LogPanel(max_lines=self.config.ui.log_max_lines, id="log")
+            log.border_title = "Log"
+            yield log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        themes, problems = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = self.config.ui.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            problems.append(f"theme {wanted!r} not found; using {DEFAULT_THEME} "
+                            "(set ui.theme to irtui-dark or irtui-light)")
+            if DEFAULT_THEME in self.available_themes:
+                self.theme = DEFAULT_THEME
+        for problem in problems:
+            self._log_error(problem)
+        self.query_one(HostTable).show(list(self.views.values()))
+        self.query_one(HostTable).focus()
+        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
+        self.set_interval(DRAIN_SECONDS, self._drain)
+        self.set_interval(1.0, self.query_one(BlockTable).tick)
+        self._log(f"── irtui session {self.responder.audit.session}; "
+                  f"audit trail {self.responder.audit.trail_path}")
+        self.refresh_state()
+
+    # ---- thread → UI bridge ---------------------------------------------------------------
+
+    def _post(self, kind: str, payload: Any) -> None:
+        """Thread-safe: queue something for the UI thread (deque.append is atomic)."""
+        self.events.append((kind, payload))
+
+    def _drain(self) -> None:
+        if not self.events:
+            return
+        lines: list[str] = []
+        states_changed = False
+        while self.events:
+            kind, payload = self.events.popleft()
+            if kind == "event":
+                lines.extend(self._render_event(payload))
+            elif kind == "line":
+                lines.append(payload)
+            elif kind == "state":
+                name, state, error = payload
+                view = self.views[name]
+                if error and error != view.error:
+                    lines.append(f"{ERROR_MARK}{error}")
+                view.state, view.error = state, error
+                states_changed = True
+            elif kind == "busy":
+                name, text = payload
+                self.views[name].busy = text
+                states_changed = True
+            elif kind == "call":
+                payload()
+        if lines:
+            self.query_one(LogPanel).write_lines(lines)
+        if states_changed:
+            views = list(self.views.values())
+            with self.batch_update():
+                self.query_one(HostTable).show(views)
+                self.query_one(BlockTable).show(views)
+
+    def _render_event(self, event: Event) -> list[str]:
+        if isinstance(event, OutputLine):
+            mark = STDOUT_MARK if event.stream == "stdout" else STDERR_MARK
+            return [f"{event.host}{mark}{event.line}"]
+        if isinstance(event, StepStarted):
+            return [f"$ {event.host}: {event.command}   # {event.purpose}"]
+        if isinstance(event, HostResult):
+            if event.ok:
+                return [f"✓ {event.host}: {event.message} ({event.duration:.2f} s)"]
+            return [f"{ERROR_MARK}{event.host}: {event.message}"]
+        if isinstance(event, PlanResult):
+            good, bad = event.counts
+            return [f"── {event.summary}: {good} ok, {bad} failed"]
+        return []
+
+    def _log(self, line: str) -> None:
+        self.query_one(LogPanel).write_line(line)
+
+    def _log_error(self, line: str) -> None:
+        self.query_one(LogPanel).write_line(f"{ERROR_MARK}{line}")
+
+    # ---- state refresh --------------------------------------------------------------------
+
+    def refresh_state(self, names: list[str] | None = None) -> None:
+        """Read the live firewall state of ``names`` (default all hosts) in a worker."""
+        self._refresh_worker(names or list(self.views))
+
+    @work(thread=True, group="refresh", exit_on_error=False, description="read host state")
+    def _refresh_worker(self, names: list[str]) -> None:
+        def read(name: str) -> None:
+            try:
+                state: HostState | None = self.responder.read_state(name)
+                self._post("state", (name, state, None))
+            except IrtuiError as exc:
+                self._post("state", (name, None, exc.line))
+            except Exception as exc:  # never let a surprise kill the TUI
+                self._post("state", (name, None, f"internal error: {exc!r}"))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
+            list(pool.map(read, names))
+        self._post("call", self._schedule_refresh)
+
+    def _schedule_refresh(self) -> None:
+        timer = getattr(self, "_refresh_timer", None)
+        if timer is not None:
+            timer.stop()
+        self._refresh_timer = self.set_timer(self.config.ui.refresh_seconds, self._timed_refresh)
+
+    def _timed_refresh(self) -> None:
+        if len(self.screen_stack) > 1:  # a modal is open: don't shift rows under the user
+            self._schedule_refresh()
+            return
+        self.refresh_state()
+
+    # ---- actions --------------------------------------------------------------------------
+
+    def _selected_host(self) -> str | None:
+        return self.query_one(HostTable).selected_host()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        target = {"hosts": HostTable, "blocks": BlockTable}.get(tab)
+        if target is not None:
+            self.query_one(target).focus()
+        else:
+            self.query_one("#notify-to").focus()
+
+    def action_help(self) -> None:
+        rows = [(b.key, b.description) for b in self.BINDINGS if isinstance(b, Binding)]
+        rows += [("esc", "close a dialog / cancel"), ("y / n", "confirm / cancel a plan")]
+        self.push_screen(HelpScreen(rows))
+
+    def action_refresh(self) -> None:
+        self._log("── refreshing live state from every host")
+        self.refresh_state()
+
+    def action_filter(self) -> None:
+        self.action_tab("blocks")
+        self.notify("filter: type in the prompt; empty clears", timeout=3)
+        self.push_screen(TargetPrompt("Filter the blocklist (text in entry or host)", "", None),
+                         self._apply_filter)
+
+    def _apply_filter(self, request: TargetRequest | None) -> None:
+        table = self.query_one(BlockTable)
+        table.filter_text = request.targets.lower() if request else ""
+        table.show(list(self.views.values()))
+
+    def action_block(self) -> None:
+        host = self._selected_host() or ""
+        ttl = format_duration(self.config.firewall.default_ttl)
+        self.push_screen(TargetPrompt("Block address(es) — the IOC to drop", host, ttl),
+                         self._block_requested)
+
+    def _block_requested(self, request: TargetRequest | None) -> None:
+        if request is None:
+            return
+        self._plan_then_confirm(lambda: self.responder.plan_block(
+            request.targets.replace(",", " ").split(), request.hosts.replace(",", " ").split(),
+            request.ttl or None))
+
+    def action_unblock(self) -> None:
+        if self.query_one(TabbedContent).active == "blocks":
+            chosen = self.query_one(BlockTable).selected()
+            if chosen is None:
+                self.notify("no blocklist entry selected", severity="warning")
+                return
+            host, entry = chosen
+            self._plan_then_confirm(lambda: self.responder.plan_unblock([entry], [host]))
+            return
+        self.push_screen(TargetPrompt("Unblock address(es)", self._selected_host() or "", None),
+                         self._unblock_requested)
+
+    def _unblock_requested(self, request: TargetRequest | None) -> None:
+        if request is None:
+            return
+        self._plan_then_confirm(lambda: self.responder.plan_unblock(
+            request.targets.replace(",", " ").split(), request.hosts.replace(",", " ").split()))
+
+    def action_isolate(self) -> None:
+        host = self._selected_host()
+        if host:
+            self._plan_then_confirm(lambda: self.responder.plan_isolate([host]), require=host)
+
+    def action_release(self) -> None:
+        host = self._selected_host()
+        if host:
+            self._plan_then_confirm(lambda: self.responder.plan_release([host]))
+
+    def _plan_then_confirm(self, build: Callable[[], Plan], require: str | None = None) -> None:
+        self._plan_worker(build, require)
+
+    @work(thread=True, group="plan", exit_on_error=False, description="build plan")
+    def _plan_worker(self, build: Callable[[], Plan], require: str | None) -> None:
+        try:
+            plan = build()
+        except IrtuiError as exc:
+            self._post("line", f"{ERROR_MARK}{exc.line}")
+            return
+        except Exception as exc:
+            self._post("line", f"{ERROR_MARK}internal error while planning: {exc!r}")
+            return
+        self._post("call", lambda: self._confirm(plan, require))
+
+    def _confirm(self, plan: Plan, require: str | None) -> None:
+        for note in plan.notes:
+            self._log(f"note: {note}")
+        if not plan.steps:
+            self._log(f"── {plan.summary}: nothing to do — "
+                      + "; ".join(f"{h}: {why}" for h, why in plan.skipped.items()))
+            return
+
+        def decided(ok: bool | None) -> None:
+            if ok:
+                self._execute(plan)
+            else:
+                self._log(f"── cancelled: {plan.summary}")
+
+        self.push_screen(ConfirmScreen(plan, require=require), decided)
+
+    def _execute(self, plan: Plan) -> None:
+        self._log(f"── {plan.summary}")
+        for host in plan.hosts:
+            self.views[host].busy = f"⟳ {plan.action}…"
+        self.query_one(HostTable).show(list(self.views.values()))
+        self._execute_worker(plan)
+
+    @work(thread=True, group="action", exit_on_error=False, description="run plan")
+    def _execute_worker(self, plan: Plan) -> None:
+        started = time.monotonic()
+        try:
+            result = self.responder.execute(plan, lambda e: self._post("event", e), self.cancel)
+            mark = "✓" if result.ok else "✗"
+            for r in result.results:
+                self._post("busy", (r.host, f"{mark} {plan.action} "
+                                    f"{'ok' if r.ok else 'failed'}"))
+        except Exception as exc:
+            self._post("line", f"{ERROR_MARK}internal error while executing: {exc!r}")
+        self._post("line", f"── took {time.monotonic() - started:.2f} s")
+        self._post("call", lambda: self.refresh_state(plan.hosts))
+        self._post("call", lambda: self.query_one(NotifyPane).fill_body(
+            self.responder.audit.summary()))
+
+    def action_send(self) -> None:
+        if self.query_one(TabbedContent).active == "notify":
+            self.query_one(NotifyPane).request_send()
+
+    def action_fill_summary(self) -> None:
+        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
+
+    @on(NotifyPane.Send)
+    def _send(self, message: NotifyPane.Send) -> None:
+        self._log(f"── sending email '{message.subject}'")
+        self._send_worker(message.to, message.subject, message.body)
+
+    @work(thread=True, group="notify", exit_on_error=False, description="send email")
+    def _send_worker(self, to: list[str], subject: str, body: str) -> None:
+        try:
+            message_id = self.responder.notify_email(to, subject, body)
+            self._post("line", f"✓ email sent ({message_id})")
+        except IrtuiError as exc:
+            self._post("line", f"{ERROR_MARK}{exc.line}")
+        except Exception as exc:
+            self._post("line", f"{ERROR_MARK}internal error while sending: {exc!r}")
+
+    async def action_quit(self) -> None:
+        self.cancel.set()
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        self.cancel.set()
+        self.responder.close()
+
+
+def run_app(config: Config) -> int:
+    """Run the TUI until the responder quits; returns the exit code."""
+    return IrtuiApp(config).run() or 0

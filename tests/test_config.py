@@ -1,0 +1,72 @@
+"""Config loading: valid files load, every problem is reported with its key and fix."""
+
+from pathlib import Path
+
+import pytest
+
+from irtui.core.config import load_config, parse_config, write_toml_atomic
+from irtui.core.errors import ConfigError, UnknownHostError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_loads() -> None:
+    config = load_config(ROOT / "config.example.toml")
+    assert [h.name for h in config.hosts] == ["web1", "db1"]
+    assert config.host("db1").port == 2222
+    assert config.email.security == "starttls"
+    assert config.firewall.default_ttl == 86400
+
+
+def test_every_problem_named_with_key() -> None:
+    data = {
+        "hosts": [{"name": "web1", "address": "192.0.2.10", "port": 70000},
+                  {"name": "web1", "address": ""}],
+        "ssh": {"connect_timeout": "fast"},
+        "notify": {"email": {"security": "plain"}},
+        "firewall": {"default_ttl": "soon"},
+        "typo": 1,
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "x.toml")
+    text = str(err.value)
+    for key in ("hosts[0].port", "hosts[1].name", "hosts[1].address", "ssh.connect_timeout",
+                "notify.email.security", "firewall.default_ttl", "typo"):
+        assert key in text, key
+    assert len(err.value.problems) == 7
+
+
+def test_malformed_toml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[ssh]\nuser = \n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "line 2" in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config.example.toml"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_select_hosts_groups_all_and_unknown() -> None:
+    config = parse_config({"hosts": [
+        {"name": "a", "address": "192.0.2.1", "groups": ["web"]},
+        {"name": "b", "address": "192.0.2.2"},
+        {"name": "c", "address": "192.0.2.3", "groups": ["web"]}]})
+    assert [h.name for h in config.select(["@web"])] == ["a", "c"]
+    assert [h.name for h in config.select(["all"])] == ["a", "b", "c"]
+    assert [h.name for h in config.select(["c", "a", "a"])] == ["a", "c"]
+    with pytest.raises(UnknownHostError, match="'zz'.*a, b, c"):
+        config.select(["zz"])
+
+
+def test_atomic_write_round_trip_and_keeps_old_on_failure(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.toml"
+    write_toml_atomic(path, {"hosts": [{"name": "a", "address": "192.0.2.1"}]})
+    assert load_config(path).hosts[0].name == "a"
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(TypeError):
+        write_toml_atomic(path, {"bad": object()})
+    assert load_config(path).hosts[0].name == "a"
+    assert [p.name for p in tmp_path.iterdir()] == ["cfg.toml"]

@@ -1,0 +1,23 @@
+"""irtui.core must be usable with no terminal: it never imports Textual (or Rich)."""
+
+import subprocess
+import sys
+
+
+def test_core_imports_no_textual() -> None:
+    code = (
+        "import sys, irtui.core.actions, irtui.core.config, irtui.core.ssh, "
+        "irtui.core.firewall.nftables, irtui.core.notify_email, irtui.core.secrets, "
+        "irtui.core.audit\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich') "
+        "or m.startswith('irtui.tui'))\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"core pulled in UI modules: {out.stdout}"
+
+
+def test_import_linter_contract() -> None:
+    out = subprocess.run(["lint-imports"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 kept, 0 broken" in out.stdout

@@ -1,0 +1,97 @@
+"""Address validation, guardrails, TTL parsing and nftables script/JSON handling."""
+
+import ipaddress
+import json
+
+import pytest
+
+from irtui.core.durations import format_duration, parse_ttl
+from irtui.core.errors import InvalidTargetError
+from irtui.core.firewall import nftables
+from irtui.core.targets import parse_network, refusal
+
+
+@pytest.mark.parametrize(("text", "expected", "noted"), [
+    ("203.0.113.7", "203.0.113.7/32", False),
+    ("198.51.100.0/24", "198.51.100.0/24", False),
+    ("198.51.100.9/24", "198.51.100.0/24", True),
+    ("2001:db8::7", "2001:db8::7/128", False),
+    (" 2001:db8::/32 ", "2001:db8::/32", False),
+])
+def test_parse_network(text: str, expected: str, noted: bool) -> None:
+    net, note = parse_network(text)
+    assert str(net) == expected
+    assert (note is not None) == noted
+
+
+@pytest.mark.parametrize("bad", ["203.0.113.300", "example.com", "1.2.3.4/33", "", "2001:db8::g"])
+def test_malformed_addresses_refused(bad: str) -> None:
+    with pytest.raises(InvalidTargetError, match="not an IP address or CIDR"):
+        parse_network(bad)
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("169.254.1.1", "link-local"),
+    ("fe80::1", "link-local"), ("224.0.0.1", "multicast"), ("0.0.0.0/0", "unspecified"),
+])
+def test_guardrails(text: str, rule: str) -> None:
+    net, _ = parse_network(text)
+    assert rule in (refusal(net) or "")
+
+
+def test_management_overlap_refused() -> None:
+    mgmt = [ipaddress.ip_network("198.51.100.5/32")]
+    assert "management" in (refusal(ipaddress.ip_network("198.51.100.0/24"), mgmt) or "")
+    assert refusal(ipaddress.ip_network("203.0.113.0/24"), mgmt) is None
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("24h", 86400), ("90s", 90), ("1h30m", 5400), ("7d", 604800), ("permanent", None),
+    ("", None), ("45", 45), (0, None),
+])
+def test_parse_ttl(text: str | int, seconds: int | None) -> None:
+    assert parse_ttl(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["soon", "5x", "h", "10m5"])
+def test_bad_ttl(bad: str) -> None:
+    with pytest.raises(InvalidTargetError, match="not a duration"):
+        parse_ttl(bad)
+
+
+def test_format_duration() -> None:
+    assert format_duration(None) == "permanent"
+    assert format_duration(86400 + 3 * 3600) == "1d3h"
+    assert format_duration(3600 + 5 * 60) == "1h05m"
+    assert format_duration(59) == "59s"
+
+
+def test_block_script_has_both_families_and_ttl() -> None:
+    nets = [ipaddress.ip_network("203.0.113.7"), ipaddress.ip_network("2001:db8::/32")]
+    script = nftables.block_script(nets, 3600)
+    assert "add element inet irtui block4 { 203.0.113.7 timeout 3600s }" in script
+    assert "add element inet irtui block6 { 2001:db8::/32 timeout 3600s }" in script
+    assert "$" not in script  # every placeholder filled
+
+
+def test_parse_ruleset_reads_entries_and_isolation() -> None:
+    doc = {"nftables": [
+        {"metainfo": {"version": "1.0.6"}},
+        {"set": {"family": "inet", "table": "irtui", "name": "block4", "elem": [
+            {"prefix": {"addr": "198.51.100.0", "len": 24}},
+            {"elem": {"val": "203.0.113.7", "timeout": 86400, "expires": 86399}}]}},
+        {"set": {"family": "inet", "table": "irtui", "name": "block6", "elem": [
+            {"elem": {"val": {"prefix": {"addr": "2001:db8::", "len": 32}}, "timeout": 60,
+                      "expires": 59}}]}},
+        {"set": {"family": "inet", "table": "other", "name": "block4", "elem": ["192.0.2.1"]}},
+        {"rule": {"family": "inet", "table": "irtui_isolation", "chain": "input",
+                  "comment": "irtui isolation since=2026-11-29T22:30:00Z mgmt=198.18.0.1"}},
+    ]}
+    text = "Warning: some table uses a legacy feature\n" + json.dumps(doc)
+    state = nftables.parse_ruleset("h", text)
+    assert [e.text for e in state.blocks] == ["198.51.100.0/24", "203.0.113.7", "2001:db8::/32"]
+    assert state.blocks[1].expires == 86399 and state.blocks[0].expires is None
+    assert state.isolated and state.isolation is not None
+    assert state.isolation.since == "2026-11-29T22:30:00Z"
+    assert state.isolation.management == ("198.18.0.1",)
+    assert not nftables.parse_ruleset("h", '{"nftables": []}').isolated
