@@ -262,18 +262,21 @@ class SSHPool:
                     got = True
                 if got:
                     continue
-                if channel.exit_status_ready() and not channel.recv_ready() \
+                # EOF (RFC 4254 §5.3) ends both streams; the exit status alone may arrive
+                # before the last stderr bytes, so it is not a reason to stop reading.
+                if (channel.eof_received or channel.closed) and not channel.recv_ready() \
                         and not channel.recv_stderr_ready():
-                    break
-                if channel.closed and channel.eof_received:
-                    break
+                    if channel.exit_status_ready() or channel.closed:
+                        break
+                    channel.status_event.wait(_POLL_SECONDS)
+                    continue
                 select.select([channel], [], [], _POLL_SECONDS)
         finally:
             if not channel.closed:
                 channel.close()
         for splitter in streams.values():
             splitter.flush()
-        exit_code = channel.recv_exit_status() if channel.exit_status_ready() else -1
+        exit_code = channel.exit_status if channel.exit_status_ready() else -1
         result = CommandResult(exit_code=exit_code, duration=time.monotonic() - started,
                                stdout=streams["stdout"].text(), stderr=streams["stderr"].text())
         if exit_code != 0 and host.user != "root" and command.startswith("sudo -n") and any(
