@@ -45,7 +45,7 @@ def test_malformed_toml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config.example.toml"):
+    with pytest.raises(ConfigError, match=r"config\.example\.toml"):
         load_config(tmp_path / "absent.toml")
 
 
@@ -57,7 +57,7 @@ def test_select_hosts_groups_all_and_unknown() -> None:
     assert [h.name for h in config.select(["@web"])] == ["a", "c"]
     assert [h.name for h in config.select(["all"])] == ["a", "b", "c"]
     assert [h.name for h in config.select(["c", "a", "a"])] == ["a", "c"]
-    with pytest.raises(UnknownHostError, match="'zz'.*a, b, c"):
+    with pytest.raises(UnknownHostError, match=r"'zz'.*a, b, c"):
         config.select(["zz"])
 
 

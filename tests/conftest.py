@@ -1,0 +1,27 @@
+"""Shared fixtures: the practice lab (real namespaces + sshd) and real services."""
+
+from __future__ import annotations
+
+import pytest
+
+from irtui.core.actions import Responder
+from irtui.core.audit import AuditLog
+from irtui.core.config import Config, load_config
+from tests.lab_fixtures import clean_lab, lab  # noqa: F401  (fixtures)
+from tests.service_fixtures import keyring_session, smtp_server  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def lab_config(clean_lab, tmp_path) -> Config:  # noqa: F811
+    """The lab's generated config, with the audit trail redirected into tmp_path."""
+    from dataclasses import replace
+
+    return replace(load_config(clean_lab.config_path), audit_dir=str(tmp_path / "audit"))
+
+
+@pytest.fixture
+def responder(lab_config: Config, tmp_path):
+    """A Responder on the lab; its SSH connections are closed afterwards."""
+    r = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
+    yield r
+    r.close()

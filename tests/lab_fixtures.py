@@ -1,0 +1,207 @@
+"""Pytest fixtures for tests that need the practice lab (root + network namespaces).
+
+Import them from ``tests/conftest.py``::
+
+    from tests.lab_fixtures import clean_lab, lab  # noqa: F401
+
+``lab`` (session scope) starts the test lab once and removes it at the end of the session;
+``clean_lab`` (function scope) also empties every lab machine's firewall state first. Both
+skip, with the reason, where the lab cannot run (not root, no ``ip netns``, no sshd).
+
+The test lab uses its own prefix, subnets and directory (:meth:`LabSpec.for_tests`), so it
+never clashes with a developer's running lab.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from irtui.lab import LabInfo, LabSpec, lab_down, lab_status, lab_up
+from irtui.lab.netns import find_binary
+from irtui.lab.probe import ns_run
+
+TEST_SPEC = LabSpec.for_tests()
+LOCK_WAIT_SECONDS = 900.0
+
+# Built-in chains of each iptables table, for resetting legacy tables to "accept everything".
+_BUILTIN_CHAINS = {
+    "filter": ["INPUT", "FORWARD", "OUTPUT"],
+    "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+    "mangle": ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+    "raw": ["PREROUTING", "OUTPUT"],
+    "security": ["INPUT", "FORWARD", "OUTPUT"],
+}
+
+
+def lab_unavailable_reason() -> str | None:
+    """Why the practice lab cannot run here, or None if it can."""
+    if not sys.platform.startswith("linux"):
+        return "the practice lab needs Linux network namespaces"
+    if os.geteuid() != 0:
+        return "the practice lab needs root (run the tests as root, as CI does)"
+    for binary, package in (("ip", "iproute2"), ("nft", "nftables"),
+                            ("ssh-keygen", "openssh-client"), ("unshare", "util-linux")):
+        if not find_binary(binary):
+            return f"the practice lab needs {binary} (Debian package {package})"
+    if not Path("/usr/sbin/sshd").exists():
+        return "the practice lab needs /usr/sbin/sshd (Debian package openssh-server)"
+    probe = subprocess.run([find_binary("unshare") or "unshare", "--net", "true"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return f"cannot create network namespaces here ({probe.stderr.strip() or 'unshare failed'})"
+    proc = subprocess.run([find_binary("ip") or "ip", "netns", "list"], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        return f"`ip netns` does not work here ({proc.stderr.strip()})"
+    return None
+
+
+def _legacy_tables(namespace: str, family: str) -> list[str]:
+    """iptables-legacy tables that exist in ``namespace`` (reading does not create any)."""
+    names = "ip_tables_names" if family == "4" else "ip6_tables_names"
+    proc = ns_run(namespace, ["cat", f"/proc/net/{names}"])
+    return proc.stdout.decode().split() if proc.returncode == 0 else []
+
+
+def reset_firewall(namespace: str) -> None:
+    """Empty the firewall state of one namespace.
+
+    Flushes the nftables ruleset (which includes iptables-nft's tables), resets any
+    iptables-legacy tables that exist to empty with ACCEPT policies (without creating new
+    ones), destroys ipsets and flushes conntrack.
+
+    Raises:
+        AssertionError: ``nft flush ruleset`` failed.
+    """
+    proc = ns_run(namespace, ["nft", "flush", "ruleset"])
+    assert proc.returncode == 0, f"nft flush ruleset in {namespace}: {proc.stderr.decode()}"
+    for family, restore in (("4", "iptables-legacy-restore"), ("6", "ip6tables-legacy-restore")):
+        tables = _legacy_tables(namespace, family)
+        if not tables or not find_binary(restore):
+            continue
+        text = "".join(
+            f"*{t}\n" + "".join(f":{c} ACCEPT [0:0]\n" for c in _BUILTIN_CHAINS.get(t, []))
+            + "COMMIT\n" for t in tables)
+        proc = ns_run(namespace, [restore], input=text.encode())
+        assert proc.returncode == 0, f"{restore} in {namespace}: {proc.stderr.decode()}"
+    if find_binary("ipset"):
+        ns_run(namespace, ["ipset", "destroy"])
+    if find_binary("conntrack"):
+        ns_run(namespace, ["conntrack", "-F"])
+
+
+def reset_lab_firewalls(info: LabInfo) -> None:
+    """:func:`reset_firewall` in every host namespace and the attacker's."""
+    for machine in [*info.hosts, info.attacker]:
+        reset_firewall(machine.namespace)
+
+
+def _lock_path() -> Path:
+    base = Path("/run/lock")
+    return (base if base.is_dir() else Path("/run")) / "irtui-lab-test.lock"
+
+
+def acquire_lab_lock(timeout: float = LOCK_WAIT_SECONDS,
+                     notify: Callable[[str], None] | None = None) -> int:
+    """Take the machine-wide lock on the test lab; return the open lock file descriptor
+    (-1 if this process already holds it).
+
+    Two pytest sessions on one machine would share (and tear down, and flush the firewalls
+    of) the same test lab, so sessions take turns: a second session waits here, saying so once
+    through ``notify`` (default: stderr). The kernel drops the lock if the holder dies.
+
+    Raises:
+        pytest.fail.Exception: still held by another session after ``timeout`` seconds.
+    """
+    path = _lock_path()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    announced = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            if holder == str(os.getpid()):  # this session already holds it (fixture imported
+                os.close(fd)                # twice): nothing more to lock
+                return -1
+            if time.monotonic() > deadline:
+                os.close(fd)
+                pytest.fail(f"the test lab is still in use by another test session (pid "
+                            f"{holder}, lock {path}) after {timeout:g} s")
+            if not announced:
+                message = (f"waiting for the practice lab: another test session (pid {holder}) "
+                           f"holds {path}")
+                if notify is not None:
+                    notify(message)
+                else:
+                    print(message, file=sys.stderr, flush=True)
+                announced = True
+            time.sleep(0.2)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def release_lab_lock(fd: int) -> None:
+    """Release the lock taken by :func:`acquire_lab_lock`."""
+    if fd < 0:
+        return
+    os.ftruncate(fd, 0)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def _notifier(config: pytest.Config) -> Callable[[str], None]:
+    """Print past pytest's output capture, so a waiting session says why it waits."""
+    def notify(message: str) -> None:
+        capman = config.pluginmanager.getplugin("capturemanager")
+        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        with ctx:
+            print(f"\n{message}", file=sys.stderr, flush=True)
+    return notify
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Iterator[LabInfo]:
+    """The test lab (3 hosts, prefix ``irtest``), up for the whole session.
+
+    Yields the :class:`LabInfo`; the lab is removed when the session ends. Skips when the lab
+    cannot run here. Holds a machine-wide lock meanwhile, so concurrent test sessions take
+    turns instead of tearing down each other's lab.
+    """
+    reason = lab_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    fd = acquire_lab_lock(notify=_notifier(request.config))
+    try:
+        info = lab_up(TEST_SPEC)
+        try:
+            yield info
+        finally:
+            for line in lab_down(TEST_SPEC):
+                if "not killed" in line:  # a test left a process running in the lab
+                    warnings.warn(f"practice lab teardown: {line}", stacklevel=1)
+    finally:
+        release_lab_lock(fd)
+
+
+@pytest.fixture
+def clean_lab(lab: LabInfo) -> LabInfo:
+    """The test lab with empty firewalls in every host and attacker namespace, and every sshd
+    running (restarted if a previous test stopped one)."""
+    if not lab_status(TEST_SPEC).up:
+        lab_up(TEST_SPEC)
+    reset_lab_firewalls(lab)
+    return lab

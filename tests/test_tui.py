@@ -1,0 +1,131 @@
+"""The TUI driven by key presses only (Textual Pilot), asserting on real host state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from irtui.core.config import Config
+from irtui.lab.probe import ns_run, tcp_connects
+from irtui.tui.app import IrtuiApp
+from irtui.tui.screens import ConfirmScreen
+from irtui.tui.widgets import HostTable
+
+
+async def _settle(app: IrtuiApp, pilot) -> None:
+    await pilot.pause(0.2)
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.3)
+
+
+def _log_text(app: IrtuiApp) -> str:
+    return "\n".join(app.query_one("#log").lines)
+
+
+def _blocked_on(namespace: str) -> list:
+    out = ns_run(namespace, ["nft", "-j", "list", "set", "inet", "irtui", "block4"])
+    if out.returncode != 0:
+        return []
+    doc = json.loads(out.stdout)
+    return next(i["set"] for i in doc["nftables"] if "set" in i).get("elem", [])
+
+
+async def test_block_attacker_with_keys_only(lab_config: Config, clean_lab) -> None:
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        table = app.query_one(HostTable)
+        assert table.get_row("host1")[2] == "✓ yes"
+        assert table.selected_host() == "host1"
+        await pilot.press("b")
+        await pilot.press(*attacker.v4)
+        await pilot.press("tab")
+        await pilot.press(*["backspace"] * 10, "1", "h")
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.focused is not None and app.focused.id == "cancel"
+        assert f"{attacker.v4} timeout 3600s" in app.screen.plan.render()
+        await pilot.press("y")
+        await _settle(app, pilot)
+        await _settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert table.get_row("host1")[4] == "1"
+    elems = json.dumps(_blocked_on(h1.namespace))
+    assert attacker.v4 in elems and '"timeout": 3600' in elems
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    assert _blocked_on(clean_lab.hosts[1].namespace) == []
+
+
+async def test_confirm_defaults_to_cancel(lab_config: Config, clean_lab) -> None:
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("b", *"203.0.113.9", "enter")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")  # Enter on the focused button: Cancel
+        await _settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "cancelled" in _log_text(app)
+    assert _blocked_on(clean_lab.hosts[0].namespace) == []
+
+
+async def test_bad_input_is_one_line_and_tui_keeps_running(lab_config: Config,
+                                                           clean_lab) -> None:
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("b", *"203.0.113.999", "enter")
+        await _settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "'203.0.113.999' is not an IP address or CIDR" in _log_text(app)
+        assert app.is_running
+        # the app still works afterwards
+        await pilot.press("2")
+        assert app.query_one("#tabs").active == "blocks"
+    assert _blocked_on(clean_lab.hosts[0].namespace) == []
+
+
+async def test_unreachable_host_shown_not_fatal(lab_config: Config, clean_lab) -> None:
+    from irtui.core.config import HostConfig
+
+    base = clean_lab.hosts[0].v4.rsplit(".", 1)[0]
+    config = replace(lab_config, hosts=(*lab_config.hosts, HostConfig("ghost", f"{base}.99")),
+                     ssh=replace(lab_config.ssh, connect_timeout=1.0))
+    app = IrtuiApp(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.pause(1.5)
+        await _settle(app, pilot)
+        row = app.query_one(HostTable).get_row("ghost")
+        assert row[2] == "✗ no"
+        assert "ghost" in _log_text(app) and "unreachable" in _log_text(app)
+        assert app.query_one(HostTable).get_row("host1")[2] == "✓ yes"
+
+
+async def test_isolate_requires_typed_host_name(lab_config: Config, clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("i")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")  # not typed yet: refused
+        await _settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        await pilot.press(*"host1", "enter")
+        await _settle(app, pilot)
+        await _settle(app, pilot)
+        assert "ISOLATED" in app.query_one(HostTable).get_row("host1")[3]
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        await pilot.press("r")
+        await _settle(app, pilot)
+        await pilot.press("y")
+        await _settle(app, pilot)
+        await _settle(app, pilot)
+        assert app.query_one(HostTable).get_row("host1")[3] == "normal"
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
