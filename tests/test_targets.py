@@ -62,6 +62,7 @@ def test_bad_ttl(bad: str) -> None:
 def test_format_duration() -> None:
     assert format_duration(None) == "permanent"
     assert format_duration(86400 + 3 * 3600) == "1d3h"
+    assert format_duration(86400) == "1d"
     assert format_duration(3600 + 5 * 60) == "1h05m"
     assert format_duration(59) == "59s"
 

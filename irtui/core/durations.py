@@ -50,7 +50,7 @@ def parse_ttl(text: str | int | None) -> int | None:
 
 
 def format_duration(seconds: float | None) -> str:
-    """Format seconds as a short countdown (``2d3h``, ``4h05m``, ``59s``); None → ``permanent``."""
+    """Format seconds as a short countdown (``2d3h``, ``1d``, ``4h05m``, ``59s``); None → ``permanent``."""
     if seconds is None:
         return "permanent"
     s = max(0, int(seconds))
@@ -58,7 +58,7 @@ def format_duration(seconds: float | None) -> str:
     hours, s = divmod(s, 3600)
     minutes, s = divmod(s, 60)
     if days:
-        return f"{days}d{hours}h"
+        return f"{days}d{hours}h" if hours else f"{days}d"
     if hours:
         return f"{hours}h{minutes:02d}m"
     if minutes:

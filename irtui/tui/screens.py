@@ -38,8 +38,8 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.require:
                 yield Input(placeholder=f"type {self.require} to confirm", id="confirm-typed")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel [n]", id="cancel", variant="primary")
-                yield Button("Confirm [y]", id="confirm", variant="error")
+                yield Button("Cancel (n)", id="cancel", variant="primary")
+                yield Button("Confirm (y)", id="confirm", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
