@@ -50,7 +50,8 @@ def parse_ttl(text: str | int | None) -> int | None:
 
 
 def format_duration(seconds: float | None) -> str:
-    """Format seconds as a short countdown (``2d3h``, ``1d``, ``4h05m``, ``59s``); None → ``permanent``."""
+    """Format seconds as a short countdown (``2d3h``, ``1d``, ``4h05m``, ``59s``);
+    None → ``permanent``."""
     if seconds is None:
         return "permanent"
     s = max(0, int(seconds))
