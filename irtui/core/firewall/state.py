@@ -54,12 +54,17 @@ class HostState:
         blocks: irtui's blocklist entries on the host.
         isolation: irtui's isolation if present, else None.
         read_at: ``time.time()`` when the state was read (seconds since the epoch).
+        backend: the backend that read it (``nftables``, ``iptables-nft``, ...).
+        detail: backend-specific facts for planning exact commands (e.g. which jump rules
+            exist), never needed by the fronts.
     """
 
     host: str
     blocks: tuple[BlockEntry, ...] = ()
     isolation: Isolation | None = None
     read_at: float = field(default_factory=time.time)
+    backend: str = ""
+    detail: dict[str, object] = field(default_factory=dict)
 
     @property
     def isolated(self) -> bool:

@@ -1,0 +1,141 @@
+"""The interface every firewall backend implements, and the registry of backends.
+
+A backend only builds commands and parses what the host prints: it never talks to the
+network itself. :class:`irtui.core.actions.Responder` runs the commands over SSH, so each
+backend can be unit-tested on text and lab-tested through the same executor.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from irtui.core.firewall.state import HostState, Network
+
+
+@dataclass(frozen=True)
+class Command:
+    """One remote command, before quoting/sudo are applied.
+
+    Attributes:
+        argv: the words (``("nft", "-f", "-")``); shell scripts are ``("sh", "-c", script)``.
+        purpose: a short human description shown in plans and logs.
+        stdin: text fed to stdin, or None.
+    """
+
+    argv: tuple[str, ...]
+    purpose: str
+    stdin: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """One entry to block: ``network`` for ``ttl`` seconds (None = permanent).
+    ``refresh`` is True when it is already blocked and only its TTL is renewed."""
+
+    network: Network
+    ttl: int | None
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class IsolationPolicy:
+    """What stays reachable during isolation.
+
+    Attributes:
+        management: networks allowed in both directions (any port, any state).
+        since: ISO 8601 UTC start time, recorded in the ruleset.
+        allow_dhcp: keep DHCPv4 (RFC 2131, UDP 67/68) and DHCPv6 (RFC 8415, UDP 546/547).
+        allow_nd: keep IPv6 neighbour discovery (RFC 4861 ICMPv6 types 133-137).
+    """
+
+    management: tuple[Network, ...]
+    since: str
+    allow_dhcp: bool = True
+    allow_nd: bool = True
+
+
+class FirewallBackend(ABC):
+    """Builds commands for one firewall technology and parses its state.
+
+    Contract:
+    - ``read_command()`` prints everything :meth:`parse_state` needs; it must succeed (exit 0)
+      on a host where irtui never ran, and it changes nothing.
+    - ``block_commands``/``unblock_commands`` apply all entries as one atomic transaction per
+      host (checked first where the tool can: ``nft -c``, ``iptables-restore --test``); if the
+      apply fails, the previous rules stay.
+    - Expiry is enforced by the host (set/ipset timeouts).
+    - ``release_commands`` removes exactly what ``isolate_commands`` added.
+    - ``rollback_script`` is a POSIX sh snippet that removes the isolation, used by the
+      commit-confirmed timer on the host; it must be safe to run when no isolation exists.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def read_command(self) -> Command:
+        """The read-only command whose stdout :meth:`parse_state` understands."""
+
+    @abstractmethod
+    def parse_state(self, host: str, stdout: str) -> HostState:
+        """Parse the read command's output; tolerate comment and warning lines.
+
+        Raises:
+            ActionError: the output cannot be understood.
+        """
+
+    @abstractmethod
+    def block_commands(self, requests: list[BlockRequest], state: HostState) -> list[Command]:
+        """Commands adding (or refreshing) ``requests``; ``state`` is the live state read
+        just before, so the commands can be exact (no blind deletes)."""
+
+    @abstractmethod
+    def unblock_commands(self, networks: list[Network], state: HostState) -> list[Command]:
+        """Commands removing ``networks`` (each currently present in ``state``)."""
+
+    @abstractmethod
+    def isolate_commands(self, policy: IsolationPolicy, state: HostState) -> list[Command]:
+        """Commands applying isolation atomically."""
+
+    @abstractmethod
+    def release_commands(self, state: HostState) -> list[Command]:
+        """Commands removing exactly irtui's isolation."""
+
+    @abstractmethod
+    def rollback_script(self) -> str:
+        """POSIX sh that removes irtui's isolation (idempotent)."""
+
+
+_REGISTRY: dict[str, FirewallBackend] = {}
+
+
+def register(backend: FirewallBackend) -> None:
+    """Make ``backend`` available under ``backend.name``."""
+    _REGISTRY[backend.name] = backend
+
+
+def backend_named(name: str) -> FirewallBackend:
+    """Return the backend called ``name`` (``nftables``, ``iptables-nft``, ``iptables-legacy``).
+
+    Raises:
+        KeyError: unknown name.
+    """
+    _load_builtin()
+    return _REGISTRY[name]
+
+
+def backend_names() -> list[str]:
+    """Names of all registered backends."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    if _REGISTRY:
+        return
+    from irtui.core.firewall import iptables, nftables
+
+    register(nftables.NftablesBackend())
+    for backend in iptables.backends():
+        register(backend)
