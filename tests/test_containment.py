@@ -55,13 +55,15 @@ def test_block_then_unblock_attacker_v4(responder: Responder, clean_lab) -> None
 def test_block_v6_and_a_cidr(responder: Responder, clean_lab) -> None:
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     assert tcp_connects(attacker.namespace, h1.v6, 22)
-    v6_net = attacker.v6.rsplit(":", 1)[0] + ":0/112"
+    # a /122 around the attacker (::40-::7f) that covers no lab host or the responder
+    v6_net = str(ipaddress.ip_network(f"{attacker.v6}/122", strict=False))
     result = responder.execute(responder.plan_block([v6_net], ["host1"], None), lambda e: None)
     assert result.ok
     assert not tcp_connects(attacker.namespace, h1.v6, 22)
     assert tcp_connects(attacker.namespace, h1.v4, 22)  # v4 untouched
-    elems = _nft_elements(h1.namespace, "block6")
-    assert elems and "prefix" in json.dumps(elems)  # stored as a prefix, no timeout: permanent
+    elems = _nft_elements(h1.namespace, "v6_122")
+    # the /112 set holds the network address; no timeout (permanent)
+    assert elems == [str(ipaddress.ip_network(v6_net).network_address)]
     assert "timeout" not in json.dumps(elems)
 
 

@@ -8,6 +8,7 @@ import pytest
 from irtui.core.durations import format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall import nftables
+from irtui.core.firewall.backend import BlockRequest
 from irtui.core.targets import parse_network, refusal
 
 
@@ -68,25 +69,28 @@ def test_format_duration() -> None:
 
 
 def test_block_script_has_both_families_and_ttl() -> None:
-    nets = [ipaddress.ip_network("203.0.113.7"), ipaddress.ip_network("2001:db8::/32")]
-    script = nftables.block_script(nets, 3600)
-    assert "add element inet irtui block4 { 203.0.113.7 timeout 3600s }" in script
-    assert "add element inet irtui block6 { 2001:db8::/32 timeout 3600s }" in script
+    reqs = [BlockRequest(ipaddress.ip_network("203.0.113.7"), 3600),
+            BlockRequest(ipaddress.ip_network("2001:db8::/32"), 3600, refresh=True)]
+    script = nftables.block_script(reqs, existing_sets=["v4_24"])
+    assert "add element inet irtui v4_32 { 203.0.113.7 timeout 3600s }" in script
+    assert "delete element inet irtui v6_32 { 2001:db8:: }" in script  # refresh = re-add
+    assert "add element inet irtui v6_32 { 2001:db8:: timeout 3600s }" in script
+    assert "ip saddr & 255.255.255.0 @v4_24" in script  # existing set's rules re-asserted
+    assert "ip6 daddr & ffff:ffff:: @v6_32" in script
     assert "$" not in script  # every placeholder filled
 
 
 def test_parse_ruleset_reads_entries_and_isolation() -> None:
     doc = {"nftables": [
         {"metainfo": {"version": "1.0.6"}},
-        {"set": {"family": "inet", "table": "irtui", "name": "block4", "elem": [
-            {"prefix": {"addr": "198.51.100.0", "len": 24}},
+        {"set": {"family": "inet", "table": "irtui", "name": "v4_24", "elem": ["198.51.100.0"]}},
+        {"set": {"family": "inet", "table": "irtui", "name": "v4_32", "elem": [
             {"elem": {"val": "203.0.113.7", "timeout": 86400, "expires": 86399}}]}},
-        {"set": {"family": "inet", "table": "irtui", "name": "block6", "elem": [
-            {"elem": {"val": {"prefix": {"addr": "2001:db8::", "len": 32}}, "timeout": 60,
-                      "expires": 59}}]}},
-        {"set": {"family": "inet", "table": "other", "name": "block4", "elem": ["192.0.2.1"]}},
+        {"set": {"family": "inet", "table": "irtui", "name": "v6_32", "elem": [
+            {"elem": {"val": "2001:db8::", "timeout": 60, "expires": 59}}]}},
+        {"set": {"family": "inet", "table": "other", "name": "v4_32", "elem": ["192.0.2.1"]}},
         {"rule": {"family": "inet", "table": "irtui_isolation", "chain": "input",
-                  "comment": "irtui isolation since=2026-11-29T22:30:00Z mgmt=198.18.0.1"}},
+                  "comment": "irtui isolation since=2026-11-29T22:30:00Z mgmt=198.18.0.1/32"}},
     ]}
     text = "Warning: some table uses a legacy feature\n" + json.dumps(doc)
     state = nftables.parse_ruleset("h", text)
@@ -94,5 +98,6 @@ def test_parse_ruleset_reads_entries_and_isolation() -> None:
     assert state.blocks[1].expires == 86399 and state.blocks[0].expires is None
     assert state.isolated and state.isolation is not None
     assert state.isolation.since == "2026-11-29T22:30:00Z"
-    assert state.isolation.management == ("198.18.0.1",)
+    assert state.isolation.management == ("198.18.0.1/32",)
+    assert sorted(state.detail["sets"]) == ["v4_24", "v4_32", "v6_32"]
     assert not nftables.parse_ruleset("h", '{"nftables": []}').isolated

@@ -23,7 +23,7 @@ def _log_text(app: IrtuiApp) -> str:
 
 
 def _blocked_on(namespace: str) -> list:
-    out = ns_run(namespace, ["nft", "-j", "list", "set", "inet", "irtui", "block4"])
+    out = ns_run(namespace, ["nft", "-j", "list", "set", "inet", "irtui", "v4_32"])
     if out.returncode != 0:
         return []
     doc = json.loads(out.stdout)

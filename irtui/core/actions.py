@@ -1,4 +1,5 @@
-"""The action API both fronts use: read live state, build plans, execute them, notify.
+"""The action API both fronts use: probe hosts, read live state, build plans, execute them,
+notify.
 
 Every change goes plan → (confirmation by the front) → :meth:`Responder.execute`, which
 streams events, verifies by reading the host's firewall back, and writes the audit trail.
@@ -9,13 +10,28 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from irtui.core import notify_email
 from irtui.core.audit import AuditLog, utc_now
 from irtui.core.config import Config, HostConfig
 from irtui.core.durations import format_duration, parse_ttl
 from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError
-from irtui.core.firewall import nftables
+from irtui.core.firewall.backend import (
+    BlockRequest,
+    Command,
+    FirewallBackend,
+    IsolationPolicy,
+    backend_named,
+)
+from irtui.core.firewall.detect import (
+    BackendChoice,
+    HostFacts,
+    choose_backend,
+    parse_probe,
+    preflight_line,
+    probe_command,
+)
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.plan import (
     Event,
@@ -31,7 +47,19 @@ from irtui.core.plan import (
 from irtui.core.ssh import SSHPool
 from irtui.core.targets import parse_network, refusal
 
-NFT_MISSING = "nftables (nft) is not installed on the host — install the Debian package nftables"
+CONNTRACK_SCRIPT = r"""
+n=0
+for net in "$@"; do
+  for dir in -s -d; do
+    out=$(conntrack -D "$dir" "$net" 2>&1)
+    c=$(printf '%s\n' "$out" | sed -n 's/.* \([0-9][0-9]*\) flow entr.*/\1/p')
+    n=$((n + ${c:-0}))
+  done
+done
+echo "flows cut: $n"
+"""
+"""Deletes conntrack flows from/to each argument (conntrack(8) ``-D -s/-d``, CIDRs accepted
+since conntrack-tools 1.4.6) and prints the total."""
 
 
 class _SSHRunner(Runner):
@@ -39,12 +67,30 @@ class _SSHRunner(Runner):
         self.responder = responder
 
     def run_step(self, step: Step, on_output: Callable[[str, str], None],
-                 cancel: threading.Event | None) -> tuple[int, float]:
+                 cancel: threading.Event | None) -> tuple[int, float, str]:
         host = self.responder.config.host(step.host)
         stdin = step.stdin.encode() if step.stdin is not None else None
         result = self.responder.pool.run(host, step.command, stdin=stdin, on_output=on_output,
-                                         cancel=cancel)
-        return result.exit_code, result.duration
+                                         cancel=cancel, capture=step.report_prefix is not None)
+        return result.exit_code, result.duration, result.stdout
+
+
+@dataclass(frozen=True)
+class HostProfile:
+    """A host's preflight facts and the backend chosen for it."""
+
+    facts: HostFacts
+    choice: BackendChoice
+
+    @property
+    def backend(self) -> FirewallBackend:
+        """The backend object."""
+        return backend_named(self.choice.name)
+
+    @property
+    def preflight(self) -> str:
+        """One line: backend, reason, IPv6 protection, firewall managers."""
+        return preflight_line(self.facts, self.choice)
 
 
 class Responder:
@@ -61,100 +107,206 @@ class Responder:
         self.config = config
         self.pool = pool or SSHPool(config.ssh)
         self.audit = audit or AuditLog(config.resolved_audit_dir)
+        self._profiles: dict[str, HostProfile] = {}
+        self._lock = threading.Lock()
 
-    # ---- reading live state -------------------------------------------------------------
+    # ---- reading ----------------------------------------------------------------------
 
-    def _read(self, host: HostConfig, argv: Sequence[str]) -> str:
-        result = self.pool.run(host, command_line(host, argv), capture=True,
+    def _run_read(self, host: HostConfig, command: Command, suffix: str = "") -> str:
+        line = command_line(host, command.argv) + suffix
+        result = self.pool.run(host, line, capture=True,
                                timeout=self.config.ssh.connect_timeout * 3 + 30)
-        if result.exit_code == 127:
-            raise ActionError(f"{host.name}: {NFT_MISSING.split(' — ')[0]}",
-                              NFT_MISSING.split(" — ")[1])
         if result.exit_code != 0:
             err = result.stderr.strip().splitlines()
-            raise ActionError(f"{host.name}: `{' '.join(argv)}` failed: "
+            tool = command.argv[0]
+            if result.exit_code == 127:
+                raise ActionError(f"{host.name}: {tool} is not installed",
+                                  "install it, or force another firewall backend for the host")
+            raise ActionError(f"{host.name}: {command.purpose} failed: "
                               f"{err[-1] if err else f'exit {result.exit_code}'}",
-                              "check that the login user may run nft (root or sudo -n)")
+                              "check that the login user may run it (root or sudo -n)")
         return result.stdout
 
+    def profile(self, name: str, refresh: bool = False) -> HostProfile:
+        """Probe ``name`` once (cached; ``refresh`` re-probes) and choose its backend.
+
+        Raises:
+            UnknownHostError, SSHError, HostKeyError, ActionError.
+        """
+        with self._lock:
+            cached = self._profiles.get(name)
+        if cached and not refresh:
+            return cached
+        host = self.config.host(name)
+        # $SSH_CONNECTION is expanded by the login shell, before any sudo resets it.
+        text = self._run_read(host, probe_command(), ' "$SSH_CONNECTION"')
+        facts = parse_probe(name, text)
+        profile = HostProfile(facts, choose_backend(facts, host.firewall or "auto"))
+        with self._lock:
+            self._profiles[name] = profile
+        return profile
+
     def read_state(self, name: str) -> HostState:
-        """Read ``name``'s firewall (``nft -j list ruleset``) and return its live state.
+        """Read ``name``'s firewall with its backend and return the live state.
 
         Raises:
             UnknownHostError, SSHError, HostKeyError, ActionError.
         """
         host = self.config.host(name)
-        return nftables.parse_ruleset(host.name, self._read(host, nftables.READ_ARGV))
-
-    def management_address(self, name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """The address the responder's SSH session to ``name`` comes from, as the host sees it
-        (first field of ``$SSH_CONNECTION``, sshd(8) ENVIRONMENT)."""
-        host = self.config.host(name)
-        result = self.pool.run(host, 'printf "%s\\n" "$SSH_CONNECTION"', capture=True,
-                               timeout=30)
-        first = result.stdout.split()[0] if result.stdout.split() else ""
-        try:
-            return ipaddress.ip_address(first)
-        except ValueError:
-            raise ActionError(f"{name}: could not learn the management address from "
-                              "$SSH_CONNECTION", "add it to isolation.allow in the config"
-                              ) from None
+        backend = self.profile(name).backend
+        return backend.parse_state(name, self._run_read(host, backend.read_command()))
 
     # ---- plans -------------------------------------------------------------------------
 
-    def _protected(self) -> list[Network]:
+    def _steps(self, host: HostConfig, commands: list[Command],
+               report_prefix: str | None = None) -> list[Step]:
+        return [Step(host.name, command_line(host, c.argv), c.purpose, c.stdin, report_prefix)
+                for c in commands]
+
+    def _allow(self) -> list[Network]:
         return [ipaddress.ip_network(a, strict=False) for a in self.config.isolation.allow]
 
-    def _networks(self, targets: Sequence[str], notes: list[str]) -> list[Network]:
+    def _global_guard(self) -> list[tuple[Network, str]]:
+        guard = [(n, "isolation.allow (a management network)") for n in self._allow()]
+        guard += [(ipaddress.ip_network(a, strict=False), "firewall.never_block")
+                  for a in self.config.firewall.never_block]
+        return guard
+
+    @staticmethod
+    def _guard_hit(net: Network, guard: list[tuple[Network, str]]) -> str | None:
+        for protected, rule in guard:
+            if protected.version == net.version and protected.overlaps(net):
+                return f"overlaps {protected}, {rule}"
+        return None
+
+    def _parse_targets(self, targets: Sequence[str], notes: list[str]
+                       ) -> tuple[list[Network], dict[str, str]]:
+        """Validate ``targets``; returns the networks and {text: refusal} for refused ones."""
         if not targets:
             raise InvalidTargetError("no address given", "name an IP address or CIDR to act on")
         networks: list[Network] = []
+        refused: dict[str, str] = {}
         for text in targets:
-            net, note = parse_network(text)
+            try:
+                net, note = parse_network(text)
+            except InvalidTargetError as exc:
+                refused[text.strip()] = f"refused: {exc.problem}"
+                continue
             if note:
                 notes.append(note)
             if net not in networks:
                 networks.append(net)
-        return networks
+        return networks, refused
 
-    def plan_block(self, targets: Sequence[str], hosts: Sequence[str],
-                   ttl: int | str | None = "default") -> Plan:
-        """Plan adding ``targets`` to the blocklist of ``hosts``.
-
-        Args:
-            targets: addresses/CIDRs as typed (validated and normalised here).
-            hosts: host names, ``@group`` or ``all``.
-            ttl: seconds, a duration text (``24h``), None/``permanent``, or ``"default"`` for
-                ``firewall.default_ttl``. Expiry is enforced by the host's kernel (set timeout).
-
-        Raises:
-            InvalidTargetError: a malformed or refused target (loopback, management, ...).
-            UnknownHostError: an unknown host or group.
-        """
+    def _hosts(self, hosts: Sequence[str]) -> list[HostConfig]:
         chosen = self.config.select(list(hosts)) if hosts else []
         if not chosen:
             raise InvalidTargetError("no host given", "name a host with --on HOST (or 'all')")
+        return chosen
+
+    def plan_block(self, targets: Sequence[str], hosts: Sequence[str],
+                   ttl: int | str | None = "default") -> Plan:
+        """Plan adding ``targets`` to the blocklist of ``hosts`` (enforcement points).
+
+        Reads each host's preflight facts and live state first, so the plan is exact: entries
+        already present are refreshed (TTL renewed), and entries a guardrail forbids are
+        refused per host with the rule that matched (loopback, link-local, multicast, the
+        host's own addresses, its gateway or resolvers, the responder's address,
+        ``isolation.allow``, ``firewall.never_block``). IPv6 entries on a host whose backend
+        cannot filter IPv6 are refused as "not protected over IPv6".
+
+        Args:
+            targets: addresses/CIDRs as typed or read from a feed.
+            hosts: host names, ``@group`` or ``all``.
+            ttl: seconds, a duration text (``24h``), None/``permanent``, or ``"default"`` for
+                ``firewall.default_ttl``. Expiry is enforced by the host's kernel.
+
+        Returns:
+            The plan; ``plan.entries`` accounts for every entry on every host and
+            ``plan.confirm_text`` is set when a prefix is larger than
+            ``firewall.confirm_prefix_v4/v6``.
+
+        Raises:
+            InvalidTargetError: nothing at all could be blocked (the message gives the reasons).
+            UnknownHostError, SSHError, HostKeyError, ActionError: while reading the hosts.
+        """
+        chosen = self._hosts(hosts)
         seconds = self.config.firewall.default_ttl if ttl == "default" else parse_ttl(ttl)
         notes: list[str] = []
-        networks = self._networks(targets, notes)
+        networks, bad = self._parse_targets(targets, notes)
+        guard = self._global_guard()
+        plan = Plan("block", "", [h.name for h in chosen], notes=notes)
+        large = [n for n in networks if n.prefixlen < (
+            self.config.firewall.confirm_prefix_v4 if n.version == 4
+            else self.config.firewall.confirm_prefix_v6)]
+        refused_everywhere = dict(bad)
         for net in networks:
-            why = refusal(net, self._protected())
+            why = refusal(net) or self._guard_hit(net, guard)
             if why:
-                raise InvalidTargetError(f"refusing to block {net}: {why}",
-                                         "check the address; nothing was changed")
-        script = nftables.block_script(networks, seconds)
-        what = ", ".join(str(n) for n in networks)
-        summary = (f"block {what} on {', '.join(h.name for h in chosen)} "
-                   f"(TTL {format_duration(seconds)})")
-        steps = [Step(h.name, command_line(h, nftables.APPLY_ARGV),
-                      f"add {what} to the blocklist", script) for h in chosen]
+                refused_everywhere[str(net)] = f"refused: {why}"
+        if not any(str(n) not in refused_everywhere for n in networks):
+            raise InvalidTargetError(
+                "nothing to block: " + "; ".join(f"{t} {why}" for t, why in
+                                                 refused_everywhere.items()),
+                "check the addresses; nothing was changed")
+        if large:
+            plan.confirm_text = " ".join(str(n) for n in large if str(n) not in
+                                         refused_everywhere)
+            for n in large:
+                notes.append(f"{n} covers {n.num_addresses:,} addresses")
+        for host in chosen:
+            profile = self.profile(host.name)
+            state = self.read_state(host.name)
+            accounting = dict(refused_everywhere)
+            requests: list[BlockRequest] = []
+            host_guard = profile.facts.protected()
+            for net in networks:
+                if str(net) in accounting:
+                    continue
+                hit = self._guard_hit(net, host_guard)
+                if hit:
+                    accounting[str(net)] = f"refused: {hit}"
+                elif net.version == 6 and not profile.choice.ipv6_protected:
+                    accounting[str(net)] = ("refused: host not protected over IPv6 "
+                                            f"({profile.choice.name} has no IPv6 tool there)")
+                else:
+                    present = state.find(net) is not None
+                    requests.append(BlockRequest(net, seconds, refresh=present))
+                    accounting[str(net)] = ("already present (TTL refreshed)" if present
+                                            else "applied")
+            plan.entries[host.name] = accounting
+            if not requests:
+                plan.skipped[host.name] = "nothing to block here"
+                continue
+            backend = profile.backend
+            plan.steps += self._steps(host, backend.block_commands(requests, state))
+            if "conntrack" in profile.facts.binaries:
+                plan.steps += self._steps(host, [Command(
+                    ("sh", "-c", CONNTRACK_SCRIPT, "irtui-conntrack",
+                     *(str(r.network) for r in requests)),
+                    "cut existing flows of the blocked entries (conntrack)")], "flows cut:")
+            if profile.facts.global_ipv6 and not profile.choice.ipv6_protected:
+                notes.append(f"{host.name}: NOT protected over IPv6 — install the IPv6 tool "
+                             f"for {profile.choice.name}")
+        if not plan.steps:
+            reasons = {f"{entry} {status}" for per_host in plan.entries.values()
+                       for entry, status in per_host.items()}
+            raise InvalidTargetError("nothing to block: " + "; ".join(sorted(reasons)),
+                                     "check the addresses; nothing was changed")
+        wanted = {n for n in networks if str(n) not in refused_everywhere}
+        what = ", ".join(str(n) for n in list(wanted)[:3]) + (
+            f" and {len(wanted) - 3} more" if len(wanted) > 3 else "")
+        plan.summary = (f"block {what} on {', '.join(h.name for h in chosen)} "
+                        f"(TTL {format_duration(seconds)})")
 
         def verify(host: str) -> str | None:
             state = self.read_state(host)
-            missing = [str(n) for n in networks if state.find(n) is None]
-            return f"not in the live blocklist: {', '.join(missing)}" if missing else None
+            expected = [t for t, s in plan.entries[host].items() if not s.startswith("refused")]
+            missing = [t for t in expected if state.find(ipaddress.ip_network(t)) is None]
+            return f"not in the live blocklist: {', '.join(missing[:5])}" if missing else None
 
-        return Plan("block", summary, [h.name for h in chosen], steps, notes, verify=verify)
+        plan.verify = verify
+        return plan
 
     def plan_unblock(self, targets: Sequence[str], hosts: Sequence[str]) -> Plan:
         """Plan removing ``targets`` from the blocklist of ``hosts``. Reads each host's live
@@ -163,26 +315,29 @@ class Responder:
         Raises:
             InvalidTargetError, UnknownHostError, SSHError, HostKeyError, ActionError.
         """
-        chosen = self.config.select(list(hosts)) if hosts else []
-        if not chosen:
-            raise InvalidTargetError("no host given", "name a host with --on HOST (or 'all')")
+        chosen = self._hosts(hosts)
         notes: list[str] = []
-        networks = self._networks(targets, notes)
+        networks, bad = self._parse_targets(targets, notes)
+        if bad:
+            raise InvalidTargetError("; ".join(f"{t}: {why.removeprefix('refused: ')}"
+                                               for t, why in bad.items()),
+                                     "give an IPv4/IPv6 address or prefix")
         what = ", ".join(str(n) for n in networks)
         plan = Plan("unblock", f"unblock {what} on {', '.join(h.name for h in chosen)}",
                     [h.name for h in chosen], notes=notes)
         for host in chosen:
             state = self.read_state(host.name)
             present = [n for n in networks if state.find(n) is not None]
+            plan.entries[host.name] = {str(n): "removed" if n in present else "not blocked"
+                                       for n in networks}
             absent = [str(n) for n in networks if n not in present]
             if absent:
                 notes.append(f"{host.name}: not blocked there: {', '.join(absent)}")
             if not present:
                 plan.skipped[host.name] = "not blocked there"
                 continue
-            plan.steps.append(Step(host.name, command_line(host, nftables.APPLY_ARGV),
-                                   f"remove {', '.join(map(str, present))} from the blocklist",
-                                   nftables.unblock_script(present)))
+            plan.steps += self._steps(
+                host, self.profile(host.name).backend.unblock_commands(present, state))
 
         def verify(host: str) -> str | None:
             state = self.read_state(host)
@@ -204,28 +359,33 @@ class Responder:
         plan = Plan("isolate", f"isolate {', '.join(h.name for h in chosen)}",
                     [h.name for h in chosen])
         since = utc_now()
+        if len(chosen) == 1:
+            plan.confirm_text = chosen[0].name
         for host in chosen:
+            profile = self.profile(host.name)
             state = self.read_state(host.name)
             if state.isolated:
                 plan.skipped[host.name] = f"already isolated (since {state.isolation.since})" \
                     if state.isolation and state.isolation.since else "already isolated"
                 continue
-            mgmt = [ipaddress.ip_network(self.management_address(host.name))]
-            mgmt += [n for n in self._protected() if n not in mgmt]
+            if profile.facts.ssh_client is None:
+                raise ActionError(f"{host.name}: could not learn the management address from "
+                                  "$SSH_CONNECTION", "add it to isolation.allow in the config")
+            mgmt = [ipaddress.ip_network(profile.facts.ssh_client)]
+            mgmt += [n for n in self._allow() if n not in mgmt]
             plan.notes.append(f"{host.name}: stays reachable from "
                               f"{', '.join(str(m) for m in mgmt)} (and loopback)")
-            plan.steps.append(Step(host.name, command_line(host, nftables.APPLY_ARGV),
-                                   "isolate (drop all but management traffic)",
-                                   nftables.isolate_script(mgmt, since)))
+            policy = IsolationPolicy(tuple(mgmt), since)
+            plan.steps += self._steps(host, profile.backend.isolate_commands(policy, state))
 
         def verify(host: str) -> str | None:
-            return None if self.read_state(host).isolated else "isolation table not present"
+            return None if self.read_state(host).isolated else "isolation not present"
 
         plan.verify = verify
         return plan
 
     def plan_release(self, hosts: Sequence[str]) -> Plan:
-        """Plan removing irtui's isolation (exactly its own table) from ``hosts``.
+        """Plan removing irtui's isolation (exactly what isolate added) from ``hosts``.
 
         Raises:
             UnknownHostError, SSHError, HostKeyError, ActionError.
@@ -234,14 +394,15 @@ class Responder:
         plan = Plan("release", f"release {', '.join(h.name for h in chosen)} from isolation",
                     [h.name for h in chosen])
         for host in chosen:
-            if not self.read_state(host.name).isolated:
+            state = self.read_state(host.name)
+            if not state.isolated:
                 plan.skipped[host.name] = "not isolated"
                 continue
-            plan.steps.append(Step(host.name, command_line(host, nftables.release_argv()),
-                                   "remove irtui's isolation table"))
+            plan.steps += self._steps(host,
+                                      self.profile(host.name).backend.release_commands(state))
 
         def verify(host: str) -> str | None:
-            return "isolation table still present" if self.read_state(host).isolated else None
+            return "isolation still present" if self.read_state(host).isolated else None
 
         plan.verify = verify
         return plan
@@ -279,7 +440,7 @@ class Responder:
             The Message-ID.
 
         Raises:
-            NotifyError, SecretError.
+            NotifyError, SecretError, ActionError (email not configured).
         """
         settings = self.config.email
         if not settings.configured:

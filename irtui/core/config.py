@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class HostConfig:
         port: SSH TCP port (default 22).
         user: SSH login user; non-root users get ``sudo -n``.
         groups: group names for acting on several hosts at once.
+        firewall: backend to use (``auto``, ``nftables``, ``iptables-nft``,
+            ``iptables-legacy``); ``auto`` follows the preflight probe.
     """
 
     name: str
@@ -51,6 +53,7 @@ class HostConfig:
     port: int = 22
     user: str = "root"
     groups: tuple[str, ...] = ()
+    firewall: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,26 @@ class SSHSettings:
     use_agent: bool = True
 
 
+BACKENDS = ("auto", "nftables", "iptables-nft", "iptables-legacy")
+
+
 @dataclass(frozen=True)
 class FirewallSettings:
-    """Block defaults. ``default_ttl`` is seconds, or None for permanent blocks."""
+    """Blocklist settings.
+
+    Attributes:
+        default_ttl: seconds, or None for permanent blocks.
+        backend: default backend for hosts that don't set one (see :data:`BACKENDS`).
+        never_block: CIDRs no block may overlap (the guardrail says which matched).
+        confirm_prefix_v4 / confirm_prefix_v6: blocking a prefix shorter than this (more
+            addresses) needs a typed confirmation.
+    """
 
     default_ttl: int | None = 86400
+    backend: str = "auto"
+    never_block: tuple[str, ...] = ()
+    confirm_prefix_v4: int = 24
+    confirm_prefix_v6: int = 48
 
 
 @dataclass(frozen=True)
@@ -260,7 +278,7 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
         if not isinstance(raw, dict):
             r.problem(f"hosts[{i}]", "must be a table written as [[hosts]]")
             continue
-        r.unknown(raw, prefix, {"name", "address", "port", "user", "groups"})
+        r.unknown(raw, prefix, {"name", "address", "port", "user", "groups", "firewall"})
         name = r.get(raw, prefix, "name", str, "")
         address = r.get(raw, prefix, "address", str, "")
         port = r.get(raw, prefix, "port", int, 22)
@@ -281,10 +299,31 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
             name=name, address=address, port=port,
             user=r.get(raw, prefix, "user", str, ssh.user),
             groups=_strings(r, raw, prefix, "groups"),
+            firewall=r.get(raw, prefix, "firewall", str, "") or "",
         ))
+        if hosts[-1].firewall and hosts[-1].firewall not in BACKENDS:
+            r.problem(f"{prefix}firewall", f"{hosts[-1].firewall!r} is not a backend; use one "
+                      f"of {', '.join(BACKENDS)}")
 
     fw_t = r.table(data, "firewall")
-    r.unknown(fw_t, "firewall.", {"default_ttl"})
+    r.unknown(fw_t, "firewall.", {"default_ttl", "backend", "never_block", "confirm_prefix_v4",
+                                  "confirm_prefix_v6"})
+    backend = r.get(fw_t, "firewall.", "backend", str, "auto")
+    if backend not in BACKENDS:
+        r.problem("firewall.backend", f"{backend!r} is not a backend; use one of "
+                  f"{', '.join(BACKENDS)}")
+    never_block = _strings(r, fw_t, "firewall.", "never_block")
+    for entry in never_block:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            r.problem("firewall.never_block", f"{entry!r} is not an IP address or CIDR")
+    confirm4 = r.get(fw_t, "firewall.", "confirm_prefix_v4", int, 24)
+    confirm6 = r.get(fw_t, "firewall.", "confirm_prefix_v6", int, 48)
+    if not 0 <= confirm4 <= 32:
+        r.problem("firewall.confirm_prefix_v4", "must be a prefix length 0-32")
+    if not 0 <= confirm6 <= 128:
+        r.problem("firewall.confirm_prefix_v6", "must be a prefix length 0-128")
     ttl_raw = r.get(fw_t, "firewall.", "default_ttl", (str, int), "24h")
     try:
         default_ttl = parse_ttl(ttl_raw)
@@ -341,7 +380,10 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     if r.problems:
         raise ConfigError(r.problems, path)
     return Config(
-        hosts=tuple(hosts), ssh=ssh, firewall=FirewallSettings(default_ttl=default_ttl),
+        hosts=tuple(replace(h, firewall=h.firewall or backend) for h in hosts), ssh=ssh,
+        firewall=FirewallSettings(default_ttl=default_ttl, backend=backend,
+                                  never_block=never_block, confirm_prefix_v4=confirm4,
+                                  confirm_prefix_v6=confirm6),
         isolation=IsolationSettings(allow=allow), email=email, ui=ui, audit_dir=audit_dir,
         path=path,
     )

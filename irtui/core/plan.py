@@ -32,12 +32,15 @@ class Step:
         command: the exact command line (see :func:`command_line`).
         stdin: text fed to the command's stdin, or None.
         purpose: a short human description ("add 203.0.113.7 to the blocklist").
+        report_prefix: stdout lines starting with it (e.g. ``flows cut:``) are added to the
+            host's result message.
     """
 
     host: str
     command: str
     purpose: str
     stdin: str | None = None
+    report_prefix: str | None = None
 
     def render(self) -> str:
         """The step as a shell would read it (stdin shown as a here-document)."""
@@ -64,6 +67,10 @@ class Plan:
         skipped: host → reason it needs no change (e.g. "already isolated").
         dangerous: True when the action needs confirmation.
         verify: optional read-back check run per host after its steps succeeded.
+        confirm_text: when set, the responder must type exactly this to confirm (a host name
+            before isolating, a large prefix before blocking it).
+        entries: host → {entry → status} accounting for every requested entry
+            (``applied``, ``already present (TTL refreshed)``, ``refused: <rule>``).
     """
 
     action: str
@@ -74,6 +81,18 @@ class Plan:
     skipped: dict[str, str] = field(default_factory=dict)
     dangerous: bool = True
     verify: Verifier | None = None
+    confirm_text: str | None = None
+    entries: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """How many entry/host pairs fall in each status family (``applied``,
+        ``already present``, ``refused``)."""
+        out: dict[str, int] = {}
+        for per_host in self.entries.values():
+            for status in per_host.values():
+                key = status.split(":")[0].split(" (")[0]
+                out[key] = out.get(key, 0) + 1
+        return out
 
     def render(self) -> str:
         """The plan as text: the summary, notes, then each host's exact commands."""
@@ -152,10 +171,11 @@ EventSink = Callable[[Event], None]
 
 
 class Runner:
-    """Something that can run one step: ``run(step, on_output, cancel) -> (exit_code, secs)``."""
+    """Something that can run one step:
+    ``run_step(step, on_output, cancel) -> (exit_code, seconds, stdout_text)``."""
 
     def run_step(self, step: Step, on_output: Callable[[str, str], None],
-                 cancel: threading.Event | None) -> tuple[int, float]:  # pragma: no cover
+                 cancel: threading.Event | None) -> tuple[int, float, str]:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -173,16 +193,20 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
         started = time.monotonic()
         if host in plan.skipped:
             return HostResult(host, True, f"no change: {plan.skipped[host]}", 0.0)
+        reports: list[str] = []
         try:
             for step in (s for s in plan.steps if s.host == host):
                 on_event(StepStarted(host, step.purpose, step.command))
-                code, secs = runner.run_step(
+                code, secs, out = runner.run_step(
                     step, lambda stream, line, h=host: on_event(OutputLine(h, stream, line)),
                     cancel)
                 on_event(StepFinished(host, step.purpose, code, secs))
                 if code != 0:
                     return HostResult(host, False, f"{step.purpose}: exit code {code}",
                                       time.monotonic() - started)
+                if step.report_prefix:
+                    reports += [line.strip() for line in out.splitlines()
+                                if line.startswith(step.report_prefix)]
             if plan.verify is not None:
                 problem = plan.verify(host)
                 if problem:
@@ -190,7 +214,7 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
                                       time.monotonic() - started)
         except IrtuiError as exc:
             return HostResult(host, False, exc.line, time.monotonic() - started)
-        return HostResult(host, True, "done", time.monotonic() - started)
+        return HostResult(host, True, "; ".join(["done", *reports]), time.monotonic() - started)
 
     def deliver(host: str) -> HostResult:
         result = run_host(host)

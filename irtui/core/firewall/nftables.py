@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import tomllib
 from collections.abc import Iterable
 from functools import cache
@@ -13,12 +14,16 @@ from string import Template
 from typing import Any
 
 from irtui.core.errors import ActionError
+from irtui.core.firewall.backend import (
+    BlockRequest,
+    Command,
+    FirewallBackend,
+    IsolationPolicy,
+)
 from irtui.core.firewall.state import BlockEntry, HostState, Isolation, Network
 
 NFT = "nft"
-READ_ARGV = (NFT, "-j", "list", "ruleset")
-APPLY_ARGV = (NFT, "-f", "-")
-CHECK_ARGV = (NFT, "-c", "-f", "-")
+SET_NAME = re.compile(r"^v([46])_(\d{1,3})$")
 
 
 @cache
@@ -33,87 +38,94 @@ def _names() -> dict[str, Any]:
 
 
 def _fill(name: str, **values: object) -> str:
-    return Template(templates()[name]).substitute(_names(), **values).strip() + "\n"
+    return Template(templates()[name]).substitute(_names(), **values).strip("\n") + "\n"
 
 
 def set_name(network: Network) -> str:
-    """``block4`` or ``block6`` for the network's family."""
-    return f"block{network.version}"
+    """The set holding entries of ``network``'s family and prefix length, e.g. ``v4_24``."""
+    return f"v{network.version}_{network.prefixlen}"
 
 
 def element(network: Network, ttl: int | None = None) -> str:
-    """The set element text for ``network`` with an optional timeout in seconds."""
-    text = str(network.network_address) if network.prefixlen == network.max_prefixlen \
-        else str(network)
+    """The set element for ``network`` (its network address; the set implies the length),
+    with an optional timeout in seconds."""
+    text = str(network.network_address)
     return f"{text} timeout {ttl}s" if ttl else text
 
 
-def block_script(networks: Iterable[Network], ttl: int | None) -> str:
-    """Script that ensures irtui's table, sets and drop rules, then adds ``networks``.
+def _set_rules(name: str) -> str:
+    version, length = (int(x) for x in SET_NAME.match(name).groups())  # type: ignore[union-attr]
+    match = "ip" if version == 4 else "ip6"
+    full = 32 if version == 4 else 128
+    zero = "0.0.0.0" if version == 4 else "::"
+    mask = "" if length == full else f"& {ipaddress.ip_network(f'{zero}/{length}').netmask} "
+    return _fill("add_set", set=name, type="ipv4_addr" if version == 4 else "ipv6_addr") + \
+        _fill("set_rules", set=name, match=match, mask=mask)
+
+
+def block_script(requests: Iterable[BlockRequest], existing_sets: Iterable[str] = ()) -> str:
+    """One nft transaction: ensure the table and chains, (re)declare every set with its drop
+    rules, then add each request (a refresh deletes and re-adds, renewing the timeout).
 
     Args:
-        networks: validated networks (any mix of families).
-        ttl: seconds until the host's kernel removes the entries; None for permanent.
-
-    Returns:
-        One nft script, applied as a single atomic transaction by ``nft -f``.
+        requests: entries to add; ``ttl`` in seconds or None (permanent).
+        existing_sets: set names already on the host (their rules are re-asserted).
     """
-    lines = [_fill("ensure_blocklist")]
-    for net in networks:
-        lines.append(_fill("add_element", set=set_name(net), element=element(net, ttl)))
-    return "".join(lines)
+    reqs = list(requests)
+    sets = sorted(set(existing_sets) | {set_name(r.network) for r in reqs},
+                  key=lambda n: (n[1], -int(n.split("_")[1])))
+    parts = [_fill("ensure_table")] + [_set_rules(s) for s in sets]
+    for r in reqs:
+        if r.refresh:
+            parts.append(_fill("delete_element", set=set_name(r.network),
+                               element=element(r.network)))
+        parts.append(_fill("add_element", set=set_name(r.network),
+                           element=element(r.network, r.ttl)))
+    return "".join(parts)
 
 
 def unblock_script(networks: Iterable[Network]) -> str:
-    """Script deleting ``networks`` from irtui's sets (fails if one is absent: nft(8))."""
+    """Script deleting ``networks`` from irtui's sets (each must be present: nft(8))."""
     return "".join(_fill("delete_element", set=set_name(net), element=element(net))
                    for net in networks)
 
 
-def isolate_script(management: Iterable[Network], since: str) -> str:
-    """Script creating irtui's isolation table.
-
-    Args:
-        management: networks that stay reachable in both directions.
-        since: ISO 8601 UTC timestamp recorded in the ruleset.
-    """
-    mgmt = list(management)
+def isolate_script(policy: IsolationPolicy) -> str:
+    """Script creating irtui's isolation table for ``policy``."""
     def elements(version: int) -> str:
-        items = [element(n) for n in mgmt if n.version == version]
+        items = [str(n) for n in policy.management if n.version == version]
         return f"elements = {{ {', '.join(items)} }}" if items else ""
-    listed = ",".join(element(n) for n in mgmt)
-    return _fill("isolate", mgmt4=elements(4), mgmt6=elements(6), since=since, mgmt_list=listed)
+
+    t = templates()
+    extra_in = ([t["isolate_nd_input"]] if policy.allow_nd else []) + \
+        ([t["isolate_dhcp_input"]] if policy.allow_dhcp else [])
+    extra_out = ([t["isolate_nd_output"]] if policy.allow_nd else []) + \
+        ([t["isolate_dhcp_output"]] if policy.allow_dhcp else [])
+    listed = ",".join(str(n) for n in policy.management)
+    return _fill("isolate", mgmt4=elements(4), mgmt6=elements(6), since=policy.since,
+                 mgmt_list=listed, input_extra="\n".join(extra_in),
+                 output_extra="\n".join(extra_out))
 
 
-def release_argv() -> tuple[str, ...]:
-    """argv removing exactly irtui's isolation table."""
-    return (NFT, "delete", "table", "inet", _names()["isolation_table"])
-
-
-def _network(value: Any) -> Network:
+def _network(value: Any, length: int | None = None) -> Network:
     if isinstance(value, str):
-        return ipaddress.ip_network(value, strict=False)
+        return ipaddress.ip_network(value if length is None else f"{value}/{length}",
+                                    strict=False)
     if isinstance(value, dict) and "prefix" in value:
         prefix = value["prefix"]
         return ipaddress.ip_network(f"{prefix['addr']}/{prefix['len']}", strict=False)
-    if isinstance(value, dict) and "range" in value:
-        low, high = (ipaddress.ip_address(v) for v in value["range"])
-        nets = list(ipaddress.summarize_address_range(low, high))
-        if len(nets) == 1:
-            return nets[0]
-        raise ValueError(f"range {low}-{high} is not one prefix")
     raise ValueError(f"unexpected set element {value!r}")
 
 
-def _block_entries(elems: list[Any]) -> list[BlockEntry]:
+def _entries(elems: list[Any], length: int) -> list[BlockEntry]:
     entries = []
     for item in elems:
         if isinstance(item, dict) and "elem" in item:
             inner = item["elem"]
-            entries.append(BlockEntry(_network(inner["val"]), inner.get("timeout"),
+            entries.append(BlockEntry(_network(inner["val"], length), inner.get("timeout"),
                                       inner.get("expires")))
         else:
-            entries.append(BlockEntry(_network(item)))
+            entries.append(BlockEntry(_network(item, length)))
     return entries
 
 
@@ -121,6 +133,7 @@ def parse_ruleset(host: str, text: str) -> HostState:
     """Parse ``nft -j list ruleset`` output into a :class:`HostState`.
 
     Lines before the JSON document (warnings some nft builds print) are skipped.
+    ``detail["sets"]`` lists irtui's set names present on the host.
 
     Raises:
         ActionError: the output is not the JSON nft prints.
@@ -134,13 +147,15 @@ def parse_ruleset(host: str, text: str) -> HostState:
                           "check that nftables on the host supports `nft -j`") from None
     names = _names()
     blocks: list[BlockEntry] = []
+    sets: list[str] = []
     isolation: Isolation | None = None
     for item in items:
         if "set" in item:
             s = item["set"]
-            if s.get("family") == "inet" and s.get("table") == names["table"] \
-                    and s.get("name") in ("block4", "block6"):
-                blocks.extend(_block_entries(s.get("elem", [])))
+            match = SET_NAME.match(s.get("name", ""))
+            if s.get("family") == "inet" and s.get("table") == names["table"] and match:
+                sets.append(s["name"])
+                blocks.extend(_entries(s.get("elem", []), int(match.group(2))))
         elif "rule" in item:
             rule = item["rule"]
             comment = rule.get("comment", "")
@@ -153,4 +168,52 @@ def parse_ruleset(host: str, text: str) -> HostState:
             if table.get("name") == names["isolation_table"] and isolation is None:
                 isolation = Isolation(since="")
     blocks.sort(key=lambda e: (e.family, e.network))
-    return HostState(host=host, blocks=tuple(blocks), isolation=isolation)
+    return HostState(host=host, blocks=tuple(blocks), isolation=isolation,
+                     backend="nftables", detail={"sets": sets})
+
+
+class NftablesBackend(FirewallBackend):
+    """nftables (nft(8)): one ``inet`` table for the blocklist, one for isolation.
+
+    Each change is checked with ``nft -c -f -`` and then applied with ``nft -f -``: nft applies
+    a whole script as one kernel transaction, so a failure leaves the old ruleset in force.
+    """
+
+    name = "nftables"
+
+    def read_command(self) -> Command:
+        return Command((NFT, "-j", "list", "ruleset"), "read the nftables ruleset")
+
+    def parse_state(self, host: str, stdout: str) -> HostState:
+        return parse_ruleset(host, stdout)
+
+    @staticmethod
+    def _checked(script: str, purpose: str) -> list[Command]:
+        return [Command((NFT, "-c", "-f", "-"), f"check: {purpose}", script),
+                Command((NFT, "-f", "-"), purpose, script)]
+
+    def block_commands(self, requests: list[BlockRequest], state: HostState) -> list[Command]:
+        existing = [str(s) for s in state.detail.get("sets", [])]  # type: ignore[attr-defined]
+        what = _describe([r.network for r in requests])
+        return self._checked(block_script(requests, existing), f"add {what} to the blocklist")
+
+    def unblock_commands(self, networks: list[Network], state: HostState) -> list[Command]:
+        return self._checked(unblock_script(networks),
+                             f"remove {_describe(networks)} from the blocklist")
+
+    def isolate_commands(self, policy: IsolationPolicy, state: HostState) -> list[Command]:
+        return self._checked(isolate_script(policy),
+                             "isolate (drop all but management traffic)")
+
+    def release_commands(self, state: HostState) -> list[Command]:
+        return [Command((NFT, "delete", "table", "inet", _names()["isolation_table"]),
+                        "remove irtui's isolation table")]
+
+    def rollback_script(self) -> str:
+        return _fill("rollback").strip()
+
+
+def _describe(networks: list[Network]) -> str:
+    if len(networks) <= 3:
+        return ", ".join(str(n) for n in networks)
+    return f"{len(networks)} entries ({networks[0]}, {networks[1]}, …)"

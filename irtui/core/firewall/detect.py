@@ -1,0 +1,252 @@
+"""Preflight: learn what a host runs (firewall tools, who holds the rules, IPv6, its own
+addresses, gateways and resolvers) with one read-only command, and choose a backend."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+
+from irtui.core.errors import ActionError
+from irtui.core.firewall.backend import Command
+from irtui.core.firewall.state import Network
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# POSIX sh; $1 is the login shell's $SSH_CONNECTION (sudo would reset the environment).
+PROBE_SCRIPT = r"""
+echo '### which'
+for b in nft iptables-nft ip6tables-nft iptables-legacy ip6tables-legacy ipset conntrack; do
+  p=$(command -v "$b" 2>/dev/null) && echo "$b $p"
+done
+echo '### nft-tables'
+nft list tables 2>/dev/null
+echo '### legacy-rules'
+{ iptables-legacy-save 2>/dev/null; ip6tables-legacy-save 2>/dev/null; } | grep -c '^-A'
+echo '### xt-rules'
+{ iptables-nft-save 2>/dev/null; ip6tables-nft-save 2>/dev/null; } | grep -c '^-A'
+echo '### services'
+for s in firewalld ufw; do
+  st=$(systemctl is-active "$s" 2>/dev/null) && echo "$s $st"
+done
+echo '### addr'
+ip -j addr show 2>/dev/null
+echo
+echo '### route'
+ip -j route show default 2>/dev/null
+echo
+ip -j -6 route show default 2>/dev/null
+echo
+echo '### resolv'
+grep '^nameserver' /etc/resolv.conf 2>/dev/null
+echo '### ssh'
+echo "$1"
+echo '### ipv6-disabled'
+cat /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+echo '### end'
+"""
+
+
+def probe_command() -> Command:
+    """The read-only preflight command (``sh -c SCRIPT probe``); the caller appends the
+    login shell's ``"$SSH_CONNECTION"`` as ``$1``."""
+    return Command(("sh", "-c", PROBE_SCRIPT, "irtui-probe"), "preflight probe")
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the preflight probe found on one host.
+
+    Attributes:
+        host: host name.
+        binaries: tool name → path, for the tools present.
+        nft_tables: ``family name`` of every nftables table (iptables-nft's included).
+        legacy_rules / xt_rules: counts of ``-A`` rules in iptables-legacy / iptables-nft.
+        services: firewalld/ufw → systemd state, where systemd reports one.
+        addresses: every address on the host's interfaces.
+        gateways: default-route next hops.
+        resolvers: ``nameserver`` addresses from /etc/resolv.conf.
+        ssh_client: the address the responder's session comes from (``$SSH_CONNECTION``).
+        ipv6_disabled: ``net.ipv6.conf.all.disable_ipv6`` is 1.
+    """
+
+    host: str
+    binaries: dict[str, str] = field(default_factory=dict)
+    nft_tables: tuple[str, ...] = ()
+    legacy_rules: int = 0
+    xt_rules: int = 0
+    services: dict[str, str] = field(default_factory=dict)
+    addresses: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...] = ()
+    gateways: tuple[Address, ...] = ()
+    resolvers: tuple[Address, ...] = ()
+    ssh_client: Address | None = None
+    ipv6_disabled: bool = False
+
+    @property
+    def global_ipv6(self) -> bool:
+        """True when the host has a global-scope IPv6 address (RFC 4291 §2.5.4; ULA counts,
+        as it is routable inside a site)."""
+        return not self.ipv6_disabled and any(
+            a.version == 6 and not a.ip.is_link_local and not a.ip.is_loopback
+            for a in self.addresses)
+
+    def has(self, *tools: str) -> bool:
+        """True when every tool in ``tools`` is installed."""
+        return all(t in self.binaries for t in tools)
+
+    def protected(self) -> list[tuple[Network, str]]:
+        """Networks a block must never cover on this host, each with the guardrail's name."""
+        out: list[tuple[Network, str]] = []
+        for iface in self.addresses:
+            out.append((ipaddress.ip_network(iface.ip), "the host's own address"))
+        out += [(ipaddress.ip_network(g), "the host's default gateway") for g in self.gateways]
+        out += [(ipaddress.ip_network(r), "a DNS resolver of the host") for r in self.resolvers]
+        if self.ssh_client is not None:
+            out.append((ipaddress.ip_network(self.ssh_client),
+                        "the responder's management address (this SSH session)"))
+        return out
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            current = sections.setdefault(line[4:].strip(), [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def _json_docs(lines: list[str]) -> list[object]:
+    docs, buf = [], ""
+    for line in lines:
+        buf += line
+        try:
+            docs.append(json.loads(buf))
+            buf = ""
+        except ValueError:
+            continue
+    return docs
+
+
+def _count(lines: list[str]) -> int:
+    for line in lines:
+        if line.strip().isdigit():
+            return int(line.strip())
+    return 0
+
+
+def _addr(text: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return None
+
+
+def parse_probe(host: str, text: str) -> HostFacts:
+    """Parse the probe's output.
+
+    Raises:
+        ActionError: the output does not look like the probe's (no end marker).
+    """
+    sec = _sections(text)
+    if "end" not in sec:
+        raise ActionError(f"{host}: the preflight probe did not complete",
+                          "check that the login user can run sh and ip on the host")
+    binaries = dict(line.split(" ", 1) for line in sec.get("which", []) if " " in line)
+    tables = tuple(line.removeprefix("table ").strip() for line in sec.get("nft-tables", [])
+                   if line.startswith("table "))
+    services = dict(line.split(" ", 1) for line in sec.get("services", []) if " " in line)
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = []
+    for doc in _json_docs(sec.get("addr", [])):
+        for link in doc if isinstance(doc, list) else []:
+            for info in link.get("addr_info", []):
+                try:
+                    addresses.append(ipaddress.ip_interface(
+                        f"{info['local']}/{info.get('prefixlen', 128)}"))
+                except (KeyError, ValueError):
+                    continue
+    gateways = [a for doc in _json_docs(sec.get("route", []))
+                for r in (doc if isinstance(doc, list) else [])
+                if (a := _addr(str(r.get("gateway", "")))) is not None]
+    resolvers = [a for line in sec.get("resolv", [])
+                 if len(parts := line.split()) > 1 and (a := _addr(parts[1])) is not None]
+    ssh_line = " ".join(sec.get("ssh", [])).split()
+    return HostFacts(
+        host=host, binaries=binaries, nft_tables=tables,
+        legacy_rules=_count(sec.get("legacy-rules", [])),
+        xt_rules=_count(sec.get("xt-rules", [])), services=services,
+        addresses=tuple(addresses), gateways=tuple(gateways), resolvers=tuple(resolvers),
+        ssh_client=_addr(ssh_line[0]) if ssh_line else None,
+        ipv6_disabled="".join(sec.get("ipv6-disabled", [])).strip() == "1",
+    )
+
+
+BACKEND_TOOLS = {
+    "nftables": ("nft",),
+    "iptables-nft": ("iptables-nft", "ipset"),
+    "iptables-legacy": ("iptables-legacy", "ipset"),
+}
+BACKEND_V6_TOOLS = {
+    "nftables": ("nft",),
+    "iptables-nft": ("ip6tables-nft",),
+    "iptables-legacy": ("ip6tables-legacy",),
+}
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend for a host and why; ``ipv6_protected`` is False when the host has global
+    IPv6 but the backend has no IPv6 tool there."""
+
+    name: str
+    reason: str
+    ipv6_protected: bool
+
+
+def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
+    """Pick the backend: the forced one, else the tool that already holds the host's filtering
+    rules (iptables-legacy, then iptables-nft), else nftables, else whatever is installed.
+
+    Raises:
+        ActionError: the forced backend's tools are missing, or no supported tool exists.
+    """
+    def v6(name: str) -> bool:
+        return not facts.global_ipv6 or facts.has(*BACKEND_V6_TOOLS[name])
+
+    if forced != "auto":
+        if not facts.has(*BACKEND_TOOLS[forced]):
+            missing = [t for t in BACKEND_TOOLS[forced] if t not in facts.binaries]
+            raise ActionError(f"{facts.host}: firewall backend {forced} forced in the config "
+                              f"but {', '.join(missing)} not installed",
+                              "install it or set the host's firewall = \"auto\"")
+        return BackendChoice(forced, "set in the config", v6(forced))
+    if facts.legacy_rules and facts.has(*BACKEND_TOOLS["iptables-legacy"]):
+        return BackendChoice("iptables-legacy", f"{facts.legacy_rules} rules in "
+                             "iptables-legacy", v6("iptables-legacy"))
+    if facts.xt_rules and facts.has(*BACKEND_TOOLS["iptables-nft"]):
+        return BackendChoice("iptables-nft", f"{facts.xt_rules} rules in iptables-nft",
+                             v6("iptables-nft"))
+    for name in ("nftables", "iptables-nft", "iptables-legacy"):
+        if facts.has(*BACKEND_TOOLS[name]):
+            return BackendChoice(name, "no rules yet; " + ("nft installed" if name == "nftables"
+                                                            else "nft not installed"), v6(name))
+    raise ActionError(f"{facts.host}: no supported firewall tool (nft, or iptables with ipset)",
+                      "install the nftables package on the host")
+
+
+def preflight_line(facts: HostFacts, choice: BackendChoice) -> str:
+    """One line for the host list / ``irtui probe``: backend, why, IPv6 and managers."""
+    parts = [f"{choice.name} ({choice.reason})"]
+    if facts.global_ipv6:
+        parts.append("IPv6 protected" if choice.ipv6_protected else "NOT protected over IPv6")
+    else:
+        parts.append("no global IPv6")
+    managers = [f"{name} {state}" for name, state in facts.services.items()
+                if state == "active"]
+    if managers:
+        parts.append("managed by " + ", ".join(managers))
+    if "conntrack" not in facts.binaries:
+        parts.append("no conntrack tool")
+    return "; ".join(parts)
