@@ -8,6 +8,7 @@ there); 4 a secret or notification problem.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 import threading
@@ -25,6 +26,7 @@ from irtui.core.errors import (
     SecretError,
     SSHError,
 )
+from irtui.core.feeds import read_feed
 from irtui.core.plan import Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_NOTIFY = 0, 1, 2, 3, 4
@@ -77,10 +79,52 @@ def _run_plan(args: argparse.Namespace, responder: Responder, plan: Plan) -> int
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _accounting(plan: Plan) -> None:
+    counts = plan.counts()
+    if not counts:
+        return
+    for host, per_host in plan.entries.items():
+        for entry, status in per_host.items():
+            if status.startswith("refused"):
+                print(f"{host}: {entry} {status}", file=sys.stderr)
+    total = sum(counts.values())
+    print(f"entries × hosts: {total} — " + ", ".join(f"{n} {k}" for k, n in
+                                                   sorted(counts.items())), file=sys.stderr)
+
+
 def cmd_block(args: argparse.Namespace, config: Config) -> int:
     responder = _responder(config)
     ttl = args.ttl if args.ttl is not None else "default"
-    return _run_plan(args, responder, responder.plan_block(args.targets, args.on, ttl))
+    targets = list(args.targets)
+    if args.from_file:
+        targets += read_feed(args.from_file)
+    if not targets:
+        raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
+    plan = responder.plan_block(targets, args.on, ttl)
+    if plan.confirm_text and not args.dry_run and args.confirm_prefix != plan.confirm_text:
+        sizes = ", ".join(f"{n} covers {ipaddress.ip_network(n).num_addresses:,} addresses"
+                          for n in plan.confirm_text.split())
+        raise InvalidTargetError(
+            f"{sizes}, more than firewall.confirm_prefix_v4/v6 allows without a typed "
+            "confirmation; nothing was changed",
+            f"re-run with --confirm-prefix '{plan.confirm_text}' if you mean it")
+    code = _run_plan(args, responder, plan)
+    _accounting(plan)
+    return code
+
+
+def cmd_probe(args: argparse.Namespace, config: Config) -> int:
+    responder = _responder(config)
+    worst = EXIT_OK
+    for host in config.select(args.hosts or ["all"]):
+        try:
+            profile = responder.profile(host.name)
+        except IrtuiError as exc:
+            print(f"{host.name:<12} {exc.line}")
+            worst = _exit_code(exc)
+            continue
+        print(f"{host.name:<12} {profile.preflight}")
+    return worst
 
 
 def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
@@ -208,7 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tui", help="open the TUI (the default)")
     p = action("block", "block addresses/CIDRs (IOCs) on hosts")
-    p.add_argument("targets", nargs="+", metavar="ADDR", help="IPv4/IPv6 address or CIDR")
+    p.add_argument("targets", nargs="*", metavar="ADDR", help="IPv4/IPv6 address or CIDR")
+    p.add_argument("--from-file", metavar="FEED",
+                   help="also block every entry of FEED (one per line, # comments, or CSV "
+                   "with an address column)")
+    p.add_argument("--confirm-prefix", metavar="PREFIX",
+                   help="typed confirmation for prefixes larger than the confirm size")
     p.add_argument("--on", action="append", required=True, metavar="HOST",
                    help="host, @group or all (repeatable)")
     p.add_argument("--ttl", help="expiry such as 30m, 24h, 7d or 'permanent' "
@@ -223,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("blocks", help="list the live blocklist read from hosts")
     p.add_argument("--on", action="append", default=None, metavar="HOST")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("probe", help="preflight: firewall backend, IPv6, managers per host")
+    p.add_argument("hosts", nargs="*", metavar="HOST")
     p = sub.add_parser("status", help="show each host's live state")
     p.add_argument("hosts", nargs="*", metavar="HOST")
     p = sub.add_parser("notify", help="email the team")
@@ -250,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"block": cmd_block, "unblock": cmd_unblock, "isolate": cmd_isolate,
             "release": cmd_release, "blocks": cmd_blocks, "status": cmd_status,
+            "probe": cmd_probe,
             "notify": cmd_notify}
 
 

@@ -103,8 +103,16 @@ class Plan:
                 out.append(f"[{host}] nothing to do: {self.skipped[host]}")
                 continue
             out.append(f"[{host}]")
+            refused = [(e, st) for e, st in self.entries.get(host, {}).items()
+                       if st.startswith("refused")]
+            out += [f"  # {entry} {status}" for entry, status in refused[:20]]
+            if len(refused) > 20:
+                out.append(f"  # … and {len(refused) - 20} more refused")
             out += ["  " + line for s in self.steps if s.host == host
                     for line in s.render().splitlines()]
+        counts = self.counts()
+        if counts:
+            out.append("entries: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
         return "\n".join(out)
 
 

@@ -276,18 +276,19 @@ class IrtuiApp(App[int]):
     def action_isolate(self) -> None:
         host = self._selected_host()
         if host:
-            self._plan_then_confirm(lambda: self.responder.plan_isolate([host]), require=host)
+            self._plan_then_confirm(lambda: self.responder.plan_isolate([host]))
 
     def action_release(self) -> None:
         host = self._selected_host()
         if host:
             self._plan_then_confirm(lambda: self.responder.plan_release([host]))
 
-    def _plan_then_confirm(self, build: Callable[[], Plan], require: str | None = None) -> None:
-        self._plan_worker(build, require)
+    def _plan_then_confirm(self, build: Callable[[], Plan]) -> None:
+        self._log("── reading live state to build the plan…")
+        self._plan_worker(build)
 
     @work(thread=True, group="plan", exit_on_error=False, description="build plan")
-    def _plan_worker(self, build: Callable[[], Plan], require: str | None) -> None:
+    def _plan_worker(self, build: Callable[[], Plan]) -> None:
         try:
             plan = build()
         except IrtuiError as exc:
@@ -296,9 +297,9 @@ class IrtuiApp(App[int]):
         except Exception as exc:
             self._post("line", f"{ERROR_MARK}internal error while planning: {exc!r}")
             return
-        self._post("call", lambda: self._confirm(plan, require))
+        self._post("call", lambda: self._confirm(plan))
 
-    def _confirm(self, plan: Plan, require: str | None) -> None:
+    def _confirm(self, plan: Plan) -> None:
         for note in plan.notes:
             self._log(f"note: {note}")
         if not plan.steps:
@@ -312,7 +313,7 @@ class IrtuiApp(App[int]):
             else:
                 self._log(f"── cancelled: {plan.summary}")
 
-        self.push_screen(ConfirmScreen(plan, require=require), decided)
+        self.push_screen(ConfirmScreen(plan, require=plan.confirm_text), decided)
 
     def _execute(self, plan: Plan) -> None:
         self._log(f"── {plan.summary}")

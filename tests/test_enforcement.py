@@ -1,0 +1,259 @@
+"""Firewall enforcement that holds on real hosts: placement, forwarded traffic, open
+connections, overlaps, idempotence, atomic failure, expiry, guardrails and detection.
+Runs against every backend the Responder can use on the lab."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from irtui.core.actions import Responder
+from irtui.core.audit import AuditLog
+from irtui.core.config import Config
+from irtui.core.errors import InvalidTargetError
+from irtui.core.firewall.detect import HostFacts, choose_backend
+from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
+
+BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
+
+
+def _sh(namespace: str, script: str) -> str:
+    out = ns_run(namespace, ["sh", "-c", script])
+    assert out.returncode == 0, out.stderr.decode()
+    return out.stdout.decode()
+
+
+@pytest.fixture(params=BACKENDS)
+def fw(request, lab_config: Config, tmp_path) -> Iterator[Responder]:
+    """A Responder whose hosts all use one forced backend."""
+    from irtui.core.firewall.backend import backend_names
+
+    if request.param not in backend_names():
+        pytest.fail(f"backend {request.param} is not registered")
+    config = replace(lab_config, hosts=tuple(replace(h, firewall=request.param)
+                                             for h in lab_config.hosts))
+    responder = Responder(config, audit=AuditLog(tmp_path / "audit"))
+    yield responder
+    responder.close()
+
+
+def _run(responder: Responder, plan) -> str:
+    result = responder.execute(plan, lambda e: None)
+    assert result.ok, result
+    return "; ".join(r.message for r in result.results)
+
+
+def test_block_beats_existing_accept_rules(fw: Responder, clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    _sh(h1.namespace, "nft add table inet site && nft 'add chain inet site input "
+        "{ type filter hook input priority 0; policy accept; }' && "
+        "nft add rule inet site input tcp dport 22 accept && nft add rule inet site input accept")
+    _sh(h1.namespace, "iptables-nft -I INPUT -p tcp --dport 22 -j ACCEPT && "
+        "iptables-nft -A INPUT -j ACCEPT")
+    _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    assert tcp_connects(None, h1.v4, 22)
+
+
+def test_block_cuts_an_open_connection_and_counts_flows(fw: Responder, clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    # conntrack only tracks flows once some rule uses it (LAB-NOTES)
+    _sh(h1.namespace, "nft add table inet ct_on && nft 'add chain inet ct_on c "
+        "{ type filter hook input priority 10; }' && nft add rule inet ct_on c ct state new")
+    with start_echo_server(h1.namespace, 7007), \
+            HeldConnection(attacker.namespace, h1.v4, 7007) as held:
+        assert held.alive()
+        message = _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
+        assert not held.alive()
+    flows = int(message.split("flows cut:")[1].split(";")[0])
+    assert flows >= 1
+    assert tcp_connects(None, h1.v4, 22)  # the responder's own session survives
+
+
+def test_ipv6_block(fw: Responder, clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    assert tcp_connects(attacker.namespace, h1.v6, 22)
+    _run(fw, fw.plan_block([attacker.v6], ["host1"], "1h"))
+    assert not tcp_connects(attacker.namespace, h1.v6, 22)
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
+    _run(fw, fw.plan_unblock([attacker.v6], ["host1"]))
+    assert tcp_connects(attacker.namespace, h1.v6, 22)
+
+
+@pytest.mark.parametrize(("small", "large"), [("203.0.113.7", "203.0.113.0/24"),
+                                              ("2001:db8::7", "2001:db8::/32")])
+@pytest.mark.parametrize("large_first", [False, True])
+def test_overlapping_entries_coexist(fw: Responder, clean_lab, small: str, large: str,
+                                     large_first: bool) -> None:
+    first, second = (large, small) if large_first else (small, large)
+    _run(fw, fw.plan_block([first], ["host1"], "1h"))
+    _run(fw, fw.plan_block([second], ["host1"], None))
+    texts = {e.text for e in fw.read_state("host1").blocks}
+    assert {small, large} <= texts
+    _run(fw, fw.plan_unblock([large], ["host1"]))
+    entries = fw.read_state("host1").blocks
+    assert [e.text for e in entries] == [small]
+    if large_first:  # small was added second, permanent
+        assert entries[0].expires is None
+    else:
+        assert entries[0].expires is not None
+
+
+def test_reblocking_adds_nothing_and_refreshes_ttl(fw: Responder, clean_lab) -> None:
+    h1 = clean_lab.hosts[0]
+    _run(fw, fw.plan_block(["203.0.113.9"], ["host1"], "10m"))
+    rules_before = _sh(h1.namespace, "nft list ruleset; iptables-nft-save; "
+                       "iptables-legacy-save 2>/dev/null; true")
+    plan = fw.plan_block(["203.0.113.9"], ["host1"], "2h")
+    assert plan.entries["host1"] == {"203.0.113.9/32": "already present (TTL refreshed)"}
+    _run(fw, plan)
+    entries = fw.read_state("host1").blocks
+    assert len(entries) == 1 and entries[0].expires is not None and entries[0].expires > 3600
+    rules_after = _sh(h1.namespace, "nft list ruleset; iptables-nft-save; "
+                      "iptables-legacy-save 2>/dev/null; true")
+    count = ("irtui blocklist", "IRTUI", "match-set")
+    assert [rules_after.count(c) for c in count] == [rules_before.count(c) for c in count]
+
+
+def test_failed_apply_keeps_previous_rules(fw: Responder, clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
+    plan = fw.plan_block(["203.0.113.50"], ["host1"], "1h")
+    broken = [replace(s, stdin=s.stdin + "this is not valid firewall syntax\n")
+              if s.stdin else s for s in plan.steps]
+    plan.steps = broken
+    result = fw.execute(plan, lambda e: None)
+    assert not result.ok
+    texts = [e.text for e in fw.read_state("host1").blocks]
+    assert texts == [attacker.v4]
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+def test_ttl_expiry_is_enforced_by_the_host(fw: Responder, clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    _run(fw, fw.plan_block([attacker.v4], ["host1"], 2))
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    fw.close()  # irtui is gone: nothing of ours runs any more
+    time.sleep(3.2)
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+def test_forwarded_traffic_is_blocked(fw: Responder, clean_lab) -> None:
+    """host1 routes to a 'container' namespace behind it; a block on host1 covers it."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    c_ns = f"{clean_lab.prefix}-ctr1"
+    subprocess.run(["ip", "netns", "del", c_ns], capture_output=True)
+    try:
+        for cmd in (["ip", "netns", "add", c_ns],
+                    ["ip", "link", "add", "ctr0", "netns", h1.namespace, "type", "veth",
+                     "peer", "name", "eth0", "netns", c_ns]):
+            subprocess.run(cmd, check=True)
+        _sh(h1.namespace, "ip addr add 198.18.201.1/24 dev ctr0 && ip link set ctr0 up && "
+            "sysctl -qw net.ipv4.ip_forward=1")
+        _sh(c_ns, "ip link set lo up && ip addr add 198.18.201.2/24 dev eth0 && "
+            "ip link set eth0 up && ip route add default via 198.18.201.1")
+        _sh(attacker.namespace, f"ip route add 198.18.201.0/24 via {h1.v4}")
+        with start_echo_server(c_ns, 7008):
+            assert tcp_connects(attacker.namespace, "198.18.201.2", 7008)
+            _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
+            assert not tcp_connects(attacker.namespace, "198.18.201.2", 7008)
+    finally:
+        ns_run(attacker.namespace, ["ip", "route", "del", "198.18.201.0/24"])
+        ns_run(h1.namespace, ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
+        subprocess.run(["ip", "netns", "del", c_ns], capture_output=True)
+
+
+def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,
+                                                      clean_lab) -> None:
+    h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]
+    with pytest.raises(InvalidTargetError, match="the host's own address"):
+        responder.plan_block([h1.v4], ["host1"])
+    with pytest.raises(InvalidTargetError, match="responder's management address"):
+        responder.plan_block([clean_lab.responder_v4], ["host1"])
+    with pytest.raises(InvalidTargetError, match="loopback"):
+        responder.plan_block(["::1"], ["host1"])
+    with pytest.raises(InvalidTargetError, match="multicast"):
+        responder.plan_block(["224.0.0.0/4"], ["host1"])
+    # a host's own address is refused only on that host
+    plan = responder.plan_block([h2.v4], ["host1", "host2"])
+    assert plan.entries["host1"][f"{h2.v4}/32"] == "applied"
+    assert "own address" in plan.entries["host2"][f"{h2.v4}/32"]
+    # the default gateway
+    _sh(h1.namespace, f"ip route add default via {clean_lab.hosts[2].v4}")
+    try:
+        fresh = Responder(responder.config, audit=responder.audit)
+        with pytest.raises(InvalidTargetError, match="default gateway"):
+            fresh.plan_block([clean_lab.hosts[2].v4], ["host1"])
+        fresh.close()
+    finally:
+        ns_run(h1.namespace, ["ip", "route", "del", "default"])
+    # the configured never-block list
+    config = replace(responder.config, firewall=replace(responder.config.firewall,
+                                                        never_block=("198.51.100.0/24",)))
+    guarded = Responder(config, audit=responder.audit)
+    with pytest.raises(InvalidTargetError, match=r"198\.51\.100\.0/24, firewall\.never_block"):
+        guarded.plan_block(["198.51.100.77"], ["host1"])
+    guarded.close()
+    assert not responder.read_state("host1").blocks
+
+
+def test_large_prefix_needs_typed_confirmation(clean_lab) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "irtui", "--config",
+                               str(clean_lab.config_path), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    refused = cli("block", "198.51.0.0/16", "--on", "host1")
+    assert refused.returncode == 2
+    assert "--confirm-prefix '198.51.0.0/16'" in refused.stderr
+    assert "65,536 addresses" in refused.stderr
+    wrong = cli("block", "198.51.0.0/16", "--on", "host1", "--confirm-prefix", "198.51.0.0/24")
+    assert wrong.returncode == 2
+    ok = cli("block", "198.51.0.0/16", "--on", "host1", "--confirm-prefix", "198.51.0.0/16")
+    assert ok.returncode == 0, ok.stderr
+    listed = cli("blocks", "--on", "host1", "--json")
+    assert "198.51.0.0/16" in listed.stdout
+
+
+def test_block_on_a_group_reports_per_host(responder: Responder, clean_lab) -> None:
+    attacker = clean_lab.attacker
+    result = responder.execute(responder.plan_block([attacker.v4], ["@lab"], "1h"),
+                               lambda e: None)
+    assert [r.host for r in result.results] == ["host1", "host2", "host3"]
+    assert result.ok
+    for host in clean_lab.hosts:
+        assert not tcp_connects(attacker.namespace, host.v4, 22)
+
+
+@pytest.mark.parametrize(("setup", "expected"), [
+    ("", "nftables"),
+    ("iptables-nft -A INPUT -p tcp --dport 80 -j ACCEPT", "iptables-nft"),
+    ("iptables-legacy -A INPUT -p tcp --dport 80 -j ACCEPT", "iptables-legacy"),
+])
+def test_detection_follows_the_tool_holding_the_rules(responder: Responder, clean_lab,
+                                                      setup: str, expected: str) -> None:
+    if setup:
+        _sh(clean_lab.hosts[0].namespace, setup)
+    profile = responder.profile("host1", refresh=True)
+    assert profile.choice.name == expected
+    assert profile.preflight.startswith(expected)
+    assert "IPv6 protected" in profile.preflight
+    probe = subprocess.run([sys.executable, "-m", "irtui", "--config",
+                            str(clean_lab.config_path), "probe", "host1"],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0 and expected in probe.stdout
+
+
+def test_ipv6_not_protected_is_said() -> None:
+    facts = HostFacts(host="h", binaries={"iptables-legacy": "/x", "ipset": "/y"},
+                      addresses=(ipaddress.ip_interface("2001:db8::5/64"),), legacy_rules=3)
+    choice = choose_backend(facts)
+    assert choice.name == "iptables-legacy" and not choice.ipv6_protected
+    facts4 = replace(facts, addresses=(ipaddress.ip_interface("192.0.2.5/24"),))
+    assert choose_backend(facts4).ipv6_protected
