@@ -27,7 +27,7 @@ from irtui.core.errors import (
     SSHError,
 )
 from irtui.core.feeds import read_feed
-from irtui.core.plan import Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
+from irtui.core.plan import Countdown, Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_NOTIFY = 0, 1, 2, 3, 4
 
@@ -53,6 +53,9 @@ class _Printer:
         with self.lock:
             if isinstance(event, StepStarted) and not self.quiet:
                 print(f"{event.host} $ {event.command}   # {event.purpose}", file=sys.stderr)
+            elif isinstance(event, Countdown) and not self.quiet:
+                if event.seconds % 5 == 0:
+                    print(f"{event.host}: {event.what} in {event.seconds} s", file=sys.stderr)
             elif isinstance(event, OutputLine) and not self.quiet:
                 mark = "|" if event.stream == "stdout" else "!"
                 print(f"{event.host} {mark} {event.line}", file=sys.stderr)
@@ -134,7 +137,10 @@ def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
     responder = _responder(config)
-    return _run_plan(args, responder, responder.plan_isolate(args.hosts))
+    plan = responder.plan_isolate(
+        args.hosts, confirm_timeout=args.confirm_timeout, extra_management=args.management or (),
+        keep_session_address=not args.no_session_address, canary=args.canary)
+    return _run_plan(args, responder, plan)
 
 
 def cmd_release(args: argparse.Namespace, config: Config) -> int:
@@ -265,8 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = action("unblock", "remove addresses/CIDRs from hosts' blocklists")
     p.add_argument("targets", nargs="+", metavar="ADDR")
     p.add_argument("--on", action="append", required=True, metavar="HOST")
-    p = action("isolate", "isolate hosts, keeping management access")
+    p = action("isolate", "isolate hosts (commit-confirmed), keeping management access")
     p.add_argument("hosts", nargs="+", metavar="HOST")
+    p.add_argument("--confirm-timeout", type=int, metavar="SECONDS",
+                   help="the host undoes the isolation by itself unless irtui confirms over a "
+                   "new SSH connection within this time (default isolation.confirm_timeout)")
+    p.add_argument("--management", action="append", metavar="ADDR",
+                   help="also keep this address/CIDR/name reachable (repeatable)")
+    p.add_argument("--no-session-address", action="store_true",
+                   help="do not keep this SSH session's source address (expert: only when the "
+                   "session arrives through an address that must not stay allowed)")
+    p.add_argument("--canary", metavar="ADDR:PORT",
+                   help="self-test target that must become unreachable (default "
+                   "isolation.canary)")
     p = action("release", "remove irtui's isolation from hosts")
     p.add_argument("hosts", nargs="+", metavar="HOST")
     p = sub.add_parser("blocks", help="list the live blocklist read from hosts")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from irtui.core import notify_email
 from irtui.core.audit import AuditLog, utc_now
-from irtui.core.config import Config, HostConfig
+from irtui.core.config import Config, HostConfig, is_network, parse_endpoint
 from irtui.core.durations import format_duration, parse_ttl
-from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError
+from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError, SSHError
 from irtui.core.firewall.backend import (
     BlockRequest,
     Command,
@@ -33,14 +34,25 @@ from irtui.core.firewall.detect import (
     probe_command,
 )
 from irtui.core.firewall.state import HostState, Network
+from irtui.core.isolation import (
+    arm_command,
+    canary_command,
+    disarm_command,
+    resolve_allow,
+    snapshot_command,
+    status_command,
+)
 from irtui.core.plan import (
+    Countdown,
     Event,
     EventSink,
+    OutputCallback,
     OutputLine,
     Plan,
     PlanResult,
     Runner,
     Step,
+    StepOutcome,
     command_line,
     execute,
 )
@@ -67,12 +79,12 @@ class _SSHRunner(Runner):
         self.responder = responder
 
     def run_step(self, step: Step, on_output: Callable[[str, str], None],
-                 cancel: threading.Event | None) -> tuple[int, float, str]:
+                 cancel: threading.Event | None) -> StepOutcome:
         host = self.responder.config.host(step.host)
         stdin = step.stdin.encode() if step.stdin is not None else None
         result = self.responder.pool.run(host, step.command, stdin=stdin, on_output=on_output,
-                                         cancel=cancel, capture=step.report_prefix is not None)
-        return result.exit_code, result.duration, result.stdout
+                                         cancel=cancel, capture=True)
+        return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,7 @@ class Responder:
         self.audit = audit or AuditLog(config.resolved_audit_dir)
         self._profiles: dict[str, HostProfile] = {}
         self._lock = threading.Lock()
+        self._countdown_sink: EventSink | None = None
 
     # ---- reading ----------------------------------------------------------------------
 
@@ -164,7 +177,8 @@ class Responder:
                 for c in commands]
 
     def _allow(self) -> list[Network]:
-        return [ipaddress.ip_network(a, strict=False) for a in self.config.isolation.allow]
+        return [ipaddress.ip_network(a, strict=False) for a in self.config.isolation.allow
+                if is_network(a)]
 
     def _global_guard(self) -> list[tuple[Network, str]]:
         guard = [(n, "isolation.allow (a management network)") for n in self._allow()]
@@ -197,6 +211,20 @@ class Responder:
             if net not in networks:
                 networks.append(net)
         return networks, refused
+
+    @staticmethod
+    def _for_each(plan: Plan, chosen: list[HostConfig],
+                  one: Callable[[HostConfig], None]) -> None:
+        """Plan each host; with several hosts, one host's read failure (unreachable, key
+        refused, tool missing) is recorded as that host's failure instead of stopping the
+        others. With a single host the error propagates as the one clear message."""
+        for host in chosen:
+            try:
+                one(host)
+            except (SSHError, ActionError) as exc:
+                if len(chosen) == 1:
+                    raise
+                plan.failed[host.name] = exc.line
 
     def _hosts(self, hosts: Sequence[str]) -> list[HostConfig]:
         chosen = self.config.select(list(hosts)) if hosts else []
@@ -254,7 +282,7 @@ class Responder:
                                          refused_everywhere)
             for n in large:
                 notes.append(f"{n} covers {n.num_addresses:,} addresses")
-        for host in chosen:
+        def one(host: HostConfig) -> None:
             profile = self.profile(host.name)
             state = self.read_state(host.name)
             accounting = dict(refused_everywhere)
@@ -277,7 +305,7 @@ class Responder:
             plan.entries[host.name] = accounting
             if not requests:
                 plan.skipped[host.name] = "nothing to block here"
-                continue
+                return
             backend = profile.backend
             plan.steps += self._steps(host, backend.block_commands(requests, state))
             if "conntrack" in profile.facts.binaries:
@@ -288,7 +316,9 @@ class Responder:
             if profile.facts.global_ipv6 and not profile.choice.ipv6_protected:
                 notes.append(f"{host.name}: NOT protected over IPv6 — install the IPv6 tool "
                              f"for {profile.choice.name}")
-        if not plan.steps:
+
+        self._for_each(plan, chosen, one)
+        if not plan.steps and not plan.failed:
             reasons = {f"{entry} {status}" for per_host in plan.entries.values()
                        for entry, status in per_host.items()}
             raise InvalidTargetError("nothing to block: " + "; ".join(sorted(reasons)),
@@ -325,7 +355,7 @@ class Responder:
         what = ", ".join(str(n) for n in networks)
         plan = Plan("unblock", f"unblock {what} on {', '.join(h.name for h in chosen)}",
                     [h.name for h in chosen], notes=notes)
-        for host in chosen:
+        def one(host: HostConfig) -> None:
             state = self.read_state(host.name)
             present = [n for n in networks if state.find(n) is not None]
             plan.entries[host.name] = {str(n): "removed" if n in present else "not blocked"
@@ -335,9 +365,11 @@ class Responder:
                 notes.append(f"{host.name}: not blocked there: {', '.join(absent)}")
             if not present:
                 plan.skipped[host.name] = "not blocked there"
-                continue
+                return
             plan.steps += self._steps(
                 host, self.profile(host.name).backend.unblock_commands(present, state))
+
+        self._for_each(plan, chosen, one)
 
         def verify(host: str) -> str | None:
             state = self.read_state(host)
@@ -347,42 +379,190 @@ class Responder:
         plan.verify = verify
         return plan
 
-    def plan_isolate(self, hosts: Sequence[str]) -> Plan:
-        """Plan network isolation of ``hosts``: only loopback, DHCP, IPv6 neighbour discovery
-        and the management addresses (this SSH session's source address plus
-        ``isolation.allow``) stay reachable. Interfaces are never taken down.
+    def plan_isolate(self, hosts: Sequence[str], *, confirm_timeout: int | None = None,
+                     extra_management: Sequence[str] = (), keep_session_address: bool = True,
+                     canary: str | None = None) -> Plan:
+        """Plan commit-confirmed network isolation of ``hosts``.
+
+        Per host: save the current rulesets locally, arm a rollback timer on the host, apply
+        the isolation atomically, confirm over a NEW SSH connection (only that disarms the
+        timer), then self-test that the canary is unreachable. Kept reachable: loopback, the
+        management networks (this SSH session's source address, ``isolation.allow`` with DNS
+        names resolved now, ``extra_management``), DHCP and IPv6 neighbour discovery (per
+        config), and the host's resolvers if ``isolation.allow_resolvers``. Interfaces are
+        never taken down.
+
+        Args:
+            hosts: host names, ``@group`` or ``all``.
+            confirm_timeout: seconds before the host undoes the isolation by itself
+                (default ``isolation.confirm_timeout``).
+            extra_management: more addresses/CIDRs/names to keep reachable.
+            keep_session_address: keep this SSH session's source address (turn off only when
+                the session arrives through an address that must not stay allowed).
+            canary: ``address:port`` for the self-test (default ``isolation.canary``).
 
         Raises:
+            InvalidTargetError: empty or unresolvable allowlist, or the target is the machine
+                irtui runs on.
             UnknownHostError, SSHError, HostKeyError, ActionError.
         """
+        iso = self.config.isolation
         chosen = self.config.select(list(hosts))
-        plan = Plan("isolate", f"isolate {', '.join(h.name for h in chosen)}",
+        timeout = confirm_timeout or iso.confirm_timeout
+        allow = resolve_allow([*iso.allow, *extra_management])
+        canary_text = iso.canary if canary is None else canary
+        endpoint = parse_endpoint(canary_text) if canary_text else None
+        if canary_text and endpoint is None:
+            raise InvalidTargetError(f"canary {canary_text!r} is not address:port",
+                                     "use e.g. 198.51.100.9:443 or [2001:db8::9]:443")
+        plan = Plan("isolate", f"isolate {', '.join(h.name for h in chosen)} "
+                    f"(commit-confirmed, rollback in {timeout} s unless confirmed)",
                     [h.name for h in chosen])
         since = utc_now()
         if len(chosen) == 1:
             plan.confirm_text = chosen[0].name
-        for host in chosen:
+        def one(host: HostConfig) -> None:
             profile = self.profile(host.name)
+            facts = profile.facts
+            own = {a.ip for a in facts.addresses}
+            if facts.ssh_client is not None and (facts.ssh_client in own
+                                                 or facts.ssh_client.is_loopback):
+                raise InvalidTargetError(
+                    f"refusing to isolate {host.name}: it is the machine irtui runs on "
+                    f"(the SSH session comes from its own address {facts.ssh_client})",
+                    "run irtui from another machine (a jump host) to isolate this one")
             state = self.read_state(host.name)
             if state.isolated:
                 plan.skipped[host.name] = f"already isolated (since {state.isolation.since})" \
                     if state.isolation and state.isolation.since else "already isolated"
-                continue
-            if profile.facts.ssh_client is None:
-                raise ActionError(f"{host.name}: could not learn the management address from "
-                                  "$SSH_CONNECTION", "add it to isolation.allow in the config")
-            mgmt = [ipaddress.ip_network(profile.facts.ssh_client)]
-            mgmt += [n for n in self._allow() if n not in mgmt]
-            plan.notes.append(f"{host.name}: stays reachable from "
-                              f"{', '.join(str(m) for m in mgmt)} (and loopback)")
-            policy = IsolationPolicy(tuple(mgmt), since)
-            plan.steps += self._steps(host, profile.backend.isolate_commands(policy, state))
+                return
+            mgmt: list[Network] = []
+            if keep_session_address and facts.ssh_client is not None:
+                mgmt.append(ipaddress.ip_network(facts.ssh_client))
+            mgmt += [n for n in allow if n not in mgmt]
+            if iso.allow_resolvers:
+                mgmt += [ipaddress.ip_network(r) for r in facts.resolvers
+                         if ipaddress.ip_network(r) not in mgmt]
+            if not mgmt:
+                raise InvalidTargetError(
+                    f"refusing to isolate {host.name}: the management allowlist is empty",
+                    "set isolation.allow or keep the session address")
+            kept = ", ".join(str(m) for m in mgmt)
+            extras = [x for x, on in (("DHCP", iso.allow_dhcp), ("IPv6 ND", iso.allow_nd)) if on]
+            plan.notes.append(f"{host.name}: stays reachable: {kept}, loopback"
+                              + (f", {', '.join(extras)}" if extras else "")
+                              + "; everything else is dropped in, out and forwarded")
+            policy = IsolationPolicy(tuple(mgmt), since, allow_dhcp=iso.allow_dhcp,
+                                     allow_nd=iso.allow_nd)
+            backend = profile.backend
+            plan.steps += self._isolation_steps(host, backend, policy, state, timeout, endpoint)
+
+        self._for_each(plan, chosen, one)
 
         def verify(host: str) -> str | None:
             return None if self.read_state(host).isolated else "isolation not present"
 
         plan.verify = verify
         return plan
+
+    def _isolation_steps(self, host: HostConfig, backend: FirewallBackend,
+                         policy: IsolationPolicy, state: HostState, timeout: int,
+                         canary: tuple[str, int] | None) -> list[Step]:
+        armed_at: list[float] = []
+        snapshot = snapshot_command()
+        saved = self.audit.directory / f"{self.audit.session}-{host.name}-rulesets-before.txt"
+
+        def save(on_output: OutputCallback, cancel: threading.Event | None) -> StepOutcome:
+            result = self.pool.run(host, command_line(host, snapshot.argv), capture=True,
+                                   cancel=cancel)
+            self.audit.save_text(saved, result.stdout)
+            on_output("stdout", f"saved {len(result.stdout.encode())} bytes to {saved}")
+            return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
+
+        arm = arm_command(host.name, timeout, backend.rollback_script())
+
+        def arm_timer(on_output: OutputCallback, cancel: threading.Event | None) -> StepOutcome:
+            result = self.pool.run(host, command_line(host, arm.argv), capture=True,
+                                   on_output=on_output, cancel=cancel)
+            armed_at.append(time.monotonic())
+            return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
+
+        disarm = disarm_command(host.name)
+
+        def confirm(on_output: OutputCallback, cancel: threading.Event | None) -> StepOutcome:
+            return self._confirm_isolation(host, disarm, timeout, armed_at[0], on_output,
+                                           cancel)
+
+        steps = [
+            Step(host.name, command_line(host, snapshot.argv), snapshot.purpose,
+                 local=save),
+            Step(host.name, command_line(host, arm.argv), arm.purpose, local=arm_timer),
+            *self._steps(host, backend.isolate_commands(policy, state)),
+            Step(host.name, "# over a NEW SSH connection: " + command_line(host, disarm.argv),
+                 "confirm over a new SSH connection, then disarm the rollback", local=confirm),
+        ]
+        if canary is not None:
+            steps += self._steps(host, [canary_command(*canary)])
+        return steps
+
+    def _confirm_isolation(self, host: HostConfig, disarm: Command, timeout: int,
+                           armed_at: float, on_output: OutputCallback,
+                           cancel: threading.Event | None) -> StepOutcome:
+        """Open a fresh connection and disarm; if that fails, wait for the host's own
+        rollback and report what the host did."""
+        started = time.monotonic()
+        left = max(1.0, timeout - (time.monotonic() - armed_at))
+        fresh = SSHPool(replace(self.config.ssh,
+                                connect_timeout=min(self.config.ssh.connect_timeout,
+                                                    max(2.0, left / 2))))
+        try:
+            result = fresh.run(host, command_line(host, disarm.argv), capture=True,
+                               on_output=on_output, cancel=cancel, timeout=max(2.0, left))
+            if result.exit_code == 0:
+                return StepOutcome(0, time.monotonic() - started, result.stdout)
+            reason = (result.stderr.strip().splitlines() or [f"exit {result.exit_code}"])[-1]
+        except IrtuiError as exc:
+            reason = exc.line
+        finally:
+            fresh.close()
+        on_output("stderr", f"confirmation failed: {reason}")
+        deadline = armed_at + timeout + 3
+        while (remaining := deadline - time.monotonic()) > 0:
+            if cancel is not None and cancel.is_set():
+                break
+            self._countdown(host.name, int(remaining))
+            time.sleep(min(1.0, remaining))
+        self.pool.drop(host.name)
+        try:
+            still = self.read_state(host.name).isolated
+            verdict = ("the host did NOT roll back: it is still isolated" if still else
+                       "the host rolled back by itself: isolation removed, previous rules kept")
+        except IrtuiError as exc:
+            verdict = f"after the rollback deadline the host is still unreachable ({exc.line})"
+        message = (f"could not confirm over a new SSH connection ({reason}); {verdict} — "
+                   "check isolation.allow / --management")
+        on_output("stderr", message)
+        return StepOutcome(1, time.monotonic() - started, "", message)
+
+    def _countdown(self, host: str, seconds: int) -> None:
+        sink = self._countdown_sink
+        if sink is not None:
+            sink(Countdown(host, "rollback", seconds))
+
+    def rollback_status(self, name: str) -> str:
+        """The host's rollback timer: ``armed <seconds left>``, ``fired <when>`` or ``none``.
+
+        Raises:
+            UnknownHostError, SSHError, HostKeyError, ActionError.
+        """
+        host = self.config.host(name)
+        text = self._run_read(host, status_command(name)).strip()
+        if text.startswith("armed "):
+            try:
+                return f"armed {max(0, int(text.split()[1]) - int(time.time()))}"
+            except (IndexError, ValueError):
+                return "armed"
+        return text or "none"
 
     def plan_release(self, hosts: Sequence[str]) -> Plan:
         """Plan removing irtui's isolation (exactly what isolate added) from ``hosts``.
@@ -393,13 +573,15 @@ class Responder:
         chosen = self.config.select(list(hosts))
         plan = Plan("release", f"release {', '.join(h.name for h in chosen)} from isolation",
                     [h.name for h in chosen])
-        for host in chosen:
+        def one(host: HostConfig) -> None:
             state = self.read_state(host.name)
             if not state.isolated:
                 plan.skipped[host.name] = "not isolated"
-                continue
+                return
             plan.steps += self._steps(host,
                                       self.profile(host.name).backend.release_commands(state))
+
+        self._for_each(plan, chosen, one)
 
         def verify(host: str) -> str | None:
             return "isolation still present" if self.read_state(host).isolated else None
@@ -429,7 +611,11 @@ class Responder:
                 self.audit.output(event)
             on_event(event)
 
-        result = execute(plan, _SSHRunner(self), sink, cancel)
+        self._countdown_sink = sink
+        try:
+            result = execute(plan, _SSHRunner(self), sink, cancel)
+        finally:
+            self._countdown_sink = None
         self.audit.result(result)
         return result
 

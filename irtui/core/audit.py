@@ -59,6 +59,19 @@ class AuditLog:
             with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(text)
 
+    def save_text(self, path: Path, text: str) -> None:
+        """Write evidence-like text (e.g. a ruleset snapshot) next to the trail, 0600, and
+        record its SHA-256 in the trail for chain of custody."""
+        import hashlib
+
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        self.write("saved", path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest(),
+                   bytes=len(text.encode()))
+
     def write(self, event: str, **fields: Any) -> None:
         """Append one JSON object ``{"ts", "session", "operator", "event", **fields}``."""
         record = {"ts": utc_now(), "session": self.session, "operator": self._operator,

@@ -92,10 +92,27 @@ class FirewallSettings:
 
 @dataclass(frozen=True)
 class IsolationSettings:
-    """Isolation policy: ``allow`` lists extra addresses/CIDRs kept reachable while isolated,
-    besides the address the responder's SSH session comes from."""
+    """Isolation policy.
+
+    Attributes:
+        allow: management endpoints and extra allows (log collector, EDR server) kept
+            reachable in both directions: IP addresses, CIDRs or DNS names (resolved to IPv4
+            and IPv6 before anything is applied). The responder's own SSH source address is
+            always kept as well.
+        confirm_timeout: seconds the host waits for irtui to confirm over a new SSH
+            connection before it removes the isolation by itself.
+        canary: ``address:port`` (``[v6]:port``) that must be unreachable from an isolated
+            host (the self-test); empty = no self-test.
+        allow_dhcp / allow_nd / allow_resolvers: keep DHCP, IPv6 neighbour discovery, and the
+            host's DNS resolvers reachable.
+    """
 
     allow: tuple[str, ...] = ()
+    confirm_timeout: int = 60
+    canary: str = ""
+    allow_dhcp: bool = True
+    allow_nd: bool = True
+    allow_resolvers: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +202,28 @@ class Config:
         if self.audit_dir:
             return Path(self.audit_dir).expanduser()
         return Path(platformdirs.user_state_dir("irtui")) / "audit"
+
+
+def is_network(text: str) -> bool:
+    """True when ``text`` is an IPv4/IPv6 address or CIDR."""
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_endpoint(text: str) -> tuple[str, int] | None:
+    """Parse ``address:port`` or ``[v6]:port`` into ``(address, port)``; None if invalid."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host, int(port)
 
 
 class _Reader:
@@ -332,13 +371,25 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
         default_ttl = 86400
 
     iso_t = r.table(data, "isolation")
-    r.unknown(iso_t, "isolation.", {"allow"})
+    r.unknown(iso_t, "isolation.", {"allow", "confirm_timeout", "canary", "allow_dhcp",
+                                    "allow_nd", "allow_resolvers"})
     allow = _strings(r, iso_t, "isolation.", "allow")
     for entry in allow:
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            r.problem("isolation.allow", f"{entry!r} is not an IP address or CIDR")
+        if not is_network(entry) and not HOST_NAME_RE.match(entry):
+            r.problem("isolation.allow", f"{entry!r} is not an IP address, CIDR or DNS name")
+    isolation = IsolationSettings(
+        allow=allow,
+        confirm_timeout=r.get(iso_t, "isolation.", "confirm_timeout", int, 60),
+        canary=r.get(iso_t, "isolation.", "canary", str, ""),
+        allow_dhcp=r.get(iso_t, "isolation.", "allow_dhcp", bool, True),
+        allow_nd=r.get(iso_t, "isolation.", "allow_nd", bool, True),
+        allow_resolvers=r.get(iso_t, "isolation.", "allow_resolvers", bool, False),
+    )
+    if not 5 <= isolation.confirm_timeout <= 3600:
+        r.problem("isolation.confirm_timeout", "must be 5-3600 seconds")
+    if isolation.canary and parse_endpoint(isolation.canary) is None:
+        r.problem("isolation.canary", f"{isolation.canary!r} is not address:port "
+                  "(use [v6]:port for IPv6)")
 
     notify_t = r.table(data, "notify")
     r.unknown(notify_t, "notify.", {"email"})
@@ -384,7 +435,7 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
         firewall=FirewallSettings(default_ttl=default_ttl, backend=backend,
                                   never_block=never_block, confirm_prefix_v4=confirm4,
                                   confirm_prefix_v6=confirm6),
-        isolation=IsolationSettings(allow=allow), email=email, ui=ui, audit_dir=audit_dir,
+        isolation=isolation, email=email, ui=ui, audit_dir=audit_dir,
         path=path,
     )
 

@@ -34,6 +34,8 @@ class Step:
         purpose: a short human description ("add 203.0.113.7 to the blocklist").
         report_prefix: stdout lines starting with it (e.g. ``flows cut:``) are added to the
             host's result message.
+        local: when set, irtui runs this instead of sending ``command`` (e.g. "confirm over
+            a new SSH connection"); ``command`` then describes what it does remotely.
     """
 
     host: str
@@ -41,6 +43,7 @@ class Step:
     purpose: str
     stdin: str | None = None
     report_prefix: str | None = None
+    local: LocalAction | None = field(default=None, compare=False)
 
     def render(self) -> str:
         """The step as a shell would read it (stdin shown as a here-document)."""
@@ -49,6 +52,20 @@ class Step:
         body = self.stdin if self.stdin.endswith("\n") else self.stdin + "\n"
         return f"{self.command} <<'{HEREDOC_MARK}'\n{body}{HEREDOC_MARK}"
 
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What running one step gave: exit code, seconds, and the captured output."""
+
+    exit_code: int
+    duration: float
+    stdout: str = ""
+    stderr: str = ""
+
+
+OutputCallback = Callable[[str, str], None]
+LocalAction = Callable[[OutputCallback, "threading.Event | None"], StepOutcome]
+"""A step irtui performs itself: ``action(on_output, cancel) -> StepOutcome``."""
 
 Verifier = Callable[[str], str | None]
 """``verify(host) -> problem or None``: reads the host's live state after the steps ran."""
@@ -65,6 +82,8 @@ class Plan:
         steps: the commands, in order; a host's steps stop at its first failure.
         notes: things the responder should know (normalised input, no-ops).
         skipped: host → reason it needs no change (e.g. "already isolated").
+        failed: host → why it could not even be planned (e.g. unreachable); reported as
+            that host's failure while the other hosts go ahead.
         dangerous: True when the action needs confirmation.
         verify: optional read-back check run per host after its steps succeeded.
         confirm_text: when set, the responder must type exactly this to confirm (a host name
@@ -79,6 +98,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
     dangerous: bool = True
     verify: Verifier | None = None
     confirm_text: str | None = None
@@ -99,6 +119,9 @@ class Plan:
         out = [self.summary]
         out += [f"note: {n}" for n in self.notes]
         for host in self.hosts:
+            if host in self.failed:
+                out.append(f"[{host}] FAILED before any change: {self.failed[host]}")
+                continue
             if host in self.skipped:
                 out.append(f"[{host}] nothing to do: {self.skipped[host]}")
                 continue
@@ -132,6 +155,15 @@ class OutputLine:
     host: str
     stream: str
     line: str
+
+
+@dataclass(frozen=True)
+class Countdown:
+    """Something irtui waits for on ``host`` (e.g. a rollback timer): ``seconds`` left."""
+
+    host: str
+    what: str
+    seconds: int
 
 
 @dataclass(frozen=True)
@@ -174,16 +206,15 @@ class PlanResult:
         return good, len(self.results) - good
 
 
-Event = StepStarted | OutputLine | StepFinished | HostResult | PlanResult
+Event = StepStarted | OutputLine | Countdown | StepFinished | HostResult | PlanResult
 EventSink = Callable[[Event], None]
 
 
 class Runner:
-    """Something that can run one step:
-    ``run_step(step, on_output, cancel) -> (exit_code, seconds, stdout_text)``."""
+    """Something that can run one remote step: ``run_step(step, on_output, cancel)``."""
 
-    def run_step(self, step: Step, on_output: Callable[[str, str], None],
-                 cancel: threading.Event | None) -> tuple[int, float, str]:  # pragma: no cover
+    def run_step(self, step: Step, on_output: OutputCallback,
+                 cancel: threading.Event | None) -> StepOutcome:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -199,21 +230,27 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
 
     def run_host(host: str) -> HostResult:
         started = time.monotonic()
+        if host in plan.failed:
+            return HostResult(host, False, plan.failed[host], 0.0)
         if host in plan.skipped:
             return HostResult(host, True, f"no change: {plan.skipped[host]}", 0.0)
         reports: list[str] = []
         try:
             for step in (s for s in plan.steps if s.host == host):
                 on_event(StepStarted(host, step.purpose, step.command))
-                code, secs, out = runner.run_step(
-                    step, lambda stream, line, h=host: on_event(OutputLine(h, stream, line)),
-                    cancel)
-                on_event(StepFinished(host, step.purpose, code, secs))
-                if code != 0:
-                    return HostResult(host, False, f"{step.purpose}: exit code {code}",
-                                      time.monotonic() - started)
+                def emit(stream: str, line: str, h: str = host) -> None:
+                    on_event(OutputLine(h, stream, line))
+
+                outcome = (step.local(emit, cancel) if step.local is not None
+                           else runner.run_step(step, emit, cancel))
+                on_event(StepFinished(host, step.purpose, outcome.exit_code, outcome.duration))
+                if outcome.exit_code != 0:
+                    err = [line for line in outcome.stderr.splitlines() if line.strip()]
+                    why = f": {err[-1].strip()}" if err else ""
+                    return HostResult(host, False, f"{step.purpose}: exit code "
+                                      f"{outcome.exit_code}{why}", time.monotonic() - started)
                 if step.report_prefix:
-                    reports += [line.strip() for line in out.splitlines()
+                    reports += [line.strip() for line in outcome.stdout.splitlines()
                                 if line.startswith(step.report_prefix)]
             if plan.verify is not None:
                 problem = plan.verify(host)
