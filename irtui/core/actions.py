@@ -399,7 +399,8 @@ class Responder:
             extra_management: more addresses/CIDRs/names to keep reachable.
             keep_session_address: keep this SSH session's source address (turn off only when
                 the session arrives through an address that must not stay allowed).
-            canary: ``address:port`` for the self-test (default ``isolation.canary``).
+            canary: ``address:port`` for the self-test (default: the first of
+                ``isolation.canaries`` that is not the host itself).
 
         Raises:
             InvalidTargetError: empty or unresolvable allowlist, or the target is the machine
@@ -410,11 +411,13 @@ class Responder:
         chosen = self.config.select(list(hosts))
         timeout = confirm_timeout or iso.confirm_timeout
         allow = resolve_allow([*iso.allow, *extra_management])
-        canary_text = iso.canary if canary is None else canary
-        endpoint = parse_endpoint(canary_text) if canary_text else None
-        if canary_text and endpoint is None:
-            raise InvalidTargetError(f"canary {canary_text!r} is not address:port",
-                                     "use e.g. 198.51.100.9:443 or [2001:db8::9]:443")
+        endpoints: list[tuple[str, int]] = []
+        for text in ([canary] if canary else list(iso.canaries)):
+            endpoint = parse_endpoint(text)
+            if endpoint is None:
+                raise InvalidTargetError(f"canary {text!r} is not address:port",
+                                         "use e.g. 198.51.100.9:443 or [2001:db8::9]:443")
+            endpoints.append(endpoint)
         plan = Plan("isolate", f"isolate {', '.join(h.name for h in chosen)} "
                     f"(commit-confirmed, rollback in {timeout} s unless confirmed)",
                     [h.name for h in chosen])
@@ -455,7 +458,12 @@ class Responder:
             policy = IsolationPolicy(tuple(mgmt), since, allow_dhcp=iso.allow_dhcp,
                                      allow_nd=iso.allow_nd)
             backend = profile.backend
-            plan.steps += self._isolation_steps(host, backend, policy, state, timeout, endpoint)
+            canary_for_host = next((e for e in endpoints
+                                    if ipaddress.ip_address(e[0]) not in own), None)
+            if endpoints and canary_for_host is None:
+                plan.notes.append(f"{host.name}: every canary is the host itself; no self-test")
+            plan.steps += self._isolation_steps(host, backend, policy, state, timeout,
+                                                canary_for_host)
 
         self._for_each(plan, chosen, one)
 

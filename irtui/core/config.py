@@ -101,15 +101,15 @@ class IsolationSettings:
             always kept as well.
         confirm_timeout: seconds the host waits for irtui to confirm over a new SSH
             connection before it removes the isolation by itself.
-        canary: ``address:port`` (``[v6]:port``) that must be unreachable from an isolated
-            host (the self-test); empty = no self-test.
+        canaries: ``address:port`` (``[v6]:port``) endpoints; the first that is not the
+            isolated host itself must be unreachable from it (the self-test); empty = none.
         allow_dhcp / allow_nd / allow_resolvers: keep DHCP, IPv6 neighbour discovery, and the
             host's DNS resolvers reachable.
     """
 
     allow: tuple[str, ...] = ()
     confirm_timeout: int = 60
-    canary: str = ""
+    canaries: tuple[str, ...] = ()
     allow_dhcp: bool = True
     allow_nd: bool = True
     allow_resolvers: bool = False
@@ -371,7 +371,7 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
         default_ttl = 86400
 
     iso_t = r.table(data, "isolation")
-    r.unknown(iso_t, "isolation.", {"allow", "confirm_timeout", "canary", "allow_dhcp",
+    r.unknown(iso_t, "isolation.", {"allow", "confirm_timeout", "canaries", "allow_dhcp",
                                     "allow_nd", "allow_resolvers"})
     allow = _strings(r, iso_t, "isolation.", "allow")
     for entry in allow:
@@ -380,16 +380,17 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     isolation = IsolationSettings(
         allow=allow,
         confirm_timeout=r.get(iso_t, "isolation.", "confirm_timeout", int, 60),
-        canary=r.get(iso_t, "isolation.", "canary", str, ""),
+        canaries=_strings(r, iso_t, "isolation.", "canaries"),
         allow_dhcp=r.get(iso_t, "isolation.", "allow_dhcp", bool, True),
         allow_nd=r.get(iso_t, "isolation.", "allow_nd", bool, True),
         allow_resolvers=r.get(iso_t, "isolation.", "allow_resolvers", bool, False),
     )
     if not 5 <= isolation.confirm_timeout <= 3600:
         r.problem("isolation.confirm_timeout", "must be 5-3600 seconds")
-    if isolation.canary and parse_endpoint(isolation.canary) is None:
-        r.problem("isolation.canary", f"{isolation.canary!r} is not address:port "
-                  "(use [v6]:port for IPv6)")
+    for canary in isolation.canaries:
+        if parse_endpoint(canary) is None:
+            r.problem("isolation.canaries", f"{canary!r} is not address:port "
+                      "(use [v6]:port for IPv6)")
 
     notify_t = r.table(data, "notify")
     r.unknown(notify_t, "notify.", {"email"})
