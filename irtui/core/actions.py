@@ -586,6 +586,10 @@ class Responder:
             if not state.isolated:
                 plan.skipped[host.name] = "not isolated"
                 return
+            since = state.isolation.since if state.isolation else ""
+            plan.notes.append(f"{host.name}: removes only irtui's isolation"
+                              + (f" (in force since {since})" if since else "")
+                              + "; all traffic it dropped flows again; other rules untouched")
             plan.steps += self._steps(host,
                                       self.profile(host.name).backend.release_commands(state))
 
