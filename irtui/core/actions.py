@@ -60,18 +60,30 @@ from irtui.core.ssh import SSHPool
 from irtui.core.targets import parse_network, refusal
 
 CONNTRACK_SCRIPT = r"""
+entries=$(mktemp) flows=$(mktemp)
+trap 'rm -f "$entries" "$flows"' EXIT
+cat > "$entries"
+conntrack -L 2>/dev/null | tr ' ' '\n' | sed -n 's/^\(src\|dst\)=//p' | sort -u > "$flows"
 n=0
-for net in "$@"; do
+for net in $(grep '/' "$entries"; grep -v '/' "$entries" | grep -Fx -f "$flows"); do
   for dir in -s -d; do
-    out=$(conntrack -D "$dir" "$net" 2>&1)
-    c=$(printf '%s\n' "$out" | sed -n 's/.* \([0-9][0-9]*\) flow entr.*/\1/p')
+    c=$(conntrack -D "$dir" "$net" 2>&1 | sed -n 's/.* \([0-9][0-9]*\) flow entr.*/\1/p')
     n=$((n + ${c:-0}))
   done
 done
 echo "flows cut: $n"
 """
-"""Deletes conntrack flows from/to each argument (conntrack(8) ``-D -s/-d``, CIDRs accepted
-since conntrack-tools 1.4.6) and prints the total."""
+"""Reads the blocked entries on stdin (bare addresses and CIDRs, one per line), lists the
+conntrack table once, and deletes the flows from/to every prefix and every single address
+that has flows (conntrack(8) ``-D -s/-d``; CIDRs accepted since conntrack-tools 1.4.6).
+Prints the number of flows cut."""
+
+
+def _bare(network: Network) -> str:
+    """A single address without its /32 or /128, else the CIDR (conntrack's notation)."""
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
 
 
 class _SSHRunner(Runner):
@@ -199,6 +211,7 @@ class Responder:
         if not targets:
             raise InvalidTargetError("no address given", "name an IP address or CIDR to act on")
         networks: list[Network] = []
+        seen: set[Network] = set()
         refused: dict[str, str] = {}
         for text in targets:
             try:
@@ -208,7 +221,8 @@ class Responder:
                 continue
             if note:
                 notes.append(note)
-            if net not in networks:
+            if net not in seen:
+                seen.add(net)
                 networks.append(net)
         return networks, refused
 
@@ -310,9 +324,9 @@ class Responder:
             plan.steps += self._steps(host, backend.block_commands(requests, state))
             if "conntrack" in profile.facts.binaries:
                 plan.steps += self._steps(host, [Command(
-                    ("sh", "-c", CONNTRACK_SCRIPT, "irtui-conntrack",
-                     *(str(r.network) for r in requests)),
-                    "cut existing flows of the blocked entries (conntrack)")], "flows cut:")
+                    ("sh", "-c", CONNTRACK_SCRIPT),
+                    "cut existing flows of the blocked entries (conntrack)",
+                    "".join(f"{_bare(r.network)}\n" for r in requests))], "flows cut:")
             if profile.facts.global_ipv6 and not profile.choice.ipv6_protected:
                 notes.append(f"{host.name}: NOT protected over IPv6 — install the IPv6 tool "
                              f"for {profile.choice.name}")
@@ -323,8 +337,8 @@ class Responder:
                        for entry, status in per_host.items()}
             raise InvalidTargetError("nothing to block: " + "; ".join(sorted(reasons)),
                                      "check the addresses; nothing was changed")
-        wanted = {n for n in networks if str(n) not in refused_everywhere}
-        what = ", ".join(str(n) for n in list(wanted)[:3]) + (
+        wanted = [n for n in networks if str(n) not in refused_everywhere]
+        what = ", ".join(str(n) for n in wanted[:3]) + (
             f" and {len(wanted) - 3} more" if len(wanted) > 3 else "")
         plan.summary = (f"block {what} on {', '.join(h.name for h in chosen)} "
                         f"(TTL {format_duration(seconds)})")

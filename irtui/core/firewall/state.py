@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -71,9 +72,10 @@ class HostState:
         """True when irtui's isolation is in place."""
         return self.isolation is not None
 
+    @cached_property
+    def _index(self) -> dict[Network, BlockEntry]:
+        return {entry.network: entry for entry in self.blocks}
+
     def find(self, network: Network) -> BlockEntry | None:
-        """Return the entry blocking exactly ``network``, if any."""
-        for entry in self.blocks:
-            if entry.network == network:
-                return entry
-        return None
+        """Return the entry blocking exactly ``network``, if any (O(1): indexed once)."""
+        return self._index.get(network)
