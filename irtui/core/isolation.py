@@ -27,20 +27,24 @@ umask 077
 if [ -f "$2.pid" ] && kill -0 "$(cat "$2.pid")" 2>/dev/null; then
   echo "a rollback timer is already armed (pid $(cat "$2.pid"))" >&2; exit 3
 fi
-rm -f "$2.log"
+rm -f "$2.log" "$2.firing"
 deadline=$(( $(date +%s) + $1 ))
-timer='sleep "$1"; eval "$3"
+timer='sleep "$1"; trap "" TERM; : > "$2.firing"; eval "$3"
 echo "rolled back at $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$2.log"
-rm -f "$2.pid" "$2.deadline"'
+rm -f "$2.pid" "$2.deadline" "$2.firing"'
 setsid sh -c "$timer" irtui-rollback "$1" "$2" "$3" </dev/null >/dev/null 2>&1 &
 echo $! > "$2.pid"
 echo "$deadline" > "$2.deadline"
 echo "rollback armed: pid $! fires in $1 s"
 """
 
-# $1 file prefix. Kills the timer's whole process group (it is a session leader).
+# $1 file prefix. Kills the timer's whole process group (it is a session leader). Once the
+# timer fires it ignores TERM and marks itself firing, so a late disarm cannot cut a rollback
+# in half.
 DISARM_SCRIPT = r"""
-if [ -f "$1.pid" ] && kill -0 "$(cat "$1.pid")" 2>/dev/null; then
+if [ -f "$1.firing" ]; then
+  echo "the rollback is already running; it cannot be disarmed" >&2; exit 4
+elif [ -f "$1.pid" ] && kill -0 "$(cat "$1.pid")" 2>/dev/null; then
   kill -s TERM -- "-$(cat "$1.pid")" 2>/dev/null || kill -s TERM "$(cat "$1.pid")"
   rm -f "$1.pid" "$1.deadline"
   echo "rollback disarmed"

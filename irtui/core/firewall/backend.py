@@ -134,12 +134,8 @@ def backend_names() -> list[str]:
 def _load_builtin() -> None:
     if _REGISTRY:
         return
-    from irtui.core.firewall import nftables
+    from irtui.core.firewall import iptables, nftables
 
     register(nftables.NftablesBackend())
-    try:  # TEMP while the iptables backend is written
-        from irtui.core.firewall import iptables
-    except ImportError:
-        return
     for backend in iptables.backends():
         register(backend)

@@ -14,8 +14,10 @@ Every change is atomic per host and family and leaves the old state in force whe
 - ipset: a complete new set ``irtui4-new`` (live entries with their remaining timeouts, plus
   additions, minus removals) is loaded with one ``ipset restore``, then ``ipset swap``\\ ped in
   (ipset(8): swap is atomic); nothing touches the live set before the swap.
-- iptables: one ``X-restore --noflush`` input per family (iptables-restore(8)), checked with
-  ``--test`` on the same file first; a restore commits the table as a whole.
+- iptables: one ``X-restore --noflush`` input per family (iptables-restore(8)), all checked
+  with ``--test`` first and then applied by one remote command; a restore commits the table
+  as a whole. (Across the two families it is not one transaction: if the IPv6 commit failed
+  after the IPv4 one, IPv4 keeps the change and the command fails.)
 
 All templates are data in ``iptables.toml``; this module fills them (string.Template) only with
 names from that file, ints, ipaddress-normalised networks and a validated timestamp.
@@ -65,14 +67,20 @@ def templates() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+@cache
 def _names() -> dict[str, Any]:
     return dict(templates()["names"])
+
+
+@cache
+def _template(key: str) -> Template:
+    return Template(templates()[key])
 
 
 def _fill(key: str, **values: object) -> str:
     """Template ``key`` filled with the [names] table and ``values``, without the outer blank
     lines. Raises KeyError for a placeholder nobody filled (never a half-filled script)."""
-    return Template(templates()[key]).substitute(_names(), **values).strip("\n")
+    return _template(key).substitute(_names(), **values).strip("\n")
 
 
 def _tokens(rule: str) -> tuple[str, ...]:
@@ -332,7 +340,8 @@ class IptablesBackend(FirewallBackend):
 
     See the module docstring for the sets, chains and why they are atomic. Commands run in
     order and the caller stops at the first failure: ipset first (the sets must exist before
-    a rule can reference them), then one checked restore per family.
+    a rule can reference them), then one command holding the checked restores of both
+    families.
 
     Args:
         variant: one of :data:`VARIANTS`; it becomes :attr:`name`.
@@ -385,16 +394,38 @@ class IptablesBackend(FirewallBackend):
 
     # -- command builders ---------------------------------------------------------------------
 
-    def _restore_command(self, version: int, lines: list[str], purpose: str) -> Command:
-        """A checked ``X-restore --noflush`` of ``lines`` in the raw table."""
-        restore = " ".join(w for w in (self._tool("restore", version), self._tools["wait"]) if w)
-        script = _fill("restore_apply", restore=restore)
-        text = _fill("restore_input", body="\n".join(lines)) + "\n"
-        tool = "iptables" if version == 4 else "ip6tables"
-        return Command(("sh", "-c", script), f"{purpose} ({tool}, raw table)", text)
+    def _restore_command(self, inputs: dict[int, list[str]], purpose: str) -> Command:
+        """One command applying ``inputs`` (IP version → restore lines for the raw table) with
+        ``X-restore --noflush``: every input is first checked with ``--test``
+        (iptables-restore(8); the legacy tool also builds the table, the nft tool checks
+        less), then each is committed as one transaction, IPv4 first; when a later commit
+        fails, the raw tables already committed are restored from ``X-save -t raw`` copies
+        taken just before (``X-restore -T raw``). ``-w`` (legacy) waits for the xtables lock
+        (iptables(8))."""
+        test, save, commit, text = [], [], [], []
+        undo = ""
+        versions = sorted(inputs)
+        for version in versions:
+            restore = " ".join(w for w in (self._tool("restore", version), self._tools["wait"])
+                               if w)
+            test.append(_fill("restore_test", restore=restore, version=version))
+            commit.append(_fill("restore_commit", restore=restore, version=version, undo=undo))
+            if version != versions[-1]:
+                save.append(_fill("restore_save", save=self._tool("save", version),
+                                  version=version))
+                undo = _fill("restore_undo", restore=restore, version=version) + " " + undo
+            text += [_fill("restore_family", version=version),
+                     _fill("restore_input", body="\n".join(inputs[version]))]
+        script = _fill("restore_apply", test="\n".join(test), save="\n".join(save),
+                       commit="\n".join(commit))
+        tools = " + ".join("iptables" if v == 4 else "ip6tables" for v in versions)
+        return Command(("sh", "-c", script), f"{purpose} ({tools}, raw table)",
+                       "\n".join(text) + "\n")
 
     def _ipset_command(self, versions: Sequence[int], changes: list[str],
                        purpose: str) -> Command:
+        """One ``sh -c`` rebuilding the sets of ``versions`` (see ``ipset_apply`` in the TOML)
+        with ``changes`` (``add``/``del`` lines for the temp sets) on stdin."""
         parts: dict[str, list[str]] = {"prepare": [], "copy": [], "swap": [], "drop_temps": []}
         for v in versions:
             values = {"set": set_name(v), "temp": temp_set_name(v), "family": _FAMILY_WORD[v],
@@ -438,9 +469,9 @@ class IptablesBackend(FirewallBackend):
         Returns:
             One ipset command (copy live entries + ``add <set>-new NET timeout N`` lines into
             the new set, then swap; a refresh re-adds with ``-exist``, which sets the new
-            timeout), then, per family touched, a checked restore creating ``IRTUI-BLOCK`` /
-            ``IRTUI-BLOCK-OUT`` and their head-of-chain jumps, only where ``state`` shows them
-            missing, different or misplaced. Empty list for no requests.
+            timeout), then a checked restore command creating, for each family touched,
+            ``IRTUI-BLOCK``/``IRTUI-BLOCK-OUT`` and their head-of-chain jumps, only where
+            ``state`` shows them missing, different or misplaced. Empty list for no requests.
 
         Raises:
             ActionError: a /0 prefix (hash:net cannot store it), a TTL outside
@@ -470,6 +501,7 @@ class IptablesBackend(FirewallBackend):
         commands = [self._ipset_command(versions, changes,
                                         f"{verb} {_describe(nets)} in the blocklist (ipset)")]
         n = _names()
+        inputs: dict[int, list[str]] = {}
         for v in versions:
             raw = facts.raw.get(v)
             rules = _fill("block_rules", set=set_name(v)).splitlines()
@@ -477,7 +509,9 @@ class IptablesBackend(FirewallBackend):
                 self._jump_lines(raw, "PREROUTING", n["block_in"]) + \
                 self._jump_lines(raw, "OUTPUT", n["block_out"])
             if lines:
-                commands.append(self._restore_command(v, lines, "install the blocklist rules"))
+                inputs[v] = lines
+        if inputs:
+            commands.append(self._restore_command(inputs, "install the blocklist rules"))
         return commands
 
     def unblock_commands(self, networks: list[Network], state: HostState) -> list[Command]:
@@ -499,10 +533,12 @@ class IptablesBackend(FirewallBackend):
                                     f"remove {_describe(nets)} from the blocklist (ipset)")]
 
     def isolate_commands(self, policy: IsolationPolicy, state: HostState) -> list[Command]:
-        """Isolate: one checked restore per family (IPv6 too, unless the kernel has none)
-        declaring ``IRTUI-ISOLATE-IN``/``-OUT`` (loopback, management networks, DHCP and
-        neighbour discovery as the policy says, then DROP) and jumping to them at the head
-        of raw PREROUTING/OUTPUT. Re-isolating replaces the chains' rules.
+        """Isolate: one command with a checked restore per family (IPv6 too, unless the
+        kernel has none; one command, because the first family applied may cut the SSH
+        session that would carry a second) declaring ``IRTUI-ISOLATE-IN``/``-OUT``
+        (loopback, management networks, DHCP and neighbour discovery as the policy says, then
+        DROP) and jumping to them at the head of raw PREROUTING/OUTPUT. Re-isolating replaces
+        the chains' rules; an unchanged isolation gives no command.
 
         Raises:
             ActionError: ``policy.since`` is not a plain ISO timestamp, or iptables is
@@ -520,7 +556,7 @@ class IptablesBackend(FirewallBackend):
         if len(comment) > COMMENT_MAX:
             comment = _fill("isolate_comment", since=policy.since, mgmt="*")
         n = _names()
-        commands = []
+        inputs: dict[int, list[str]] = {}
         for v in versions:
             rules = {"in": [_fill("isolate_in_first", comment=comment)],
                      "out": [_fill("isolate_out_first")]}
@@ -539,21 +575,22 @@ class IptablesBackend(FirewallBackend):
                 self._jump_lines(raw, "PREROUTING", n["isolate_in"]) + \
                 self._jump_lines(raw, "OUTPUT", n["isolate_out"])
             if lines:
-                commands.append(self._restore_command(
-                    v, lines, "isolate: drop all but management traffic"))
-        return commands
+                inputs[v] = lines
+        if not inputs:
+            return []
+        return [self._restore_command(inputs, "isolate: drop all but management traffic")]
 
     def release_commands(self, state: HostState) -> list[Command]:
-        """Remove exactly irtui's isolation: per family where ``state`` shows any of it, one
-        checked restore deleting the jumps to ``IRTUI-ISOLATE-IN``/``-OUT`` and then flushing
-        and deleting those chains. Other rules are untouched. A state without this backend's
-        detail falls back to :meth:`rollback_script`."""
+        """Remove exactly irtui's isolation: one command with, per family where ``state``
+        shows any of it, a checked restore deleting the jumps to ``IRTUI-ISOLATE-IN``/``-OUT``
+        and then flushing and deleting those chains. Other rules are untouched. A state
+        without this backend's detail falls back to :meth:`rollback_script`."""
         facts = _Facts.of(state)
         if not facts.known:
             return [Command(("sh", "-c", self.rollback_script()),
                             "remove irtui's isolation chains (state unknown)")]
         n = _names()
-        commands = []
+        inputs: dict[int, list[str]] = {}
         for v in (4, 6):
             raw = facts.raw.get(v)
             if raw is None:
@@ -566,15 +603,17 @@ class IptablesBackend(FirewallBackend):
                 if raw.has_chain(chain):
                     lines += [_fill("chain_flush", chain=chain), _fill("chain_delete", chain=chain)]
             if lines:
-                commands.append(self._restore_command(v, lines, "release the isolation"))
-        return commands
+                inputs[v] = lines
+        return [self._restore_command(inputs, "release the isolation")] if inputs else []
 
     def rollback_script(self) -> str:
-        """POSIX sh removing irtui's isolation jumps and chains from both families with single
-        ``iptables -t raw -D/-F/-X`` calls, ignoring "does not exist" errors; exits 0. Legacy
-        tables are touched only when they exist. Safe to run when no isolation exists."""
-        tools = f"{self._tool('cmd', 4)} {self._tool('cmd', 6)}"
-        return _fill("rollback", tools=tools, wait=self._tools["wait"])
+        """POSIX sh removing irtui's isolation jumps and chains from both families: per
+        family one ``X-save -t raw`` and one ``X-restore --noflush`` deleting exactly what it
+        found (iptables-restore(8)), falling back to single ``iptables -t raw -D/-F/-X`` calls
+        that ignore "does not exist" errors. Its status is 0 and it never calls ``exit``, so
+        a caller may ``eval`` it and go on. Legacy tables are touched only when they exist.
+        Safe to run when no isolation exists."""
+        return _fill("rollback", **{**self._tools, "legacy": str(self._tools["legacy"]).lower()})
 
 
 def backends() -> list[IptablesBackend]:
