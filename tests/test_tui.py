@@ -120,7 +120,7 @@ async def test_isolate_requires_typed_host_name(lab_config: Config, clean_lab) -
         await pilot.press(*"host1", "enter")
         await _settle(app, pilot)
         await _settle(app, pilot)
-        assert "ISOLATED" in app.query_one(HostTable).get_row("host1")[3]
+        assert app.query_one(HostTable).get_row("host1")[3].startswith("■ ISO ")
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
         await pilot.press("r")
         await _settle(app, pilot)
@@ -129,3 +129,27 @@ async def test_isolate_requires_typed_host_name(lab_config: Config, clean_lab) -
         await _settle(app, pilot)
         assert app.query_one(HostTable).get_row("host1")[3] == "normal"
     assert tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+async def test_rollback_pending_is_read_back_from_the_host(lab_config: Config, clean_lab) -> None:
+    """An armed rollback timer on the host shows as 'rollback pending' with its countdown."""
+    from irtui.core.actions import Responder
+    from irtui.core.isolation import arm_command, disarm_command
+    from irtui.core.plan import command_line
+
+    responder = Responder(lab_config)
+    host = lab_config.host("host1")
+    armed = responder.pool.run(host, command_line(host, arm_command("host1", 120, "true").argv))
+    assert armed.exit_code == 0
+    try:
+        app = IrtuiApp(lab_config)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(app, pilot)
+            await pilot.pause(0.5)
+            cell = app.query_one(HostTable).get_row("host1")[3]
+            assert cell.startswith("⏳ rollback ")
+            assert 100 < int(cell.split()[-1].rstrip("s")) <= 120
+            assert app.query_one(HostTable).get_row("host2")[3] == "normal"
+    finally:
+        responder.pool.run(host, command_line(host, disarm_command("host1").argv))
+        responder.close()

@@ -24,7 +24,7 @@ from irtui.core.config import Config
 from irtui.core.durations import format_duration
 from irtui.core.errors import IrtuiError
 from irtui.core.firewall.state import HostState
-from irtui.core.plan import Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
+from irtui.core.plan import Countdown, Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 from irtui.tui.widgets import (
@@ -137,7 +137,13 @@ class IrtuiApp(App[int]):
         hosts_changed = blocks_changed = False
         while self.events:
             kind, payload = self.events.popleft()
-            if kind == "event":
+            if kind == "event" and isinstance(payload, Countdown):
+                self.views[payload.host].busy = f"⏳ {payload.what} {payload.seconds}s"
+                hosts_changed = True
+                if payload.seconds % 5 == 0:
+                    lines.append(f"{ERROR_MARK}{payload.host}: waiting for the host's "
+                                 f"{payload.what}: {payload.seconds} s left")
+            elif kind == "event":
                 lines.extend(self._render_event(payload))
             elif kind == "line":
                 lines.append(payload)
@@ -151,6 +157,10 @@ class IrtuiApp(App[int]):
             elif kind == "busy":
                 name, text = payload
                 self.views[name].busy = text
+                hosts_changed = True
+            elif kind == "rollback":
+                name, text = payload
+                self.views[name].rollback = text
                 hosts_changed = True
             elif kind == "call":
                 payload()
@@ -218,6 +228,7 @@ class IrtuiApp(App[int]):
                 profile = self.responder.profile(name)  # probed once, then cached
                 state: HostState = self.responder.read_state(name)
                 self._post("state", (name, state, None, profile, index_blocks(state)))
+                self._post("rollback", (name, self.responder.rollback_status(name)))
             except IrtuiError as exc:
                 self._post("state", (name, None, exc.line, profile, None))
             except Exception as exc:  # never let a surprise kill the TUI

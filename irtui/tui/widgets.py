@@ -67,6 +67,8 @@ class HostView:
     ``benchmarks/bench_blocklist_pane.py``)."""
     error: str | None = None
     busy: str = ""
+    rollback: str = ""
+    """The host's rollback timer as read back: ``armed <s>``, ``fired …`` or ``none``."""
     profile: HostProfile | None = None
     blocks: dict[str, BlockInfo] | None = None
     """Last known entries; still set (the cache) after the host became unreachable."""
@@ -163,9 +165,23 @@ class HostTable(DataTable[str]):
             return (name, address, "✗ no", "unknown", "?", firewall, activity)
         state = view.state
         assert state is not None
-        iso = "■ ISOLATED" if state.isolated else "normal"
-        return (name, address, "✓ yes", iso, str(len(view.known_blocks() or ())), firewall,
-                activity)
+        return (name, address, "✓ yes", HostTable.isolation_cell(view),
+                str(len(view.known_blocks() or ())), firewall, activity)
+
+    @staticmethod
+    def isolation_cell(view: HostView) -> str:
+        """``normal``, ``■ ISO 22:30`` (since, UTC), ``⏳ rollback 42s`` or ``unknown``,
+        always from the host's ruleset and timer as last read back."""
+        if view.rollback.startswith("armed"):
+            left = view.rollback.removeprefix("armed").strip()
+            return f"⏳ rollback {left}s" if left else "⏳ rollback"
+        state = view.state
+        if state is None:
+            return "unknown"
+        if not state.isolated:
+            return "normal"
+        since = state.isolation.since if state.isolation else ""
+        return f"■ ISO {since[11:16]}" if len(since) >= 16 else "■ ISOLATED"
 
     @staticmethod
     def detail_line(view: HostView) -> str:
@@ -177,6 +193,11 @@ class HostTable(DataTable[str]):
             parts.append(view.state.backend)
         elif not view.error:
             parts.append("probing the firewall…")
+        if view.state is not None and view.state.isolation is not None:
+            since = view.state.isolation.since
+            parts.append(f"isolated since {since}" if since else "isolated")
+        if view.rollback.startswith(("armed", "fired")):
+            parts.append(f"rollback timer {view.rollback}")
         if view.busy:
             parts.append(view.busy)
         if view.error:
