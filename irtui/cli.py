@@ -12,11 +12,11 @@ import ipaddress
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from irtui.core.actions import Responder
-from irtui.core.config import Config, default_config_path, load_config
+from irtui.core.config import Config, HostConfig, default_config_path, load_config
 from irtui.core.durations import format_duration
 from irtui.core.errors import (
     ConfigError,
@@ -116,18 +116,24 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
     return code
 
 
-def cmd_probe(args: argparse.Namespace, config: Config) -> int:
+def _each_host(config: Config, names: list[str],
+               render: Callable[[Responder, HostConfig], str]) -> int:
+    """Print ``render(responder, host)`` per host; an unreachable host prints its one-line
+    error and sets the exit code, the others still print."""
     responder = _responder(config)
     worst = EXIT_OK
-    for host in config.select(args.hosts or ["all"]):
+    for host in config.select(names or ["all"]):
         try:
-            profile = responder.profile(host.name)
+            print(render(responder, host))
         except IrtuiError as exc:
             print(f"{host.name:<12} {exc.line}")
-            worst = _exit_code(exc)
-            continue
-        print(f"{host.name:<12} {profile.preflight}")
+            worst = max(worst, _exit_code(exc))
     return worst
+
+
+def cmd_probe(args: argparse.Namespace, config: Config) -> int:
+    return _each_host(config, args.hosts,
+                      lambda r, h: f"{h.name:<12} {r.profile(h.name).preflight}")
 
 
 def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
@@ -169,21 +175,15 @@ def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    responder = _responder(config)
-    worst = EXIT_OK
-    for host in config.select(args.hosts or ["all"]):
-        try:
-            state = responder.read_state(host.name)
-        except IrtuiError as exc:
-            print(f"{host.name:<12} {host.address:<20} unreachable  {exc.line}")
-            worst = EXIT_UNREACHABLE
-            continue
+    def line(responder: Responder, host: HostConfig) -> str:
+        state = responder.read_state(host.name)
         iso = "isolated" if state.isolated else "normal"
         if state.isolation and state.isolation.since:
             iso += f" since {state.isolation.since}"
-        print(f"{host.name:<12} {host.address:<20} reachable    {iso}; "
-              f"{len(state.blocks)} blocked")
-    return worst
+        return (f"{host.name:<12} {host.address:<20} reachable    {iso}; "
+                f"{len(state.blocks)} blocked")
+
+    return _each_host(config, args.hosts, line)
 
 
 def cmd_notify(args: argparse.Namespace, config: Config) -> int:
