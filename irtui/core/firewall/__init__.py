@@ -1,4 +1,3 @@
-"""Firewall backends. Each backend builds commands, and parses the live state it reads back.
-
-Issue 2 ships nftables; iptables/ipset backends plug in behind the same functions.
-"""
+"""Firewall backends (nftables, iptables-nft, iptables-legacy with ipset) behind one
+interface (:mod:`irtui.core.firewall.backend`), the preflight probe that chooses one per host
+(:mod:`irtui.core.firewall.detect`), and the backend-neutral live state they parse."""
