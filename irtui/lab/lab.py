@@ -366,7 +366,8 @@ def lab_up(spec: LabSpec) -> LabInfo:
 
     generate_key(spec.key_path, f"irtui-lab-{spec.prefix}")
     spec.authorized_keys_path.write_text(public_key(_pub(spec.key_path)) + "\n")
-    spec.authorized_keys_path.chmod(0o600)
+    # 0644: public keys only, and sshd reads it as the logging-in user (non-root lab users)
+    spec.authorized_keys_path.chmod(0o644)
     for h in info.hosts:
         host_dir = spec.host_dir(h.name)
         host_dir.mkdir(parents=True, exist_ok=True)

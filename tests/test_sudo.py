@@ -1,0 +1,66 @@
+"""A non-root login user: commands go through `sudo -n`; a sudo that wants a password is
+one clear error, and nothing changes on the host."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from irtui.core.actions import Responder
+from irtui.core.audit import AuditLog
+from irtui.core.config import Config
+from irtui.core.errors import SSHError
+from irtui.lab.probe import tcp_connects
+
+USER = "irtui-sudo-test"
+SUDOERS = Path("/etc/sudoers.d/irtui-sudo-test")
+
+
+@pytest.fixture
+def lab_user(clean_lab) -> Iterator[str]:
+    """A throwaway local account (the lab hosts share /etc/passwd); removed afterwards."""
+    subprocess.run(["userdel", USER], capture_output=True)
+    # "*" = no password, but not locked: sshd (UsePAM no) refuses locked accounts
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", "--password", "*",
+                    USER], check=True)
+    try:
+        yield USER
+    finally:
+        SUDOERS.unlink(missing_ok=True)
+        subprocess.run(["userdel", USER], capture_output=True)
+
+
+def _responder(config: Config, tmp_path: Path) -> Responder:
+    hosts = tuple(replace(h, user=USER) for h in config.hosts)
+    return Responder(replace(config, hosts=hosts), audit=AuditLog(tmp_path / "audit"))
+
+
+def test_sudo_password_required_is_one_clear_error(lab_config: Config, lab_user: str,
+                                                   tmp_path: Path) -> None:
+    responder = _responder(lab_config, tmp_path)
+    try:
+        with pytest.raises(SSHError, match=rf"sudo on host1 wants a password for {USER}"):
+            responder.plan_block(["203.0.113.7"], ["host1"])
+    finally:
+        responder.close()
+
+
+def test_passwordless_sudo_blocks_for_real(lab_config: Config, lab_user: str, clean_lab,
+                                           tmp_path: Path) -> None:
+    SUDOERS.write_text(f"{USER} ALL=(root) NOPASSWD: ALL\n")
+    SUDOERS.chmod(0o440)
+    responder = _responder(lab_config, tmp_path)
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    try:
+        plan = responder.plan_block([attacker.v4], ["host1"], "1h")
+        assert all(step.command.startswith("sudo -n ") for step in plan.steps)
+        assert responder.execute(plan, lambda e: None).ok
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        management = responder.profile("host1").facts.ssh_client
+        assert str(management) == clean_lab.responder_v4  # survives sudo's env reset
+    finally:
+        responder.close()
