@@ -14,7 +14,7 @@ Run as root from the repository root::
 
     python benchmarks/bench_feed.py [--entries 10000] [--budget 300] [--keep]
 
-It brings up (or reuses) its own one-host lab (prefix ``irbench``, 198.18.3.0/24,
+It brings up (or reuses) its own one-host lab (prefix ``irbench``, 198.18.9.0/24,
 /run/irtui-lab-bench), empties host1's firewall, measures, prints a markdown table and removes
 the lab (unless ``--keep``). Addresses come from 198.19.0.0/16 (RFC 2544 benchmarking range;
 the lab itself lives in 198.18.x.x), so no lab address is ever blocked.
@@ -53,7 +53,7 @@ from irtui.lab.lab import lab_down, lab_up
 from irtui.lab.probe import ns_run
 from irtui.lab.spec import LabSpec
 
-SPEC = LabSpec(prefix="irbench", hosts=1, subnet4="198.18.3.0/24", subnet6="fd00:1ab:3::/64",
+SPEC = LabSpec(prefix="irbench", hosts=1, subnet4="198.18.9.0/24", subnet6="fd00:1ab:9::/64",
                lab_dir=Path("/run/irtui-lab-bench"))
 HOST = "host1"
 SAMPLE = 1_000
