@@ -341,3 +341,13 @@ def test_lab_up_with_fewer_hosts_removes_the_extra_ones(lab: LabInfo) -> None:
     finally:
         lab_down(SHRINK_SPEC)
     assert not [ns for ns in list_namespaces() if ns.startswith("irshrink-")]
+
+
+@pytest.mark.lab
+def test_a_second_lab_on_the_same_subnet_is_refused(lab: LabInfo) -> None:
+    clash = LabSpec(prefix="irclash", hosts=1, subnet4=lab.subnet4, subnet6="fd00:1ab:7::/64",
+                    lab_dir=Path("/run/irtui-lab-clash"))
+    with pytest.raises(IrtuiError, match=r"already used by irtest0"):
+        lab_up(clash)
+    assert not namespace_exists("irclash-host1")
+    assert not Path("/run/irtui-lab-clash").exists()

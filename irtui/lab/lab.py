@@ -15,6 +15,7 @@ is. Every host runs its own sshd (see :mod:`irtui.lab.sshd`).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -330,6 +331,27 @@ def _write_client_files(spec: LabSpec, info: LabInfo) -> None:
     tmp.replace(spec.lab_json)
 
 
+def _refuse_subnet_clash(spec: LabSpec) -> None:
+    """Refuse a lab whose subnets are already on another interface of this machine (another
+    lab, or a real network): two routes for one subnet would send lab traffic astray."""
+    ours = spec.root_ifname
+    nets = [ipaddress.ip_network(spec.subnet4), ipaddress.ip_network(spec.subnet6)]
+    proc = netns.run(["ip", "-j", "addr", "show"], check=False)
+    for link in json.loads(proc.stdout or "[]"):
+        if link.get("ifname") == ours:
+            continue
+        for addr in link.get("addr_info", []):
+            try:
+                ip = ipaddress.ip_address(addr.get("local", ""))
+            except ValueError:
+                continue
+            if any(ip in net for net in nets):
+                raise IrtuiError(
+                    f"the lab subnet {', '.join(map(str, nets))} is already used by "
+                    f"{link.get('ifname')} ({ip}) on this machine",
+                    "pick other subnets for this lab, or remove the other lab first")
+
+
 def lab_up(spec: LabSpec) -> LabInfo:
     """Create the lab, or repair and reuse the one that is there.
 
@@ -349,6 +371,7 @@ def lab_up(spec: LabSpec) -> LabInfo:
             package), a name clash with something that is not the lab's, or a step failed.
     """
     check_requirements()
+    _refuse_subnet_clash(spec)
     _prepare_lab_dir(spec)
     info = LabInfo.from_spec(spec)
     removed: list[str] = []
