@@ -205,3 +205,37 @@ def clean_lab(lab: LabInfo) -> LabInfo:
         lab_up(TEST_SPEC)
     reset_lab_firewalls(lab)
     return lab
+
+
+@contextlib.contextmanager
+def container_behind(info: LabInfo, host_index: int = 0,
+                     subnet: str = "198.18.201") -> Iterator[str]:
+    """A 'container' namespace routed through lab host ``host_index`` (forwarding on), with
+    routes to it from the attacker and the responder (root) namespaces. Yields the
+    container's namespace; its address is ``{subnet}.2`` and its gateway ``{subnet}.1``."""
+    host = info.hosts[host_index]
+    ns = f"{info.prefix}-ctr{host_index + 1}"
+    net = f"{subnet}.0/24"
+
+    def sh(namespace: str, script: str) -> None:
+        out = ns_run(namespace, ["sh", "-c", script])
+        assert out.returncode == 0, out.stderr.decode()
+
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "route", "del", net], capture_output=True)
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        subprocess.run(["ip", "link", "add", "ctr0", "netns", host.namespace, "type", "veth",
+                        "peer", "name", "eth0", "netns", ns], check=True)
+        sh(host.namespace, f"ip addr add {subnet}.1/24 dev ctr0 && ip link set ctr0 up && "
+           "sysctl -qw net.ipv4.ip_forward=1")
+        sh(ns, f"ip link set lo up && ip addr add {subnet}.2/24 dev eth0 && "
+           f"ip link set eth0 up && ip route add default via {subnet}.1")
+        sh(info.attacker.namespace, f"ip route add {net} via {host.v4}")
+        subprocess.run(["ip", "route", "add", net, "via", host.v4], check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "route", "del", net], capture_output=True)
+        ns_run(info.attacker.namespace, ["ip", "route", "del", net])
+        ns_run(host.namespace, ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -19,6 +19,7 @@ from irtui.core.config import Config
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.detect import HostFacts, choose_backend
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
+from tests.lab_fixtures import container_behind
 
 BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
 
@@ -146,27 +147,12 @@ def test_ttl_expiry_is_enforced_by_the_host(fw: Responder, clean_lab) -> None:
 
 def test_forwarded_traffic_is_blocked(fw: Responder, clean_lab) -> None:
     """host1 routes to a 'container' namespace behind it; a block on host1 covers it."""
-    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
-    c_ns = f"{clean_lab.prefix}-ctr1"
-    subprocess.run(["ip", "netns", "del", c_ns], capture_output=True)
-    try:
-        for cmd in (["ip", "netns", "add", c_ns],
-                    ["ip", "link", "add", "ctr0", "netns", h1.namespace, "type", "veth",
-                     "peer", "name", "eth0", "netns", c_ns]):
-            subprocess.run(cmd, check=True)
-        _sh(h1.namespace, "ip addr add 198.18.201.1/24 dev ctr0 && ip link set ctr0 up && "
-            "sysctl -qw net.ipv4.ip_forward=1")
-        _sh(c_ns, "ip link set lo up && ip addr add 198.18.201.2/24 dev eth0 && "
-            "ip link set eth0 up && ip route add default via 198.18.201.1")
-        _sh(attacker.namespace, f"ip route add 198.18.201.0/24 via {h1.v4}")
-        with start_echo_server(c_ns, 7008):
-            assert tcp_connects(attacker.namespace, "198.18.201.2", 7008)
-            _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
-            assert not tcp_connects(attacker.namespace, "198.18.201.2", 7008)
-    finally:
-        ns_run(attacker.namespace, ["ip", "route", "del", "198.18.201.0/24"])
-        ns_run(h1.namespace, ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
-        subprocess.run(["ip", "netns", "del", c_ns], capture_output=True)
+    attacker = clean_lab.attacker
+    with container_behind(clean_lab) as ctr, start_echo_server(ctr, 7008):
+        assert tcp_connects(attacker.namespace, "198.18.201.2", 7008)
+        _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
+        assert not tcp_connects(attacker.namespace, "198.18.201.2", 7008)
+        assert tcp_connects(None, "198.18.201.2", 7008)  # others still pass through
 
 
 def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,

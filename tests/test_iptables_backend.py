@@ -341,8 +341,11 @@ def snapshot(backend: IptablesBackend, namespace: str) -> tuple[list[str], list[
     """What must not change: the blocked entries and every raw-table line (comments, which
     carry timestamps, left out)."""
     state, text = read(backend, namespace)
+    # An empty raw table (built-in chains only) is the same as none: iptables-legacy creates
+    # the table on first use and never removes it.
+    boilerplate = {"*raw", "COMMIT", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"}
     raw = [line for section in text.split("### irtui raw ")[1:] for line in section.splitlines()
-           if line and not line.startswith("#")]
+           if line and not line.startswith("#") and line not in boilerplate]
     return [e.text for e in state.blocks], raw
 
 

@@ -21,6 +21,7 @@ from irtui.core.firewall.detect import BackendChoice, HostFacts
 from irtui.core.plan import Countdown, Event
 from irtui.core.ssh import SSHPool
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
+from tests.lab_fixtures import container_behind
 
 BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
 
@@ -81,6 +82,19 @@ def test_isolate_and_release(fw: Responder, clean_lab) -> None:
     assert tcp_connects(h1.namespace, h2.v4, 22)
     assert b"site_rules" in ns_run(h1.namespace, ["nft", "list", "tables"]).stdout
     assert b"--dport 8080" in ns_run(h1.namespace, ["iptables-nft-save"]).stdout
+
+
+def test_isolation_drops_forwarded_traffic_even_from_management(fw: Responder,
+                                                                 clean_lab) -> None:
+    """A management address reaches the isolated host itself, never what it routes to."""
+    with container_behind(clean_lab) as ctr, start_echo_server(ctr, 7010):
+        assert tcp_connects(None, "198.18.201.2", 7010)
+        assert fw.execute(fw.plan_isolate(["host1"]), lambda e: None).ok
+        assert tcp_connects(None, clean_lab.hosts[0].v4, 22)
+        assert not tcp_connects(None, "198.18.201.2", 7010)
+        assert not tcp_connects(clean_lab.attacker.namespace, "198.18.201.2", 7010)
+        assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
+        assert tcp_connects(None, "198.18.201.2", 7010)
 
 
 def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:

@@ -277,7 +277,7 @@ def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Iso
     for v in families:
         raw = raws.get(v)
         for rule in raw.rules(n["isolate_in"]) if raw else ():
-            if len(rule) == 4 and rule[0] == "-s" and rule[2:] == ("-j", "RETURN"):
+            if len(rule) >= 4 and rule[0] == "-s" and rule[-2:] == ("-j", "RETURN"):
                 mgmt.append(str(ipaddress.ip_network(rule[1], strict=False)))
     return Isolation(since, tuple(mgmt))
 
