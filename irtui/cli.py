@@ -19,6 +19,7 @@ from irtui.core.actions import Responder
 from irtui.core.config import Config, HostConfig, default_config_path, load_config
 from irtui.core.durations import format_duration
 from irtui.core.errors import (
+    AuditError,
     ConfigError,
     InvalidTargetError,
     IrtuiError,
@@ -27,13 +28,15 @@ from irtui.core.errors import (
     SSHError,
 )
 from irtui.core.feeds import read_feed
+from irtui.core.notify_email import build_message
 from irtui.core.plan import Countdown, Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_NOTIFY = 0, 1, 2, 3, 4
+ON_HELP = "enforcement point: host name, @group or all (repeatable)"
 
 
 def _exit_code(exc: IrtuiError) -> int:
-    if isinstance(exc, ConfigError | InvalidTargetError):
+    if isinstance(exc, ConfigError | InvalidTargetError | AuditError):
         return EXIT_INPUT
     if isinstance(exc, SSHError):
         return EXIT_UNREACHABLE
@@ -91,7 +94,7 @@ def _accounting(plan: Plan) -> None:
             if status.startswith("refused"):
                 print(f"{host}: {entry} {status}", file=sys.stderr)
     total = sum(counts.values())
-    print(f"entries × hosts: {total} — " + ", ".join(f"{n} {k}" for k, n in
+    print(f"plan for entries × hosts: {total} — " + ", ".join(f"{n} {k}" for k, n in
                                                    sorted(counts.items())), file=sys.stderr)
 
 
@@ -120,6 +123,9 @@ def _each_host(config: Config, names: list[str],
                render: Callable[[Responder, HostConfig], str]) -> int:
     """Print ``render(responder, host)`` per host; an unreachable host prints its one-line
     error and sets the exit code, the others still print."""
+    if not config.hosts:
+        raise InvalidTargetError(f"no hosts in {config.path or 'the config'}",
+                                 "add [[hosts]] tables (see config.example.toml)")
     responder = _responder(config)
     worst = EXIT_OK
     for host in config.select(names or ["all"]):
@@ -186,14 +192,29 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     return _each_host(config, args.hosts, line)
 
 
+def _read_body(path: str) -> str:
+    try:
+        return Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise InvalidTargetError(f"cannot read the message body {path} ({exc.strerror})",
+                                 "check the path given to --body-file") from None
+    except UnicodeDecodeError:
+        raise InvalidTargetError(f"message body {path} is not UTF-8 text",
+                                 "convert it to UTF-8") from None
+
+
 def cmd_notify(args: argparse.Namespace, config: Config) -> int:
-    body = Path(args.body_file).read_text("utf-8") if args.body_file else args.body
+    body = _read_body(args.body_file) if args.body_file else args.body
     if body is None:
         raise InvalidTargetError("no message body", "pass --body TEXT or --body-file PATH")
     if args.dry_run:
-        to = args.to or list(config.email.to)
-        print(f"email via {config.email.host}:{config.email.port} ({config.email.security}) "
-              f"from {config.email.sender} to {', '.join(to)}\nSubject: {args.subject}\n\n{body}")
+        settings = config.email
+        if not settings.configured:
+            raise NotifyError("email is not configured",
+                              "set notify.email.host and notify.email.sender in the config")
+        message = build_message(settings, args.to or [], args.subject, body)
+        print(f"email via {settings.host}:{settings.port} ({settings.security})\n"
+              f"{message.as_string()}")
         return EXIT_OK
     message_id = _responder(config).notify_email(args.to or [], args.subject, body)
     print(f"sent {message_id}")
@@ -265,12 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm-prefix", metavar="PREFIX",
                    help="typed confirmation for prefixes larger than the confirm size")
     p.add_argument("--on", action="append", required=True, metavar="HOST",
-                   help="host, @group or all (repeatable)")
+                   help=ON_HELP)
     p.add_argument("--ttl", help="expiry such as 30m, 24h, 7d or 'permanent' "
                    "(default firewall.default_ttl)")
     p = action("unblock", "remove addresses/CIDRs from hosts' blocklists")
-    p.add_argument("targets", nargs="+", metavar="ADDR")
-    p.add_argument("--on", action="append", required=True, metavar="HOST")
+    p.add_argument("targets", nargs="+", metavar="ADDR", help="IPv4/IPv6 address or CIDR")
+    p.add_argument("--on", action="append", required=True, metavar="HOST", help=ON_HELP)
     p = action("isolate", "isolate hosts (commit-confirmed), keeping management access")
     p.add_argument("hosts", nargs="+", metavar="HOST")
     p.add_argument("--confirm-timeout", type=int, metavar="SECONDS",
@@ -282,23 +303,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not keep this SSH session's source address (expert: only when the "
                    "session arrives through an address that must not stay allowed)")
     p.add_argument("--canary", metavar="ADDR:PORT",
-                   help="self-test target that must become unreachable (default "
-                   "isolation.canary)")
+                   help="self-test target that must become unreachable (default: the first "
+                   "of isolation.canaries that is not the host itself)")
     p = action("release", "remove irtui's isolation from hosts")
     p.add_argument("hosts", nargs="+", metavar="HOST")
-    p = sub.add_parser("blocks", help="list the live blocklist read from hosts")
-    p.add_argument("--on", action="append", default=None, metavar="HOST")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("probe", help="preflight: firewall backend, IPv6, managers per host")
-    p.add_argument("hosts", nargs="*", metavar="HOST")
-    p = sub.add_parser("status", help="show each host's live state")
-    p.add_argument("hosts", nargs="*", metavar="HOST")
-    p = sub.add_parser("notify", help="email the team")
-    p.add_argument("--to", action="append", metavar="ADDR")
-    p.add_argument("--subject", required=True)
-    p.add_argument("--body")
-    p.add_argument("--body-file", metavar="PATH")
-    p.add_argument("--dry-run", action="store_true")
+    text = "list the live blocklist, read back from each host's firewall"
+    p = sub.add_parser("blocks", help=text, description=text)
+    p.add_argument("--on", action="append", default=None, metavar="HOST",
+                   help=ON_HELP + " (default: all)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    text = "preflight: firewall backend and why, IPv6 protection, firewall managers"
+    p = sub.add_parser("probe", help=text, description=text)
+    p.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to probe (default: all)")
+    text = "show each host's live state: reachable, isolated since, number of blocks"
+    p = sub.add_parser("status", help=text, description=text)
+    p.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to read (default: all)")
+    text = "email the team (SMTP password from the OS keyring)"
+    p = sub.add_parser("notify", help=text, description=text)
+    p.add_argument("--to", action="append", metavar="ADDR",
+                   help="recipient (repeatable; default notify.email.to)")
+    p.add_argument("--subject", required=True, help="subject line (UTF-8)")
+    p.add_argument("--body", help="message text (UTF-8)")
+    p.add_argument("--body-file", metavar="PATH", help="read the message text from a file")
+    p.add_argument("--dry-run", action="store_true", help="print the message, send nothing")
     p = sub.add_parser("secrets", help="manage secrets in the OS keyring")
     ssub = p.add_subparsers(dest="secrets_cmd", required=True)
     s = ssub.add_parser("set", help="store a secret (read from stdin or prompted)")

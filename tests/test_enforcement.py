@@ -168,7 +168,7 @@ def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,
         responder.plan_block(["224.0.0.0/4"], ["host1"])
     # a host's own address is refused only on that host
     plan = responder.plan_block([h2.v4], ["host1", "host2"])
-    assert plan.entries["host1"][f"{h2.v4}/32"] == "applied"
+    assert plan.entries["host1"][f"{h2.v4}/32"] == "to add"
     assert "own address" in plan.entries["host2"][f"{h2.v4}/32"]
     # the default gateway
     _sh(h1.namespace, f"ip route add default via {clean_lab.hosts[2].v4}")

@@ -206,9 +206,9 @@ def test_import_of_10000_entries_is_accounted_applied_and_enforced(
     for entry in feed.pre_blocked:
         assert acc[key(entry)] == "already present (TTL refreshed)"
     statuses = {s for e, s in acc.items() if e not in feed.refused}
-    assert statuses == {"applied", "already present (TTL refreshed)"}
+    assert statuses == {"to add", "already present (TTL refreshed)"}
     counts = plan.counts()
-    assert counts == {"applied": FEED_SIZE - 1 - len(feed.refused) - len(feed.pre_blocked),
+    assert counts == {"to add": FEED_SIZE - 1 - len(feed.refused) - len(feed.pre_blocked),
                       "already present": len(feed.pre_blocked), "refused": len(feed.refused)}
     assert sum(counts.values()) == len(acc)
     assert any("198.19.210.0/24" in note for note in plan.notes)  # host bits normalised
@@ -250,7 +250,7 @@ def test_import_of_10000_entries_is_accounted_applied_and_enforced(
     out = irtui_cli(clean_lab.config_path, "block", "--from-file", str(second),
                     "--on", "host1", "--ttl", "1h")
     assert out.returncode == 0, out.stderr
-    assert "entries × hosts: 1 — 1 applied" in out.stderr
+    assert "plan for entries × hosts: 1 — 1 to add" in out.stderr
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
     assert tcp_connects(attacker.namespace, h1.v6, 22)  # only its IPv4 address was listed
     assert tcp_connects(None, h1.v4, 22)  # the responder keeps its access
@@ -272,8 +272,8 @@ def test_dry_run_import_changes_nothing_and_prints_the_plan(
     assert out.returncode == 0, out.stderr
     n_blocked = len(feed.blocked)
     # accounting on stderr: every refusal with its rule, then the totals
-    assert (f"entries × hosts: {FEED_SIZE - 1} — {n_blocked} applied, "
-            f"{len(feed.refused)} refused") in out.stderr
+    assert (f"plan for entries × hosts: {FEED_SIZE - 1} — {len(feed.refused)} refused, "
+            f"{n_blocked} to add") in out.stderr
     for entry in feed.refused:
         line = next((ln for ln in out.stderr.splitlines()
                      if ln.startswith(f"host1: {entry} refused: ")), None)
@@ -284,7 +284,7 @@ def test_dry_run_import_changes_nothing_and_prints_the_plan(
     assert out.stdout.count("add element inet irtui ") == 2 * n_blocked  # check + apply
     assert "add element inet irtui v4_32 { 198.19.1.0 timeout 86400s }" in out.stdout
     assert "add element inet irtui v6_48 { 2001:db8:100:: timeout 86400s }" in out.stdout
-    assert f"entries: {n_blocked} applied, {len(feed.refused)} refused" in out.stdout
+    assert f"entries: {len(feed.refused)} refused, {n_blocked} to add" in out.stdout
 
     # nothing changed on the host
     assert responder.read_state("host1").blocks == ()

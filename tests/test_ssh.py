@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -129,3 +130,27 @@ def test_wrong_key_is_an_authentication_error(lab_config: Config, tmp_path: Path
     pool = _pool(lab_config, key_file=str(other), use_agent=False)
     with pytest.raises(SSHError, match="authentication failed for root@host1"):
         pool.run(lab_config.hosts[0], "true")
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    ("public", "not a usable private key (that is the public key)"),
+    ("passphrase", "protected by a passphrase — load it into ssh-agent"),
+    ("junk", "not a usable private key"),
+    ("missing", "not found"),
+])
+def test_bad_key_files_are_named_before_connecting(tmp_path: Path, make: str,
+                                                   message: str) -> None:
+    key = tmp_path / "key"
+    if make in ("public", "passphrase"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N",
+                        "pw" if make == "passphrase" else "", "-f", str(key)], check=True)
+    if make == "public":
+        key = key.with_suffix(".pub")
+    if make == "junk":
+        key.write_text("not a key\n")
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    pool = SSHPool(replace(Config().ssh, key_file=str(key), known_hosts=str(known)))
+    # 192.0.2.1 (TEST-NET-1) is never contacted: the key is checked first
+    with pytest.raises(SSHError, match=re.escape(message)):
+        pool.run(HostConfig("h", "192.0.2.1"), "true")

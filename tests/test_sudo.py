@@ -23,15 +23,20 @@ SUDOERS = Path("/etc/sudoers.d/irtui-sudo-test")
 @pytest.fixture
 def lab_user(clean_lab) -> Iterator[str]:
     """A throwaway local account (the lab hosts share /etc/passwd); removed afterwards."""
-    subprocess.run(["userdel", USER], capture_output=True)
-    # "*" = no password, but not locked: sshd (UsePAM no) refuses locked accounts
-    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", "--password", "*",
-                    USER], check=True)
+    # "*" = no password, but not locked: sshd (UsePAM no) refuses locked accounts.
+    # --force: the previous test's sshd session process may still be exiting.
+    subprocess.run(["userdel", "--force", USER], capture_output=True)
+    made = subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", "--password",
+                           "*", USER], capture_output=True, text=True)
+    if made.returncode == 9:  # still there: reuse it
+        subprocess.run(["usermod", "--password", "*", USER], check=True)
+    else:
+        assert made.returncode == 0, made.stderr
     try:
         yield USER
     finally:
         SUDOERS.unlink(missing_ok=True)
-        subprocess.run(["userdel", USER], capture_output=True)
+        subprocess.run(["userdel", "--force", USER], capture_output=True)
 
 
 def _responder(config: Config, tmp_path: Path) -> Responder:

@@ -33,7 +33,9 @@ def test_malformed_addresses_refused(bad: str) -> None:
 
 @pytest.mark.parametrize(("text", "rule"), [
     ("127.0.0.1", "loopback"), ("::1", "loopback"), ("169.254.1.1", "link-local"),
-    ("fe80::1", "link-local"), ("224.0.0.1", "multicast"), ("0.0.0.0/0", "unspecified"),
+    ("fe80::1", "link-local"), ("224.0.0.1", "multicast"), ("0.0.0.0/0", "'this network'"),
+    ("0.0.0.0/1", "'this network'"), ("255.255.255.255", "limited broadcast"),
+    ("::/0", "unspecified"), ("ff02::1", "multicast"), ("120.0.0.0/5", "loopback"),
 ])
 def test_guardrails(text: str, rule: str) -> None:
     net, _ = parse_network(text)
@@ -48,16 +50,27 @@ def test_management_overlap_refused() -> None:
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("24h", 86400), ("90s", 90), ("1h30m", 5400), ("7d", 604800), ("permanent", None),
-    ("", None), ("45", 45), (0, None),
+    ("never", None), ("45", 45), (None, None), ("24d", 24 * 86400),
 ])
 def test_parse_ttl(text: str | int, seconds: int | None) -> None:
     assert parse_ttl(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["soon", "5x", "h", "10m5"])
+@pytest.mark.parametrize("bad", ["soon", "5x", "h", "10m5", "-5m", ""])
 def test_bad_ttl(bad: str) -> None:
     with pytest.raises(InvalidTargetError, match="not a duration"):
         parse_ttl(bad)
+
+
+@pytest.mark.parametrize("bad", ["0", 0, "0s", -3])
+def test_zero_ttl_is_not_permanent(bad: str | int) -> None:
+    with pytest.raises(InvalidTargetError, match=r"not a positive duration.*'permanent'"):
+        parse_ttl(bad)
+
+
+def test_ttl_longer_than_the_kernel_allows() -> None:
+    with pytest.raises(InvalidTargetError, match="longer than 24d20h"):
+        parse_ttl("99999999d")
 
 
 def test_format_duration() -> None:
@@ -101,3 +114,18 @@ def test_parse_ruleset_reads_entries_and_isolation() -> None:
     assert state.isolation.management == ("198.18.0.1/32",)
     assert sorted(state.detail["sets"]) == ["v4_24", "v4_32", "v6_32"]
     assert not nftables.parse_ruleset("h", '{"nftables": []}').isolated
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("300.1.1.1", True), ("10.0.0.0/8", True), ("2001:db8::1", True), ("::g", True),
+    ("edr.example.org", False), ("host-1", False),
+])
+def test_looks_like_address(text: str, expected: bool) -> None:
+    from irtui.core.targets import looks_like_address
+
+    assert looks_like_address(text) is expected
+
+
+def test_ordinary_addresses_pass_the_guard() -> None:
+    for text in ("203.0.113.7", "198.51.100.0/24", "2001:db8::/32", "1.0.0.0/8"):
+        assert refusal(parse_network(text)[0]) is None

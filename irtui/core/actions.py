@@ -17,7 +17,13 @@ from irtui.core import notify_email
 from irtui.core.audit import AuditLog, utc_now
 from irtui.core.config import Config, HostConfig, is_network, parse_endpoint
 from irtui.core.durations import format_duration, parse_ttl
-from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError, SSHError
+from irtui.core.errors import (
+    ActionError,
+    InvalidTargetError,
+    IrtuiError,
+    NotifyError,
+    SSHError,
+)
 from irtui.core.firewall.backend import (
     BlockRequest,
     Command,
@@ -315,7 +321,7 @@ class Responder:
                     present = state.find(net) is not None
                     requests.append(BlockRequest(net, seconds, refresh=present))
                     accounting[str(net)] = ("already present (TTL refreshed)" if present
-                                            else "applied")
+                                            else "to add")
             plan.entries[host.name] = accounting
             if not requests:
                 plan.skipped[host.name] = "nothing to block here"
@@ -423,7 +429,10 @@ class Responder:
         """
         iso = self.config.isolation
         chosen = self.config.select(list(hosts))
-        timeout = confirm_timeout or iso.confirm_timeout
+        timeout = iso.confirm_timeout if confirm_timeout is None else confirm_timeout
+        if not 5 <= timeout <= 3600:
+            raise InvalidTargetError(f"confirm timeout {timeout} s is out of range",
+                                     "give 5 to 3600 seconds; nothing was changed")
         allow = resolve_allow([*iso.allow, *extra_management])
         endpoints: list[tuple[str, int]] = []
         for text in ([canary] if canary else list(iso.canaries)):
@@ -655,11 +664,11 @@ class Responder:
             NotifyError, SecretError, ActionError (email not configured).
         """
         settings = self.config.email
-        if not settings.configured:
-            raise ActionError("email is not configured",
-                              "set notify.email.host and notify.email.sender in the config")
         recipients = list(to) or list(settings.to)
         try:
+            if not settings.configured:
+                raise NotifyError("email is not configured",
+                                  "set notify.email.host and notify.email.sender in the config")
             message_id = notify_email.send_email_with_keyring(settings, recipients, subject,
                                                               body)
         except IrtuiError as exc:

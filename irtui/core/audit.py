@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from irtui.core.errors import AuditError
 from irtui.core.plan import OutputLine, Plan, PlanResult
 
 
@@ -54,10 +55,23 @@ class AuditLog:
 
     def _append(self, path: Path, text: str) -> None:
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                fh.write(text)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                raise AuditError(
+                    f"cannot write the audit trail {path} ({exc.strerror or exc}); "
+                    "nothing was changed", "set audit.dir to a writable directory") from None
+
+    def check(self) -> None:
+        """Make sure the trail can be written (creates the directory).
+
+        Raises:
+            AuditError: naming the directory and the reason.
+        """
+        self._append(self.trail_path, "")
 
     def save_text(self, path: Path, text: str) -> None:
         """Write evidence-like text (e.g. a ruleset snapshot) next to the trail, 0600, and
@@ -65,10 +79,14 @@ class AuditLog:
         import hashlib
 
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                raise AuditError(f"cannot save {path} ({exc.strerror or exc})",
+                                 "set audit.dir to a writable directory") from None
         self.write("saved", path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest(),
                    bytes=len(text.encode()))
 

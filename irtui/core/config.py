@@ -20,6 +20,7 @@ import tomli_w
 
 from irtui.core.durations import parse_ttl
 from irtui.core.errors import ConfigError, InvalidTargetError, UnknownHostError
+from irtui.core.targets import looks_like_address
 
 ENV_CONFIG = "IRTUI_CONFIG"
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -187,9 +188,10 @@ class Config:
             elif name.startswith("@"):
                 members = [h for h in self.hosts if name[1:] in h.groups]
                 if not members:
+                    groups = sorted({g for h in self.hosts for g in h.groups})
                     raise UnknownHostError(
-                        f"unknown group {name!r}", "use a group listed in a host's groups = [...]"
-                    )
+                        f"unknown group {name!r}",
+                        f"use one of the groups in the config ({', '.join(groups) or 'none'})")
                 chosen.update((h.name, h) for h in members)
             else:
                 host = self.host(name)
@@ -252,9 +254,10 @@ class _Reader:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         ok = False if isinstance(value, bool) and bool not in kinds else isinstance(value, kinds)
         if not ok:
-            names = " or ".join(k.__name__.replace("str", "string").replace("int", "integer")
+            names = " or ".join({"str": "a string", "int": "an integer", "float": "a number",
+                                 "bool": "true or false", "list": "a list"}[k.__name__]
                                 for k in kinds)
-            self.problem(f"{prefix}{key}", f"must be a {names}, got {value!r}")
+            self.problem(f"{prefix}{key}", f"must be {names}, got {value!r}")
             return default
         return value
 
@@ -332,6 +335,8 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
         if not address:
             r.problem(f"{prefix}address",
                       "missing; give the IP address or DNS name SSH connects to")
+        elif looks_like_address(address) and not is_network(address):
+            r.problem(f"{prefix}address", f"{address!r} is not a valid IP address")
         if not 0 < port < 65536:
             r.problem(f"{prefix}port", f"{port} is not a TCP port; use 1-65535")
         hosts.append(HostConfig(
@@ -375,7 +380,7 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
                                     "allow_nd", "allow_resolvers"})
     allow = _strings(r, iso_t, "isolation.", "allow")
     for entry in allow:
-        if not is_network(entry) and not HOST_NAME_RE.match(entry):
+        if not is_network(entry) and (looks_like_address(entry) or not HOST_NAME_RE.match(entry)):
             r.problem("isolation.allow", f"{entry!r} is not an IP address, CIDR or DNS name")
     isolation = IsolationSettings(
         allow=allow,

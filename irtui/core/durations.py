@@ -8,44 +8,52 @@ from irtui.core.errors import InvalidTargetError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)([smhdw])")
-PERMANENT_WORDS = frozenset({"permanent", "never", "0", "none", ""})
+PERMANENT_WORDS = frozenset({"permanent", "never"})
+MAX_TTL = 2_147_483
+"""Longest TTL in seconds (~24.8 days): the largest timeout ipset(8) accepts (INT_MAX/1000),
+applied to every backend so a block behaves the same everywhere; longer is 'permanent'."""
 
 
 def parse_ttl(text: str | int | None) -> int | None:
     """Parse a time-to-live.
 
     Args:
-        text: ``"24h"``, ``"1h30m"``, ``"45s"``, a plain number of seconds, or one of
-            ``permanent``/``never``/``none``/``0``/empty for no expiry.
+        text: ``"24h"``, ``"1h30m"``, ``"45s"``, a plain positive number of seconds, or
+            ``permanent``/``never`` for no expiry; None also means permanent. Permanent is
+            always an explicit choice: empty text and zero are refused.
 
     Returns:
-        The TTL in whole seconds, or ``None`` for a permanent entry.
+        The TTL in whole seconds (1 to :data:`MAX_TTL`), or ``None`` for a permanent entry.
 
     Raises:
-        InvalidTargetError: the text is not a duration.
+        InvalidTargetError: not a duration, zero, negative, or longer than :data:`MAX_TTL`.
     """
     if text is None:
         return None
+    fix = "use a number with s/m/h/d/w (e.g. 30m, 24h, 7d) or 'permanent'"
     if isinstance(text, int):
-        if text < 0:
-            raise InvalidTargetError(f"TTL {text} is negative", "give a positive duration like 24h")
-        return text or None
-    value = text.strip().lower()
-    if value in PERMANENT_WORDS:
-        return None
-    if value.isdigit():
-        return int(value) or None
-    pos, total = 0, 0
-    for match in _PART.finditer(value):
-        if match.start() != pos:
-            break
-        total += int(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(value) or total == 0:
+        total = text
+    else:
+        value = text.strip().lower()
+        if value in PERMANENT_WORDS:
+            return None
+        if value.isdigit():
+            total = int(value)
+        else:
+            pos, total = 0, 0
+            for match in _PART.finditer(value):
+                if match.start() != pos:
+                    break
+                total += int(match.group(1)) * _UNITS[match.group(2)]
+                pos = match.end()
+            if pos != len(value) or not value:
+                raise InvalidTargetError(f"TTL {text!r} is not a duration", fix)
+    if total <= 0:
+        raise InvalidTargetError(f"TTL {text!r} is not a positive duration", fix)
+    if total > MAX_TTL:
         raise InvalidTargetError(
-            f"TTL {text!r} is not a duration",
-            "use a number with s/m/h/d/w (e.g. 30m, 24h, 7d) or 'permanent'",
-        )
+            f"TTL {text!r} is longer than {format_duration(MAX_TTL)} (the longest timeout "
+            "ipset and the kernel sets support)", "use a shorter TTL or 'permanent'")
     return total
 
 

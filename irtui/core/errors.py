@@ -60,3 +60,7 @@ class NotifyError(IrtuiError):
 
 class ActionError(IrtuiError):
     """An action ran but did not achieve its effect (bad exit code or failed verification)."""
+
+
+class AuditError(IrtuiError):
+    """The audit trail cannot be written; actions refuse to run without it."""

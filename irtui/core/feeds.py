@@ -48,7 +48,7 @@ def read_feed(path: str | Path) -> list[str]:
     """Read and parse a feed file (UTF-8; ``-`` is not special here).
 
     Raises:
-        InvalidTargetError: the file cannot be read or has no address column.
+        InvalidTargetError: the file cannot be read, is not UTF-8, or has no address column.
     """
     p = Path(path)
     try:
@@ -56,4 +56,7 @@ def read_feed(path: str | Path) -> list[str]:
     except OSError as exc:
         raise InvalidTargetError(f"cannot read feed {p} ({exc.strerror})",
                                  "check the path given to --from-file") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidTargetError(f"feed {p} is not UTF-8 text (byte {exc.start})",
+                                 "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
     return parse_feed(text, str(p))

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.backend import Command
 from irtui.core.firewall.state import Network
+from irtui.core.targets import looks_like_address
 
 STATE_DIR = "/run"
 """Where the rollback timer keeps its pid/deadline/log files (tmpfs: gone after a reboot,
@@ -131,6 +132,10 @@ def resolve_allow(entries: Iterable[str]) -> list[Network]:
         try:
             nets = [ipaddress.ip_network(entry, strict=False)]
         except ValueError:
+            if looks_like_address(entry):
+                raise InvalidTargetError(f"management entry {entry!r} is not a valid IP "
+                                         "address or CIDR", "fix the address; nothing was "
+                                         "changed") from None
             try:
                 infos = socket.getaddrinfo(entry, None, proto=socket.IPPROTO_TCP)
             except OSError as exc:

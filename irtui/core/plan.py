@@ -89,7 +89,7 @@ class Plan:
         confirm_text: when set, the responder must type exactly this to confirm (a host name
             before isolating, a large prefix before blocking it).
         entries: host → {entry → status} accounting for every requested entry
-            (``applied``, ``already present (TTL refreshed)``, ``refused: <rule>``).
+            (``to add``, ``already present (TTL refreshed)``, ``refused: <rule>``).
     """
 
     action: str
@@ -105,7 +105,7 @@ class Plan:
     entries: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        """How many entry/host pairs fall in each status family (``applied``,
+        """How many entry/host pairs fall in each status family (``to add``,
         ``already present``, ``refused``)."""
         out: dict[str, int] = {}
         for per_host in self.entries.values():
@@ -218,6 +218,16 @@ class Runner:
         raise NotImplementedError
 
 
+def _reason(stderr: str) -> str:
+    """The telling line of a failed command's stderr: the last ``Error:`` line (nft, ipset),
+    else the last line with words in it (not nft's ``^^^^`` marker line)."""
+    lines = [line.strip() for line in stderr.splitlines()
+             if any(c.isalnum() for c in line)]
+    errors = [line for line in lines if line.lower().startswith(("error", "ipset v"))]
+    pick = errors[-1] if errors else (lines[-1] if lines else "")
+    return f": {pick}" if pick else ""
+
+
 def execute(plan: Plan, runner: Runner, on_event: EventSink,
             cancel: threading.Event | None = None, max_parallel: int = 16) -> PlanResult:
     """Run ``plan``: hosts in parallel (at most ``max_parallel``), steps in order per host.
@@ -245,8 +255,7 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
                            else runner.run_step(step, emit, cancel))
                 on_event(StepFinished(host, step.purpose, outcome.exit_code, outcome.duration))
                 if outcome.exit_code != 0:
-                    err = [line for line in outcome.stderr.splitlines() if line.strip()]
-                    why = f": {err[-1].strip()}" if err else ""
+                    why = _reason(outcome.stderr)
                     return HostResult(host, False, f"{step.purpose}: exit code "
                                       f"{outcome.exit_code}{why}", time.monotonic() - started)
                 if step.report_prefix:

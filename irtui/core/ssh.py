@@ -134,14 +134,7 @@ class SSHPool:
 
     def _open(self, host: HostConfig) -> paramiko.SSHClient:
         known_hosts = self._known_hosts()
-        key_file = self.settings.key_file
-        if key_file:
-            key_path = Path(key_file).expanduser()
-            if not key_path.is_file():
-                raise SSHError(f"SSH key file {key_path} not found",
-                               "set ssh.key_file to your private key, or leave it empty to use "
-                               "ssh-agent")
-            key_file = str(key_path)
+        pkey = self._load_key()
         client = paramiko.SSHClient()
         try:
             client.load_system_host_keys(str(known_hosts))
@@ -154,8 +147,8 @@ class SSHPool:
         try:
             client.connect(
                 host.address, port=host.port, username=host.user,
-                key_filename=key_file or None, allow_agent=self.settings.use_agent,
-                look_for_keys=not key_file, timeout=timeout, banner_timeout=timeout,
+                pkey=pkey, allow_agent=self.settings.use_agent,
+                look_for_keys=pkey is None, timeout=timeout, banner_timeout=timeout,
                 auth_timeout=timeout, channel_timeout=timeout,
             )
         except HostKeyError:
@@ -189,6 +182,33 @@ class SSHPool:
         if transport is not None:
             transport.set_keepalive(15)
         return client
+
+    def _load_key(self) -> paramiko.PKey | None:
+        """Load ``ssh.key_file`` before connecting, so a wrong file is named as such.
+
+        Raises:
+            SSHError: missing, not a private key, or passphrase-protected.
+        """
+        if not self.settings.key_file:
+            return None
+        path = Path(self.settings.key_file).expanduser()
+        agent_fix = "or leave ssh.key_file empty to use ssh-agent"
+        if not path.is_file():
+            raise SSHError(f"SSH key file {path} not found",
+                           f"set ssh.key_file to your private key, {agent_fix}")
+        try:
+            return paramiko.PKey.from_path(path)
+        except (paramiko.PasswordRequiredException, TypeError) as exc:
+            # cryptography raises TypeError("...password-protected...") for encrypted keys
+            if isinstance(exc, TypeError) and "password" not in str(exc).lower():
+                raise
+            raise SSHError(f"SSH key file {path} is protected by a passphrase",
+                           f"load it into ssh-agent (ssh-add {path}) and leave ssh.key_file "
+                           "empty") from None
+        except (paramiko.SSHException, OSError, ValueError):
+            hint = " (that is the public key)" if path.suffix == ".pub" else ""
+            raise SSHError(f"SSH key file {path} is not a usable private key{hint}",
+                           f"point ssh.key_file at the private key, {agent_fix}") from None
 
     def wrap(self, host: HostConfig, argv: list[str]) -> str:
         """Return the command line actually sent for ``argv``: shell-quoted, with

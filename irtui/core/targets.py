@@ -39,23 +39,42 @@ def parse_network(text: str) -> tuple[Network, str | None]:
     return strict, note
 
 
+SPECIAL_NETWORKS: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "'this network' (RFC 6890)"),
+    ("127.0.0.0/8", "loopback (RFC 6890)"),
+    ("169.254.0.0/16", "link-local (RFC 3927)"),
+    ("224.0.0.0/4", "multicast (RFC 5771)"),
+    ("255.255.255.255/32", "the limited broadcast address (RFC 919)"),
+    ("::/128", "the unspecified address (RFC 4291)"),
+    ("::1/128", "loopback (RFC 4291)"),
+    ("fe80::/10", "link-local (RFC 4291)"),
+    ("ff00::/8", "multicast (RFC 4291)"),
+)
+"""Ranges a block may never overlap: blocking any part of them breaks the host itself."""
+
+_SPECIAL = [(ipaddress.ip_network(net), name) for net, name in SPECIAL_NETWORKS]
+
+
 def refusal(network: Network, protected: Iterable[Network] = ()) -> str | None:
     """Return why ``network`` must not be blocked, or None if it may be.
 
-    Refused (RFC 6890 special-purpose registries): loopback, link-local, multicast, the
-    unspecified address, and anything overlapping a protected (management) network.
+    Refused: anything overlapping :data:`SPECIAL_NETWORKS` (loopback, link-local, multicast,
+    'this network', limited broadcast, unspecified) or a protected (management) network.
+    Overlap, not containment, is checked, so ``0.0.0.0/1`` is refused as well.
     """
-    checks = (
-        ("loopback", network.is_loopback),
-        ("link-local", network.is_link_local),
-        ("multicast", network.is_multicast),
-        ("unspecified", network.network_address.is_unspecified),
-    )
-    for name, hit in checks:
-        if hit:
-            return f"{network} is {name} (RFC 6890); blocking it would break the host itself"
+    for special, name in _SPECIAL:
+        if special.version == network.version and special.overlaps(network):
+            return f"{network} overlaps {special}, {name}; blocking it would break the host"
     for mgmt in protected:
         if mgmt.version == network.version and mgmt.overlaps(network):
             return (f"{network} overlaps the management network {mgmt} "
                     "(isolation.allow); blocking it would cut the responder off")
     return None
+
+
+def looks_like_address(text: str) -> bool:
+    """True when ``text`` is meant as an IP address/CIDR rather than a DNS name (only digits,
+    dots and a prefix, or any colon), so a typo like ``300.1.1.1`` is reported as a bad
+    address instead of being looked up in DNS."""
+    value = text.strip()
+    return ":" in value or all(c.isdigit() or c in "./" for c in value)
