@@ -113,11 +113,21 @@ async def test_isolate_requires_typed_host_name(lab_config: Config, clean_lab) -
         await pilot.press("i")
         await _settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("y")  # not typed yet: refused
+        typed = app.screen.query_one("#confirm-typed")
+        assert app.focused is typed  # focus starts where the host name is typed
+        await pilot.press("enter")  # nothing typed yet: refused, the dialog stays
         await _settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert tcp_connects(attacker.namespace, h1.v4, 22)
-        await pilot.press(*"host1", "enter")
+        await pilot.press("y")  # `y` goes into the field: it never confirms on its own
+        await _settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen) and typed.value == "y"
+        await pilot.press("backspace", *"host2", "enter")  # the wrong host: refused
+        await _settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        assert app.query_one(HostTable).get_row("host1")[3] == "normal"
+        await pilot.press(*["backspace"] * 5, *"host1", "enter")
         await _settle(app, pilot)
         await _settle(app, pilot)
         assert app.query_one(HostTable).get_row("host1")[3].startswith("■ ISO ")

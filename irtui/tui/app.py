@@ -6,6 +6,7 @@ Threads never touch widgets: workers put events on a queue that the UI drains ev
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections import deque
@@ -17,7 +18,8 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.keys import format_key
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from irtui.core.actions import Responder
 from irtui.core.config import Config
@@ -31,6 +33,7 @@ from irtui.tui.widgets import (
     ERROR_MARK,
     STDERR_MARK,
     STDOUT_MARK,
+    WAIT_MARK,
     BlockModel,
     BlockPane,
     BlockTable,
@@ -45,6 +48,21 @@ from irtui.tui.widgets import (
 )
 
 DRAIN_SECONDS = 0.08
+MAX_TOASTS_PER_DRAIN = 3
+"""Error toasts shown at once; more errors in the same batch get one "N more" toast."""
+TOAST_SECONDS = 10
+
+
+def key_display(keys: str) -> str:
+    """``question_mark,f1`` → ``?/F1``; ``ctrl+r`` stays ``ctrl+r``; ``slash`` → ``/``."""
+    shown = []
+    for key in keys.split(","):
+        *modifiers, name = key.strip().split("+")
+        name = format_key(name)
+        if len(name) > 1 and name[0] == "f" and name[1:].isdigit():
+            name = name.upper()
+        shown.append("+".join([*modifiers, name]))
+    return "/".join(shown)
 
 
 class IrtuiApp(App[int]):
@@ -63,7 +81,7 @@ class IrtuiApp(App[int]):
         Binding("u", "unblock", "Unblock", id="unblock"),
         Binding("i", "isolate", "Isolate", id="isolate"),
         Binding("r", "release", "Release", id="release"),
-        Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
+        Binding("ctrl+r", "refresh", "Refresh", id="refresh", show=False),
         Binding("1", "tab('hosts')", "Hosts", id="tab.hosts", show=False),
         Binding("2", "tab('blocks')", "Blocklist", id="tab.blocks", show=False),
         Binding("3", "tab('notify')", "Notify", id="tab.notify", show=False),
@@ -80,6 +98,7 @@ class IrtuiApp(App[int]):
         self.responder = responder or Responder(config)
         self.views = {h.name: HostView(h) for h in config.hosts}
         self._blocks_generation = 0  # the newest blocklist aggregation wins
+        self._planning = False  # a plan is being built: its confirmation is coming
         self.events: deque[tuple[str, Any]] = deque()
         self.cancel = threading.Event()
         self.sub_title = config.path or "config"
@@ -122,7 +141,28 @@ class IrtuiApp(App[int]):
         self.set_interval(1.0, self.query_one(BlockTable).tick)
         self._log(f"── irtui session {self.responder.audit.session}; "
                   f"audit trail {self.responder.audit.trail_path}")
+        if not self.views:
+            hint = (f"no hosts configured — add [[hosts]] tables to "
+                    f"{self.config.path or 'the config file'} (see config.example.toml)")
+            self._log(f"note: {hint}")
+            self.query_one("#host-detail", Static).update(hint)
+        self._audit_probe_worker()
         self.refresh_state()
+
+    @work(thread=True, group="audit-probe", exit_on_error=False,
+          description="check the audit trail is writable")
+    def _audit_probe_worker(self) -> None:
+        """Surface an unwritable audit directory now, not at the first action (the core
+        refuses to execute without an audit trail): create it and write a probe file."""
+        directory = self.responder.audit.directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=directory, prefix=".irtui-probe-") as probe:
+                probe.write(b"probe\n")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self._post("line", f"{ERROR_MARK}cannot write the audit trail in {directory} "
+                               f"({reason}) — set audit.dir to a writable directory")
 
     # ---- thread → UI bridge ---------------------------------------------------------------
 
@@ -141,7 +181,7 @@ class IrtuiApp(App[int]):
                 self.views[payload.host].busy = f"⏳ {payload.what} {payload.seconds}s"
                 hosts_changed = True
                 if payload.seconds % 5 == 0:
-                    lines.append(f"{ERROR_MARK}{payload.host}: waiting for the host's "
+                    lines.append(f"{WAIT_MARK}{payload.host}: waiting for the host's "
                                  f"{payload.what}: {payload.seconds} s left")
             elif kind == "event":
                 lines.extend(self._render_event(payload))
@@ -165,7 +205,7 @@ class IrtuiApp(App[int]):
             elif kind == "call":
                 payload()
         if lines:
-            self.query_one(LogPanel).write_lines(lines)
+            self._write(lines)
         if hosts_changed:
             with self.batch_update():
                 self.query_one(HostTable).show(list(self.views.values()))
@@ -208,11 +248,25 @@ class IrtuiApp(App[int]):
             return [f"── {event.summary}: {good} ok, {bad} failed"]
         return []
 
+    def _write(self, lines: list[str]) -> None:
+        """The one place log lines are written. irtui's own error lines (``ERROR_MARK``:
+        failed host results, refused input, unreachable hosts…) also pop up as a toast,
+        which wraps, so the fix half of ``problem — fix`` is never cut off at 80 columns.
+        Remote stderr lines (``host ! …``) are only logged."""
+        self.query_one(LogPanel).write_lines(lines)
+        errors = [line.removeprefix(ERROR_MARK) for line in lines
+                  if line.startswith(ERROR_MARK)]
+        for text in errors[:MAX_TOASTS_PER_DRAIN]:
+            self.notify(text, severity="error", timeout=TOAST_SECONDS, markup=False)
+        if len(errors) > MAX_TOASTS_PER_DRAIN:
+            self.notify(f"{len(errors) - MAX_TOASTS_PER_DRAIN} more errors — see the log",
+                        severity="error", timeout=TOAST_SECONDS, markup=False)
+
     def _log(self, line: str) -> None:
-        self.query_one(LogPanel).write_line(line)
+        self._write([line])
 
     def _log_error(self, line: str) -> None:
-        self.query_one(LogPanel).write_line(f"{ERROR_MARK}{line}")
+        self._write([f"{ERROR_MARK}{line}"])
 
     # ---- state refresh --------------------------------------------------------------------
 
@@ -264,8 +318,15 @@ class IrtuiApp(App[int]):
             self.query_one("#notify-to").focus()
 
     def action_help(self) -> None:
-        rows = [(b.key, b.description) for b in self.BINDINGS if isinstance(b, Binding)]
-        rows += [("esc", "close a dialog / cancel"), ("y / n", "confirm / cancel a plan")]
+        rows = [(key_display(b.key), b.description)
+                for b in self.BINDINGS if isinstance(b, Binding)]
+        rows += [("j/k ↑/↓", "move in a table"),
+                 ("tab", "next field / button"),
+                 ("esc", "close a dialog · leave the notify fields · clear the filter"),
+                 ("y/n", "confirm / cancel a plan"),
+                 ("⏎", "confirm when the host name was typed")]
+        if self.ENABLE_COMMAND_PALETTE:
+            rows.append((key_display(self.COMMAND_PALETTE_BINDING), "command palette"))
         self.push_screen(HelpScreen(rows))
 
     def action_refresh(self) -> None:
@@ -325,8 +386,15 @@ class IrtuiApp(App[int]):
             self._plan_then_confirm(lambda: self.responder.plan_release([host]))
 
     def _plan_then_confirm(self, build: Callable[[], Plan]) -> None:
+        if self._planning:  # e.g. `i` pressed twice: one confirmation, not two stacked
+            self.notify("a plan is already being prepared", severity="warning")
+            return
+        self._planning = True
         self._log("── reading live state to build the plan…")
         self._plan_worker(build)
+
+    def _planned(self) -> None:
+        self._planning = False
 
     @work(thread=True, group="plan", exit_on_error=False, description="build plan")
     def _plan_worker(self, build: Callable[[], Plan]) -> None:
@@ -334,11 +402,12 @@ class IrtuiApp(App[int]):
             plan = build()
         except IrtuiError as exc:
             self._post("line", f"{ERROR_MARK}{exc.line}")
-            return
         except Exception as exc:
             self._post("line", f"{ERROR_MARK}internal error while planning: {exc!r}")
-            return
-        self._post("call", lambda: self._confirm(plan))
+        else:
+            self._post("call", lambda: self._confirm(plan))
+        finally:  # after the confirmation was pushed (the queue keeps the order)
+            self._post("call", self._planned)
 
     def _confirm(self, plan: Plan) -> None:
         for note in plan.notes:
@@ -366,24 +435,32 @@ class IrtuiApp(App[int]):
     @work(thread=True, group="action", exit_on_error=False, description="run plan")
     def _execute_worker(self, plan: Plan) -> None:
         started = time.monotonic()
+        done: set[str] = set()
         try:
             result = self.responder.execute(plan, lambda e: self._post("event", e), self.cancel)
-            mark = "✓" if result.ok else "✗"
             for r in result.results:
-                self._post("busy", (r.host, f"{mark} {plan.action} "
-                                    f"{'ok' if r.ok else 'failed'}"))
+                mark, outcome = ("✓", "ok") if r.ok else ("✗", "failed")
+                self._post("busy", (r.host, f"{mark} {plan.action} {outcome}"))
+                done.add(r.host)
+        except IrtuiError as exc:
+            self._post("line", f"{ERROR_MARK}{exc.line}")
         except Exception as exc:
             self._post("line", f"{ERROR_MARK}internal error while executing: {exc!r}")
-        self._post("line", f"── took {time.monotonic() - started:.2f} s")
-        self._post("call", lambda: self.refresh_state(plan.hosts))
-        self._post("call", lambda: self.query_one(NotifyPane).fill_body(
-            self.responder.audit.summary()))
+        finally:  # never leave a row at "⟳ block…"
+            for host in plan.hosts:
+                if host not in done:
+                    self._post("busy", (host, f"✗ {plan.action} failed"))
+            self._post("line", f"── took {time.monotonic() - started:.2f} s")
+            self._post("call", lambda: self.refresh_state(plan.hosts))
+            self._post("call", lambda: self.query_one(NotifyPane).refill_body(
+                self.responder.audit.summary()))
 
     def action_send(self) -> None:
         if self.query_one(TabbedContent).active == "notify":
             self.query_one(NotifyPane).request_send()
 
     def action_fill_summary(self) -> None:
+        """``ctrl+l``: replace the body with the session summary (the draft is lost)."""
         self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
 
     @on(NotifyPane.Send)

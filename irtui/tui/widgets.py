@@ -15,7 +15,7 @@ from textual import on
 from textual._two_way_dict import TwoWayDict
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.message import Message
@@ -30,6 +30,9 @@ from irtui.core.firewall.state import HostState
 STDERR_MARK = " ! "
 STDOUT_MARK = " | "
 ERROR_MARK = "✗ "
+"""Starts irtui's own error lines in the log; the app also shows them as a toast."""
+WAIT_MARK = "⏳ "
+"""Starts the log's countdown lines (waiting for a host): highlighted, not an error."""
 
 BlockInfo = tuple[float | None, int, int]
 """One blocklist entry of one host, for the blocklist pane: (deadline, family, order).
@@ -750,7 +753,8 @@ class _StreamHighlighter(Highlighter):
 
     def highlight(self, text: Text) -> None:
         plain = text.plain
-        if STDERR_MARK in plain[:40] or plain.startswith(ERROR_MARK):
+        if (STDERR_MARK in plain[:40] or plain.startswith(ERROR_MARK)
+                or plain.startswith(WAIT_MARK)):
             text.stylize(self.error_style)
         elif plain.startswith("$ ") or plain.startswith("── "):
             text.stylize(self.dim_style)
@@ -767,7 +771,14 @@ class LogPanel(Log):
 
 
 class NotifyPane(Vertical):
-    """Compose an email to the team; the body is prefilled with the session's summary."""
+    """Compose an email to the team; the body is prefilled with the session's summary and
+    refreshed after each action unless the responder edited it. Esc leaves the fields (to
+    the tab bar) so the app's keys work again."""
+
+    HINT = "ctrl+s send · ctrl+l summary · esc leave"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Leave the form", show=False, id="notify.leave"),
+    ]
 
     class Send(Message):
         """The responder asked to send what is in the form."""
@@ -781,19 +792,34 @@ class NotifyPane(Vertical):
     def __init__(self, default_to: list[str], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.default_to = default_to
+        self._filled: str | None = None
+        """The body text irtui last put there (None: never filled)."""
 
     def compose(self) -> ComposeResult:
-        yield Label("To (comma-separated):")
-        yield Input(", ".join(self.default_to), id="notify-to")
-        yield Label("Subject:")
-        yield Input("[irtui] containment update", id="notify-subject")
+        with Horizontal(classes="notify-row"):
+            yield Label("To:", classes="notify-label")
+            yield Input(", ".join(self.default_to), id="notify-to", compact=True,
+                        placeholder="addresses, comma-separated")
+        with Horizontal(classes="notify-row"):
+            yield Label("Subject:", classes="notify-label")
+            yield Input("[irtui] containment update", id="notify-subject", compact=True)
         yield TextArea(id="notify-body", soft_wrap=True)
-        yield Label("ctrl+s: send   ctrl+l: refill body with the session summary",
-                    classes="hint")
+        yield Label(self.HINT, id="notify-hint", classes="hint", markup=False)
 
     def fill_body(self, text: str) -> None:
         """Replace the body with ``text``."""
-        self.query_one("#notify-body", TextArea).text = text
+        body = self.query_one("#notify-body", TextArea)
+        body.text = text
+        self._filled = body.text
+
+    def refill_body(self, text: str) -> bool:
+        """Replace the body with ``text`` only if the responder has not edited what irtui
+        last put there (a draft is never overwritten). Returns True if it was replaced."""
+        if self._filled is not None and self.query_one("#notify-body", TextArea).text \
+                != self._filled:
+            return False
+        self.fill_body(text)
+        return True
 
     def request_send(self) -> None:
         """Post :class:`Send` with the form's content."""
@@ -806,3 +832,11 @@ class NotifyPane(Vertical):
     def _enter(self, event: Input.Submitted) -> None:
         event.stop()
         self.query_one("#notify-body", TextArea).focus()
+
+    def action_leave(self) -> None:
+        """Esc: focus the tab bar (1/2/3, q and ? work again; Tab comes back in)."""
+        tabs = self.screen.query("#tabs Tabs")
+        if tabs:
+            tabs.first().focus()
+        else:
+            self.screen.set_focus(None)
