@@ -70,3 +70,17 @@ def test_atomic_write_round_trip_and_keeps_old_on_failure(tmp_path: Path) -> Non
         write_toml_atomic(path, {"bad": object()})
     assert load_config(path).hosts[0].name == "a"
     assert [p.name for p in tmp_path.iterdir()] == ["cfg.toml"]
+
+
+@pytest.mark.parametrize(("entry", "ok"), [
+    ("198.51.100.5", True), ("198.51.100.0/24:443", True), ("edr.example.org:8443", True),
+    ("[2001:db8::5]:22", True), ("2001:db8::/48", True), ("300.1.1.1", False),
+    ("198.51.100.5:0", False), ("198.51.100.5:http", False), ("bad name!", False),
+])
+def test_isolation_allow_entries(entry: str, ok: bool) -> None:
+    data = {"isolation": {"allow": [entry]}}
+    if ok:
+        assert parse_config(data).isolation.allow == (entry,)
+    else:
+        with pytest.raises(ConfigError, match=r"isolation\.allow"):
+            parse_config(data)

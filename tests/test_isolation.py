@@ -97,6 +97,22 @@ def test_isolation_drops_forwarded_traffic_even_from_management(fw: Responder,
         assert tcp_connects(None, "198.18.201.2", 7010)
 
 
+def test_management_endpoint_with_a_port(fw: Responder, clean_lab) -> None:
+    """`responder:22` keeps SSH (the confirmation goes through it) and nothing else."""
+    h1 = clean_lab.hosts[0]
+    with start_echo_server(h1.namespace, 7012):
+        assert tcp_connects(None, h1.v4, 7012)
+        plan = fw.plan_isolate(["host1"], keep_session_address=False,
+                               extra_management=[f"{clean_lab.responder_v4}:22"])
+        assert f"{clean_lab.responder_v4}/32 port 22" in " ".join(plan.notes)
+        assert fw.execute(plan, lambda e: None).ok  # confirmed over a new SSH connection
+        assert tcp_connects(None, h1.v4, 22)
+        assert not tcp_connects(None, h1.v4, 7012)  # same address, other port: dropped
+        assert fw.read_state("host1").isolation.management  # recorded in the ruleset
+        assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
+        assert tcp_connects(None, h1.v4, 7012)
+
+
 def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     events: list[Event] = []

@@ -46,6 +46,7 @@ from irtui.core.isolation import (
     disarm_command,
     resolve_allow,
     snapshot_command,
+    split_port,
     status_command,
 )
 from irtui.core.plan import (
@@ -195,8 +196,10 @@ class Responder:
                 for c in commands]
 
     def _allow(self) -> list[Network]:
-        return [ipaddress.ip_network(a, strict=False) for a in self.config.isolation.allow
-                if is_network(a)]
+        """Literal (not DNS) ``isolation.allow`` networks, whatever their port: never
+        blocked."""
+        hosts = [split_port(a)[0] for a in self.config.isolation.allow]
+        return [ipaddress.ip_network(h, strict=False) for h in hosts if is_network(h)]
 
     def _global_guard(self) -> list[tuple[Network, str]]:
         guard = [(n, "isolation.allow (a management network)") for n in self._allow()]
@@ -465,21 +468,22 @@ class Responder:
             mgmt: list[Network] = []
             if keep_session_address and facts.ssh_client is not None:
                 mgmt.append(ipaddress.ip_network(facts.ssh_client))
-            mgmt += [n for n in allow if n not in mgmt]
+            mgmt += [n for n, port in allow if port is None and n not in mgmt]
+            ports = tuple((n, port) for n, port in allow if port is not None)
             if iso.allow_resolvers:
                 mgmt += [ipaddress.ip_network(r) for r in facts.resolvers
                          if ipaddress.ip_network(r) not in mgmt]
-            if not mgmt:
+            if not mgmt and not ports:
                 raise InvalidTargetError(
                     f"refusing to isolate {host.name}: the management allowlist is empty",
                     "set isolation.allow or keep the session address")
-            kept = ", ".join(str(m) for m in mgmt)
+            kept = ", ".join([str(m) for m in mgmt] + [f"{n} port {p}" for n, p in ports])
             extras = [x for x, on in (("DHCP", iso.allow_dhcp), ("IPv6 ND", iso.allow_nd)) if on]
             plan.notes.append(f"{host.name}: stays reachable: {kept}, loopback"
                               + (f", {', '.join(extras)}" if extras else "")
                               + "; everything else is dropped in, out and forwarded")
             policy = IsolationPolicy(tuple(mgmt), since, allow_dhcp=iso.allow_dhcp,
-                                     allow_nd=iso.allow_nd)
+                                     allow_nd=iso.allow_nd, endpoints=ports)
             backend = profile.backend
             canary_for_host = next((e for e in endpoints
                                     if ipaddress.ip_address(e[0]) not in own), None)

@@ -20,6 +20,7 @@ import tomli_w
 
 from irtui.core.durations import parse_ttl
 from irtui.core.errors import ConfigError, InvalidTargetError, UnknownHostError
+from irtui.core.isolation import split_port
 from irtui.core.targets import looks_like_address
 
 ENV_CONFIG = "IRTUI_CONFIG"
@@ -380,8 +381,15 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
                                     "allow_nd", "allow_resolvers"})
     allow = _strings(r, iso_t, "isolation.", "allow")
     for entry in allow:
-        if not is_network(entry) and (looks_like_address(entry) or not HOST_NAME_RE.match(entry)):
-            r.problem("isolation.allow", f"{entry!r} is not an IP address, CIDR or DNS name")
+        try:
+            host, _ = split_port(entry)
+        except InvalidTargetError as exc:
+            r.problem("isolation.allow", exc.line)
+            continue
+        if not is_network(host) and (looks_like_address(host)
+                                     or not HOST_NAME_RE.match(host)):
+            r.problem("isolation.allow", f"{entry!r} is not an IP address, CIDR or DNS name "
+                      "(optionally with :port)")
     isolation = IsolationSettings(
         allow=allow,
         confirm_timeout=r.get(iso_t, "isolation.", "confirm_timeout", int, 60),

@@ -120,28 +120,52 @@ def snapshot_command() -> Command:
     return Command(("sh", "-c", SNAPSHOT_SCRIPT), "save the current rulesets")
 
 
-def resolve_allow(entries: Iterable[str]) -> list[Network]:
-    """Turn ``isolation.allow`` entries into networks, resolving DNS names to every IPv4 and
-    IPv6 address now (DNS is unreachable once the host is isolated).
+def split_port(entry: str) -> tuple[str, int | None]:
+    """Split ``host:port`` / ``[v6]:port`` / ``[v6/64]:port`` into ``(host, port)``; a bare
+    address, CIDR (IPv6 included) or name gives ``(entry, None)``.
 
     Raises:
-        InvalidTargetError: a name does not resolve.
+        InvalidTargetError: a port that is not 1-65535.
     """
-    out: list[Network] = []
+    text = entry.strip()
+    host, port = text, ""
+    if text.startswith("["):
+        inner, _, rest = text[1:].partition("]")
+        host, port = inner, rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not port:
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidTargetError(f"management entry {entry!r} has a bad port {port!r}",
+                                 "use a port from 1 to 65535, e.g. 198.51.100.5:22")
+    return host, int(port)
+
+
+def resolve_allow(entries: Iterable[str]) -> list[tuple[Network, int | None]]:
+    """Turn ``isolation.allow`` entries (``addr``, ``cidr``, ``name``, each optionally with
+    ``:port``) into ``(network, port)`` pairs, resolving DNS names to every IPv4 and IPv6
+    address now (DNS is unreachable once the host is isolated). ``port`` None = any port.
+
+    Raises:
+        InvalidTargetError: a malformed address or port, or a name that does not resolve.
+    """
+    out: list[tuple[Network, int | None]] = []
     for entry in entries:
+        host, port = split_port(entry)
         try:
-            nets = [ipaddress.ip_network(entry, strict=False)]
+            nets = [ipaddress.ip_network(host, strict=False)]
         except ValueError:
-            if looks_like_address(entry):
+            if looks_like_address(host):
                 raise InvalidTargetError(f"management entry {entry!r} is not a valid IP "
                                          "address or CIDR", "fix the address; nothing was "
                                          "changed") from None
             try:
-                infos = socket.getaddrinfo(entry, None, proto=socket.IPPROTO_TCP)
+                infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
             except OSError as exc:
                 raise InvalidTargetError(
                     f"isolation.allow entry {entry!r} does not resolve ({exc.strerror or exc})",
                     "fix the name or use an address; nothing was changed") from None
             nets = [ipaddress.ip_network(str(info[4][0]).split("%")[0]) for info in infos]
-        out += [n for n in nets if n not in out]
+        out += [(n, port) for n in nets if (n, port) not in out]
     return out

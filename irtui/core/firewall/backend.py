@@ -48,12 +48,21 @@ class IsolationPolicy:
         since: ISO 8601 UTC start time, recorded in the ruleset.
         allow_dhcp: keep DHCPv4 (RFC 2131, UDP 67/68) and DHCPv6 (RFC 8415, UDP 546/547).
         allow_nd: keep IPv6 neighbour discovery (RFC 4861 ICMPv6 types 133-137).
+        endpoints: ``(network, port)`` pairs allowed only on that TCP/UDP port, on either side
+            (so ``mgmt:22`` covers SSH into the host and ``edr:443`` its agent calling out).
     """
 
     management: tuple[Network, ...]
     since: str
     allow_dhcp: bool = True
     allow_nd: bool = True
+    endpoints: tuple[tuple[Network, int], ...] = ()
+
+    def listed(self) -> str:
+        """Comma list of what stays reachable (``net`` or ``net:port``), for the ruleset
+        comment that records the isolation."""
+        return ",".join([str(n) for n in self.management]
+                        + [f"{n}:{port}" for n, port in self.endpoints])
 
 
 class FirewallBackend(ABC):

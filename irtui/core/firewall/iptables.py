@@ -551,7 +551,7 @@ class IptablesBackend(FirewallBackend):
         versions = (4, 6) if facts.ipv6 else (4,)
         self._require(facts, [self._tool("restore", v) for v in versions], "isolate",
                       state.host)
-        mgmt = ",".join(str(net) for net in policy.management)
+        mgmt = policy.listed()
         comment = _fill("isolate_comment", since=policy.since, mgmt=mgmt)
         if len(comment) > COMMENT_MAX:
             comment = _fill("isolate_comment", since=policy.since, mgmt="*")
@@ -563,6 +563,10 @@ class IptablesBackend(FirewallBackend):
             for way in ("in", "out"):
                 rules[way] += [_fill(f"isolate_{way}_mgmt", network=str(net))
                                for net in policy.management if net.version == v]
+                rules[way] += [_fill(f"isolate_{way}_endpoint", network=str(net), proto=proto,
+                                     side=side, port=port)
+                               for net, port in policy.endpoints if net.version == v
+                               for proto in ("tcp", "udp") for side in ("dport", "sport")]
                 if policy.allow_dhcp:
                     rules[way].append(_fill(f"isolate_{way}_dhcp{v}"))
                 if policy.allow_nd and v == 6:

@@ -101,9 +101,13 @@ def isolate_script(policy: IsolationPolicy) -> str:
         ([t["isolate_dhcp_input"]] if policy.allow_dhcp else [])
     extra_out = ([t["isolate_nd_output"]] if policy.allow_nd else []) + \
         ([t["isolate_dhcp_output"]] if policy.allow_dhcp else [])
-    listed = ",".join(str(n) for n in policy.management)
+    for net, port in policy.endpoints:
+        values = {"match": "ip" if net.version == 4 else "ip6", "network": str(net),
+                  "port": port}
+        extra_in.append(Template(t["isolate_endpoint_input"]).substitute(values))
+        extra_out.append(Template(t["isolate_endpoint_output"]).substitute(values))
     return _fill("isolate", mgmt4=elements(4), mgmt6=elements(6), since=policy.since,
-                 mgmt_list=listed, input_extra="\n".join(extra_in),
+                 mgmt_list=policy.listed(), input_extra="\n".join(extra_in),
                  output_extra="\n".join(extra_out))
 
 
