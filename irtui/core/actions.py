@@ -252,7 +252,7 @@ class Responder:
     def _hosts(self, hosts: Sequence[str]) -> list[HostConfig]:
         chosen = self.config.select(list(hosts)) if hosts else []
         if not chosen:
-            raise InvalidTargetError("no host given", "name a host with --on HOST (or 'all')")
+            raise InvalidTargetError("no host given", "name a host, @group or 'all' (CLI: --on)")
         return chosen
 
     def plan_block(self, targets: Sequence[str], hosts: Sequence[str],

@@ -349,7 +349,7 @@ class IrtuiApp(App[int]):
             return
         self._plan_then_confirm(lambda: self.responder.plan_block(
             request.targets.replace(",", " ").split(), request.hosts.replace(",", " ").split(),
-            request.ttl or None))
+            request.ttl or "default"))  # empty = firewall.default_ttl
 
     def action_unblock(self) -> None:
         if self.query_one(TabbedContent).active == "blocks":
