@@ -32,7 +32,7 @@ class OnceModal(ModalScreen[ScreenResultType]):
 
     _dismissed = False
 
-    def on_mount(self) -> None:
+    def on_mount(self) -> None:  # Textual also runs the subclasses' on_mount (MRO)
         self._fit()
 
     def on_resize(self) -> None:
@@ -69,7 +69,8 @@ class ConfirmScreen(OnceModal[bool]):
     """Shows a plan's exact commands and targets; dismisses with True only on an explicit
     confirm. Without ``require`` focus starts on Cancel (Enter cancels, ``y`` confirms).
     With ``require`` (e.g. the host name before isolating) focus starts in the field where
-    the responder types it; Enter or ``y`` confirm only once it matches exactly."""
+    the responder types it (``y`` and ``n`` are just letters there); Enter confirms only
+    once the field matches exactly, else it warns and the dialog stays."""
 
     FLEX = "#confirm-plan"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -100,7 +101,6 @@ class ConfirmScreen(OnceModal[bool]):
                 yield Button(confirm, id="confirm", variant="error", compact=True)
 
     def on_mount(self) -> None:
-        super().on_mount()
         if self.require:
             self.query_one("#confirm-typed", Input).focus()
         else:
@@ -182,7 +182,6 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
                         classes="hint modal-hint")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#prompt-targets", Input).focus()
 
     @on(Input.Submitted)
@@ -226,7 +225,6 @@ class HelpScreen(OnceModal[None]):
             yield Label("Esc: close · ↑↓: scroll", classes="hint modal-hint")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#help-scroll", VerticalScroll).focus()
 
     def action_close(self) -> None:

@@ -815,8 +815,8 @@ class NotifyPane(Vertical):
     def refill_body(self, text: str) -> bool:
         """Replace the body with ``text`` only if the responder has not edited what irtui
         last put there (a draft is never overwritten). Returns True if it was replaced."""
-        if self._filled is not None and self.query_one("#notify-body", TextArea).text \
-                != self._filled:
+        current = self.query_one("#notify-body", TextArea).text
+        if self._filled is not None and current != self._filled:
             return False
         self.fill_body(text)
         return True
