@@ -45,6 +45,14 @@ class Step:
     report_prefix: str | None = None
     local: LocalAction | None = field(default=None, compare=False)
 
+    def headline(self, limit: int = 100) -> str:
+        """The command on one line for live logs: scripts (``sh -c '…'``) are shortened; the
+        full text is in the plan and the audit trail."""
+        first = self.command.splitlines()[0] if self.command else ""
+        if "\n" in self.command or len(first) > limit:
+            return first[:limit].rstrip() + " …"
+        return first
+
     def render(self) -> str:
         """The step as a shell would read it (stdin shown as a here-document)."""
         if self.stdin is None:
@@ -141,7 +149,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class StepStarted:
-    """A step began on ``host``."""
+    """A step began on ``host``; ``command`` is its one-line headline
+    (:meth:`Step.headline`)."""
 
     host: str
     purpose: str
@@ -247,7 +256,7 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
         reports: list[str] = []
         try:
             for step in (s for s in plan.steps if s.host == host):
-                on_event(StepStarted(host, step.purpose, step.command))
+                on_event(StepStarted(host, step.purpose, step.headline()))
                 def emit(stream: str, line: str, h: str = host) -> None:
                     on_event(OutputLine(h, stream, line))
 

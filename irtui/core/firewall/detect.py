@@ -230,8 +230,9 @@ def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
                              v6("iptables-nft"))
     for name in ("nftables", "iptables-nft", "iptables-legacy"):
         if facts.has(*BACKEND_TOOLS[name]):
-            return BackendChoice(name, "no rules yet; " + ("nft installed" if name == "nftables"
-                                                            else "nft not installed"), v6(name))
+            why = ("nft installed, no iptables rules to follow" if name == "nftables"
+                   else "no iptables rules to follow, nft not installed")
+            return BackendChoice(name, why, v6(name))
     raise ActionError(f"{facts.host}: no supported firewall tool (nft, or iptables with ipset)",
                       "install the nftables package on the host")
 
