@@ -4,6 +4,7 @@ plus a plain-text transcript of all remote output, one pair of files per session
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -53,17 +54,25 @@ class AuditLog:
         self._lock = threading.Lock()
         self._operator = f"{getpass.getuser()}@{socket.gethostname()}"
 
-    def _append(self, path: Path, text: str) -> None:
+    def _write_file(self, path: Path, text: str, mode: str) -> None:
+        """Write ``text`` to ``path`` (``mode`` ``a`` appends, ``w`` replaces), 0600.
+
+        Raises:
+            AuditError: the directory or file cannot be written (names both and the fix).
+        """
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
         with self._lock:
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                with os.fdopen(os.open(path, flags, 0o600), mode, encoding="utf-8") as fh:
                     fh.write(text)
             except OSError as exc:
                 raise AuditError(
                     f"cannot write the audit trail {path} ({exc.strerror or exc}); "
                     "nothing was changed", "set audit.dir to a writable directory") from None
+
+    def _append(self, path: Path, text: str) -> None:
+        self._write_file(path, text, "a")
 
     def check(self) -> None:
         """Make sure the trail can be written (creates the directory).
@@ -75,20 +84,15 @@ class AuditLog:
 
     def save_text(self, path: Path, text: str) -> None:
         """Write evidence-like text (e.g. a ruleset snapshot) next to the trail, 0600, and
-        record its SHA-256 in the trail for chain of custody."""
-        import hashlib
+        record its SHA-256 in the trail for chain of custody.
 
-        with self._lock:
-            try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-            except OSError as exc:
-                raise AuditError(f"cannot save {path} ({exc.strerror or exc})",
-                                 "set audit.dir to a writable directory") from None
-        self.write("saved", path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest(),
-                   bytes=len(text.encode()))
+        Raises:
+            AuditError: it cannot be written.
+        """
+        self._write_file(path, text, "w")
+        data = text.encode()
+        self.write("saved", path=str(path), sha256=hashlib.sha256(data).hexdigest(),
+                   bytes=len(data))
 
     def write(self, event: str, **fields: Any) -> None:
         """Append one JSON object ``{"ts", "session", "operator", "event", **fields}``."""
