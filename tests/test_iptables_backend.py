@@ -343,9 +343,9 @@ def snapshot(backend: IptablesBackend, namespace: str) -> tuple[list[str], list[
     state, text = read(backend, namespace)
     # An empty raw table (built-in chains only) is the same as none: iptables-legacy creates
     # the table on first use and never removes it.
-    boilerplate = {"*raw", "COMMIT", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"}
+    boilerplate = re.compile(r"^(\*raw|COMMIT|:(PREROUTING|OUTPUT) ACCEPT \[\d+:\d+\])$")
     raw = [line for section in text.split("### irtui raw ")[1:] for line in section.splitlines()
-           if line and not line.startswith("#") and line not in boilerplate]
+           if line and not line.startswith("#") and not boilerplate.match(line)]
     return [e.text for e in state.blocks], raw
 
 
