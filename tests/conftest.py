@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from irtui.core.actions import Responder
@@ -25,3 +27,14 @@ def responder(lab_config: Config, tmp_path):
     r = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
     yield r
     r.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """In CI (``CI`` set; root, every package installed by .ci/run) a skip is a failure:
+    a skipped test proves nothing. Elsewhere, lab tests may skip with their reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where it must run: {report.longrepr}"

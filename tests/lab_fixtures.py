@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -239,3 +240,13 @@ def container_behind(info: LabInfo, host_index: int = 0,
         ns_run(info.attacker.namespace, ["ip", "route", "del", net])
         ns_run(host.namespace, ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def nft_set_elements(namespace: str, set_name: str) -> list:
+    """Elements of irtui's nft set ``set_name`` in ``namespace`` as nft's JSON gives them
+    (``[]`` when the set does not exist)."""
+    out = ns_run(namespace, ["nft", "-j", "list", "set", "inet", "irtui", set_name])
+    if out.returncode != 0:
+        return []
+    doc = json.loads(out.stdout)
+    return next(i["set"] for i in doc["nftables"] if "set" in i).get("elem", [])

@@ -14,19 +14,12 @@ from irtui.core.actions import Responder
 from irtui.core.errors import InvalidTargetError, UnknownHostError
 from irtui.core.plan import Event, OutputLine, PlanResult, StepFinished, StepStarted
 from irtui.lab.probe import ns_run, tcp_connects
+from tests.lab_fixtures import nft_set_elements
 
 
 def _events() -> tuple[list[Event], Callable[[Event], None]]:
     seen: list[Event] = []
     return seen, seen.append
-
-
-def _nft_elements(namespace: str, set_name: str) -> list:
-    out = ns_run(namespace, ["nft", "-j", "list", "set", "inet", "irtui", set_name])
-    if out.returncode != 0:
-        return []
-    doc = json.loads(out.stdout)
-    return next(i["set"] for i in doc["nftables"] if "set" in i).get("elem", [])
 
 
 def test_block_then_unblock_attacker_v4(responder: Responder, clean_lab) -> None:
@@ -61,7 +54,7 @@ def test_block_v6_and_a_cidr(responder: Responder, clean_lab) -> None:
     assert result.ok
     assert not tcp_connects(attacker.namespace, h1.v6, 22)
     assert tcp_connects(attacker.namespace, h1.v4, 22)  # v4 untouched
-    elems = _nft_elements(h1.namespace, "v6_122")
+    elems = nft_set_elements(h1.namespace, "v6_122")
     # the /112 set holds the network address; no timeout (permanent)
     assert elems == [str(ipaddress.ip_network(v6_net).network_address)]
     assert "timeout" not in json.dumps(elems)

@@ -6,35 +6,19 @@ import json
 from dataclasses import replace
 
 from irtui.core.config import Config
-from irtui.lab.probe import ns_run, tcp_connects
+from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
 from irtui.tui.screens import ConfirmScreen
 from irtui.tui.widgets import HostTable
-
-
-async def _settle(app: IrtuiApp, pilot) -> None:
-    await pilot.pause(0.2)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.3)
-
-
-def _log_text(app: IrtuiApp) -> str:
-    return "\n".join(app.query_one("#log").lines)
-
-
-def _blocked_on(namespace: str) -> list:
-    out = ns_run(namespace, ["nft", "-j", "list", "set", "inet", "irtui", "v4_32"])
-    if out.returncode != 0:
-        return []
-    doc = json.loads(out.stdout)
-    return next(i["set"] for i in doc["nftables"] if "set" in i).get("elem", [])
+from tests.lab_fixtures import nft_set_elements
+from tests.tui_helpers import log_text, release_with_keys, settle
 
 
 async def test_block_attacker_with_keys_only(lab_config: Config, clean_lab) -> None:
     attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         table = app.query_one(HostTable)
         assert table.get_row("host1")[2] == "✓ yes"
         assert table.selected_host() == "host1"
@@ -43,49 +27,49 @@ async def test_block_attacker_with_keys_only(lab_config: Config, clean_lab) -> N
         await pilot.press("tab")
         await pilot.press(*["backspace"] * 10, "1", "h")
         await pilot.press("enter")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert app.focused is not None and app.focused.id == "cancel"
         assert f"{attacker.v4} timeout 3600s" in app.screen.plan.render()
         await pilot.press("y")
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert not isinstance(app.screen, ConfirmScreen)
         assert table.get_row("host1")[4] == "1"
-    elems = json.dumps(_blocked_on(h1.namespace))
+    elems = json.dumps(nft_set_elements(h1.namespace, "v4_32"))
     assert attacker.v4 in elems and '"timeout": 3600' in elems
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
-    assert _blocked_on(clean_lab.hosts[1].namespace) == []
+    assert nft_set_elements(clean_lab.hosts[1].namespace, "v4_32") == []
 
 
 async def test_confirm_defaults_to_cancel(lab_config: Config, clean_lab) -> None:
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("b", *"203.0.113.9", "enter")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("enter")  # Enter on the focused button: Cancel
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert not isinstance(app.screen, ConfirmScreen)
-        assert "cancelled" in _log_text(app)
-    assert _blocked_on(clean_lab.hosts[0].namespace) == []
+        assert "cancelled" in log_text(app)
+    assert nft_set_elements(clean_lab.hosts[0].namespace, "v4_32") == []
 
 
 async def test_bad_input_is_one_line_and_tui_keeps_running(lab_config: Config,
                                                            clean_lab) -> None:
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("b", *"203.0.113.999", "enter")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert not isinstance(app.screen, ConfirmScreen)
-        assert "'203.0.113.999' is not an IP address or CIDR" in _log_text(app)
+        assert "'203.0.113.999' is not an IP address or CIDR" in log_text(app)
         assert app.is_running
         # the app still works afterwards
         await pilot.press("2")
         assert app.query_one("#tabs").active == "blocks"
-    assert _blocked_on(clean_lab.hosts[0].namespace) == []
+    assert nft_set_elements(clean_lab.hosts[0].namespace, "v4_32") == []
 
 
 async def test_unreachable_host_shown_not_fatal(lab_config: Config, clean_lab) -> None:
@@ -96,12 +80,12 @@ async def test_unreachable_host_shown_not_fatal(lab_config: Config, clean_lab) -
                      ssh=replace(lab_config.ssh, connect_timeout=1.0))
     app = IrtuiApp(config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.pause(1.5)
-        await _settle(app, pilot)
+        await settle(app, pilot)
         row = app.query_one(HostTable).get_row("ghost")
         assert row[2] == "✗ no"
-        assert "ghost" in _log_text(app) and "unreachable" in _log_text(app)
+        assert "ghost" in log_text(app) and "unreachable" in log_text(app)
         assert app.query_one(HostTable).get_row("host1")[2] == "✓ yes"
 
 
@@ -109,34 +93,30 @@ async def test_isolate_requires_typed_host_name(lab_config: Config, clean_lab) -
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("i")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         typed = app.screen.query_one("#confirm-typed")
         assert app.focused is typed  # focus starts where the host name is typed
         await pilot.press("enter")  # nothing typed yet: refused, the dialog stays
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert tcp_connects(attacker.namespace, h1.v4, 22)
         await pilot.press("y")  # `y` goes into the field: it never confirms on its own
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen) and typed.value == "y"
         await pilot.press("backspace", *"host2", "enter")  # the wrong host: refused
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert tcp_connects(attacker.namespace, h1.v4, 22)
         assert app.query_one(HostTable).get_row("host1")[3] == "normal"
         await pilot.press(*["backspace"] * 5, *"host1", "enter")
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert app.query_one(HostTable).get_row("host1")[3].startswith("■ ISO ")
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
-        await pilot.press("r")
-        await _settle(app, pilot)
-        await pilot.press("y")
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await release_with_keys(app, pilot)
         assert app.query_one(HostTable).get_row("host1")[3] == "normal"
     assert tcp_connects(attacker.namespace, h1.v4, 22)
 
@@ -154,7 +134,7 @@ async def test_rollback_pending_is_read_back_from_the_host(lab_config: Config, c
     try:
         app = IrtuiApp(lab_config)
         async with app.run_test(size=(80, 24)) as pilot:
-            await _settle(app, pilot)
+            await settle(app, pilot)
             await pilot.pause(0.5)
             cell = app.query_one(HostTable).get_row("host1")[3]
             assert cell.startswith("⏳ rollback ")

@@ -19,16 +19,9 @@ from irtui.tui import widgets
 from irtui.tui.app import IrtuiApp
 from irtui.tui.screens import ConfirmScreen
 from irtui.tui.widgets import BlockPane, BlockTable, HostTable, HostView
+from tests.tui_helpers import settle
 
 ENTRY, FAM, HOSTS, EXPIRES, MARK = range(5)
-
-
-async def _settle(app: App, pilot) -> None:
-    await pilot.pause(0.2)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.3)
-    await app.workers.wait_for_complete()  # the blocklist aggregation the drain started
-    await pilot.pause(0.2)
 
 
 def _seconds(text: str) -> int:
@@ -61,7 +54,7 @@ async def test_pane_aggregates_marks_counts_down_and_filters(lab_config: Config,
     _block(responder, ["203.0.113.0/28"], ["all"], "permanent")
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("2")
         await pilot.pause(0.2)
         table = app.query_one(BlockTable)
@@ -115,18 +108,18 @@ async def test_unblock_from_pane_on_every_host(lab_config: Config, clean_lab,
                                                                       "203.0.113.10")
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("2")
         table = app.query_one(BlockTable)
         assert table.get_row_at(table.cursor_row)[ENTRY] == "203.0.113.10"
         await pilot.press("u")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.plan.action == "unblock"
         assert sorted(app.screen.plan.hosts) == ["host1", "host2"]
         await pilot.press("y")
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert not isinstance(app.screen, ConfirmScreen)
         # the refresh after the action removed the row; the other entry stayed
         assert "203.0.113.10" not in table.rows
@@ -142,7 +135,7 @@ async def test_host_table_shows_firewall_and_preflight_in_80_columns(lab_config:
                                                                      clean_lab) -> None:
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         table = app.query_one(HostTable)
         backend = app.responder.profile("host1").choice.name
         assert table.get_row("host1")[5] == widgets.SHORT_BACKEND.get(backend, backend)

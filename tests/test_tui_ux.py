@@ -23,12 +23,7 @@ from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
 from irtui.tui.widgets import ERROR_MARK, HostTable, NotifyPane
-
-
-async def _settle(app: IrtuiApp, pilot) -> None:
-    await pilot.pause(0.2)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.3)
+from tests.tui_helpers import release_with_keys, settle
 
 
 def _log_lines(app: IrtuiApp) -> list[str]:
@@ -85,16 +80,16 @@ def _long_plan(lines: int = 40) -> Plan:
 async def test_double_enter_in_block_prompt_plans_once(lab_config: Config, clean_lab) -> None:
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("b", *"203.0.113.80")
         assert isinstance(app.screen, TargetPrompt)
         _fast_enters(app)
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert app.is_running
         assert _log_lines(app).count("── reading live state to build the plan…") == 1
         assert [type(s) for s in app.screen_stack[1:]] == [ConfirmScreen]
         await pilot.press("n")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert len(app.screen_stack) == 1
         assert sum("── cancelled: block 203.0.113.80" in line for line in _log_lines(app)) == 1
         assert _plans_in_trail(app) == []
@@ -105,23 +100,19 @@ async def test_double_enter_in_typed_confirmation_isolates_once(lab_config: Conf
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("i")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press(*"host1")
         _fast_enters(app)
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert app.is_running and len(app.screen_stack) == 1
         assert [p["action"] for p in _plans_in_trail(app)] == ["isolate"]
         assert app.query_one(HostTable).get_row("host1")[3].startswith("■ ISO ")
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
-        await pilot.press("r")
-        await _settle(app, pilot)
-        await pilot.press("y")
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await release_with_keys(app, pilot)
         assert app.query_one(HostTable).get_row("host1")[3] == "normal"
     assert tcp_connects(attacker.namespace, h1.v4, 22)
 
@@ -130,7 +121,7 @@ async def test_every_modal_dismisses_at_most_once(tmp_path: Path) -> None:
     results: list[object] = []
     app = IrtuiApp(_no_hosts(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         for screen in (ConfirmScreen(_long_plan(3)), ConfirmScreen(_long_plan(3), "host1"),
                        TargetPrompt("Block", "host1", "1d"), HelpScreen([("q", "Quit")])):
             app.push_screen(screen, results.append)
@@ -154,12 +145,12 @@ async def test_failed_action_resets_the_busy_row(lab_config: Config, clean_lab) 
     responder.execute = broken  # type: ignore[method-assign]
     app = IrtuiApp(lab_config, responder)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("b", *"203.0.113.81", "enter")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert app.is_running
         assert app.views["host1"].busy == "✗ block failed"
         assert not app.query_one(HostTable).get_row("host1")[6].startswith("⟳")
@@ -173,7 +164,7 @@ async def test_unwritable_audit_dir_is_reported_at_start(tmp_path: Path) -> None
     audit_dir = blocker / "audit"
     app = IrtuiApp(Config(audit_dir=str(audit_dir)))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         want = f"cannot write the audit trail in {audit_dir} (Not a directory) — " \
                "set audit.dir to a writable directory"
         assert f"{ERROR_MARK}{want}" in _log_lines(app)
@@ -183,7 +174,7 @@ async def test_unwritable_audit_dir_is_reported_at_start(tmp_path: Path) -> None
 async def test_writable_audit_dir_is_quiet(tmp_path: Path) -> None:
     app = IrtuiApp(_no_hosts(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert _toasts(app) == []
         assert (tmp_path / "audit").is_dir()
         assert list((tmp_path / "audit").iterdir()) == []  # the probe left nothing behind
@@ -195,9 +186,9 @@ async def test_writable_audit_dir_is_quiet(tmp_path: Path) -> None:
 async def test_errors_are_toasted_in_full_but_remote_stderr_is_not(tmp_path: Path) -> None:
     app = IrtuiApp(_no_hosts(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("b", *"203.0.113.9", "tab", "tab", *"nohost", "enter")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         want = ("unknown host 'nohost' — use a host name from the config (none) "
                 "or add it under [[hosts]]")
         assert len(want) > 80  # what the 80-column log cuts
@@ -205,11 +196,11 @@ async def test_errors_are_toasted_in_full_but_remote_stderr_is_not(tmp_path: Pat
         assert _toasts(app) == [want]  # and shown whole, once
         app._post("event", OutputLine("host1", "stderr", "nft: warning from the host"))
         app._post("event", HostResult("host1", True, "blocked"))
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert "host1 ! nft: warning from the host" in _log_lines(app)
         assert _toasts(app) == [want]  # remote stderr and successes: log only
         app._post("event", HostResult("host1", False, "verification failed — read it back"))
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert _toasts(app)[-1] == "host1: verification failed — read it back"
 
 
@@ -219,15 +210,15 @@ async def test_errors_are_toasted_in_full_but_remote_stderr_is_not(tmp_path: Pat
 async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_lab) -> None:
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         body = app.query_one("#notify-body", TextArea)
         assert body.text == app.responder.audit.summary()
         # untouched: refilled with the new summary after the action
         await pilot.press("b", *"203.0.113.82", "enter")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("y")
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert "block 203.0.113.82" in body.text
         assert body.text == app.responder.audit.summary()
         # the responder writes a draft: the next action keeps it
@@ -237,11 +228,11 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
         draft = body.text
         assert "Team: host1 blocks 203.0.113.82. " in draft
         await pilot.press("escape", "1", "u", *"203.0.113.82", "enter")
-        await _settle(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        await _settle(app, pilot)
-        await _settle(app, pilot)
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert "unblock 203.0.113.82" in app.responder.audit.summary()
         assert body.text == draft
         # ctrl+l still refills on demand
@@ -255,7 +246,7 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
 async def test_notify_pane_fits_80x24_and_esc_leaves_the_fields(tmp_path: Path) -> None:
     app = IrtuiApp(_no_hosts(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("3")
         await pilot.pause(0.2)
         screen = app.screen.region
@@ -288,7 +279,7 @@ async def test_typed_confirmation_focus_and_exact_match(tmp_path: Path) -> None:
     results: list[bool | None] = []
     app = IrtuiApp(_no_hosts(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         app.push_screen(ConfirmScreen(_long_plan(2), require="host1"), results.append)
         await pilot.pause(0.1)
         typed = app.screen.query_one("#confirm-typed", Input)
@@ -319,7 +310,7 @@ async def test_dialogs_fit_small_terminals(tmp_path: Path) -> None:
     for size in ((80, 24), (60, 20)):
         app = IrtuiApp(_no_hosts(tmp_path))
         async with app.run_test(size=size) as pilot:
-            await _settle(app, pilot)
+            await settle(app, pilot)
             for require in ("host1", None):
                 app.push_screen(ConfirmScreen(_long_plan(), require=require))
                 await pilot.pause(0.2)
@@ -350,7 +341,7 @@ async def test_dialogs_fit_small_terminals(tmp_path: Path) -> None:
 async def test_help_shows_keys_as_typed(tmp_path: Path) -> None:
     app = IrtuiApp(_no_hosts(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         text = str(app.screen.query_one("#help-text").render())
@@ -362,7 +353,7 @@ async def test_help_shows_keys_as_typed(tmp_path: Path) -> None:
 async def test_unblock_on_empty_blocklist_says_so(lab_config: Config, clean_lab) -> None:
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         await pilot.press("2", "u")
         await pilot.pause(0.2)
         assert "no blocklist entry selected" in _toasts(app, "warning")
@@ -373,7 +364,7 @@ async def test_no_hosts_hint(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     app = IrtuiApp(_no_hosts(tmp_path, path=str(path)))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         hint = (f"no hosts configured — add [[hosts]] tables to {path} "
                 "(see config.example.toml)")
         assert any(hint in line for line in _log_lines(app))
@@ -383,7 +374,7 @@ async def test_no_hosts_hint(tmp_path: Path) -> None:
 async def test_footer_fits_80_columns(tmp_path: Path) -> None:
     app = IrtuiApp(_no_hosts(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         for tab in ("1", "2", "3"):
             await pilot.press(tab)
             if tab == "3":  # typing in a field hides the letter keys; Esc brings them back

@@ -99,11 +99,22 @@ class _SSHRunner(Runner):
 
     def run_step(self, step: Step, on_output: Callable[[str, str], None],
                  cancel: threading.Event | None) -> StepOutcome:
-        host = self.responder.config.host(step.host)
-        stdin = step.stdin.encode() if step.stdin is not None else None
-        result = self.responder.pool.run(host, step.command, stdin=stdin, on_output=on_output,
-                                         cancel=cancel, capture=True)
-        return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
+        return run_captured(self.responder.pool, self.responder.config.host(step.host),
+                            step.command, on_output, cancel, step.stdin)
+
+
+def run_captured(pool: SSHPool, host: HostConfig, command: str,
+                 on_output: OutputCallback | None, cancel: threading.Event | None,
+                 stdin: str | None = None) -> StepOutcome:
+    """Run one command line over ``pool``, streaming to ``on_output`` and capturing both
+    streams, as a :class:`StepOutcome` (seconds in ``duration``).
+
+    Raises:
+        SSHError, HostKeyError: see :meth:`SSHPool.run`.
+    """
+    result = pool.run(host, command, stdin=stdin.encode() if stdin is not None else None,
+                      on_output=on_output, cancel=cancel, capture=True)
+    return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,6 @@ class Responder:
         self.audit = audit or AuditLog(config.resolved_audit_dir)
         self._profiles: dict[str, HostProfile] = {}
         self._lock = threading.Lock()
-        self._countdown_sink: EventSink | None = None
 
     # ---- reading ----------------------------------------------------------------------
 
@@ -507,26 +517,29 @@ class Responder:
         snapshot = snapshot_command()
         saved = self.audit.directory / f"{self.audit.session}-{host.name}-rulesets-before.txt"
 
-        def save(on_output: OutputCallback, cancel: threading.Event | None) -> StepOutcome:
-            result = self.pool.run(host, command_line(host, snapshot.argv), capture=True,
-                                   cancel=cancel)
-            self.audit.save_text(saved, result.stdout)
-            on_output("stdout", f"saved {len(result.stdout.encode())} bytes to {saved}")
-            return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
+        def save(on_output: OutputCallback, cancel: threading.Event | None,
+                 on_event: EventSink) -> StepOutcome:
+            outcome = run_captured(self.pool, host, command_line(host, snapshot.argv), None,
+                                   cancel)
+            self.audit.save_text(saved, outcome.stdout)
+            on_output("stdout", f"saved {len(outcome.stdout.encode())} bytes to {saved}")
+            return outcome
 
         arm = arm_command(host.name, timeout, backend.rollback_script())
 
-        def arm_timer(on_output: OutputCallback, cancel: threading.Event | None) -> StepOutcome:
-            result = self.pool.run(host, command_line(host, arm.argv), capture=True,
-                                   on_output=on_output, cancel=cancel)
+        def arm_timer(on_output: OutputCallback, cancel: threading.Event | None,
+                      on_event: EventSink) -> StepOutcome:
+            outcome = run_captured(self.pool, host, command_line(host, arm.argv), on_output,
+                                   cancel)
             armed_at.append(time.monotonic())
-            return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
+            return outcome
 
         disarm = disarm_command(host.name)
 
-        def confirm(on_output: OutputCallback, cancel: threading.Event | None) -> StepOutcome:
+        def confirm(on_output: OutputCallback, cancel: threading.Event | None,
+                    on_event: EventSink) -> StepOutcome:
             return self._confirm_isolation(host, disarm, timeout, armed_at[0], on_output,
-                                           cancel)
+                                           cancel, on_event)
 
         steps = [
             Step(host.name, command_line(host, snapshot.argv), snapshot.purpose,
@@ -542,7 +555,7 @@ class Responder:
 
     def _confirm_isolation(self, host: HostConfig, disarm: Command, timeout: int,
                            armed_at: float, on_output: OutputCallback,
-                           cancel: threading.Event | None) -> StepOutcome:
+                           cancel: threading.Event | None, on_event: EventSink) -> StepOutcome:
         """Open a fresh connection and disarm; if that fails, wait for the host's own
         rollback and report what the host did."""
         started = time.monotonic()
@@ -565,7 +578,7 @@ class Responder:
         while (remaining := deadline - time.monotonic()) > 0:
             if cancel is not None and cancel.is_set():
                 break
-            self._countdown(host.name, int(remaining))
+            on_event(Countdown(host.name, "rollback", int(remaining)))
             time.sleep(min(1.0, remaining))
         self.pool.drop(host.name)
         try:
@@ -578,11 +591,6 @@ class Responder:
                    "check isolation.allow / --management")
         on_output("stderr", message)
         return StepOutcome(1, time.monotonic() - started, "", message)
-
-    def _countdown(self, host: str, seconds: int) -> None:
-        sink = self._countdown_sink
-        if sink is not None:
-            sink(Countdown(host, "rollback", seconds))
 
     def rollback_status(self, name: str) -> str:
         """The host's rollback timer: ``armed <seconds left>``, ``fired <when>`` or ``none``.
@@ -650,11 +658,7 @@ class Responder:
                 self.audit.output(event)
             on_event(event)
 
-        self._countdown_sink = sink
-        try:
-            result = execute(plan, _SSHRunner(self), sink, cancel)
-        finally:
-            self._countdown_sink = None
+        result = execute(plan, _SSHRunner(self), sink, cancel)
         self.audit.result(result)
         return result
 

@@ -72,8 +72,9 @@ class StepOutcome:
 
 
 OutputCallback = Callable[[str, str], None]
-LocalAction = Callable[[OutputCallback, "threading.Event | None"], StepOutcome]
-"""A step irtui performs itself: ``action(on_output, cancel) -> StepOutcome``."""
+LocalAction = Callable[[OutputCallback, "threading.Event | None", "EventSink"], StepOutcome]
+"""A step irtui performs itself: ``action(on_output, cancel, on_event) -> StepOutcome``;
+``on_event`` lets it report e.g. a :class:`Countdown` for its own plan run only."""
 
 Verifier = Callable[[str], str | None]
 """``verify(host) -> problem or None``: reads the host's live state after the steps ran."""
@@ -260,7 +261,7 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
                 def emit(stream: str, line: str, h: str = host) -> None:
                     on_event(OutputLine(h, stream, line))
 
-                outcome = (step.local(emit, cancel) if step.local is not None
+                outcome = (step.local(emit, cancel, on_event) if step.local is not None
                            else runner.run_step(step, emit, cancel))
                 on_event(StepFinished(host, step.purpose, outcome.exit_code, outcome.duration))
                 if outcome.exit_code != 0:
