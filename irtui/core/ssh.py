@@ -14,7 +14,6 @@ import base64
 import codecs
 import hashlib
 import select
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -210,13 +209,6 @@ class SSHPool:
             raise SSHError(f"SSH key file {path} is not a usable private key{hint}",
                            f"point ssh.key_file at the private key, {agent_fix}") from None
 
-    def wrap(self, host: HostConfig, argv: list[str]) -> str:
-        """Return the command line actually sent for ``argv``: shell-quoted, with
-        ``sudo -n`` in front for a non-root login user."""
-        if host.user != "root":
-            argv = ["sudo", "-n", *argv]
-        return shlex.join(argv)
-
     def run(
         self,
         host: HostConfig,
@@ -232,7 +224,7 @@ class SSHPool:
 
         Args:
             host: target host.
-            command: the exact command line (build it with :meth:`wrap`).
+            command: the exact command line (see :func:`irtui.core.plan.command_line`).
             stdin: bytes written to the command's stdin, then EOF; None sends EOF at once.
             on_output: ``on_output(stream, line)`` for every line as it arrives.
             cancel: when set, the channel is closed and :class:`SSHError` raised.
