@@ -109,7 +109,7 @@ def reset_lab_firewalls(info: LabInfo) -> None:
 
 def _lock_path() -> Path:
     base = Path("/run/lock")
-    return (base if base.is_dir() else Path("/run")) / "irtui-lab-test.lock"
+    return (base if base.is_dir() else Path("/run")) / f"irtui-lab-{TEST_SPEC.prefix}.lock"
 
 
 def acquire_lab_lock(timeout: float = LOCK_WAIT_SECONDS,

@@ -21,7 +21,7 @@ from irtui.core.firewall.detect import BackendChoice, HostFacts
 from irtui.core.plan import Countdown, Event
 from irtui.core.ssh import SSHPool
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
-from tests.lab_fixtures import container_behind
+from tests.lab_fixtures import TEST_SPEC, container_behind
 
 BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
 
@@ -117,8 +117,8 @@ def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     events: list[Event] = []
     plan = fw.plan_isolate(["host1"], confirm_timeout=6, keep_session_address=False,
-                           extra_management=["198.18.1.200"])
-    assert "198.18.1.200" in plan.render() and clean_lab.responder_v4 not in " ".join(plan.notes)
+                           extra_management=[TEST_SPEC.v4(200)])
+    assert TEST_SPEC.v4(200) in plan.render() and clean_lab.responder_v4 not in " ".join(plan.notes)
     started = time.monotonic()
     result = fw.execute(plan, events.append)
     took = time.monotonic() - started

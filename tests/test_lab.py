@@ -120,9 +120,10 @@ def test_lab_up_names_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.lab
 def test_namespaces_exist(lab: LabInfo) -> None:
     present = set(list_namespaces())
-    hosts = sorted(ns for ns in present if ns.startswith("irtest-host"))
-    assert hosts == ["irtest-host1", "irtest-host2", "irtest-host3"]
-    assert {"irtest-attacker", "irtest-sw"} <= present
+    pre = TEST_SPEC.prefix
+    hosts = sorted(ns for ns in present if ns.startswith(f"{pre}-host"))
+    assert hosts == [f"{pre}-host1", f"{pre}-host2", f"{pre}-host3"]
+    assert {f"{pre}-attacker", f"{pre}-sw"} <= present
     assert len(lab.hosts) == 3
 
 
@@ -198,8 +199,8 @@ def test_lab_files_and_config(lab: LabInfo) -> None:
         assert f"{h.v6} {key}" in known
     assert len(known) == 2 * len(lab.hosts)
     doc = json.loads((lab.lab_dir / "lab.json").read_text())
-    assert doc["hosts"]["host1"]["namespace"] == "irtest-host1"
-    assert doc["responder"]["ifname"] == "irtest0"
+    assert doc["hosts"]["host1"]["namespace"] == f"{TEST_SPEC.prefix}-host1"
+    assert doc["responder"]["ifname"] == f"{TEST_SPEC.prefix}0"
 
 
 @pytest.mark.lab
@@ -269,7 +270,7 @@ def test_held_connection_sees_a_block_and_reset_clears_it(clean_lab: LabInfo) ->
     with start_echo_server(host1.namespace, ECHO_PORT) as server, \
             HeldConnection(attacker.namespace, host1.v4, ECHO_PORT) as held:
         assert held.alive()
-        rules = ("add table inet irtest; add chain inet irtest input "
+        rules = ("add table inet irtestx; add chain inet irtestx input "
                  f"{{ type filter hook input priority 0; tcp dport {ECHO_PORT} drop; }}")
         proc = ns_run(host1.namespace, ["nft", rules])
         assert proc.returncode == 0, proc.stderr
@@ -347,7 +348,7 @@ def test_lab_up_with_fewer_hosts_removes_the_extra_ones(lab: LabInfo) -> None:
 def test_a_second_lab_on_the_same_subnet_is_refused(lab: LabInfo) -> None:
     clash = LabSpec(prefix="irclash", hosts=1, subnet4=lab.subnet4, subnet6="fd00:1ab:7::/64",
                     lab_dir=Path("/run/irtui-lab-clash"))
-    with pytest.raises(IrtuiError, match=r"already used by irtest0"):
+    with pytest.raises(IrtuiError, match=rf"already used by {TEST_SPEC.prefix}0"):
         lab_up(clash)
     assert not namespace_exists("irclash-host1")
     assert not Path("/run/irtui-lab-clash").exists()

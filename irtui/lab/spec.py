@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,10 @@ from irtui.core.errors import IrtuiError
 
 DEFAULT_LAB_DIR = Path("/run/irtui-lab")
 TEST_LAB_DIR = Path("/run/irtui-lab-test")
+TEST_SUBNET_BASE = 16
+"""Test lab slot N uses 198.18.(16+N).0/24: apart from the default lab (198.18.0.0/24) and
+the benchmark lab (198.18.9.0/24)."""
+MAX_TEST_SLOTS = 32
 
 RESPONDER_OFFSET = 1
 HOST_OFFSET = 10
@@ -97,15 +102,27 @@ class LabSpec:
             )
 
     @classmethod
-    def for_tests(cls, hosts: int = 3) -> LabSpec:
-        """The spec the test suite uses; it never clashes with a developer's default lab.
+    def for_tests(cls, hosts: int = 3, slot: int | None = None) -> LabSpec:
+        """The spec the test suite uses; it never clashes with a developer's default lab,
+        nor with another test lab running at the same time on the same machine.
+
+        Args:
+            hosts: number of lab hosts.
+            slot: 0-31; each slot has its own prefix, subnets, directory and lock, so
+                parallel test processes (pytest-xdist workers, two checkouts) each get a lab.
+                Default: :func:`lab_slot`.
 
         Returns:
-            ``LabSpec(prefix="irtest", subnet4="198.18.1.0/24", subnet6="fd00:1ab:1::/64",
-            lab_dir=/run/irtui-lab-test)`` with ``hosts`` hosts.
+            ``LabSpec(prefix="irtest<slot>", subnet4="198.18.<16+slot>.0/24",
+            subnet6="fd00:1ab:<16+slot, hex>::/64", lab_dir=/run/irtui-lab-test-<slot>)``.
         """
-        return cls(prefix="irtest", hosts=hosts, subnet4="198.18.1.0/24",
-                   subnet6="fd00:1ab:1::/64", lab_dir=TEST_LAB_DIR)
+        n = lab_slot() if slot is None else slot
+        if not 0 <= n < MAX_TEST_SLOTS:
+            raise IrtuiError(f"test lab slot {n} is out of range",
+                             f"use 0 to {MAX_TEST_SLOTS - 1} (IRTUI_TEST_SLOT)")
+        third = TEST_SUBNET_BASE + n
+        return cls(prefix=f"irtest{n}", hosts=hosts, subnet4=f"198.18.{third}.0/24",
+                   subnet6=f"fd00:1ab:{third:x}::/64", lab_dir=Path(f"{TEST_LAB_DIR}-{n}"))
 
     # -- names ---------------------------------------------------------------------------
 
@@ -233,3 +250,20 @@ class LabSpec:
     def authorized_keys_path(self) -> Path:
         """``lab_dir/authorized_keys``, shared by every host's sshd."""
         return self.lab_dir / "authorized_keys"
+
+
+def lab_slot() -> int:
+    """The test lab slot of this process: ``$IRTUI_TEST_SLOT`` (default 0) plus the
+    pytest-xdist worker number (``$PYTEST_XDIST_WORKER`` = ``gwN``), so every worker of every
+    concurrent run gets its own lab.
+
+    Raises:
+        IrtuiError: ``IRTUI_TEST_SLOT`` is not a number.
+    """
+    base_text = os.environ.get("IRTUI_TEST_SLOT", "0").strip() or "0"
+    if not base_text.isdigit():
+        raise IrtuiError(f"IRTUI_TEST_SLOT={base_text!r} is not a number",
+                         f"set it to 0-{MAX_TEST_SLOTS - 1}")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    offset = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return int(base_text) + offset
