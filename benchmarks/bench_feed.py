@@ -40,15 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irtui.core.actions import Responder
 from irtui.core.config import Config, HostConfig, load_config
+from irtui.core.events import Event, HostResult, PlanResult, StepFinished
 from irtui.core.firewall.nftables import block_script
-from irtui.core.plan import (
-    Event,
-    HostResult,
-    Plan,
-    PlanResult,
-    StepFinished,
-    command_line,
-)
+from irtui.core.plan import Plan, command_line
 from irtui.lab.lab import lab_down, lab_up
 from irtui.lab.probe import ns_run
 from irtui.lab.spec import LabSpec

@@ -1,5 +1,5 @@
-"""``python -m irtui`` runs the command-line front."""
+"""``python -m irtui`` is the ``irtui`` command."""
 
-from irtui.cli import main
+from irtui.launcher import main
 
 raise SystemExit(main())

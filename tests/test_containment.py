@@ -12,7 +12,7 @@ import pytest
 
 from irtui.core.actions import Responder
 from irtui.core.errors import InvalidTargetError, UnknownHostError
-from irtui.core.plan import Event, OutputLine, PlanResult, StepFinished, StepStarted
+from irtui.core.events import Event, OutputLine, PlanResult, StepFinished, StepStarted
 from irtui.lab.probe import ns_run, tcp_connects
 from tests.lab_fixtures import nft_set_elements
 

@@ -18,6 +18,7 @@ from irtui.core.audit import AuditLog
 from irtui.core.config import Config
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.detect import HostFacts, choose_backend
+from irtui.core.plan import EntryFate, EntryStatus
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
 from tests.lab_fixtures import container_behind
 
@@ -112,7 +113,7 @@ def test_reblocking_adds_nothing_and_refreshes_ttl(fw: Responder, clean_lab) -> 
     rules_before = _sh(h1.namespace, "nft list ruleset; iptables-nft-save; "
                        "iptables-legacy-save 2>/dev/null; true")
     plan = fw.plan_block(["203.0.113.9"], ["host1"], "2h")
-    assert plan.entries["host1"] == {"203.0.113.9/32": "already present (TTL refreshed)"}
+    assert plan.entries["host1"] == {"203.0.113.9/32": EntryStatus(EntryFate.REFRESH)}
     _run(fw, plan)
     entries = fw.read_state("host1").blocks
     assert len(entries) == 1 and entries[0].expires is not None and entries[0].expires > 3600
@@ -168,8 +169,8 @@ def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,
         responder.plan_block(["224.0.0.0/4"], ["host1"])
     # a host's own address is refused only on that host
     plan = responder.plan_block([h2.v4], ["host1", "host2"])
-    assert plan.entries["host1"][f"{h2.v4}/32"] == "to add"
-    assert "own address" in plan.entries["host2"][f"{h2.v4}/32"]
+    assert plan.entries["host1"][f"{h2.v4}/32"] == EntryStatus(EntryFate.TO_ADD)
+    assert "own address" in plan.entries["host2"][f"{h2.v4}/32"].reason
     # the default gateway
     _sh(h1.namespace, f"ip route add default via {clean_lab.hosts[2].v4}")
     try:

@@ -13,8 +13,9 @@ import pytest
 
 from irtui.core.actions import Responder
 from irtui.core.errors import InvalidTargetError
+from irtui.core.events import Event, StepFinished
 from irtui.core.feeds import ADDRESS_COLUMNS, parse_feed, read_feed
-from irtui.core.plan import Event, StepFinished
+from irtui.core.plan import EntryFate, EntryStatus
 from irtui.lab.probe import ns_run, tcp_connects
 
 FEED_SIZE = 10_000
@@ -201,12 +202,12 @@ def test_import_of_10000_entries_is_accounted_applied_and_enforced(
     for entry in entries:
         assert key(entry) in acc, entry
     for entry, word in feed.refused.items():
-        assert acc[entry].startswith("refused: "), (entry, acc[entry])
-        assert word in acc[entry], (entry, acc[entry])
+        assert acc[entry].fate is EntryFate.REFUSED, (entry, acc[entry])
+        assert word in acc[entry].reason, (entry, acc[entry])
     for entry in feed.pre_blocked:
-        assert acc[key(entry)] == "already present (TTL refreshed)"
-    statuses = {s for e, s in acc.items() if e not in feed.refused}
-    assert statuses == {"to add", "already present (TTL refreshed)"}
+        assert acc[key(entry)] == EntryStatus(EntryFate.REFRESH)
+    statuses = {s.fate for e, s in acc.items() if e not in feed.refused}
+    assert statuses == {EntryFate.TO_ADD, EntryFate.REFRESH}
     counts = plan.counts()
     assert counts == {"to add": FEED_SIZE - 1 - len(feed.refused) - len(feed.pre_blocked),
                       "already present": len(feed.pre_blocked), "refused": len(feed.refused)}

@@ -19,6 +19,7 @@ from irtui.core.firewall import iptables
 from irtui.core.firewall.backend import BlockRequest, Command, FirewallBackend, IsolationPolicy
 from irtui.core.firewall.iptables import IptablesBackend, RawTable
 from irtui.core.firewall.state import HostState, Network
+from irtui.core.remote import script, script_names
 from irtui.lab import LabInfo
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
 
@@ -200,20 +201,23 @@ def _all_commands(backend: IptablesBackend, state: HostState) -> list[Command]:
     return [backend.read_command(), *backend.block_commands(reqs, state),
             *backend.unblock_commands([r.network for r in reqs], state),
             *backend.isolate_commands(policy, state), *backend.release_commands(state),
-            Command(("sh", "-c", backend.rollback_script()), "rollback")]
+            backend.rollback_command()]
 
 
 def test_generated_scripts_are_complete(backend: IptablesBackend) -> None:
+    """Every command runs a shipped script with its values as arguments; nothing a template
+    fills is left unfilled in the restore/ipset input."""
     names = _placeholder_names()
-    assert {"set", "temp", "restore", "isolate_in", "since"} <= names
+    assert {"set", "temp", "isolate_in", "since", "entry"} <= names
+    shipped = {script(n) for n in script_names()}
     for state in (HostState("h"), backend.parse_state("h", REALISTIC)):
         for cmd in _all_commands(backend, state):
-            script = cmd.argv[-1]
-            left = {m.group(1) for m in _PLACEHOLDER.finditer(script)} & names
+            assert cmd.argv[:2] == ("sh", "-c") and cmd.argv[2] in shipped, cmd.purpose
+            assert cmd.argv[3].startswith("irtui-"), cmd.purpose
+            left = {m.group(1) for m in _PLACEHOLDER.finditer(cmd.stdin or "")} & names
             assert not left, f"{cmd.purpose}: unfilled {left}"
             assert "$" not in (cmd.stdin or ""), cmd.purpose
-            assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0, cmd.purpose
-            assert cmd.argv[:2] == ("sh", "-c")
+            assert subprocess.run(["sh", "-n", "-c", cmd.argv[2]]).returncode == 0
 
 
 def test_block_commands_cover_both_families(backend: IptablesBackend) -> None:
@@ -224,18 +228,18 @@ def test_block_commands_cover_both_families(backend: IptablesBackend) -> None:
     assert v4.startswith("# irtui family 4\n*raw\n") and v6.startswith("*raw\n")
     assert ipset_cmd.stdin == ("add irtui4-new 203.0.113.7 timeout 3600\n"
                                "add irtui6-new 2001:db8::/32 timeout 0\n")
-    assert "ipset swap irtui4 irtui4-new" in ipset_cmd.argv[2]
-    assert "ipset swap irtui6 irtui6-new" in ipset_cmd.argv[2]
-    script = rules.argv[2]
-    for tool in (t["iptables_restore"], t["ip6tables_restore"]):
-        tool = " ".join(w for w in (tool, t["wait"]) if w)
-        assert script.index(f"{tool} --test --noflush") < script.index(f"{tool} --noflush")
+    assert ipset_cmd.argv[4:] == ("1048576", "4", "irtui4", "irtui4-new", "inet",
+                                  "6", "irtui6", "irtui6-new", "inet6")
+    assert rules.argv[4:] == (t["wait"], "4", t["iptables_restore"], t["iptables_save"],
+                              "6", t["ip6tables_restore"], t["ip6tables_save"])
+    script = rules.argv[2]  # every input is tested before any is committed
+    assert script.index('"$2" $(w) --test --noflush') < script.index('"$2" $(w) --noflush')
     assert "-A IRTUI-BLOCK -m set --match-set irtui4 src -j DROP" in v4
     assert "-A IRTUI-BLOCK -m set --match-set irtui6 dst -j DROP" in v6
     assert "-I PREROUTING 1 -j IRTUI-BLOCK\n" in v6 and "-I OUTPUT 1 -j IRTUI-BLOCK-OUT\n" in v6
     # only the v4 family touched: no ip6tables
     _, rules = backend.block_commands(reqs[:1], HostState("h"))
-    assert t["ip6tables_restore"] not in rules.argv[2] and "irtui6" not in (rules.stdin or "")
+    assert t["ip6tables_restore"] not in rules.argv and "irtui6" not in (rules.stdin or "")
 
 
 def test_block_commands_are_exact_for_the_state(backend: IptablesBackend) -> None:
@@ -293,7 +297,7 @@ def test_release_removes_only_what_exists(backend: IptablesBackend) -> None:
     assert "IRTUI-BLOCK" not in v4 + v6
     assert backend.release_commands(backend.parse_state("h", FRESH)) == []
     (fallback,) = backend.release_commands(HostState("h"))  # no detail: idempotent script
-    assert fallback.argv[2] == backend.rollback_script()
+    assert fallback == backend.rollback_command()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,10 +391,10 @@ def fw(clean_lab: LabInfo, backend: IptablesBackend) -> Iterator[Lab]:
 def test_read_on_fresh_namespace_changes_nothing(backend: IptablesBackend) -> None:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare")
-    probe = ('sh -c "$1"; echo "### after"; cat /proc/net/ip_tables_names '
+    probe = ('"$@"; echo "### after"; cat /proc/net/ip_tables_names '
              '/proc/net/ip6_tables_names 2>/dev/null; ipset list -n; nft list ruleset')
     proc = subprocess.run(["unshare", "--net", "sh", "-c", probe, "probe",
-                           backend.read_command().argv[2]], capture_output=True, timeout=30)
+                           *backend.read_command().argv], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr.decode()
     text = proc.stdout.decode()
     state = backend.parse_state("fresh", text.split("### after")[0])
@@ -398,7 +402,7 @@ def test_read_on_fresh_namespace_changes_nothing(backend: IptablesBackend) -> No
     assert text.split("### after")[1].strip() == ""  # no legacy table, no set, no nft table
     # the rollback script is harmless there too (it creates no legacy table)
     proc = subprocess.run(["unshare", "--net", "sh", "-c", probe, "probe",
-                           backend.rollback_script()], capture_output=True, timeout=30)
+                           *backend.rollback_command().argv], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.decode().split("### after")[1].strip() == ""
 
@@ -614,7 +618,7 @@ def test_isolate_and_release(fw: Lab) -> None:
 
 
 @pytest.mark.lab
-def test_rollback_script_releases_and_is_idempotent(fw: Lab) -> None:
+def test_rollback_command_releases_and_is_idempotent(fw: Lab) -> None:
     lab, backend = fw
     h1, attacker = lab.hosts[0], lab.attacker
     block(backend, h1.namespace, [attacker.v6])
@@ -625,9 +629,9 @@ def test_rollback_script_releases_and_is_idempotent(fw: Lab) -> None:
     assert not tcp_connects(attacker.namespace, h1.v4, 22, timeout=1)
     for _ in range(2):
         started = time.monotonic()
-        # the rollback timer evals it and then carries on: it must not exit
-        proc = ns_run(h1.namespace, ["sh", "-c", 'eval "$1" && echo carried on', "timer",
-                                     backend.rollback_script()])
+        # the rollback timer runs it and then carries on: it must succeed
+        proc = ns_run(h1.namespace, ["sh", "-c", '"$@" && echo carried on', "timer",
+                                     *backend.rollback_command().argv])
         took = time.monotonic() - started
         assert proc.returncode == 0 and proc.stdout == b"carried on\n", proc.stderr.decode()
         assert snapshot(backend, h1.namespace) == before

@@ -17,8 +17,9 @@ from irtui.core.actions import HostProfile, Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config, HostConfig
 from irtui.core.errors import InvalidTargetError
+from irtui.core.events import Countdown, Event
 from irtui.core.firewall.detect import BackendChoice, HostFacts
-from irtui.core.plan import Countdown, Event
+from irtui.core.rollback import TimerState
 from irtui.core.ssh import SSHPool
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
 from tests.lab_fixtures import TEST_SPEC, container_behind
@@ -66,7 +67,7 @@ def test_isolate_and_release(fw: Responder, clean_lab) -> None:
     assert tcp_connects(attacker.namespace, h2.v4, 22)
     state = fw.read_state("host1")
     assert state.isolated and state.isolation is not None and state.isolation.since
-    assert fw.rollback_status("host1") == "none"  # disarmed by the confirmation
+    assert fw.rollback_status("host1").state is TimerState.NONE  # disarmed by the confirmation
     snapshots = list(fw.audit.directory.glob("*-host1-rulesets-before.txt"))
     assert len(snapshots) == 1 and "site_rules" in snapshots[0].read_text()
     trail = [json.loads(line) for line in fw.audit.trail_path.read_text().splitlines()]
@@ -131,7 +132,7 @@ def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:
     assert tcp_connects(None, h1.v4, 22)
     assert tcp_connects(attacker.namespace, h1.v4, 22)
     assert not fw.read_state("host1").isolated
-    assert fw.rollback_status("host1").startswith("fired")
+    assert fw.rollback_status("host1").state is TimerState.FIRED
 
 
 def test_isolation_over_ipv6_management(fw: Responder, clean_lab) -> None:
@@ -211,7 +212,8 @@ def test_refuses_to_isolate_the_machine_irtui_runs_on(lab_config: Config, tmp_pa
     responder = Responder(config, audit=AuditLog(tmp_path / "audit"))
     facts = HostFacts(host="self", binaries={"nft": "/usr/sbin/nft"},
                       addresses=(ipaddress.ip_interface(f"{me}/24"),), ssh_client=me)
-    responder._profiles["self"] = HostProfile(facts, BackendChoice("nftables", "test", True))
+    responder.ctx.profiles.put("self", HostProfile(facts,
+                                                   BackendChoice("nftables", "test", True)))
     with pytest.raises(InvalidTargetError, match="machine irtui runs on"):
         responder.plan_isolate(["self"])
 

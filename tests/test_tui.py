@@ -124,12 +124,15 @@ async def test_isolate_requires_typed_host_name(lab_config: Config, clean_lab) -
 async def test_rollback_pending_is_read_back_from_the_host(lab_config: Config, clean_lab) -> None:
     """An armed rollback timer on the host shows as 'rollback pending' with its countdown."""
     from irtui.core.actions import Responder
-    from irtui.core.isolation import arm_command, disarm_command
     from irtui.core.plan import command_line
+    from irtui.core.remote import run_script
+    from irtui.core.rollback import arm_command, disarm_command
 
     responder = Responder(lab_config)
     host = lab_config.host("host1")
-    armed = responder.pool.run(host, command_line(host, arm_command("host1", 120, "true").argv))
+    harmless = run_script("nft_rollback", "irtui_not_a_table", purpose="no-op rollback")
+    armed = responder.pool.run(host, command_line(host, arm_command("host1", 120,
+                                                                    harmless).argv))
     assert armed.exit_code == 0
     try:
         app = IrtuiApp(lab_config)

@@ -18,7 +18,8 @@ from textual.widgets._footer import FooterKey
 
 from irtui.core.actions import Responder
 from irtui.core.config import Config
-from irtui.core.plan import HostResult, OutputLine, Plan, Step
+from irtui.core.events import HostResult, Outcome, OutputLine
+from irtui.core.plan import Plan, Step
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
@@ -195,11 +196,12 @@ async def test_errors_are_toasted_in_full_but_remote_stderr_is_not(tmp_path: Pat
         assert f"{ERROR_MARK}{want}" in _log_lines(app)  # still logged
         assert _toasts(app) == [want]  # and shown whole, once
         app._post("event", OutputLine("host1", "stderr", "nft: warning from the host"))
-        app._post("event", HostResult("host1", True, "blocked"))
+        app._post("event", HostResult("host1", Outcome.OK, "blocked"))
         await settle(app, pilot)
         assert "host1 ! nft: warning from the host" in _log_lines(app)
         assert _toasts(app) == [want]  # remote stderr and successes: log only
-        app._post("event", HostResult("host1", False, "verification failed — read it back"))
+        app._post("event", HostResult("host1", Outcome.FAILED,
+                                        "verification failed — read it back"))
         await settle(app, pilot)
         assert _toasts(app)[-1] == "host1: verification failed — read it back"
 

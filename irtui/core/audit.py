@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from irtui.core.errors import AuditError
-from irtui.core.plan import OutputLine, Plan, PlanResult
+from irtui.core.events import OutputLine, PlanResult
+from irtui.core.plan import Plan
 
 
 def utc_now() -> str:

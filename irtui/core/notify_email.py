@@ -26,9 +26,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
-from irtui.core.config import EmailSettings
 from irtui.core.errors import NotifyError
 from irtui.core.secrets import get_secret
+from irtui.core.settings import EmailSettings
 
 SECURITY_MODES = ("starttls", "tls")
 

@@ -1,17 +1,19 @@
-"""Plans (the exact remote commands per host), the events their execution emits, and the
-executor that runs them over SSH."""
+"""Plans: the exact remote commands per host, and the typed fate of every requested entry.
+
+A plan is built by an action (see :mod:`irtui.core.actions`), shown to the responder (the
+TUI's confirmation, the CLI's ``--dry-run``), then run by :func:`irtui.core.executor.execute`.
+"""
 
 from __future__ import annotations
 
+import enum
 import shlex
 import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from irtui.core.config import HostConfig
-from irtui.core.errors import IrtuiError
+from irtui.core.events import EventSink, OutputCallback
+from irtui.core.settings import HostConfig
 
 HEREDOC_MARK = "IRTUI_EOF"
 
@@ -23,6 +25,56 @@ def command_line(host: HostConfig, argv: Sequence[str]) -> str:
     return shlex.join(words)
 
 
+class EntryFate(enum.Enum):
+    """What a plan will do with one requested entry on one host."""
+
+    TO_ADD = "to add"
+    REFRESH = "already present (TTL refreshed)"
+    REFUSED = "refused"
+    TO_REMOVE = "to remove"
+    NOT_PRESENT = "not blocked"
+
+    @property
+    def family(self) -> str:
+        """The short name used in counts: ``to add``, ``already present``, ``refused``,
+        ``to remove``, ``not blocked``."""
+        return "already present" if self is EntryFate.REFRESH else self.value
+
+
+@dataclass(frozen=True)
+class EntryStatus:
+    """An entry's fate in a plan; ``reason`` names the rule that matched for ``REFUSED``."""
+
+    fate: EntryFate
+    reason: str = ""
+
+    @property
+    def refused(self) -> bool:
+        """True when a guardrail or the parser refused the entry."""
+        return self.fate is EntryFate.REFUSED
+
+    def __str__(self) -> str:
+        return f"{self.fate.value}: {self.reason}" if self.reason else self.fate.value
+
+
+LocalAction = Callable[[OutputCallback, "threading.Event | None", EventSink], "StepOutcome"]
+"""A step irtui performs itself: ``action(on_output, cancel, on_event) -> StepOutcome``;
+``on_event`` lets it report e.g. a :class:`~irtui.core.events.Countdown` for its own run."""
+
+Verifier = Callable[[str], "str | None"]
+"""``verify(host) -> problem or None``: reads the host's live state after the steps ran."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What running one step gave: exit code, seconds, and the captured output."""
+
+    exit_code: int
+    duration: float
+    stdout: str = ""
+    stderr: str = ""
+
+
 @dataclass(frozen=True)
 class Step:
     """One remote command.
@@ -30,8 +82,8 @@ class Step:
     Attributes:
         host: the host name.
         command: the exact command line (see :func:`command_line`).
-        stdin: text fed to the command's stdin, or None.
         purpose: a short human description ("add 203.0.113.7 to the blocklist").
+        stdin: text fed to the command's stdin, or None.
         report_prefix: stdout lines starting with it (e.g. ``flows cut:``) are added to the
             host's result message.
         local: when set, irtui runs this instead of sending ``command`` (e.g. "confirm over
@@ -61,25 +113,6 @@ class Step:
         return f"{self.command} <<'{HEREDOC_MARK}'\n{body}{HEREDOC_MARK}"
 
 
-@dataclass(frozen=True)
-class StepOutcome:
-    """What running one step gave: exit code, seconds, and the captured output."""
-
-    exit_code: int
-    duration: float
-    stdout: str = ""
-    stderr: str = ""
-
-
-OutputCallback = Callable[[str, str], None]
-LocalAction = Callable[[OutputCallback, "threading.Event | None", "EventSink"], StepOutcome]
-"""A step irtui performs itself: ``action(on_output, cancel, on_event) -> StepOutcome``;
-``on_event`` lets it report e.g. a :class:`Countdown` for its own plan run only."""
-
-Verifier = Callable[[str], str | None]
-"""``verify(host) -> problem or None``: reads the host's live state after the steps ran."""
-
-
 @dataclass
 class Plan:
     """What an action will do, before it does it.
@@ -97,8 +130,7 @@ class Plan:
         verify: optional read-back check run per host after its steps succeeded.
         confirm_text: when set, the responder must type exactly this to confirm (a host name
             before isolating, a large prefix before blocking it).
-        entries: host → {entry → status} accounting for every requested entry
-            (``to add``, ``already present (TTL refreshed)``, ``refused: <rule>``).
+        entries: host → {entry → :class:`EntryStatus`} for every requested entry.
     """
 
     action: str
@@ -111,15 +143,14 @@ class Plan:
     dangerous: bool = True
     verify: Verifier | None = None
     confirm_text: str | None = None
-    entries: dict[str, dict[str, str]] = field(default_factory=dict)
+    entries: dict[str, dict[str, EntryStatus]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        """How many entry/host pairs fall in each status family (``to add``,
-        ``already present``, ``refused``)."""
+        """How many entry/host pairs fall in each fate family (:attr:`EntryFate.family`)."""
         out: dict[str, int] = {}
         for per_host in self.entries.values():
             for status in per_host.values():
-                key = status.split(":")[0].split(" (")[0]
+                key = status.fate.family
                 out[key] = out.get(key, 0) + 1
         return out
 
@@ -135,8 +166,7 @@ class Plan:
                 out.append(f"[{host}] nothing to do: {self.skipped[host]}")
                 continue
             out.append(f"[{host}]")
-            refused = [(e, st) for e, st in self.entries.get(host, {}).items()
-                       if st.startswith("refused")]
+            refused = [(e, st) for e, st in self.entries.get(host, {}).items() if st.refused]
             out += [f"  # {entry} {status}" for entry, status in refused[:20]]
             if len(refused) > 20:
                 out.append(f"  # … and {len(refused) - 20} more refused")
@@ -146,147 +176,3 @@ class Plan:
         if counts:
             out.append("entries: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
         return "\n".join(out)
-
-
-@dataclass(frozen=True)
-class StepStarted:
-    """A step began on ``host``; ``command`` is its one-line headline
-    (:meth:`Step.headline`)."""
-
-    host: str
-    purpose: str
-    command: str
-
-
-@dataclass(frozen=True)
-class OutputLine:
-    """One line of a step's output; ``stream`` is ``stdout`` or ``stderr``."""
-
-    host: str
-    stream: str
-    line: str
-
-
-@dataclass(frozen=True)
-class Countdown:
-    """Something irtui waits for on ``host`` (e.g. a rollback timer): ``seconds`` left."""
-
-    host: str
-    what: str
-    seconds: int
-
-
-@dataclass(frozen=True)
-class StepFinished:
-    """A step ended with ``exit_code`` after ``duration`` seconds."""
-
-    host: str
-    purpose: str
-    exit_code: int
-    duration: float
-
-
-@dataclass(frozen=True)
-class HostResult:
-    """The outcome of a plan on one host. ``duration`` is in seconds."""
-
-    host: str
-    ok: bool
-    message: str
-    duration: float = 0.0
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    """The outcome of a whole plan: one :class:`HostResult` per target host."""
-
-    action: str
-    summary: str
-    results: tuple[HostResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True only when every host succeeded."""
-        return all(r.ok for r in self.results)
-
-    @property
-    def counts(self) -> tuple[int, int]:
-        """``(succeeded, failed)`` host counts."""
-        good = sum(r.ok for r in self.results)
-        return good, len(self.results) - good
-
-
-Event = StepStarted | OutputLine | Countdown | StepFinished | HostResult | PlanResult
-EventSink = Callable[[Event], None]
-
-
-class Runner:
-    """Something that can run one remote step: ``run_step(step, on_output, cancel)``."""
-
-    def run_step(self, step: Step, on_output: OutputCallback,
-                 cancel: threading.Event | None) -> StepOutcome:  # pragma: no cover
-        raise NotImplementedError
-
-
-def _reason(stderr: str) -> str:
-    """The telling line of a failed command's stderr: the last ``Error:`` line (nft, ipset),
-    else the last line with words in it (not nft's ``^^^^`` marker line)."""
-    lines = [line.strip() for line in stderr.splitlines()
-             if any(c.isalnum() for c in line)]
-    errors = [line for line in lines if line.lower().startswith(("error", "ipset v"))]
-    pick = errors[-1] if errors else (lines[-1] if lines else "")
-    return f": {pick}" if pick else ""
-
-
-def execute(plan: Plan, runner: Runner, on_event: EventSink,
-            cancel: threading.Event | None = None, max_parallel: int = 16) -> PlanResult:
-    """Run ``plan``: hosts in parallel (at most ``max_parallel``), steps in order per host.
-
-    Events are delivered to ``on_event`` from worker threads: :class:`StepStarted`,
-    :class:`OutputLine` per line, :class:`StepFinished`, one :class:`HostResult` per host and
-    finally the :class:`PlanResult` (also returned). A host whose step fails or is refused
-    stops there; other hosts carry on. Never raises for per-host failures.
-    """
-
-    def run_host(host: str) -> HostResult:
-        started = time.monotonic()
-        if host in plan.failed:
-            return HostResult(host, False, plan.failed[host], 0.0)
-        if host in plan.skipped:
-            return HostResult(host, True, f"no change: {plan.skipped[host]}", 0.0)
-        reports: list[str] = []
-        try:
-            for step in (s for s in plan.steps if s.host == host):
-                on_event(StepStarted(host, step.purpose, step.headline()))
-                def emit(stream: str, line: str, h: str = host) -> None:
-                    on_event(OutputLine(h, stream, line))
-
-                outcome = (step.local(emit, cancel, on_event) if step.local is not None
-                           else runner.run_step(step, emit, cancel))
-                on_event(StepFinished(host, step.purpose, outcome.exit_code, outcome.duration))
-                if outcome.exit_code != 0:
-                    why = _reason(outcome.stderr)
-                    return HostResult(host, False, f"{step.purpose}: exit code "
-                                      f"{outcome.exit_code}{why}", time.monotonic() - started)
-                if step.report_prefix:
-                    reports += [line.strip() for line in outcome.stdout.splitlines()
-                                if line.startswith(step.report_prefix)]
-            if plan.verify is not None:
-                problem = plan.verify(host)
-                if problem:
-                    return HostResult(host, False, f"verification failed: {problem}",
-                                      time.monotonic() - started)
-        except IrtuiError as exc:
-            return HostResult(host, False, exc.line, time.monotonic() - started)
-        return HostResult(host, True, "; ".join(["done", *reports]), time.monotonic() - started)
-
-    def deliver(host: str) -> HostResult:
-        result = run_host(host)
-        on_event(result)
-        return result
-
-    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(plan.hosts)))) as pool:
-        results = tuple(pool.map(deliver, plan.hosts))
-    final = PlanResult(plan.action, plan.summary, results)
-    on_event(final)
-    return final

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import paramiko
 
-from irtui.core.config import HostConfig, SSHSettings
 from irtui.core.errors import HostKeyError, SSHError
+from irtui.core.settings import HostConfig, SSHSettings
 
 OutputCallback = Callable[[str, str], None]
 """Called as ``on_output(stream, line)`` with stream ``"stdout"`` or ``"stderr"`` and the line

@@ -28,7 +28,7 @@ from typing import Any
 
 from irtui.core.config import write_toml_atomic
 from irtui.core.errors import IrtuiError
-from irtui.core.isolation import file_prefix
+from irtui.core.rollback import file_prefix
 from irtui.lab import netns
 from irtui.lab.info import LabInfo
 from irtui.lab.spec import BRIDGE, HOST_IFNAME, RESPONDER_PORT, LabSpec

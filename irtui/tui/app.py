@@ -25,8 +25,9 @@ from irtui.core.actions import Responder
 from irtui.core.config import Config
 from irtui.core.durations import format_duration
 from irtui.core.errors import IrtuiError
+from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
 from irtui.core.firewall.state import HostState
-from irtui.core.plan import Countdown, Event, HostResult, OutputLine, Plan, PlanResult, StepStarted
+from irtui.core.plan import Plan
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 from irtui.tui.widgets import (
@@ -282,7 +283,7 @@ class IrtuiApp(App[int]):
                 profile = self.responder.profile(name)  # probed once, then cached
                 state: HostState = self.responder.read_state(name)
                 self._post("state", (name, state, None, profile, index_blocks(state)))
-                self._post("rollback", (name, self.responder.rollback_status(name)))
+                self._post("rollback", (name, str(self.responder.rollback_status(name))))
             except IrtuiError as exc:
                 self._post("state", (name, None, exc.line, profile, None))
             except Exception as exc:  # never let a surprise kill the TUI

@@ -1,8 +1,8 @@
 """The interface every firewall backend implements, and the registry of backends.
 
 A backend only builds commands and parses what the host prints: it never talks to the
-network itself. :class:`irtui.core.actions.Responder` runs the commands over SSH, so each
-backend can be unit-tested on text and lab-tested through the same executor.
+network itself (it never imports :mod:`irtui.core.ssh`). The actions run the commands over
+SSH, so each backend can be unit-tested on text and lab-tested through the same executor.
 """
 
 from __future__ import annotations
@@ -12,21 +12,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from irtui.core.firewall.state import HostState, Network
+from irtui.core.remote import Command
 
-
-@dataclass(frozen=True)
-class Command:
-    """One remote command, before quoting/sudo are applied.
-
-    Attributes:
-        argv: the words (``("nft", "-f", "-")``); shell scripts are ``("sh", "-c", script)``.
-        purpose: a short human description shown in plans and logs.
-        stdin: text fed to stdin, or None.
-    """
-
-    argv: tuple[str, ...]
-    purpose: str
-    stdin: str | None = None
+__all__ = ["BlockRequest", "Command", "FirewallBackend", "IsolationPolicy", "backend_named",
+           "backend_names", "register"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +65,9 @@ class FirewallBackend(ABC):
       apply fails, the previous rules stay.
     - Expiry is enforced by the host (set/ipset timeouts).
     - ``release_commands`` removes exactly what ``isolate_commands`` added.
-    - ``rollback_script`` is a POSIX sh snippet that removes the isolation, used by the
-      commit-confirmed timer on the host; it must be safe to run when no isolation exists.
+    - ``rollback_command`` runs a shipped script that removes the isolation; the
+      commit-confirmed timer on the host runs it too. It must be safe to run when no
+      isolation exists, and never fail.
     """
 
     name: ClassVar[str]
@@ -112,8 +102,8 @@ class FirewallBackend(ABC):
         """Commands removing exactly irtui's isolation."""
 
     @abstractmethod
-    def rollback_script(self) -> str:
-        """POSIX sh that removes irtui's isolation (idempotent)."""
+    def rollback_command(self) -> Command:
+        """A ``run_script`` command that removes irtui's isolation (idempotent)."""
 
 
 _REGISTRY: dict[str, FirewallBackend] = {}

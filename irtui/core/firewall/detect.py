@@ -8,49 +8,15 @@ import json
 from dataclasses import dataclass, field
 
 from irtui.core.errors import ActionError
-from irtui.core.firewall.backend import Command
 from irtui.core.firewall.state import Network
+from irtui.core.remote import Command, run_script, sections
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# POSIX sh; $1 is the login shell's $SSH_CONNECTION (sudo would reset the environment).
-PROBE_SCRIPT = r"""
-echo '### which'
-for b in nft iptables-nft ip6tables-nft iptables-legacy ip6tables-legacy ipset conntrack; do
-  p=$(command -v "$b" 2>/dev/null) && echo "$b $p"
-done
-echo '### nft-tables'
-nft list tables 2>/dev/null
-echo '### legacy-rules'
-{ iptables-legacy-save 2>/dev/null; ip6tables-legacy-save 2>/dev/null; } | grep -c '^-A'
-echo '### xt-rules'
-{ iptables-nft-save 2>/dev/null; ip6tables-nft-save 2>/dev/null; } | grep -c '^-A'
-echo '### services'
-for s in firewalld ufw; do
-  st=$(systemctl is-active "$s" 2>/dev/null) && echo "$s $st"
-done
-echo '### addr'
-ip -j addr show 2>/dev/null
-echo
-echo '### route'
-ip -j route show default 2>/dev/null
-echo
-ip -j -6 route show default 2>/dev/null
-echo
-echo '### resolv'
-grep '^nameserver' /etc/resolv.conf 2>/dev/null
-echo '### ssh'
-echo "$1"
-echo '### ipv6-disabled'
-cat /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
-echo '### end'
-"""
-
-
 def probe_command() -> Command:
-    """The read-only preflight command (``sh -c SCRIPT probe``); the caller appends the
-    login shell's ``"$SSH_CONNECTION"`` as ``$1``."""
-    return Command(("sh", "-c", PROBE_SCRIPT, "irtui-probe"), "preflight probe")
+    """The read-only preflight command (``remote/probe.sh``); the caller appends the login
+    shell's ``"$SSH_CONNECTION"`` as ``$1``."""
+    return run_script("probe", purpose="preflight probe")
 
 
 @dataclass(frozen=True)
@@ -107,17 +73,6 @@ class HostFacts:
         return out
 
 
-def _sections(text: str) -> dict[str, list[str]]:
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("### "):
-            current = sections.setdefault(line[4:].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return sections
-
-
 def _json_docs(lines: list[str]) -> list[object]:
     docs, buf = [], ""
     for line in lines:
@@ -150,7 +105,7 @@ def parse_probe(host: str, text: str) -> HostFacts:
     Raises:
         ActionError: the output does not look like the probe's (no end marker).
     """
-    sec = _sections(text)
+    sec = sections(text)
     if "end" not in sec:
         raise ActionError(f"{host}: the preflight probe did not complete",
                           "check that the login user can run sh and ip on the host")

@@ -20,7 +20,14 @@ from irtui.core.firewall.backend import (
     FirewallBackend,
     IsolationPolicy,
 )
-from irtui.core.firewall.state import BlockEntry, HostState, Isolation, Network
+from irtui.core.firewall.state import (
+    BlockEntry,
+    HostState,
+    Isolation,
+    Network,
+    describe_networks,
+)
+from irtui.core.remote import run_script
 
 NFT = "nft"
 SET_NAME = re.compile(r"^v([46])_(\d{1,3})$")
@@ -198,12 +205,12 @@ class NftablesBackend(FirewallBackend):
 
     def block_commands(self, requests: list[BlockRequest], state: HostState) -> list[Command]:
         existing = [str(s) for s in state.detail.get("sets", [])]  # type: ignore[attr-defined]
-        what = _describe([r.network for r in requests])
+        what = describe_networks([r.network for r in requests])
         return self._checked(block_script(requests, existing), f"add {what} to the blocklist")
 
     def unblock_commands(self, networks: list[Network], state: HostState) -> list[Command]:
         return self._checked(unblock_script(networks),
-                             f"remove {_describe(networks)} from the blocklist")
+                             f"remove {describe_networks(networks)} from the blocklist")
 
     def isolate_commands(self, policy: IsolationPolicy, state: HostState) -> list[Command]:
         return self._checked(isolate_script(policy),
@@ -213,11 +220,6 @@ class NftablesBackend(FirewallBackend):
         return [Command((NFT, "delete", "table", "inet", _names()["isolation_table"]),
                         "remove irtui's isolation table")]
 
-    def rollback_script(self) -> str:
-        return _fill("rollback").strip()
-
-
-def _describe(networks: list[Network]) -> str:
-    if len(networks) <= 3:
-        return ", ".join(str(n) for n in networks)
-    return f"{len(networks)} entries ({networks[0]}, {networks[1]}, …)"
+    def rollback_command(self) -> Command:
+        return run_script("nft_rollback", _names()["isolation_table"],
+                          purpose="remove irtui's isolation table")

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def entry_text(network: Network) -> str:
+    """``network`` as users, conntrack(8) and ``ipset save`` write it: the bare address for
+    a /32 or /128, else ``address/prefixlen``. Always rendered from the normalised value."""
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
+def describe_networks(networks: Sequence[Network]) -> str:
+    """A short list for plan lines and logs: all of up to three entries, else the count and
+    the first two (``10 entries (203.0.113.7, 203.0.113.8, …)``)."""
+    if len(networks) <= 3:
+        return ", ".join(entry_text(n) for n in networks)
+    return (f"{len(networks)} entries ({entry_text(networks[0])}, "
+            f"{entry_text(networks[1])}, …)")
 
 
 @dataclass(frozen=True)
@@ -31,10 +49,8 @@ class BlockEntry:
 
     @property
     def text(self) -> str:
-        """The entry as a user writes it: bare address for a single host, else CIDR."""
-        if self.network.prefixlen == self.network.max_prefixlen:
-            return str(self.network.network_address)
-        return str(self.network)
+        """The entry as a user writes it (see :func:`entry_text`)."""
+        return entry_text(self.network)
 
 
 @dataclass(frozen=True)

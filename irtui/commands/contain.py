@@ -1,0 +1,144 @@
+"""Containment verbs: ``block``, ``unblock``, ``blocks``, ``isolate``, ``release``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from irtui.commands.common import EXIT_OK, ON_HELP, action_parser, responder, run_plan
+from irtui.core.errors import InvalidTargetError
+
+if TYPE_CHECKING:
+    from irtui.core.config import Config
+    from irtui.core.plan import Plan
+
+
+def _accounting(plan: Plan) -> None:
+    counts = plan.counts()
+    if not counts:
+        return
+    for host, per_host in plan.entries.items():
+        for entry, status in per_host.items():
+            if status.refused:
+                print(f"{host}: {entry} {status}", file=sys.stderr)
+    total = sum(counts.values())
+    print(f"plan for entries × hosts: {total} — " + ", ".join(f"{n} {k}" for k, n in
+                                                   sorted(counts.items())), file=sys.stderr)
+
+
+def cmd_block(args: argparse.Namespace, config: Config) -> int:
+    """``irtui block``: plan, check the typed prefix confirmation, execute, account."""
+    from irtui.core.feeds import read_feed
+
+    fw = responder(config)
+    ttl = args.ttl if args.ttl is not None else "default"
+    targets = list(args.targets)
+    if args.from_file:
+        targets += read_feed(args.from_file)
+    if not targets:
+        raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
+    plan = fw.plan_block(targets, args.on, ttl)
+    if plan.confirm_text and not args.dry_run and args.confirm_prefix != plan.confirm_text:
+        sizes = ", ".join(f"{n} covers {ipaddress.ip_network(n).num_addresses:,} addresses"
+                          for n in plan.confirm_text.split())
+        raise InvalidTargetError(
+            f"{sizes}, more than firewall.confirm_prefix_v4/v6 allows without a typed "
+            "confirmation; nothing was changed",
+            f"re-run with --confirm-prefix '{plan.confirm_text}' if you mean it")
+    code = run_plan(args, fw, plan)
+    _accounting(plan)
+    return code
+
+
+def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
+    """``irtui unblock``."""
+    fw = responder(config)
+    return run_plan(args, fw, fw.plan_unblock(args.targets, args.on))
+
+
+def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
+    """``irtui isolate``."""
+    fw = responder(config)
+    plan = fw.plan_isolate(
+        args.hosts, confirm_timeout=args.confirm_timeout, extra_management=args.management or (),
+        keep_session_address=not args.no_session_address, canary=args.canary)
+    return run_plan(args, fw, plan)
+
+
+def cmd_release(args: argparse.Namespace, config: Config) -> int:
+    """``irtui release``."""
+    fw = responder(config)
+    return run_plan(args, fw, fw.plan_release(args.hosts))
+
+
+def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
+    """``irtui blocks``: the live blocklist read back from each host."""
+    from irtui.core.durations import format_duration
+
+    fw = responder(config)
+    rows = []
+    for host in config.select(args.on or ["all"]):
+        state = fw.read_state(host.name)
+        for entry in state.blocks:
+            rows.append({"host": host.name, "entry": entry.text, "family": entry.family,
+                         "expires_s": entry.expires, "timeout_s": entry.timeout})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} EXPIRES IN")
+        for row in rows:
+            print(f"{row['host']:<12} {row['entry']:<40} v{row['family']:<3} "
+                  f"{format_duration(row['expires_s'])}")
+        if not rows:
+            print("(no blocks)")
+    return EXIT_OK
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the containment verbs to ``sub``."""
+    p = action_parser(sub, "block", "block addresses/CIDRs (IOCs) on hosts")
+    p.add_argument("targets", nargs="*", metavar="ADDR", help="IPv4/IPv6 address or CIDR")
+    p.add_argument("--from-file", metavar="FEED",
+                   help="also block every entry of FEED (one per line, # comments, or CSV "
+                   "with an address column)")
+    p.add_argument("--confirm-prefix", metavar="PREFIX",
+                   help="typed confirmation for prefixes larger than the confirm size")
+    p.add_argument("--on", action="append", required=True, metavar="HOST", help=ON_HELP)
+    p.add_argument("--ttl", help="expiry such as 30m, 24h, 7d or 'permanent' "
+                   "(default firewall.default_ttl)")
+    p.set_defaults(handler=cmd_block)
+
+    p = action_parser(sub, "unblock", "remove addresses/CIDRs from hosts' blocklists")
+    p.add_argument("targets", nargs="+", metavar="ADDR", help="IPv4/IPv6 address or CIDR")
+    p.add_argument("--on", action="append", required=True, metavar="HOST", help=ON_HELP)
+    p.set_defaults(handler=cmd_unblock)
+
+    p = action_parser(sub, "isolate", "isolate hosts (commit-confirmed), keeping management "
+                      "access")
+    p.add_argument("hosts", nargs="+", metavar="HOST")
+    p.add_argument("--confirm-timeout", type=int, metavar="SECONDS",
+                   help="the host undoes the isolation by itself unless irtui confirms over a "
+                   "new SSH connection within this time (default isolation.confirm_timeout)")
+    p.add_argument("--management", action="append", metavar="ADDR",
+                   help="also keep this address/CIDR/name reachable (repeatable)")
+    p.add_argument("--no-session-address", action="store_true",
+                   help="do not keep this SSH session's source address (expert: only when the "
+                   "session arrives through an address that must not stay allowed)")
+    p.add_argument("--canary", metavar="ADDR:PORT",
+                   help="self-test target that must become unreachable (default: the first "
+                   "of isolation.canaries that is not the host itself)")
+    p.set_defaults(handler=cmd_isolate)
+
+    p = action_parser(sub, "release", "remove irtui's isolation from hosts")
+    p.add_argument("hosts", nargs="+", metavar="HOST")
+    p.set_defaults(handler=cmd_release)
+
+    text = "list the live blocklist, read back from each host's firewall"
+    p = sub.add_parser("blocks", help=text, description=text)
+    p.add_argument("--on", action="append", default=None, metavar="HOST",
+                   help=ON_HELP + " (default: all)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_blocks)

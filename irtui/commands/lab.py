@@ -1,0 +1,40 @@
+"""The practice lab: ``lab up|down|status``."""
+
+from __future__ import annotations
+
+import argparse
+
+from irtui.commands.common import EXIT_FAILED, EXIT_OK
+
+
+def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
+    """``irtui lab up|down|status`` (root, Linux)."""
+    from irtui.lab.lab import lab_down, lab_status, lab_up
+    from irtui.lab.spec import LabSpec
+
+    spec = LabSpec(hosts=args.hosts) if args.lab_cmd == "up" else LabSpec()
+    if args.lab_cmd == "up":
+        info = lab_up(spec)
+        print(f"lab is up: {', '.join(h.name for h in info.hosts)} and attacker "
+              f"{info.attacker.v4}")
+        print(f"config: {info.config_path}")
+        print(f"open it with: irtui --config {info.config_path}")
+    elif args.lab_cmd == "down":
+        removed = lab_down(spec)
+        print("\n".join(removed) if removed else "nothing to remove")
+    else:
+        status = lab_status(spec)
+        print(status)
+        return EXIT_OK if status.up else EXIT_FAILED
+    return EXIT_OK
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``lab`` to ``sub``."""
+    p = sub.add_parser("lab", help="the local practice lab (root, Linux)")
+    lsub = p.add_subparsers(dest="lab_cmd", required=True)
+    s = lsub.add_parser("up", help="create or repair the lab")
+    s.add_argument("--hosts", type=int, default=3)
+    lsub.add_parser("down", help="remove the lab")
+    lsub.add_parser("status", help="show the lab")
+    p.set_defaults(handler=cmd_lab, needs_config=False)

@@ -1,0 +1,177 @@
+"""Blocking and unblocking IOCs: plans with per-entry accounting, the conntrack flow cut, and
+read-back verification.
+
+A block is enforced by the host (its firewall's sets, with kernel-side TTLs); irtui only
+reports success after reading the host back and finding every entry it added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from irtui.core.actions.context import ActionContext, plan_each
+from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
+from irtui.core.actions.runner import steps_for
+from irtui.core.durations import format_duration, parse_ttl
+from irtui.core.errors import InvalidTargetError
+from irtui.core.firewall.backend import BlockRequest
+from irtui.core.firewall.state import Network, entry_text
+from irtui.core.plan import EntryFate, EntryStatus, Plan
+from irtui.core.remote import run_script
+from irtui.core.settings import HostConfig
+from irtui.core.targets import refusal
+
+FLOWS_CUT = "flows cut:"
+
+
+def _large(ctx: ActionContext, networks: list[Network]) -> list[Network]:
+    fw = ctx.config.firewall
+    return [n for n in networks
+            if n.prefixlen < (fw.confirm_prefix_v4 if n.version == 4 else fw.confirm_prefix_v6)]
+
+
+def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
+               ttl: int | str | None = "default") -> Plan:
+    """Plan adding ``targets`` to the blocklist of ``hosts`` (enforcement points).
+
+    Reads each host's preflight facts and live state first, so the plan is exact: entries
+    already present are refreshed (TTL renewed), and entries a guardrail forbids are refused
+    per host with the rule that matched (see :mod:`irtui.core.actions.guardrails`). IPv6
+    entries on a host whose backend cannot filter IPv6 are refused as "not protected over
+    IPv6".
+
+    Args:
+        targets: addresses/CIDRs as typed or read from a feed.
+        hosts: host names, ``@group`` or ``all``.
+        ttl: seconds, a duration text (``24h``), None/``permanent``, or ``"default"`` for
+            ``firewall.default_ttl``. Expiry is enforced by the host's kernel.
+
+    Returns:
+        The plan; ``plan.entries`` accounts for every entry on every host and
+        ``plan.confirm_text`` is set when a prefix is larger than
+        ``firewall.confirm_prefix_v4/v6``.
+
+    Raises:
+        InvalidTargetError: nothing at all could be blocked (the message gives the reasons).
+        UnknownHostError, SSHError, HostKeyError, ActionError: while reading the hosts.
+    """
+    chosen = ctx.select(hosts)
+    seconds = ctx.config.firewall.default_ttl if ttl == "default" else parse_ttl(ttl)
+    notes: list[str] = []
+    networks, refused_everywhere = parse_targets(targets, notes)
+    guard = config_guard(ctx.config)
+    plan = Plan("block", "", [h.name for h in chosen], notes=notes)
+    for net in networks:
+        why = refusal(net) or guard_hit(net, guard)
+        if why:
+            refused_everywhere[str(net)] = EntryStatus(EntryFate.REFUSED, why)
+    wanted = [n for n in networks if str(n) not in refused_everywhere]
+    if not wanted:
+        raise InvalidTargetError(
+            "nothing to block: " + "; ".join(f"{t} {why}" for t, why in
+                                             refused_everywhere.items()),
+            "check the addresses; nothing was changed")
+    large = _large(ctx, wanted)
+    if large:
+        plan.confirm_text = " ".join(str(n) for n in large)
+        notes += [f"{n} covers {n.num_addresses:,} addresses" for n in large]
+    expected: dict[str, list[Network]] = {}
+
+    def one(host: HostConfig) -> None:
+        profile = ctx.profile(host.name)
+        state = ctx.read_state(host.name)
+        accounting = dict(refused_everywhere)
+        requests: list[BlockRequest] = []
+        host_guard = profile.facts.protected()
+        for net in wanted:
+            hit = guard_hit(net, host_guard)
+            if hit:
+                accounting[str(net)] = EntryStatus(EntryFate.REFUSED, hit)
+            elif net.version == 6 and not profile.choice.ipv6_protected:
+                accounting[str(net)] = EntryStatus(
+                    EntryFate.REFUSED, "host not protected over IPv6 "
+                    f"({profile.choice.name} has no IPv6 tool there)")
+            else:
+                present = state.find(net) is not None
+                requests.append(BlockRequest(net, seconds, refresh=present))
+                accounting[str(net)] = EntryStatus(EntryFate.REFRESH if present
+                                                   else EntryFate.TO_ADD)
+        plan.entries[host.name] = accounting
+        expected[host.name] = [r.network for r in requests]
+        if not requests:
+            plan.skipped[host.name] = "nothing to block here"
+            return
+        plan.steps += steps_for(host, profile.backend.block_commands(requests, state))
+        if "conntrack" in profile.facts.binaries:
+            plan.steps += steps_for(host, [run_script(
+                "conntrack_cut", purpose="cut existing flows of the blocked entries (conntrack)",
+                stdin="".join(f"{entry_text(r.network)}\n" for r in requests))], FLOWS_CUT)
+        if profile.facts.global_ipv6 and not profile.choice.ipv6_protected:
+            notes.append(f"{host.name}: NOT protected over IPv6 — install the IPv6 tool "
+                         f"for {profile.choice.name}")
+
+    plan_each(plan, chosen, one)
+    if not plan.steps and not plan.failed:
+        reasons = {f"{entry} {status}" for per_host in plan.entries.values()
+                   for entry, status in per_host.items()}
+        raise InvalidTargetError("nothing to block: " + "; ".join(sorted(reasons)),
+                                 "check the addresses; nothing was changed")
+    plan.summary = (f"block {_what(wanted)} on {', '.join(h.name for h in chosen)} "
+                    f"(TTL {format_duration(seconds)})")
+
+    def verify(host: str) -> str | None:
+        state = ctx.read_state(host)
+        missing = [str(n) for n in expected.get(host, []) if state.find(n) is None]
+        return f"not in the live blocklist: {', '.join(missing[:5])}" if missing else None
+
+    plan.verify = verify
+    return plan
+
+
+def _what(networks: list[Network]) -> str:
+    shown = ", ".join(str(n) for n in networks[:3])
+    return shown + (f" and {len(networks) - 3} more" if len(networks) > 3 else "")
+
+
+def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str]) -> Plan:
+    """Plan removing ``targets`` from the blocklist of ``hosts``. Reads each host's live
+    blocklist first: a host where a target is not blocked is reported, not failed.
+
+    Raises:
+        InvalidTargetError, UnknownHostError, SSHError, HostKeyError, ActionError.
+    """
+    chosen = ctx.select(hosts)
+    notes: list[str] = []
+    networks, bad = parse_targets(targets, notes)
+    if bad:
+        raise InvalidTargetError("; ".join(f"{t}: {why.reason}" for t, why in bad.items()),
+                                 "give an IPv4/IPv6 address or prefix")
+    plan = Plan("unblock", f"unblock {', '.join(str(n) for n in networks)} on "
+                f"{', '.join(h.name for h in chosen)}", [h.name for h in chosen], notes=notes)
+    removed: dict[str, list[Network]] = {}
+
+    def one(host: HostConfig) -> None:
+        state = ctx.read_state(host.name)
+        present = [n for n in networks if state.find(n) is not None]
+        removed[host.name] = present
+        plan.entries[host.name] = {
+            str(n): EntryStatus(EntryFate.TO_REMOVE if n in present else EntryFate.NOT_PRESENT)
+            for n in networks}
+        absent = [str(n) for n in networks if n not in present]
+        if absent:
+            notes.append(f"{host.name}: not blocked there: {', '.join(absent)}")
+        if not present:
+            plan.skipped[host.name] = "not blocked there"
+            return
+        plan.steps += steps_for(host, ctx.profile(host.name).backend.unblock_commands(present,
+                                                                                     state))
+
+    plan_each(plan, chosen, one)
+
+    def verify(host: str) -> str | None:
+        state = ctx.read_state(host)
+        still = [str(n) for n in removed.get(host, []) if state.find(n) is not None]
+        return f"still in the live blocklist: {', '.join(still)}" if still else None
+
+    plan.verify = verify
+    return plan

@@ -1,0 +1,75 @@
+"""Guardrails: which entries a block may never cover, and why.
+
+Every refusal names the rule that matched, so the responder can tell a typo from policy.
+Special-purpose ranges come from :data:`irtui.core.targets.SPECIAL_NETWORKS`; the config
+adds ``isolation.allow`` and ``firewall.never_block``; each host adds its own addresses,
+gateways, resolvers and the responder's session address (its preflight facts).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from irtui.core.endpoints import is_network, split_port
+from irtui.core.errors import InvalidTargetError
+from irtui.core.firewall.state import Network
+from irtui.core.plan import EntryFate, EntryStatus
+from irtui.core.settings import Config
+from irtui.core.targets import parse_network
+
+Guard = list[tuple[Network, str]]
+"""Protected networks, each with the name of the rule that protects it."""
+
+
+def config_guard(config: Config) -> Guard:
+    """The guardrails from the config: literal ``isolation.allow`` networks (whatever their
+    port; DNS names are not resolved here) and ``firewall.never_block``."""
+    hosts = [split_port(a)[0] for a in config.isolation.allow]
+    guard: Guard = [(ipaddress.ip_network(h, strict=False), "isolation.allow (a management "
+                     "network)") for h in hosts if is_network(h)]
+    guard += [(ipaddress.ip_network(a, strict=False), "firewall.never_block")
+              for a in config.firewall.never_block]
+    return guard
+
+
+def guard_hit(net: Network, guard: Guard) -> str | None:
+    """Why ``net`` must not be blocked under ``guard`` (it overlaps a protected network:
+    overlap, not containment, so a covering prefix is refused too), or None."""
+    for protected, rule in guard:
+        if protected.version == net.version and protected.overlaps(net):
+            return f"overlaps {protected}, {rule}"
+    return None
+
+
+def parse_targets(targets: Sequence[str], notes: list[str]
+                  ) -> tuple[list[Network], dict[str, EntryStatus]]:
+    """Validate ``targets`` (addresses/CIDRs as typed or read from a feed).
+
+    Args:
+        notes: receives one line per normalisation (e.g. host bits cleared).
+
+    Returns:
+        The distinct networks in input order, and ``{input text: refused status}`` for the
+        inputs that are not addresses.
+
+    Raises:
+        InvalidTargetError: no target at all.
+    """
+    if not targets:
+        raise InvalidTargetError("no address given", "name an IP address or CIDR to act on")
+    networks: list[Network] = []
+    seen: set[Network] = set()
+    refused: dict[str, EntryStatus] = {}
+    for text in targets:
+        try:
+            net, note = parse_network(text)
+        except InvalidTargetError as exc:
+            refused[text.strip()] = EntryStatus(EntryFate.REFUSED, exc.problem)
+            continue
+        if note:
+            notes.append(note)
+        if net not in seen:
+            seen.add(net)
+            networks.append(net)
+    return networks, refused

@@ -1,0 +1,77 @@
+"""Running commands on hosts for the actions: plan steps over the SSH pool, and read-only
+commands whose failure is an :class:`~irtui.core.errors.ActionError` naming the tool."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from irtui.core.errors import ActionError
+from irtui.core.events import OutputCallback
+from irtui.core.executor import Runner
+from irtui.core.plan import Step, StepOutcome, command_line
+from irtui.core.remote import Command
+from irtui.core.settings import HostConfig
+from irtui.core.ssh import SSHPool
+
+
+def run_captured(pool: SSHPool, host: HostConfig, command: str,
+                 on_output: OutputCallback | None, cancel: threading.Event | None,
+                 stdin: str | None = None) -> StepOutcome:
+    """Run one command line over ``pool``, streaming to ``on_output`` and capturing both
+    streams, as a :class:`StepOutcome` (seconds in ``duration``).
+
+    Raises:
+        SSHError, HostKeyError: see :meth:`SSHPool.run`.
+    """
+    result = pool.run(host, command, stdin=stdin.encode() if stdin is not None else None,
+                      on_output=on_output, cancel=cancel, capture=True)
+    return StepOutcome(result.exit_code, result.duration, result.stdout, result.stderr)
+
+
+def run_read(pool: SSHPool, host: HostConfig, command: Command, suffix: str = "",
+             timeout: float | None = None) -> str:
+    """Run a read-only ``command`` on ``host`` and return its stdout.
+
+    Args:
+        suffix: raw text appended to the command line (e.g. ``' "$SSH_CONNECTION"'``, which
+            the login shell expands before any sudo resets the environment).
+        timeout: seconds (default: the pool's command timeout).
+
+    Raises:
+        ActionError: the tool is missing (exit 127) or the command failed (its last stderr
+            line is quoted).
+        SSHError, HostKeyError: see :meth:`SSHPool.run`.
+    """
+    line = command_line(host, command.argv) + suffix
+    result = pool.run(host, line, capture=True, timeout=timeout)
+    if result.exit_code != 0:
+        err = result.stderr.strip().splitlines()
+        tool = command.argv[0]
+        if result.exit_code == 127:
+            raise ActionError(f"{host.name}: {tool} is not installed",
+                              "install it, or force another firewall backend for the host")
+        raise ActionError(f"{host.name}: {command.purpose} failed: "
+                          f"{err[-1] if err else f'exit {result.exit_code}'}",
+                          "check that the login user may run it (root or sudo -n)")
+    return result.stdout
+
+
+def steps_for(host: HostConfig, commands: Sequence[Command],
+              report_prefix: str | None = None) -> list[Step]:
+    """Plan steps for ``commands`` on ``host`` (quoted, with ``sudo -n`` for non-root)."""
+    return [Step(host.name, command_line(host, c.argv), c.purpose, c.stdin, report_prefix)
+            for c in commands]
+
+
+class SSHRunner(Runner):
+    """Runs plan steps on the hosts of ``hosts`` through ``pool``."""
+
+    def __init__(self, pool: SSHPool, hosts: dict[str, HostConfig]) -> None:
+        self.pool = pool
+        self.hosts = hosts
+
+    def run_step(self, step: Step, on_output: OutputCallback,
+                 cancel: threading.Event | None) -> StepOutcome:
+        return run_captured(self.pool, self.hosts[step.host], step.command, on_output,
+                            cancel, step.stdin)

@@ -1,0 +1,101 @@
+"""Run a plan: hosts in parallel, steps in order per host, events as they happen."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from irtui.core.errors import IrtuiError
+from irtui.core.events import (
+    EventSink,
+    HostResult,
+    Outcome,
+    OutputCallback,
+    OutputLine,
+    PlanResult,
+    StepFinished,
+    StepStarted,
+)
+from irtui.core.plan import Plan, Step, StepOutcome
+
+MAX_PARALLEL = 16
+
+
+class Runner:
+    """Something that can run one remote step: ``run_step(step, on_output, cancel)``."""
+
+    def run_step(self, step: Step, on_output: OutputCallback,
+                 cancel: threading.Event | None) -> StepOutcome:  # pragma: no cover
+        raise NotImplementedError
+
+
+def failure_reason(stderr: str) -> str:
+    """The telling line of a failed command's stderr: the last ``Error:`` line (nft, ipset),
+    else the last line with words in it (not nft's ``^^^^`` marker line); ``""`` if none."""
+    lines = [line.strip() for line in stderr.splitlines()
+             if any(c.isalnum() for c in line)]
+    errors = [line for line in lines if line.lower().startswith(("error", "ipset v"))]
+    return errors[-1] if errors else (lines[-1] if lines else "")
+
+
+def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
+              cancel: threading.Event | None) -> HostResult:
+    started = time.monotonic()
+
+    def took() -> float:
+        return time.monotonic() - started
+
+    if host in plan.failed:
+        return HostResult(host, Outcome.FAILED, plan.failed[host], 0.0)
+    if host in plan.skipped:
+        return HostResult(host, Outcome.UNCHANGED, f"no change: {plan.skipped[host]}", 0.0)
+    reports: list[str] = []
+    try:
+        for step in (s for s in plan.steps if s.host == host):
+            on_event(StepStarted(host, step.purpose, step.headline()))
+
+            def emit(stream: str, line: str, h: str = host) -> None:
+                on_event(OutputLine(h, stream, line))
+
+            outcome = (step.local(emit, cancel, on_event) if step.local is not None
+                       else runner.run_step(step, emit, cancel))
+            on_event(StepFinished(host, step.purpose, outcome.exit_code, outcome.duration))
+            if outcome.exit_code != 0:
+                why = failure_reason(outcome.stderr)
+                return HostResult(host, Outcome.FAILED, f"{step.purpose}: exit code "
+                                  f"{outcome.exit_code}" + (f": {why}" if why else ""), took())
+            if step.report_prefix:
+                reports += [line.strip() for line in outcome.stdout.splitlines()
+                            if line.startswith(step.report_prefix)]
+        if plan.verify is not None:
+            problem = plan.verify(host)
+            if problem:
+                return HostResult(host, Outcome.FAILED, f"verification failed: {problem}",
+                                  took())
+    except IrtuiError as exc:
+        return HostResult(host, Outcome.FAILED, exc.line, took())
+    return HostResult(host, Outcome.OK, "; ".join(["done", *reports]), took())
+
+
+def execute(plan: Plan, runner: Runner, on_event: EventSink,
+            cancel: threading.Event | None = None,
+            max_parallel: int = MAX_PARALLEL) -> PlanResult:
+    """Run ``plan``: hosts in parallel (at most ``max_parallel``), steps in order per host.
+
+    Events are delivered to ``on_event`` from worker threads: ``StepStarted``, ``OutputLine``
+    per line, ``StepFinished``, one ``HostResult`` per host and finally the ``PlanResult``
+    (also returned). A host whose step fails stops there; other hosts carry on. Never raises
+    for per-host failures.
+    """
+
+    def deliver(host: str) -> HostResult:
+        result = _run_host(plan, host, runner, on_event, cancel)
+        on_event(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(plan.hosts)))) as pool:
+        results = tuple(pool.map(deliver, plan.hosts))
+    final = PlanResult(plan.action, plan.summary, results)
+    on_event(final)
+    return final

@@ -1,0 +1,259 @@
+"""iptables + ipset backend, reading side: the names irtui uses (``iptables.toml``) and the
+parser for what ``remote/iptables_read.sh`` prints (ipset save + ``X-save -t raw``).
+See :mod:`irtui.core.firewall.iptables` for the layout on a host."""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from irtui.core.errors import ActionError
+from irtui.core.firewall.state import BlockEntry, HostState, Isolation
+from irtui.core.remote import sections
+
+MARKER = "### irtui "
+
+@cache
+def templates() -> dict[str, Any]:
+    """The parsed ``iptables.toml`` (templates, names and per-variant binaries)."""
+    text = resources.files("irtui.core.firewall").joinpath("iptables.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def names() -> dict[str, Any]:
+    return dict(templates()["names"])
+
+
+@cache
+def _template(key: str) -> Template:
+    return Template(templates()[key])
+
+
+def fill(key: str, **values: object) -> str:
+    """Template ``key`` filled with the [names] table and ``values``, without the outer blank
+    lines. Raises KeyError for a placeholder nobody filled (never a half-filled script)."""
+    return _template(key).substitute(names(), **values).strip("\n")
+
+
+def tokens(rule: str) -> tuple[str, ...]:
+    """Split one iptables-save rule the way iptables-restore reads it (quotes respected)."""
+    try:
+        return tuple(shlex.split(rule))
+    except ValueError:
+        return tuple(rule.split())
+
+
+def set_name(version: int) -> str:
+    """irtui's ipset for IP ``version`` 4 or 6: ``irtui4`` / ``irtui6``."""
+    return str(names()[f"set{version}"])
+
+
+def temp_set_name(version: int) -> str:
+    """The set built before ``ipset swap``: ``irtui4-new`` / ``irtui6-new``."""
+    return set_name(version) + str(names()["temp_suffix"])
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """The raw table of one family as ``iptables-save -t raw`` printed it.
+
+    Attributes:
+        present: the table was printed (an absent legacy table is not read, so as not to
+            create it).
+        chains: chain name → its rules in order, each as the tokens after ``-A CHAIN``
+            (e.g. ``("-j", "IRTUI-BLOCK")``).
+    """
+
+    present: bool = False
+    chains: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+
+    def has_chain(self, name: str) -> bool:
+        """True when chain ``name`` exists (declared or holding rules)."""
+        return name in self.chains
+
+    def rules(self, name: str) -> tuple[tuple[str, ...], ...]:
+        """The rules of chain ``name`` (empty if it does not exist)."""
+        return self.chains.get(name, ())
+
+    def jumps(self, chain: str, target: str) -> list[int]:
+        """0-based positions in ``chain`` of the plain jump ``-j target`` (irtui's form)."""
+        return [i for i, r in enumerate(self.rules(chain)) if r == ("-j", target)]
+
+    def jump_at_head(self, chain: str, target: str, ours: Iterable[str]) -> bool:
+        """True when ``chain`` holds exactly one jump to ``target`` and only jumps to irtui's
+        chains (``ours``) come before it, i.e. no other rule is evaluated first."""
+        positions = self.jumps(chain, target)
+        if len(positions) != 1:
+            return False
+        allowed = {("-j", name) for name in ours}
+        return all(rule in allowed for rule in self.rules(chain)[:positions[0]])
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What parse_state stored in ``HostState.detail`` (defaults when absent)."""
+
+    sets: dict[int, bool]
+    raw: dict[int, RawTable | None]
+    missing: tuple[str, ...]
+    ipv6: bool
+    known: bool
+
+    @classmethod
+    def of(cls, state: HostState) -> Facts:
+        d = state.detail
+        sets = d.get("sets")
+        raw = d.get("raw")
+        missing = d.get("missing")
+        return cls(
+            sets=dict(sets) if isinstance(sets, dict) else {4: False, 6: False},
+            raw=dict(raw) if isinstance(raw, dict) else {4: None, 6: None},
+            missing=tuple(missing) if isinstance(missing, tuple | list) else (),
+            ipv6=bool(d.get("ipv6", True)),
+            known=isinstance(raw, dict),
+        )
+
+
+def _parse_set(host: str, version: int, lines: list[str]) -> tuple[bool, list[BlockEntry]]:
+    name = set_name(version)
+    exists = False
+    entries: list[BlockEntry] = []
+    for line in lines:
+        words = line.split()
+        if len(words) < 2 or words[1] != name:
+            continue  # comments, warnings, other sets
+        if words[0] == "create":
+            exists = True
+        elif words[0] == "add" and len(words) >= 3:
+            options = words[3:]
+            if "nomatch" in options:
+                continue  # an exception inside a blocked prefix, not a block
+            try:
+                network = ipaddress.ip_network(words[2], strict=False)
+                remaining = int(options[options.index("timeout") + 1]) \
+                    if "timeout" in options else 0
+            except (ValueError, IndexError):
+                raise ActionError(f"{host}: cannot understand ipset entry {line.strip()!r}",
+                                  f"check `ipset save {name}` on the host") from None
+            if network.version != version:
+                continue
+            left = remaining or None  # timeout 0 / no timeout: permanent
+            entries.append(BlockEntry(network, timeout=left, expires=left))
+    return exists, entries
+
+
+def _parse_raw(lines: list[str]) -> RawTable:
+    chains: dict[str, list[tuple[str, ...]]] = {}
+    present = inside = False
+    for line in lines:
+        text = line.strip()
+        if text.startswith("*"):
+            inside = text == "*raw"
+            present = present or inside
+        elif not inside:
+            continue
+        elif text == "COMMIT":
+            inside = False
+        elif text.startswith(":") and len(text) > 1:
+            chains.setdefault(text[1:].split()[0], [])
+        elif text.startswith("-A "):
+            words = tokens(text)
+            if len(words) >= 2:
+                chains.setdefault(words[1], []).append(words[2:])
+    return RawTable(present, {name: tuple(rules) for name, rules in chains.items()})
+
+
+def _isolation_status(raw: RawTable | None) -> str:
+    """``complete``, ``partial`` (some of irtui's isolation pieces) or ``absent``."""
+    n = names()
+    if raw is None:
+        return "absent"
+    pieces = [raw.has_chain(n["isolate_in"]), raw.has_chain(n["isolate_out"]),
+              bool(raw.jumps("PREROUTING", n["isolate_in"])),
+              bool(raw.jumps("OUTPUT", n["isolate_out"]))]
+    return "complete" if all(pieces) else "partial" if any(pieces) else "absent"
+
+
+def _comment(rule: tuple[str, ...]) -> str | None:
+    for i, word in enumerate(rule[:-1]):
+        if word == "--comment":
+            return rule[i + 1]
+    return None
+
+
+def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Isolation | None:
+    """Isolation when it is complete in every family in ``families``; since/mgmt from the
+    first rule's comment (``mgmt=*``: read from the RETURN rules)."""
+    n = names()
+    if not all(_isolation_status(raws.get(v)) == "complete" for v in families):
+        return None
+    since, mgmt_text = "", "*"
+    for v in families:
+        raw = raws.get(v)
+        rules = raw.rules(n["isolate_in"]) if raw else ()
+        comment = _comment(rules[0]) if rules else None
+        if comment and "since=" in comment:
+            fields = dict(p.split("=", 1) for p in comment.split() if "=" in p)
+            since, mgmt_text = fields.get("since", ""), fields.get("mgmt", "")
+            break
+    if mgmt_text != "*":
+        return Isolation(since, tuple(m for m in mgmt_text.split(",") if m))
+    mgmt: list[str] = []
+    for v in families:
+        raw = raws.get(v)
+        for rule in raw.rules(n["isolate_in"]) if raw else ():
+            if len(rule) >= 4 and rule[0] == "-s" and rule[-2:] == ("-j", "RETURN"):
+                mgmt.append(str(ipaddress.ip_network(rule[1], strict=False)))
+    return Isolation(since, tuple(mgmt))
+
+
+def parse_read(host: str, text: str, backend: str) -> HostState:
+    """Parse the output of :meth:`IptablesBackend.read_command` into a :class:`HostState`.
+
+    Lines before the first ``### irtui`` marker and anything inside a section that is not
+    ipset/iptables-save syntax (comments, ``# Warning: iptables-legacy tables present ...``)
+    are ignored.
+
+    ``BlockEntry.expires`` is the remaining time ``ipset save`` reports, in seconds (None for a
+    permanent entry: ``timeout 0`` or no timeout). ipset does not keep the TTL an entry was
+    added with, so ``BlockEntry.timeout`` is that same remaining time.
+
+    ``detail`` holds: ``sets`` {4|6: irtui's set exists}, ``raw`` {4|6: :class:`RawTable`},
+    ``missing`` (binaries not installed), ``ipv6`` (the kernel has IPv6) and ``isolation``
+    {4|6: ``complete``/``partial``/``absent``}. ``isolation`` is reported only when it is
+    complete in every family the host has (a half-isolated host is not isolated).
+
+    Raises:
+        ActionError: the read script did not run to its end marker, or an ipset entry is
+            not an address.
+    """
+    sec = sections(text, MARKER)
+    sec["missing"] = [k.removeprefix("missing ").strip() for k in list(sec)
+                      if k.startswith("missing ")]
+    if "end" not in sec:
+        raise ActionError(f"{host}: the iptables/ipset read did not complete",
+                          "check that the login user can run sh, ipset and iptables-save")
+    blocks: list[BlockEntry] = []
+    sets: dict[int, bool] = {}
+    raws: dict[int, RawTable | None] = {}
+    for v in (4, 6):
+        sets[v], entries = _parse_set(host, v, sec.get(f"ipset {v}", []))
+        blocks.extend(entries)
+        raws[v] = _parse_raw(sec.get(f"raw {v}", []))
+    ipv6 = "no-ipv6" not in sec
+    families = (4, 6) if ipv6 else (4,)
+    blocks.sort(key=lambda e: (e.family, e.network))
+    detail: dict[str, object] = {
+        "sets": sets, "raw": raws, "missing": tuple(sec.get("missing", [])), "ipv6": ipv6,
+        "isolation": {v: _isolation_status(raws[v]) for v in (4, 6)},
+    }
+    return HostState(host=host, blocks=tuple(blocks), isolation=_isolation(raws, families),
+                     backend=backend, detail=detail)

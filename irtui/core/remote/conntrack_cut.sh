@@ -1,0 +1,19 @@
+#!/bin/sh
+# Cut the existing flows of blocked entries (conntrack(8) -D -s/-d; CIDRs accepted since
+# conntrack-tools 1.4.6). stdin: one entry per line, a bare address or a CIDR, each rendered
+# by irtui from a normalised ipaddress value. Lists the conntrack table once and deletes the
+# flows of every prefix and of every single address that has flows.
+# Prints "flows cut: N".
+entries=$(mktemp) || exit 1
+flows=$(mktemp) || exit 1
+trap 'rm -f "$entries" "$flows"' EXIT
+cat > "$entries"
+conntrack -L 2>/dev/null | tr ' ' '\n' | sed -n 's/^\(src\|dst\)=//p' | sort -u > "$flows"
+n=0
+for net in $(grep '/' "$entries"; grep -v '/' "$entries" | grep -Fx -f "$flows"); do
+  for dir in -s -d; do
+    c=$(conntrack -D "$dir" "$net" 2>&1 | sed -n 's/.* \([0-9][0-9]*\) flow entr.*/\1/p')
+    n=$((n + ${c:-0}))
+  done
+done
+echo "flows cut: $n"

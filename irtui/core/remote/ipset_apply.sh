@@ -1,0 +1,39 @@
+#!/bin/sh
+# Rebuild irtui's ipsets atomically (ipset(8)). $1 maxelem, then per family four words:
+# IP version, live set, temp set, ipset family (inet/inet6).
+# stdin: change lines for the temp sets ("add <temp> NET timeout N", "del <temp> NET").
+# For each family: ensure the live set, copy its entries (with their remaining timeouts)
+# into a new temp set, apply the changes, all in one `ipset -exist restore` (-exist: an add
+# of a present entry updates its timeout, a del of an absent one is ignored), then
+# `ipset swap` (atomic) and destroy the old content. Any failure before the swap leaves the
+# live set untouched; the temp set is removed.
+maxelem=$1
+shift
+d=$(mktemp -d) || exit 1
+temps="" swaps=""
+cleanup() {
+  rc=$?
+  rm -rf "$d"
+  for t in $temps; do ipset destroy "$t" 2>/dev/null || :; done
+  exit "$rc"
+}
+trap cleanup EXIT
+set -e
+: > "$d/restore"
+while [ $# -ge 4 ]; do
+  v=$1 live=$2 temp=$3 fam=$4
+  shift 4
+  temps="$temps $temp" swaps="$swaps $live:$temp"
+  ipset -exist create "$live" hash:net family "$fam" timeout 0 maxelem "$maxelem"
+  ipset destroy "$temp" 2>/dev/null || :
+  ipset save "$live" > "$d/saved$v"
+  # timeout 0 at create: entries carry their own timeout, the default is permanent.
+  echo "create $temp hash:net family $fam timeout 0 maxelem $maxelem" >> "$d/restore"
+  sed -n "s/^add $live /add $temp /p" "$d/saved$v" >> "$d/restore"
+done
+cat >> "$d/restore"
+ipset -exist restore < "$d/restore"
+for pair in $swaps; do
+  ipset swap "${pair%%:*}" "${pair#*:}"
+  ipset destroy "${pair#*:}"
+done

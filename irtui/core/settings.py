@@ -1,0 +1,185 @@
+"""The configuration as typed values: one frozen dataclass per section.
+
+Parsing and validation live in :mod:`irtui.core.config`; the file format is documented key by
+key in ``config.example.toml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from irtui.core.errors import UnknownHostError
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """One managed host (an enforcement point).
+
+    Attributes:
+        name: short unique name used on the command line and in the TUI.
+        address: IP address or DNS name that SSH connects to.
+        port: SSH TCP port (default 22).
+        user: SSH login user; non-root users get ``sudo -n``.
+        groups: group names for acting on several hosts at once.
+        firewall: backend to use (``auto``, ``nftables``, ``iptables-nft``,
+            ``iptables-legacy``); ``auto`` follows the preflight probe.
+    """
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    groups: tuple[str, ...] = ()
+    firewall: str = "auto"
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    """SSH client settings. Times are in seconds."""
+
+    user: str = "root"
+    key_file: str = ""
+    known_hosts: str = "~/.ssh/known_hosts"
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    use_agent: bool = True
+
+
+BACKENDS = ("auto", "nftables", "iptables-nft", "iptables-legacy")
+
+
+@dataclass(frozen=True)
+class FirewallSettings:
+    """Blocklist settings.
+
+    Attributes:
+        default_ttl: seconds, or None for permanent blocks.
+        backend: default backend for hosts that don't set one (see :data:`BACKENDS`).
+        never_block: CIDRs no block may overlap (the guardrail says which matched).
+        confirm_prefix_v4 / confirm_prefix_v6: blocking a prefix shorter than this (more
+            addresses) needs a typed confirmation.
+    """
+
+    default_ttl: int | None = 86400
+    backend: str = "auto"
+    never_block: tuple[str, ...] = ()
+    confirm_prefix_v4: int = 24
+    confirm_prefix_v6: int = 48
+
+
+@dataclass(frozen=True)
+class IsolationSettings:
+    """Isolation policy.
+
+    Attributes:
+        allow: management endpoints and extra allows (log collector, EDR server) kept
+            reachable in both directions: IP addresses, CIDRs or DNS names (resolved to IPv4
+            and IPv6 before anything is applied). The responder's own SSH source address is
+            always kept as well.
+        confirm_timeout: seconds the host waits for irtui to confirm over a new SSH
+            connection before it removes the isolation by itself.
+        canaries: ``address:port`` (``[v6]:port``) endpoints; the first that is not the
+            isolated host itself must be unreachable from it (the self-test); empty = none.
+        allow_dhcp / allow_nd / allow_resolvers: keep DHCP, IPv6 neighbour discovery, and the
+            host's DNS resolvers reachable.
+    """
+
+    allow: tuple[str, ...] = ()
+    confirm_timeout: int = 60
+    canaries: tuple[str, ...] = ()
+    allow_dhcp: bool = True
+    allow_nd: bool = True
+    allow_resolvers: bool = False
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """SMTP settings. ``security`` is ``starttls`` (RFC 3207) or ``tls`` (implicit TLS,
+    RFC 8314); the password is read from the OS keyring under ``password_secret``."""
+
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    cafile: str = ""
+    timeout: float = 30.0
+    password_secret: str = "smtp"
+
+    @property
+    def configured(self) -> bool:
+        """True when enough is set to try sending."""
+        return bool(self.host and self.sender)
+
+
+@dataclass(frozen=True)
+class UISettings:
+    """TUI settings. ``refresh_seconds`` is the live-state poll period in seconds."""
+
+    theme: str = "irtui-dark"
+    refresh_seconds: float = 15.0
+    log_max_lines: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. ``path`` is where it was loaded from (empty if built in code)."""
+
+    hosts: tuple[HostConfig, ...] = ()
+    ssh: SSHSettings = field(default_factory=SSHSettings)
+    firewall: FirewallSettings = field(default_factory=FirewallSettings)
+    isolation: IsolationSettings = field(default_factory=IsolationSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    audit_dir: str = ""
+    path: str = ""
+
+    def host(self, name: str) -> HostConfig:
+        """Return the host called ``name``.
+
+        Raises:
+            UnknownHostError: no host of that name; the message lists the known ones.
+        """
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        known = ", ".join(h.name for h in self.hosts) or "none"
+        raise UnknownHostError(
+            f"unknown host {name!r}",
+            f"use a host name from the config ({known}) or add it under [[hosts]]",
+        )
+
+    def select(self, names: list[str] | tuple[str, ...]) -> list[HostConfig]:
+        """Resolve host names, group names (``@group``) or ``all`` to hosts, in config order.
+
+        Raises:
+            UnknownHostError: a name or group matches nothing.
+        """
+        chosen: dict[str, HostConfig] = {}
+        for raw in names:
+            name = raw.strip()
+            if name == "all":
+                chosen.update((h.name, h) for h in self.hosts)
+            elif name.startswith("@"):
+                members = [h for h in self.hosts if name[1:] in h.groups]
+                if not members:
+                    groups = sorted({g for h in self.hosts for g in h.groups})
+                    raise UnknownHostError(
+                        f"unknown group {name!r}",
+                        f"use one of the groups in the config ({', '.join(groups) or 'none'})")
+                chosen.update((h.name, h) for h in members)
+            else:
+                host = self.host(name)
+                chosen[host.name] = host
+        return [h for h in self.hosts if h.name in chosen]
+
+    @property
+    def resolved_audit_dir(self) -> Path:
+        """Directory for the audit trail and transcripts (platformdirs state dir by default)."""
+        if self.audit_dir:
+            return Path(self.audit_dir).expanduser()
+        return Path(platformdirs.user_state_dir("irtui")) / "audit"

@@ -1,0 +1,28 @@
+"""The ``irtui`` command: the TUI when no verb is given, else the CLI verb.
+
+This is the composition root that knows both fronts; the fronts never import each other.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from irtui import cli
+from irtui.commands.common import exit_code
+from irtui.core.errors import IrtuiError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``irtui`` console script; returns the exit code."""
+    args = cli.build_parser().parse_args(argv)
+    if not cli.wants_tui(args):
+        return cli.run(args)
+    try:
+        from irtui.core.config import load_config
+        from irtui.tui.app import run_app
+
+        return run_app(load_config(args.config))
+    except IrtuiError as exc:
+        print(f"irtui: {exc.line}", file=sys.stderr)
+        return exit_code(exc)
