@@ -17,19 +17,21 @@ newline. Called from the thread running the command."""
 
 @dataclass(frozen=True)
 class StepStarted:
-    """A step began on ``host``; ``command`` is its one-line headline."""
+    """A step began on ``host``."""
 
     host: str
     purpose: str
     command: str
+    """The step's one-line headline (:meth:`irtui.core.plan.Step.headline`)."""
 
 
 @dataclass(frozen=True)
 class OutputLine:
-    """One line of a step's output; ``stream`` is ``stdout`` or ``stderr``."""
+    """One line of a step's output, as it arrived (without its newline)."""
 
     host: str
     stream: str
+    """``stdout`` or ``stderr``."""
     line: str
 
 
