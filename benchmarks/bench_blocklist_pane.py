@@ -11,6 +11,10 @@ Three hosts in one group: host1 has every entry, host2 every other one, host3 al
 * countdown tick: the 1 s tick when every countdown on screen changes (worst case);
 * filter: ``/`` text that keeps 1 entry in 200, then clearing it (all rows come back);
 * page down: one key press mid-table (mostly the Pilot round trip and the repaint);
+* filter as you type: each prefix of the same text, as the filter line applies it on every
+  key; then the same keys pressed through Pilot (whose round trip alone is most of that: an
+  unbound key is timed for comparison); Esc clears it;
+* memory: what tracemalloc sees allocated for the model and, on top, by the table;
 * full GC pass: ``gc.collect()`` with the pane loaded, and — for comparison — if the views
   kept the 3 read states (50,000 BlockEntry/ipaddress objects each) instead of the index.
   CPython runs such passes by itself every few seconds while objects are being created, and
@@ -37,16 +41,19 @@ import ipaddress
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from irtui.core.config import HostConfig
 from irtui.core.firewall.state import BlockEntry, HostState
-from irtui.tui import widgets
-from irtui.tui.widgets import BlockPane, BlockTable, HostView, aggregate_blocks, index_blocks
+from irtui.tui import blocklist_view
+from irtui.tui.blocklist import BlockModel, aggregate_blocks, index_blocks
+from irtui.tui.blocklist_view import BlockPane, BlockTable
+from irtui.tui.host_view import HostView
 
 V4 = int(ipaddress.IPv4Address("198.18.0.0"))   # 198.18.0.0/15: 131,072 addresses
 V6 = int(ipaddress.IPv6Address("2001:db8::"))
@@ -55,6 +62,10 @@ HOSTS: dict[str, Callable[[int], bool]] = {
     "host2": lambda i: i % 2 == 0,
     "host3": lambda i: i % 7 != 0,
 }
+
+def needle_for(count: int) -> str:
+    """The filter text: one /24 of the entries (at most 256 of them; 1 in 200 of 50,000)."""
+    return "198.18.42." if count > 42 * 256 + 255 else "198.18.1."
 
 Timing = tuple[float, float]
 Results = dict[str, list[Timing]]
@@ -86,8 +97,13 @@ class Plain(App[None]):
         yield DataTable()
 
 
+class PlainInput(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Input()
+
+
 class Clock:
-    """Stands in for the ``time`` module in widgets: a tick 1 s later without sleeping."""
+    """Stands in for the ``time`` module in blocklist_view: a tick 1 s later without sleeping."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -129,7 +145,7 @@ def full_gc() -> Timing:
 
 
 def refresh(results: Results, views: list[HostView], states: list[HostState],
-            name: str) -> widgets.BlockModel:
+            name: str) -> BlockModel:
     """The app's refresh: index each state (refresh worker), then aggregate (blocklist
     worker)."""
     for view, state in zip(views, states, strict=True):
@@ -142,7 +158,7 @@ def refresh(results: Results, views: list[HostView], states: list[HostState],
 
 async def one_round(results: Results, count: int, rep: int, clock: Clock) -> None:
     churn = count // 100
-    needle = "198.18.42."  # one /24: about 1 entry in 200
+    needle = needle_for(count)
     views = [HostView(HostConfig(name, "198.18.1.1", groups=("lab",))) for name in HOSTS]
     app = Bench()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -176,19 +192,69 @@ async def one_round(results: Results, count: int, rep: int, clock: Clock) -> Non
         narrowed = table.row_count
         add(results, "filter cleared (all rows back)",
             await timed(pilot, lambda: table.set_filter("")))
-        assert table.row_count == count and 0 < narrowed < count / 100, narrowed
+        assert table.row_count == count and 0 < narrowed <= 256, narrowed
+        for end in range(1, len(needle) + 1):  # the first prefixes match nearly every entry
+            add(results, f"filter as you type '{needle}', each key",
+                await timed(pilot, lambda t=needle[:end]: table.set_filter(t)))  # type: ignore[misc]
+        table.set_filter("")
 
         add(results, "page down key, mid-table",
             await timed(pilot, lambda: pilot.press("pagedown")))
+        add(results, "unbound key (the Pilot round trip alone)",
+            await timed(pilot, lambda: pilot.press("x")))
+        app.query_one(BlockPane).start_filter()
+        await pilot.pause()
+        for key in needle:
+            add(results, "key press in the filter line (Pilot, end to end)",
+                await timed(pilot, lambda k=key: pilot.press(k)))  # type: ignore[misc]
+        assert table.row_count == narrowed, table.row_count
+        add(results, "Esc in the filter line (all rows back)",
+            await timed(pilot, lambda: pilot.press("escape")))
+        assert table.row_count == count, table.row_count
+
+
+async def held_memory(count: int) -> tuple[int, int]:
+    """Bytes still allocated (tracemalloc) for the aggregated model (built in a worker, kept
+    by the app) and, on top of it, by the table after the first load and repaint."""
+    views = [HostView(HostConfig(name, "198.18.1.1", groups=("lab",))) for name in HOSTS]
+    for view, state in zip(views, read_hosts(0, count), strict=True):
+        view.update(state, None)
+    app = Bench()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(BlockTable)
+        await pilot.pause()
+        tracemalloc.start()
+        try:
+            model = aggregate_blocks([v.snapshot() for v in views])
+            for_model = tracemalloc.get_traced_memory()[0]
+            table.apply(model)
+            await pilot.pause()
+            for_table = tracemalloc.get_traced_memory()[0] - for_model
+        finally:
+            tracemalloc.stop()
+    return for_model, for_table
 
 
 async def run(count: int, repeats: int) -> Results:
     results: Results = {}
     clock = Clock()
-    widgets.time = SimpleNamespace(time=clock.time)  # type: ignore[assignment]
+    blocklist_view.time = SimpleNamespace(time=clock.time)  # type: ignore[assignment]
     for rep in range(repeats):
         await one_round(results, count, rep, clock)
         print(f"  repeat {rep + 1}/{repeats} done", file=sys.stderr, flush=True)
+    return results
+
+
+async def run_plain_input(needle: str, repeats: int) -> Results:
+    """The same key presses into a lone Input that filters nothing: the baseline of the
+    filter line's end-to-end figure."""
+    results: Results = {}
+    app = PlainInput()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(Input).focus()
+        for key in needle * repeats:
+            add(results, "key press in a plain Input (Pilot baseline)",
+                await timed(pilot, lambda k=key: pilot.press(k)))  # type: ignore[misc]
     return results
 
 
@@ -249,9 +315,13 @@ def main() -> None:
     print(f"blocklist pane, {args.entries:,} entries, 3 hosts, 80x24, median of "
           f"{args.repeats}; Python {sys.version.split()[0]}, Textual {textual.__version__}")
     results = asyncio.run(run(args.entries, args.repeats))
+    results |= asyncio.run(run_plain_input(needle_for(args.entries), args.repeats))
     if args.compare:
         results |= asyncio.run(run_plain(args.entries))
     report(results)
+    model, table = asyncio.run(held_memory(args.entries))
+    print(f"memory (tracemalloc): aggregated model {model / 2**20:.1f} MiB; "
+          f"the table on top of it after the first load {table / 2**20:.2f} MiB")
 
 
 if __name__ == "__main__":

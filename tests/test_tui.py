@@ -8,8 +8,8 @@ from dataclasses import replace
 from irtui.core.config import Config
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
+from irtui.tui.hosts_table import HostTable
 from irtui.tui.screens import ConfirmScreen
-from irtui.tui.widgets import HostTable
 from tests.lab_fixtures import nft_set_elements
 from tests.tui_helpers import log_text, release_with_keys, settle
 

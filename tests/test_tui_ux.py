@@ -22,8 +22,10 @@ from irtui.core.events import HostResult, Outcome, OutputLine
 from irtui.core.plan import Plan, Step
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
+from irtui.tui.hosts_table import HostTable
+from irtui.tui.log_panel import ERROR_MARK
+from irtui.tui.notify_pane import NotifyPane
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
-from irtui.tui.widgets import ERROR_MARK, HostTable, NotifyPane
 from tests.tui_helpers import release_with_keys, settle
 
 

@@ -28,25 +28,14 @@ from irtui.core.errors import IrtuiError
 from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
+from irtui.tui.blocklist import BlockModel, HostBlocks, aggregate_blocks, index_blocks
+from irtui.tui.blocklist_view import BlockPane, BlockTable
+from irtui.tui.host_view import HostView
+from irtui.tui.hosts_table import HostPane, HostTable
+from irtui.tui.log_panel import ERROR_MARK, STDERR_MARK, STDOUT_MARK, WAIT_MARK, LogPanel
+from irtui.tui.notify_pane import NotifyPane
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
 from irtui.tui.themes import DEFAULT_THEME, load_themes
-from irtui.tui.widgets import (
-    ERROR_MARK,
-    STDERR_MARK,
-    STDOUT_MARK,
-    WAIT_MARK,
-    BlockModel,
-    BlockPane,
-    BlockTable,
-    HostBlocks,
-    HostPane,
-    HostTable,
-    HostView,
-    LogPanel,
-    NotifyPane,
-    aggregate_blocks,
-    index_blocks,
-)
 
 DRAIN_SECONDS = 0.08
 MAX_TOASTS_PER_DRAIN = 3
@@ -283,7 +272,7 @@ class IrtuiApp(App[int]):
                 profile = self.responder.profile(name)  # probed once, then cached
                 state: HostState = self.responder.read_state(name)
                 self._post("state", (name, state, None, profile, index_blocks(state)))
-                self._post("rollback", (name, str(self.responder.rollback_status(name))))
+                self._post("rollback", (name, self.responder.rollback_status(name)))
             except IrtuiError as exc:
                 self._post("state", (name, None, exc.line, profile, None))
             except Exception as exc:  # never let a surprise kill the TUI
@@ -322,6 +311,7 @@ class IrtuiApp(App[int]):
         rows = [(key_display(b.key), b.description)
                 for b in self.BINDINGS if isinstance(b, Binding)]
         rows += [("j/k ↑/↓", "move in a table"),
+                 ("g/G", "first / last blocklist entry (also home/end, pgup/pgdn)"),
                  ("tab", "next field / button"),
                  ("esc", "close a dialog · leave the notify fields · clear the filter"),
                  ("y/n", "confirm / cancel a plan"),
