@@ -6,6 +6,7 @@ Threads never touch widgets: workers put events on a queue that the UI drains ev
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import threading
 import time
@@ -89,6 +90,7 @@ class IrtuiApp(App[int]):
         self.views = {h.name: HostView(h) for h in config.hosts}
         self._blocks_generation = 0  # the newest blocklist aggregation wins
         self._planning = False  # a plan is being built: its confirmation is coming
+        self._reads = itertools.count(1)  # orders host reads (see the "state" event)
         self.events: deque[tuple[str, Any]] = deque()
         self.cancel = threading.Event()
         self.sub_title = config.path or "config"
@@ -178,19 +180,20 @@ class IrtuiApp(App[int]):
             elif kind == "line":
                 lines.append(payload)
             elif kind == "state":
-                name, state, error, profile, blocks = payload
+                name, seq, state, error, profile, blocks, timer = payload
                 view = self.views[name]
+                if seq < view.read_seq:  # a slower, older read: never show stale state
+                    continue
+                view.read_seq = seq
                 if error and error != view.error:
                     lines.append(f"{ERROR_MARK}{error}")
                 view.update(state, error, profile, blocks)
+                if timer is not None:
+                    view.rollback = timer
                 hosts_changed = blocks_changed = True
             elif kind == "busy":
                 name, text = payload
                 self.views[name].busy = text
-                hosts_changed = True
-            elif kind == "rollback":
-                name, text = payload
-                self.views[name].rollback = text
                 hosts_changed = True
             elif kind == "call":
                 payload()
@@ -268,15 +271,18 @@ class IrtuiApp(App[int]):
     def _refresh_worker(self, names: list[str]) -> None:
         def read(name: str) -> None:
             profile = None
+            seq = next(self._reads)  # reads that start later win, whenever they finish
             try:
                 profile = self.responder.profile(name)  # probed once, then cached
                 state: HostState = self.responder.read_state(name)
-                self._post("state", (name, state, None, profile, index_blocks(state)))
-                self._post("rollback", (name, self.responder.rollback_status(name)))
+                timer = self.responder.rollback_status(name)
+                self._post("state", (name, seq, state, None, profile, index_blocks(state),
+                                     timer))
             except IrtuiError as exc:
-                self._post("state", (name, None, exc.line, profile, None))
+                self._post("state", (name, seq, None, exc.line, profile, None, None))
             except Exception as exc:  # never let a surprise kill the TUI
-                self._post("state", (name, None, f"internal error: {exc!r}", profile, None))
+                self._post("state", (name, seq, None, f"internal error: {exc!r}", profile,
+                                     None, None))
 
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
             list(pool.map(read, names))

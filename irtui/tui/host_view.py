@@ -28,6 +28,8 @@ class HostView:
     rollback: RollbackTimer = field(default_factory=lambda: RollbackTimer(TimerState.NONE))
     """The host's rollback timer as read back."""
     profile: HostProfile | None = None
+    read_seq: int = 0
+    """Order of the read shown: an older read finishing late is not shown over it."""
     blocks: dict[str, BlockInfo] | None = None
     """Last known entries; still set (the cache) after the host became unreachable."""
     _indexed: HostState | None = field(default=None, repr=False, compare=False)
