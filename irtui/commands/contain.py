@@ -10,10 +10,17 @@ from typing import TYPE_CHECKING
 
 from irtui.commands.common import EXIT_OK, ON_HELP, action_parser, responder, run_plan
 from irtui.core.errors import InvalidTargetError
+from irtui.core.feed_accounting import account
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
+    from irtui.core.feed_formats import Feed
     from irtui.core.plan import Plan
+
+FEED_HELP = ("also {verb} every entry of FEED ('-' reads stdin; repeatable). Formats, detected "
+             "by content: one address/CIDR per line with # or ; comments (FireHOL netsets, "
+             "Spamhaus DROP/EDROP), CSV with an address column (abuse.ch style commented "
+             "headers too), CrowdSec decisions JSON, STIX 2.1 indicators, Spamhaus JSON")
 
 
 def _accounting(plan: Plan) -> None:
@@ -29,18 +36,39 @@ def _accounting(plan: Plan) -> None:
                                                    sorted(counts.items())), file=sys.stderr)
 
 
+def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]]]:
+    """The positional IOCs (pasted text split like the TUI splits it) plus every entry of
+    ``--from-file`` feeds (``-``: stdin)."""
+    from irtui.core.feeds import load_feed
+    from irtui.core.ioc_paste import split_pasted
+
+    targets = [t for arg in args.targets for t in split_pasted(arg)]
+    feeds = [load_feed(path) for path in args.from_file or []]
+    for _, feed in feeds:
+        targets += feed.entries
+    if not targets:
+        if any(feed.refused for _, feed in feeds):
+            for name, feed in feeds:
+                print(account(name, feed, None).line(), file=sys.stderr)
+        raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
+    return targets, feeds
+
+
+def _feed_lines(feeds: list[tuple[str, Feed]], plan: Plan | None) -> None:
+    for name, feed in feeds:
+        print(account(name, feed, plan).line(), file=sys.stderr)
+
+
 def cmd_block(args: argparse.Namespace, config: Config) -> int:
     """``irtui block``: plan, check the typed prefix confirmation, execute, account."""
-    from irtui.core.feeds import read_feed
-
     fw = responder(config)
     ttl = args.ttl if args.ttl is not None else "default"
-    targets = list(args.targets)
-    if args.from_file:
-        targets += read_feed(args.from_file)
-    if not targets:
-        raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
-    plan = fw.plan_block(targets, args.on, ttl)
+    targets, feeds = _targets(args)
+    try:
+        plan = fw.plan_block(targets, args.on, ttl)
+    except InvalidTargetError:
+        _feed_lines(feeds, None)
+        raise
     if plan.confirm_text and not args.dry_run and args.confirm_prefix != plan.confirm_text:
         sizes = ", ".join(f"{n} covers {ipaddress.ip_network(n).num_addresses:,} addresses"
                           for n in plan.confirm_text.split())
@@ -50,13 +78,18 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
             f"re-run with --confirm-prefix '{plan.confirm_text}' if you mean it")
     code = run_plan(args, fw, plan)
     _accounting(plan)
+    _feed_lines(feeds, plan)
     return code
 
 
 def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
-    """``irtui unblock``."""
+    """``irtui unblock``: the IOCs named and/or every entry of ``--from-file`` feeds."""
     fw = responder(config)
-    return run_plan(args, fw, fw.plan_unblock(args.targets, args.on))
+    targets, feeds = _targets(args)
+    plan = fw.plan_unblock(targets, args.on)
+    code = run_plan(args, fw, plan)
+    _feed_lines(feeds, plan)
+    return code
 
 
 def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
@@ -100,10 +133,11 @@ def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the containment verbs to ``sub``."""
     p = action_parser(sub, "block", "block addresses/CIDRs (IOCs) on hosts")
-    p.add_argument("targets", nargs="*", metavar="ADDR", help="IPv4/IPv6 address or CIDR")
-    p.add_argument("--from-file", metavar="FEED",
-                   help="also block every entry of FEED (one per line, # comments, or CSV "
-                   "with an address column)")
+    p.add_argument("targets", nargs="*", metavar="IOC",
+                   help="IPv4/IPv6 address or CIDR; pasted lists and defanged IOCs "
+                   "(203.0.113[.]7) are read too")
+    p.add_argument("--from-file", metavar="FEED", action="append",
+                   help=FEED_HELP.format(verb="block"))
     p.add_argument("--confirm-prefix", metavar="PREFIX",
                    help="typed confirmation for prefixes larger than the confirm size")
     p.add_argument("--on", action="append", required=True, metavar="HOST", help=ON_HELP)
@@ -112,7 +146,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(handler=cmd_block)
 
     p = action_parser(sub, "unblock", "remove addresses/CIDRs from hosts' blocklists")
-    p.add_argument("targets", nargs="+", metavar="ADDR", help="IPv4/IPv6 address or CIDR")
+    p.add_argument("targets", nargs="*", metavar="IOC", help="IPv4/IPv6 address or CIDR")
+    p.add_argument("--from-file", metavar="FEED", action="append",
+                   help=FEED_HELP.format(verb="unblock"))
     p.add_argument("--on", action="append", required=True, metavar="HOST", help=ON_HELP)
     p.set_defaults(handler=cmd_unblock)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from irtui.commands.common import EXIT_OK, exit_code, responder
@@ -55,8 +56,44 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     return each_host(config, args.hosts, line)
 
 
+def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> int:
+    """``irtui hosts import INVENTORY``: show the hosts an Ansible inventory adds, then
+    append them to the config (or ``--out``), keeping the rest of the file as it is."""
+    from irtui.core.config import default_config_path
+    from irtui.core.config_hosts import plan_import, write_import
+    from irtui.core.inventory import read_inventory
+
+    hosts = read_inventory(args.inventory)
+    plan = plan_import(Path(args.config or default_config_path()), hosts, args.inventory)
+    if args.out:
+        plan.path = Path(args.out)
+    target = plan.path
+    for table in plan.added:
+        where = f"{table.get('user', '')}@" if table.get("user") else ""
+        port = f":{table['port']}" if "port" in table else ""
+        groups = ",".join(table.get("groups", [])) or "-"
+        print(f"+ {table['name']:<24} {where}{table['address']}{port:<8} groups {groups}")
+    for name, why in plan.skipped:
+        print(f"  {name:<24} skipped: {why}")
+    verb = "would add" if args.dry_run else "added"
+    print(f"{verb} {len(plan.added)} host(s) to {target}; skipped {len(plan.skipped)}")
+    if not args.dry_run and plan.added:
+        write_import(plan)
+    return EXIT_OK
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``probe`` and ``status`` to ``sub``."""
+    """Add ``probe``, ``status`` and ``hosts import`` to ``sub``."""
+    text = "manage the host list"
+    p = sub.add_parser("hosts", help=text, description=text)
+    hsub = p.add_subparsers(dest="hosts_cmd", required=True)
+    s = hsub.add_parser("import", help="add the hosts of an Ansible inventory (INI or YAML) "
+                        "to the config, keeping its comments")
+    s.add_argument("inventory", metavar="INVENTORY", help="inventory file (.ini or .yml)")
+    s.add_argument("--out", metavar="PATH", help="write the result to this new file instead "
+                   "of changing the config in place")
+    s.add_argument("--dry-run", action="store_true", help="show what would be added")
+    p.set_defaults(handler=cmd_hosts_import, needs_config=False)
     text = "preflight: firewall backend and why, IPv6 protection, firewall managers"
     p = sub.add_parser("probe", help=text, description=text)
     p.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to probe (default: all)")

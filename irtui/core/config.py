@@ -255,16 +255,16 @@ def load_config(path: str | Path | None = None) -> Config:
     return parse_config(data, str(p))
 
 
-def write_toml_atomic(path: str | Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as TOML to ``path`` atomically: a temp file in the same directory is
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temp file in the same directory is
     written, fsynced and renamed over the target (rename(2) is atomic on POSIX), so a failed
-    save never leaves a half-written config. File mode is 0600."""
+    save never leaves a half-written file. File mode is 0600."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            tomli_w.dump(data, fh)
+            fh.write(text.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
@@ -272,3 +272,8 @@ def write_toml_atomic(path: str | Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_toml_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as TOML to ``path`` atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, tomli_w.dumps(data))

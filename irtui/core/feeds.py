@@ -1,62 +1,67 @@
-"""Read IOC feeds: one address/CIDR per line with ``#`` comments, or CSV with an address
-column (RFC 4180, via the csv module)."""
+"""Read IOC feeds from files or stdin, in any format :mod:`irtui.core.feed_formats`
+detects."""
 
 from __future__ import annotations
 
-import csv
-import io
+import sys
 from pathlib import Path
 
 from irtui.core.errors import InvalidTargetError
+from irtui.core.feed_formats import ADDRESS_COLUMNS, Feed, detect_and_read
 
-ADDRESS_COLUMNS = ("address", "ip", "ioc", "indicator", "cidr", "network", "value", "src_ip")
+__all__ = ["ADDRESS_COLUMNS", "Feed", "load_feed", "parse_feed", "read_feed"]
+
+STDIN = "-"
 
 
 def parse_feed(text: str, name: str = "feed") -> list[str]:
-    """Extract the entries of a feed, in order, without validating them (the action
-    validates and accounts for each one).
-
-    Plain format: one entry per line; blank lines and ``#`` comments (whole-line or trailing)
-    are ignored. CSV format (detected by a header with a comma and an address column such as
-    ``address``, ``ip``, ``ioc``, ``indicator``): the entries are that column's values.
+    """The entries of a feed's text, in order, without validating them (the action validates
+    and accounts for each one). See :func:`irtui.core.feed_formats.detect_and_read`.
 
     Raises:
-        InvalidTargetError: a CSV header without any known address column.
+        InvalidTargetError: an unknown JSON document or a CSV header without an address
+            column.
     """
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip() and not line.lstrip().startswith("#")),
-                 "")
-    if "," in first:
-        rows = csv.reader(io.StringIO("\n".join(
-            line for line in lines if not line.lstrip().startswith("#"))))
-        header = [h.strip().lower() for h in next(rows, [])]
-        column = next((header.index(c) for c in ADDRESS_COLUMNS if c in header), None)
-        if column is None:
-            raise InvalidTargetError(
-                f"{name}: CSV header {','.join(header)!r} has no address column",
-                f"name the column one of: {', '.join(ADDRESS_COLUMNS)}")
-        return [row[column].strip() for row in rows if len(row) > column and row[column].strip()]
-    entries = []
-    for line in lines:
-        value = line.split("#", 1)[0].strip()
-        if value:
-            entries.append(value)
-    return entries
+    return detect_and_read(text, name).entries
+
+
+def load_feed(path: str | Path) -> tuple[str, Feed]:
+    """Read and parse a feed file; ``-`` reads standard input.
+
+    Returns:
+        ``(name, feed)``: the name to show (the path, or ``stdin``) and the parsed feed.
+
+    Raises:
+        InvalidTargetError: the file cannot be read, is not UTF-8 text, or is in no format
+            irtui reads.
+    """
+    if str(path) == STDIN:
+        name = "stdin"
+        try:
+            data = sys.stdin.buffer.read()
+        except OSError as exc:
+            raise InvalidTargetError(f"cannot read the feed from stdin ({exc.strerror})",
+                                     "pipe a feed file into --from-file -") from None
+    else:
+        p = Path(path)
+        name = str(p)
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise InvalidTargetError(f"cannot read feed {p} ({exc.strerror})",
+                                     "check the path given to --from-file") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidTargetError(f"feed {name} is not UTF-8 text (byte {exc.start})",
+                                 "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+    return name, detect_and_read(text, name)
 
 
 def read_feed(path: str | Path) -> list[str]:
-    """Read and parse a feed file (UTF-8; ``-`` is not special here).
+    """The entries of the feed at ``path`` (``-``: stdin). See :func:`load_feed`.
 
     Raises:
-        InvalidTargetError: the file cannot be read, is not UTF-8, or has no address column.
+        InvalidTargetError: see :func:`load_feed`.
     """
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8-sig")
-    except OSError as exc:
-        raise InvalidTargetError(f"cannot read feed {p} ({exc.strerror})",
-                                 "check the path given to --from-file") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidTargetError(f"feed {p} is not UTF-8 text (byte {exc.start})",
-                                 "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-    return parse_feed(text, str(p))
+    return load_feed(path)[1].entries

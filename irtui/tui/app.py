@@ -28,6 +28,7 @@ from irtui.core.durations import format_duration
 from irtui.core.errors import IrtuiError
 from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
 from irtui.core.firewall.state import HostState
+from irtui.core.ioc_paste import split_pasted
 from irtui.core.plan import Plan
 from irtui.tui.blocklist import BlockModel, HostBlocks, aggregate_blocks, index_blocks
 from irtui.tui.blocklist_view import BlockPane, BlockTable
@@ -345,7 +346,7 @@ class IrtuiApp(App[int]):
         if request is None:
             return
         self._plan_then_confirm(lambda: self.responder.plan_block(
-            request.targets.replace(",", " ").split(), request.hosts.replace(",", " ").split(),
+            split_pasted(request.targets), request.hosts.replace(",", " ").split(),
             request.ttl or "default"))  # empty = firewall.default_ttl
 
     def action_unblock(self) -> None:
@@ -370,7 +371,7 @@ class IrtuiApp(App[int]):
         if request is None:
             return
         self._plan_then_confirm(lambda: self.responder.plan_unblock(
-            request.targets.replace(",", " ").split(), request.hosts.replace(",", " ").split()))
+            split_pasted(request.targets), request.hosts.replace(",", " ").split()))
 
     def action_isolate(self) -> None:
         host = self._selected_host()

@@ -14,9 +14,13 @@ from collections.abc import Sequence
 from irtui.core.endpoints import is_network, split_port
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.state import Network
+from irtui.core.ioc_paste import refang
 from irtui.core.plan import EntryFate, EntryStatus
 from irtui.core.settings import Config
 from irtui.core.targets import parse_network
+
+MAX_REFANG_NOTES = 5
+"""Plan notes that show a defanged IOC read as an address; more are counted."""
 
 Guard = list[tuple[Network, str]]
 """Protected networks, each with the name of the rule that protects it."""
@@ -44,7 +48,8 @@ def guard_hit(net: Network, guard: Guard) -> str | None:
 
 def parse_targets(targets: Sequence[str], notes: list[str]
                   ) -> tuple[list[Network], dict[str, EntryStatus]]:
-    """Validate ``targets`` (addresses/CIDRs as typed or read from a feed).
+    """Validate ``targets`` (addresses/CIDRs as typed, pasted or read from a feed); pasted
+    IOCs are refanged first (:func:`irtui.core.ioc_paste.refang`).
 
     Args:
         notes: receives one line per normalisation (e.g. host bits cleared).
@@ -61,15 +66,27 @@ def parse_targets(targets: Sequence[str], notes: list[str]
     networks: list[Network] = []
     seen: set[Network] = set()
     refused: dict[str, EntryStatus] = {}
+    refanged: list[str] = []
     for text in targets:
         try:
-            net, note = parse_network(text)
+            candidate = refang(text)
+        except InvalidTargetError as exc:
+            refused[text.strip()] = EntryStatus(EntryFate.REFUSED, exc.line)
+            continue
+        try:
+            net, note = parse_network(candidate)
         except InvalidTargetError as exc:
             refused[text.strip()] = EntryStatus(EntryFate.REFUSED, exc.problem)
             continue
+        if candidate != text.strip():
+            refanged.append(f"{text.strip()} read as {candidate}")
         if note:
             notes.append(note)
         if net not in seen:
             seen.add(net)
             networks.append(net)
+    notes += refanged[:MAX_REFANG_NOTES]
+    if len(refanged) > MAX_REFANG_NOTES:
+        notes.append(f"… and {len(refanged) - MAX_REFANG_NOTES} more defanged entries read as "
+                     "addresses")
     return networks, refused

@@ -1,0 +1,93 @@
+"""Adding hosts to a config file without rewriting the rest of it.
+
+New ``[[hosts]]`` tables are appended to the file's text, so every comment and every other
+table stays byte for byte; the result is validated as a whole before it is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from irtui.core.config import HOST_NAME_RE, parse_config, write_text_atomic
+from irtui.core.errors import ConfigError
+from irtui.core.inventory import InventoryHost
+
+
+@dataclass
+class HostImport:
+    """What importing hosts into a config would do.
+
+    Attributes:
+        path: the config file written (may not exist yet).
+        added: the ``[[hosts]]`` tables to append, in inventory order.
+        skipped: ``(host, reason)`` for hosts not added (already there, bad name...).
+        text: the whole new file text.
+    """
+
+    path: Path
+    added: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    text: str = ""
+
+
+def _table(host: InventoryHost) -> dict[str, Any]:
+    table: dict[str, Any] = {"name": host.name, "address": host.address or host.name}
+    if host.port is not None:
+        table["port"] = host.port
+    if host.user:
+        table["user"] = host.user
+    if host.groups:
+        table["groups"] = list(host.groups)
+    return table
+
+
+def plan_import(path: str | Path, hosts: Sequence[InventoryHost], source: str) -> HostImport:
+    """Build the new text of the config at ``path`` with ``hosts`` appended.
+
+    Hosts already in the config (same name) and hosts whose name irtui cannot use are
+    skipped with the reason. The result is parsed and validated as a whole.
+
+    Raises:
+        ConfigError: the existing file is unreadable or invalid, or the result is invalid
+            (every problem named).
+    """
+    target = Path(path)
+    try:
+        old = target.read_text("utf-8") if target.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read it ({exc})"], str(target)) from None
+    try:
+        existing = {str(h.get("name")) for h in tomllib.loads(old).get("hosts", [])
+                    if isinstance(h, dict)}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML ({exc})"], str(target)) from None
+    plan = HostImport(target)
+    for host in hosts:
+        if host.name in existing:
+            plan.skipped.append((host.name, "already in the config"))
+        elif not HOST_NAME_RE.match(host.name) or host.name == "all":
+            plan.skipped.append((host.name, "not a name irtui accepts (letters, digits, '.', "
+                                 "'_', '-'; at most 63)"))
+        else:
+            plan.added.append(_table(host))
+            existing.add(host.name)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    addition = "" if not plan.added else (
+        f"\n# {len(plan.added)} host(s) imported from {source} by `irtui hosts import` on "
+        f"{stamp}\n" + tomli_w.dumps({"hosts": plan.added}))
+    plan.text = (old if old.endswith("\n") or not old else old + "\n") + addition
+    parse_config(tomllib.loads(plan.text), str(target))
+    return plan
+
+
+def write_import(plan: HostImport) -> None:
+    """Write ``plan.text`` atomically (mode 0600)."""
+    write_text_atomic(plan.path, plan.text)

@@ -1,0 +1,106 @@
+"""Hosts from an Ansible inventory, INI and YAML, into the config with its comments kept."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from irtui.core.config import load_config
+from irtui.core.errors import InvalidTargetError
+from irtui.core.inventory import expand_range, read_inventory
+
+DATA = Path(__file__).parent / "data" / "inventory"
+EXPECTED = {
+    "mail.example.org": (None, 22, None, []),
+    "web01": ("198.18.200.1", 22, "deploy", ["web", "prod"]),
+    "web03": ("198.18.200.1", 22, "deploy", ["web", "prod"]),
+    "web-legacy": ("198.18.200.9", 2222, "legacy", ["web", "prod"]),
+    "db-b.example.org": (None, 22, "dba", ["db", "prod"]),
+}
+
+
+@pytest.mark.parametrize("name", ["hosts.ini", "hosts.yml"])
+def test_inventory_hosts_groups_and_vars(name: str) -> None:
+    hosts = {h.name: h for h in read_inventory(DATA / name)}
+    assert len(hosts) == 7 and "web02" in hosts and "db-a.example.org" in hosts
+    for host, (address, port, user, groups) in EXPECTED.items():
+        got = hosts[host]
+        assert (got.address, got.port, got.user, got.groups) == (address, port, user, groups)
+
+
+def test_ranges_expand_like_ansible() -> None:
+    assert expand_range("web[01:03]") == ["web01", "web02", "web03"]
+    assert expand_range("db-[a:c]") == ["db-a", "db-b", "db-c"]
+    assert expand_range("n[0:8:4]x") == ["n0x", "n4x", "n8x"]
+    assert expand_range("r[1:2]-[a:b]") == ["r1-a", "r1-b", "r2-a", "r2-b"]
+    with pytest.raises(InvalidTargetError, match="range"):
+        expand_range("x[1:b]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_ini_text_is_an_inventory_or_one_clear_error(text: str) -> None:
+    from irtui.core.inventory import hosts_of, parse_ini
+
+    try:
+        hosts = hosts_of(parse_ini(text, "fuzz.ini"))
+    except InvalidTargetError as exc:
+        assert exc.problem.startswith("fuzz.ini") or "range" in exc.problem
+    else:
+        assert all(h.name for h in hosts)
+
+
+def _irtui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "irtui", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_cli_import_keeps_comments_and_skips_what_exists(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    original = ('# my team\'s config: keep this comment\n[ssh]\nuser = "root"  # inline\n\n'
+                '[[hosts]]\nname = "web01"  # already known\naddress = "198.18.200.50"\n')
+    config.write_text(original)
+    dry = _irtui("--config", str(config), "hosts", "import", str(DATA / "hosts.ini"),
+                 "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would add 6 host(s)" in dry.stdout and "web01" in dry.stdout
+    assert "skipped: already in the config" in dry.stdout
+    assert config.read_text() == original
+    done = _irtui("--config", str(config), "hosts", "import", str(DATA / "hosts.yml"))
+    assert done.returncode == 0, done.stderr
+    text = config.read_text()
+    assert text.startswith(original)  # every byte of the old file kept
+    loaded = load_config(config)
+    assert [h.name for h in loaded.hosts] == ["web01", "mail.example.org", "web02", "web03",
+                                              "web-legacy", "db-a.example.org",
+                                              "db-b.example.org"]
+    legacy = loaded.host("web-legacy")
+    assert (legacy.address, legacy.port, legacy.user, legacy.groups) == (
+        "198.18.200.9", 2222, "legacy", ("web", "prod"))
+    assert loaded.host("web01").address == "198.18.200.50"  # not overwritten
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    again = _irtui("--config", str(config), "hosts", "import", str(DATA / "hosts.ini"))
+    assert again.returncode == 0 and "added 0 host(s)" in again.stdout
+    assert config.read_text() == text
+
+
+def test_cli_import_to_a_new_file_and_bad_inventory(tmp_path: Path) -> None:
+    out = tmp_path / "new.toml"
+    done = _irtui("--config", str(tmp_path / "none.toml"), "hosts", "import",
+                  str(DATA / "hosts.ini"), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert len(load_config(out).hosts) == 7
+    bad = tmp_path / "bad.yml"
+    bad.write_text("all:\n  hosts: [unclosed\n")
+    failed = _irtui("hosts", "import", str(bad))
+    assert failed.returncode == 2
+    assert "not valid YAML" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+    port = tmp_path / "port.ini"
+    port.write_text("h1 ansible_port=99999\n")
+    failed = _irtui("--config", str(tmp_path / "c.toml"), "hosts", "import", str(port))
+    assert failed.returncode == 2 and "hosts[0].port" in failed.stderr
