@@ -2,6 +2,13 @@
 
 import subprocess
 import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# import-linter's `lint-imports` console script, run by this interpreter (the venv's): never a
+# bare name looked up on PATH, which a fresh machine has only in .venv/bin.
+LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; " \
+    "sys.exit(lint_imports_command())"
 
 
 def test_core_imports_no_textual() -> None:
@@ -18,6 +25,7 @@ def test_core_imports_no_textual() -> None:
 
 
 def test_import_linter_contract() -> None:
-    out = subprocess.run(["lint-imports"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", LINT_IMPORTS], cwd=REPO, capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 kept, 0 broken" in out.stdout
