@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -137,6 +138,24 @@ def test_openssh_client_reaches_each_host_over_v4_and_v6(clean_lab: LabInfo) -> 
     assert proc.returncode == 0, proc.stderr
     # each host has its own host name and its own (initially empty) /root
     assert proc.stdout.split() == ["host1", "/root", "0"]
+
+
+@pytest.mark.lab
+def test_each_host_has_its_own_run(clean_lab: LabInfo) -> None:
+    """irtui keeps its rollback timer files in the host's /run: lab hosts (of this lab, or of
+    another lab on the same machine) must not share one, as real machines do not."""
+    host1, host2 = clean_lab.hosts[0], clean_lab.hosts[1]
+    marker = f"irtui-test-own-run-{os.getpid()}"
+    written = _ssh(clean_lab, host1.v4, f"echo host1 > /run/{marker} && cat /run/{marker}")
+    assert written.returncode == 0 and written.stdout.strip() == "host1", written.stderr
+    try:
+        other = _ssh(clean_lab, host2.v4, f"test ! -e /run/{marker} && test -d /run/sshd")
+        assert other.returncode == 0, other.stderr
+        assert not Path("/run", marker).exists()
+        own = clean_lab.lab_dir / "hosts" / host1.name / "run" / marker
+        assert own.read_text() == "host1\n"
+    finally:
+        _ssh(clean_lab, host1.v4, f"rm -f /run/{marker}")
 
 
 @pytest.mark.lab
