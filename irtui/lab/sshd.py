@@ -247,7 +247,7 @@ def _private_run(host_dir: Path) -> str:
 
 
 def start_sshd(namespace: str, hostname: str, host_dir: Path) -> None:
-    """Start the host's sshd inside ``namespace`` with a private /root and host name.
+    """Start the host's sshd inside ``namespace`` with a private /root, /run and host name.
 
     Returns once sshd has daemonised (its PID file appears shortly after).
 
