@@ -9,7 +9,11 @@ Import them from ``tests/conftest.py``::
 skip, with the reason, where the lab cannot run (not root, no ``ip netns``, no sshd).
 
 The test lab uses its own prefix, subnets and directory (:meth:`LabSpec.for_tests`), so it
-never clashes with a developer's running lab.
+never clashes with a developer's running lab. Each test process has its own slot
+(``$IRTUI_TEST_SLOT`` + the pytest-xdist worker number, :func:`irtui.lab.spec.lab_slot`), and
+everything else a test creates outside its namespaces — extra labs (:func:`extra_test_spec`),
+the container subnet behind a host (:data:`CONTAINER_NET`), local accounts — is named from
+the slot too, so parallel workers and concurrent runs never meet.
 """
 
 from __future__ import annotations
@@ -30,9 +34,21 @@ import pytest
 from irtui.lab import LabInfo, LabSpec, lab_down, lab_status, lab_up
 from irtui.lab.netns import find_binary
 from irtui.lab.probe import ns_run
+from irtui.lab.spec import TEST_LAB_DIR, lab_slot
 
-TEST_SPEC = LabSpec.for_tests()
+SLOT = lab_slot()
+TEST_SPEC = LabSpec.for_tests(slot=SLOT)
 LOCK_WAIT_SECONDS = 900.0
+
+# Third octets (198.18.X.0/24) of the subnets a slot's tests create besides its own lab
+# (198.18.16+SLOT): apart from the default lab (0), the benchmark lab (9), every slot's test
+# lab (16-47) and each other. Block k of slot N is 198.18.(base_k + N).
+EXTRA_LAB_BASES = {"down": 64, "shrink": 96, "clash": 160}
+CONTAINER_BASE = 128
+CONTAINER_NET = f"198.18.{CONTAINER_BASE + SLOT}"
+"""The /24 (first three octets) routed to a 'container' behind a lab host by
+:func:`container_behind`: the container is ``.2``, its gateway on the host ``.1``."""
+CONTAINER_V4 = f"{CONTAINER_NET}.2"
 
 # Built-in chains of each iptables table, for resetting legacy tables to "accept everything".
 _BUILTIN_CHAINS = {
@@ -208,9 +224,24 @@ def clean_lab(lab: LabInfo) -> LabInfo:
     return lab
 
 
+def extra_test_spec(name: str, hosts: int = 1) -> LabSpec:
+    """A throwaway second lab for tests of ``lab up``/``lab down`` themselves, unique to this
+    slot: prefix ``ir<name><slot>``, subnet ``198.18.<base+slot>.0/24`` (and the same number,
+    in hex, in ``fd00:1ab:<n>::/64``), directory ``/run/irtui-lab-test-<slot>-<name>``.
+
+    Args:
+        name: ``"down"``, ``"shrink"`` or ``"clash"`` (a key of :data:`EXTRA_LAB_BASES`).
+        hosts: number of lab hosts.
+    """
+    third = EXTRA_LAB_BASES[name] + SLOT
+    return LabSpec(prefix=f"ir{name}{SLOT}", hosts=hosts, subnet4=f"198.18.{third}.0/24",
+                   subnet6=f"fd00:1ab:{third:x}::/64",
+                   lab_dir=Path(f"{TEST_LAB_DIR}-{SLOT}-{name}"))
+
+
 @contextlib.contextmanager
 def container_behind(info: LabInfo, host_index: int = 0,
-                     subnet: str = "198.18.201") -> Iterator[str]:
+                     subnet: str = CONTAINER_NET) -> Iterator[str]:
     """A 'container' namespace routed through lab host ``host_index`` (forwarding on), with
     routes to it from the attacker and the responder (root) namespaces. Yields the
     container's namespace; its address is ``{subnet}.2`` and its gateway ``{subnet}.1``."""
@@ -240,6 +271,22 @@ def container_behind(info: LabInfo, host_index: int = 0,
         ns_run(info.attacker.namespace, ["ip", "route", "del", net])
         ns_run(host.namespace, ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def eventually(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it returns True or ``timeout`` seconds have passed, instead of
+    sleeping for a fixed worst case (a TTL running out, a daemon coming up).
+
+    Returns:
+        True as soon as ``condition()`` does; False if it never did within ``timeout``
+        (checked once more at the deadline).
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def nft_set_elements(namespace: str, set_name: str) -> list:

@@ -22,6 +22,7 @@ from irtui.core.firewall.state import HostState, Network
 from irtui.core.remote import script, script_names
 from irtui.lab import LabInfo
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
+from tests.lab_fixtures import eventually
 
 SINCE = "2024-05-01T10:00:00Z"
 Lab = tuple[LabInfo, IptablesBackend]
@@ -573,8 +574,8 @@ def test_ttl_expires_on_the_host(fw: Lab) -> None:
     h1, attacker = lab.hosts[0], lab.attacker
     block(backend, h1.namespace, [attacker.v4], ttl=2)
     assert not tcp_connects(attacker.namespace, h1.v4, 22, timeout=0.5)
-    time.sleep(3)
-    assert tcp_connects(attacker.namespace, h1.v4, 22)
+    assert eventually(lambda: tcp_connects(attacker.namespace, h1.v4, 22, timeout=0.3),
+                      timeout=10)
     state, _ = read(backend, h1.namespace)
     assert state.find(net(attacker.v4)) is None
 

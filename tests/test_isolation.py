@@ -22,7 +22,7 @@ from irtui.core.firewall.detect import BackendChoice, HostFacts
 from irtui.core.rollback import TimerState
 from irtui.core.ssh import SSHPool
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
-from tests.lab_fixtures import TEST_SPEC, container_behind
+from tests.lab_fixtures import CONTAINER_V4, TEST_SPEC, container_behind
 
 BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
 
@@ -89,13 +89,13 @@ def test_isolation_drops_forwarded_traffic_even_from_management(fw: Responder,
                                                                  clean_lab) -> None:
     """A management address reaches the isolated host itself, never what it routes to."""
     with container_behind(clean_lab) as ctr, start_echo_server(ctr, 7010):
-        assert tcp_connects(None, "198.18.201.2", 7010)
+        assert tcp_connects(None, CONTAINER_V4, 7010)
         assert fw.execute(fw.plan_isolate(["host1"]), lambda e: None).ok
         assert tcp_connects(None, clean_lab.hosts[0].v4, 22)
-        assert not tcp_connects(None, "198.18.201.2", 7010)
-        assert not tcp_connects(clean_lab.attacker.namespace, "198.18.201.2", 7010)
+        assert not tcp_connects(None, CONTAINER_V4, 7010)
+        assert not tcp_connects(clean_lab.attacker.namespace, CONTAINER_V4, 7010)
         assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
-        assert tcp_connects(None, "198.18.201.2", 7010)
+        assert tcp_connects(None, CONTAINER_V4, 7010)
 
 
 def test_management_endpoint_with_a_port(fw: Responder, clean_lab) -> None:
@@ -117,7 +117,7 @@ def test_management_endpoint_with_a_port(fw: Responder, clean_lab) -> None:
 def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     events: list[Event] = []
-    plan = fw.plan_isolate(["host1"], confirm_timeout=6, keep_session_address=False,
+    plan = fw.plan_isolate(["host1"], confirm_timeout=5, keep_session_address=False,
                            extra_management=[TEST_SPEC.v4(200)])
     assert TEST_SPEC.v4(200) in plan.render() and clean_lab.responder_v4 not in " ".join(plan.notes)
     started = time.monotonic()
@@ -128,7 +128,7 @@ def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:
     assert "could not confirm over a new SSH connection" in message
     assert "rolled back by itself" in message
     assert any(isinstance(e, Countdown) for e in events)
-    assert took < 6 + 3 + 15
+    assert took < 5 + 3 + 15
     assert tcp_connects(None, h1.v4, 22)
     assert tcp_connects(attacker.namespace, h1.v4, 22)
     assert not fw.read_state("host1").isolated

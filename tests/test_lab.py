@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,12 +22,10 @@ from irtui.lab import lab as lab_module
 from irtui.lab.netns import list_namespaces, namespace_exists
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
 from irtui.lab.sshd import is_lab_sshd, pid_running, read_pid, stop_sshd
-from tests.lab_fixtures import TEST_SPEC, reset_lab_firewalls
+from tests.lab_fixtures import TEST_SPEC, extra_test_spec, reset_lab_firewalls
 
-DOWN_SPEC = LabSpec(prefix="irdown", hosts=1, subnet4="198.18.2.0/24",
-                    subnet6="fd00:1ab:2::/64", lab_dir=Path("/run/irtui-lab-down"))
-SHRINK_SPEC = LabSpec(prefix="irshrink", hosts=2, subnet4="198.18.3.0/24",
-                      subnet6="fd00:1ab:3::/64", lab_dir=Path("/run/irtui-lab-shrink"))
+DOWN_SPEC = extra_test_spec("down", hosts=1)
+SHRINK_SPEC = extra_test_spec("shrink", hosts=2)
 ECHO_PORT = 7007
 
 
@@ -138,6 +138,24 @@ def test_openssh_client_reaches_each_host_over_v4_and_v6(clean_lab: LabInfo) -> 
     assert proc.returncode == 0, proc.stderr
     # each host has its own host name and its own (initially empty) /root
     assert proc.stdout.split() == ["host1", "/root", "0"]
+
+
+@pytest.mark.lab
+def test_each_host_has_its_own_run(clean_lab: LabInfo) -> None:
+    """irtui keeps its rollback timer files in the host's /run: lab hosts (of this lab, or of
+    another lab on the same machine) must not share one, as real machines do not."""
+    host1, host2 = clean_lab.hosts[0], clean_lab.hosts[1]
+    marker = f"irtui-test-own-run-{os.getpid()}"
+    written = _ssh(clean_lab, host1.v4, f"echo host1 > /run/{marker} && cat /run/{marker}")
+    assert written.returncode == 0 and written.stdout.strip() == "host1", written.stderr
+    try:
+        other = _ssh(clean_lab, host2.v4, f"test ! -e /run/{marker} && test -d /run/sshd")
+        assert other.returncode == 0, other.stderr
+        assert not Path("/run", marker).exists()
+        own = clean_lab.lab_dir / "hosts" / host1.name / "run" / marker
+        assert own.read_text() == "host1\n"
+    finally:
+        _ssh(clean_lab, host1.v4, f"rm -f /run/{marker}")
 
 
 @pytest.mark.lab
@@ -302,16 +320,16 @@ def test_lab_down_removes_only_its_own_lab(lab: LabInfo) -> None:
         pid = read_pid(small.hosts[0].pid_file)
         assert pid is not None and pid_running(pid)
         assert all(namespace_exists(ns) for ns in small.namespaces)
-        assert _ifindex(None, "irdown0") > 0
+        assert _ifindex(None, DOWN_SPEC.root_ifname) > 0
     finally:
         removed = lab_down(DOWN_SPEC)
-    assert "deleted namespace irdown-host1" in removed
-    assert "deleted interface irdown0" in removed
+    assert f"deleted namespace {DOWN_SPEC.prefix}-host1" in removed
+    assert f"deleted interface {DOWN_SPEC.root_ifname}" in removed
     assert f"stopped sshd pid {pid} (host1)" in removed
     assert not pid_running(pid)
-    assert not [ns for ns in list_namespaces() if ns.startswith("irdown-")]
-    link = subprocess.run(["ip", "link", "show", "dev", "irdown0"], capture_output=True,
-                          check=False)
+    assert not [ns for ns in list_namespaces() if ns.startswith(f"{DOWN_SPEC.prefix}-")]
+    link = subprocess.run(["ip", "link", "show", "dev", DOWN_SPEC.root_ifname],
+                          capture_output=True, check=False)
     assert link.returncode != 0
     assert not DOWN_SPEC.lab_dir.exists()
     assert _root_routes_without(DOWN_SPEC.root_ifname) == routes_before
@@ -334,21 +352,20 @@ def test_lab_up_with_fewer_hosts_removes_the_extra_ones(lab: LabInfo) -> None:
                            subnet6=SHRINK_SPEC.subnet6, lab_dir=SHRINK_SPEC.lab_dir)
         one = lab_up(one_spec)
         assert [h.name for h in one.hosts] == ["host1"]
-        assert not namespace_exists("irshrink-host2")
+        assert not namespace_exists(f"{SHRINK_SPEC.prefix}-host2")
         assert not pid_running(host2_pid)
         assert read_pid(one.hosts[0].pid_file) == host1_pid
         assert [h.name for h in load_config(one.config_path).hosts] == ["host1"]
         assert lab_status(one_spec).up
     finally:
         lab_down(SHRINK_SPEC)
-    assert not [ns for ns in list_namespaces() if ns.startswith("irshrink-")]
+    assert not [ns for ns in list_namespaces() if ns.startswith(f"{SHRINK_SPEC.prefix}-")]
 
 
 @pytest.mark.lab
 def test_a_second_lab_on_the_same_subnet_is_refused(lab: LabInfo) -> None:
-    clash = LabSpec(prefix="irclash", hosts=1, subnet4=lab.subnet4, subnet6="fd00:1ab:7::/64",
-                    lab_dir=Path("/run/irtui-lab-clash"))
+    clash = replace(extra_test_spec("clash"), subnet4=lab.subnet4)
     with pytest.raises(IrtuiError, match=rf"already used by {TEST_SPEC.prefix}0"):
         lab_up(clash)
-    assert not namespace_exists("irclash-host1")
-    assert not Path("/run/irtui-lab-clash").exists()
+    assert not namespace_exists(clash.namespace("host1"))
+    assert not clash.lab_dir.exists()

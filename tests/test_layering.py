@@ -2,6 +2,13 @@
 
 import subprocess
 import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# import-linter's `lint-imports` console script, run by this interpreter (the venv's): never a
+# bare name looked up on PATH, which a fresh machine has only in .venv/bin.
+LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; " \
+    "sys.exit(lint_imports_command())"
 
 
 def test_core_imports_no_textual() -> None:
@@ -20,7 +27,7 @@ def test_core_imports_no_textual() -> None:
 def test_import_linter_contracts() -> None:
     """Every contract in pyproject.toml holds; the tool runs from this interpreter's
     environment (a fresh machine has it only in the venv, not on PATH)."""
-    code = "from importlinter.cli import lint_imports_command; lint_imports_command()"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", LINT_IMPORTS], cwd=REPO, capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "5 kept, 0 broken" in out.stdout

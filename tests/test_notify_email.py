@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import socket
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,6 @@ from tests.service_fixtures import (
     REFUSED_DOMAIN,
     TEST_SENDER,
     SMTPTestServer,
-    free_port,
     start_smtp_server,
 )
 
@@ -115,10 +115,14 @@ def test_system_cas_do_not_trust_the_test_ca(smtp_server: SMTPTestServer):
 
 
 def test_closed_port_names_host_and_port():
-    port = free_port()
-    settings = EmailSettings(host="127.0.0.1", port=port, sender=TEST_SENDER, timeout=5)
-    with pytest.raises(NotifyError) as info:
-        send_email(settings, ["soc@example.org"], "s", "b", None)
+    # Bound but never listening: connections to it are refused, and no other process (a
+    # parallel test worker's SMTP server) can take the port meanwhile.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        settings = EmailSettings(host="127.0.0.1", port=port, sender=TEST_SENDER, timeout=5)
+        with pytest.raises(NotifyError) as info:
+            send_email(settings, ["soc@example.org"], "s", "b", None)
     err = info.value
     assert f"127.0.0.1:{port}" in err.problem
     assert "connection refused" in err.problem

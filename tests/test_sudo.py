@@ -15,9 +15,12 @@ from irtui.core.audit import AuditLog
 from irtui.core.config import Config
 from irtui.core.errors import SSHError
 from irtui.lab.probe import tcp_connects
+from tests.lab_fixtures import SLOT
 
-USER = "irtui-sudo-test"
-SUDOERS = Path("/etc/sudoers.d/irtui-sudo-test")
+# Accounts and sudoers files are machine-wide: one per test lab slot, so parallel workers
+# and concurrent runs each have their own.
+USER = f"irtui-sudo-test{SLOT}"
+SUDOERS = Path(f"/etc/sudoers.d/irtui-sudo-test{SLOT}")
 
 
 @pytest.fixture

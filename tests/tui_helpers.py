@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.app import App
 from textual.pilot import Pilot
+from textual.worker import WorkerState
+
+from irtui.tui.app import DRAIN_SECONDS
+
+QUIET_DRAINS = 3
+"""Drain periods in a row the app must stay quiet for :func:`settle` to return."""
+SETTLE_TIMEOUT = 60.0
+
+
+def _busy(app: App) -> bool:
+    """A worker pending or running, or something queued from a thread for the UI."""
+    running = (WorkerState.PENDING, WorkerState.RUNNING)
+    return bool(getattr(app, "events", ())) or any(w.state in running for w in app.workers)
 
 
 async def settle(app: App, pilot: Pilot) -> None:
-    """Let queued keys, workers and the 80 ms event drain (and the blocklist aggregation it
-    starts) finish before asserting."""
-    await pilot.pause(0.2)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.3)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.2)
+    """Let queued keys, workers and the event drain (every DRAIN_SECONDS, and the blocklist
+    aggregation or refresh it starts) finish before asserting.
+
+    Polled, not a fixed sleep: returns once every pending message is handled, no worker is
+    pending or running and the thread→UI queue is empty, for QUIET_DRAINS drain periods in a
+    row (a worker's last event starts the next worker only at the next drain).
+
+    Raises:
+        AssertionError: the app was still busy after SETTLE_TIMEOUT seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_TIMEOUT
+    quiet = 0
+    while quiet < QUIET_DRAINS:
+        await pilot.pause(DRAIN_SECONDS)
+        if _busy(app):
+            quiet = 0
+            await app.workers.wait_for_complete()
+        else:
+            quiet += 1
+        assert loop.time() < deadline, f"the app was still busy after {SETTLE_TIMEOUT:g} s"
 
 
 def log_text(app: App) -> str:

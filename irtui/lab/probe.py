@@ -115,14 +115,22 @@ def _connect(namespace: str | None, address: str, port: int, timeout: float) -> 
     return sock
 
 
-def tcp_connects(namespace: str | None, address: str, port: int, timeout: float = 2.0) -> bool:
+HANDSHAKE_WAIT = 1.0
+"""Default seconds :func:`tcp_connects` waits for a handshake: one initial retransmission
+timeout (1 s, RFC 6298 section 2.1), so it sees what becomes of the first SYN — answered
+within a millisecond on a lab veth, or dropped. Waiting longer only adds the retransmitted
+SYN, and makes every "the attacker is cut off" check pay the whole wait."""
+
+
+def tcp_connects(namespace: str | None, address: str, port: int,
+                 timeout: float = HANDSHAKE_WAIT) -> bool:
     """Whether a TCP connection from ``namespace`` to ``address``:``port`` completes.
 
     Args:
         namespace: where to connect from; None is the caller's (root) namespace.
         address: a literal IPv4 or IPv6 address (never a name).
         port: TCP port.
-        timeout: seconds to wait for the handshake.
+        timeout: seconds to wait for the handshake (default :data:`HANDSHAKE_WAIT`).
 
     Returns:
         True if the handshake completed (the connection is closed at once); False on refusal,

@@ -26,7 +26,8 @@ DEFAULT_LAB_DIR = Path("/run/irtui-lab")
 TEST_LAB_DIR = Path("/run/irtui-lab-test")
 TEST_SUBNET_BASE = 16
 """Test lab slot N uses 198.18.(16+N).0/24: apart from the default lab (198.18.0.0/24) and
-the benchmark lab (198.18.9.0/24)."""
+the benchmark lab (198.18.9.0/24). The tests' other per-slot subnets (extra labs, a routed
+container) take 198.18.(64+N), (96+N), (128+N) and (160+N): see tests/lab_fixtures.py."""
 MAX_TEST_SLOTS = 32
 
 RESPONDER_OFFSET = 1

@@ -1,8 +1,11 @@
 """One OpenSSH server per lab host: config, keys, start, liveness and a careful stop.
 
 Each host's sshd runs inside the host's network namespace and in a private mount and UTS
-namespace where ``lab_dir/hosts/NAME/home`` is bound over ``/root`` and the host name is set,
-so remote commands see their own home (no shell start-up files) and ``hostname`` prints NAME.
+namespace where ``lab_dir/hosts/NAME/home`` is bound over ``/root``, ``lab_dir/hosts/NAME/run``
+over ``/run`` and the host name is set, so remote commands see their own home (no shell
+start-up files), their own ``/run`` (as on a real machine: irtui's rollback timer files, the
+xtables lock and sudo's timestamps of one lab host never meet another's, nor those of another
+lab running at the same time) and ``hostname`` prints NAME.
 """
 
 from __future__ import annotations
@@ -222,8 +225,29 @@ def stop_sshd(pid_file: Path, config: Path, namespace: str | None = None) -> lis
     return listeners
 
 
+def _private_run(host_dir: Path) -> str:
+    """Shell commands (for the host's private mount namespace) putting ``host_dir/run`` over
+    ``/run``, with ``/run/sshd`` (sshd's privilege separation directory) in it.
+
+    When ``host_dir`` itself lies under /run (the usual /run/irtui-lab...), the top directory
+    of /run that holds it is bound back at the same path first, so sshd still finds its
+    config, keys and pid file there.
+    """
+    run_dir = host_dir / "run"
+    (run_dir / "sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+    steps = []
+    real = host_dir.resolve()
+    if real.is_relative_to("/run"):
+        top = Path("/run", real.relative_to("/run").parts[0])
+        (run_dir / top.name).mkdir(exist_ok=True)
+        steps.append(f"mount --bind {shlex.quote(str(top))} "
+                     f"{shlex.quote(str(run_dir / top.name))}")
+    steps.append(f"mount --rbind {shlex.quote(str(run_dir))} /run")
+    return " && ".join(steps)
+
+
 def start_sshd(namespace: str, hostname: str, host_dir: Path) -> None:
-    """Start the host's sshd inside ``namespace`` with a private /root and host name.
+    """Start the host's sshd inside ``namespace`` with a private /root, /run and host name.
 
     Returns once sshd has daemonised (its PID file appears shortly after).
 
@@ -234,10 +258,10 @@ def start_sshd(namespace: str, hostname: str, host_dir: Path) -> None:
     log = host_dir / "sshd.log"
     home = host_dir / "home"
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    script = (f"mount --bind {shlex.quote(str(home))} /root && "
-              f"hostname {shlex.quote(hostname)} && "
-              f"exec {SSHD} -f {shlex.quote(str(config))} -E {shlex.quote(str(log))}")
+    q = shlex.quote
+    script = (f"mount --bind {q(str(home))} /root && {_private_run(host_dir)} && "
+              f"hostname {q(hostname)} && "
+              f"exec {SSHD} -f {q(str(config))} -E {q(str(log))}")
     argv = [find_binary("ip") or "ip", "netns", "exec", namespace,
             find_binary("unshare") or "unshare", "--mount", "--uts", "--propagation", "private",
             "sh", "-c", script]
