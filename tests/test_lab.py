@@ -306,14 +306,16 @@ def test_held_connection_sees_a_block_and_reset_clears_it(clean_lab: LabInfo) ->
 # -- separate small labs --------------------------------------------------------------------------
 
 
-def _root_routes_without(ifname: str) -> list[dict]:
-    return [r for fam in ("4", "6") for r in _routes(None, fam) if r.get("dev") != ifname]
+def _root_routes_of(ifname: str) -> list[dict]:
+    """Root-namespace routes through ``ifname`` (other labs on this machine, other slots,
+    add and remove their own routes concurrently, so only this lab's are compared)."""
+    return [r for fam in ("4", "6") for r in _routes(None, fam) if r.get("dev") == ifname]
 
 
 @pytest.mark.lab
 def test_lab_down_removes_only_its_own_lab(lab: LabInfo) -> None:
     main_pids = _sshd_pids(lab)
-    routes_before = _root_routes_without(DOWN_SPEC.root_ifname)
+    routes_before = _root_routes_of(TEST_SPEC.root_ifname)
     lab_down(DOWN_SPEC)  # leftovers from an interrupted run, if any
     try:
         small = lab_up(DOWN_SPEC)
@@ -332,7 +334,10 @@ def test_lab_down_removes_only_its_own_lab(lab: LabInfo) -> None:
                           capture_output=True, check=False)
     assert link.returncode != 0
     assert not DOWN_SPEC.lab_dir.exists()
-    assert _root_routes_without(DOWN_SPEC.root_ifname) == routes_before
+    assert _root_routes_of(TEST_SPEC.root_ifname) == routes_before
+    assert _root_routes_of(DOWN_SPEC.root_ifname) == []
+    assert not [r for fam in ("4", "6") for r in _routes(None, fam)
+                if r.get("dst") in (DOWN_SPEC.subnet4, DOWN_SPEC.subnet6)]
     assert lab_down(DOWN_SPEC) == []  # nothing left: a no-op
     # the main test lab is untouched
     assert _sshd_pids(lab) == main_pids
