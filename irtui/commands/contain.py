@@ -33,7 +33,7 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
     """``irtui block``: plan, check the typed prefix confirmation, execute, account."""
     from irtui.core.feeds import read_feed
 
-    fw = responder(config)
+    fw = responder(config, args)
     ttl = args.ttl if args.ttl is not None else "default"
     targets = list(args.targets)
     if args.from_file:
@@ -55,13 +55,13 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
     """``irtui unblock``."""
-    fw = responder(config)
+    fw = responder(config, args)
     return run_plan(args, fw, fw.plan_unblock(args.targets, args.on))
 
 
 def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
     """``irtui isolate``."""
-    fw = responder(config)
+    fw = responder(config, args)
     plan = fw.plan_isolate(
         args.hosts, confirm_timeout=args.confirm_timeout, extra_management=args.management or (),
         keep_session_address=not args.no_session_address, canary=args.canary)
@@ -70,7 +70,7 @@ def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_release(args: argparse.Namespace, config: Config) -> int:
     """``irtui release``."""
-    fw = responder(config)
+    fw = responder(config, args)
     return run_plan(args, fw, fw.plan_release(args.hosts))
 
 

@@ -1,6 +1,7 @@
 """The action API both fronts call: one object per session, delegating to one module per
 capability (:mod:`~irtui.core.actions.block`, :mod:`~irtui.core.actions.isolate`,
-:mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`).
+:mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`,
+:mod:`~irtui.core.actions.record`).
 
 Every change goes plan → (confirmation by the front) → :meth:`Responder.execute`, which
 streams events, verifies by reading the host's firewall back, and writes the audit trail.
@@ -9,9 +10,11 @@ streams events, verifies by reading the host's firewall back, and writes the aud
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-from irtui.core.actions import block, isolate, notify, status
+from irtui.core.actions import block, isolate, notify, record, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
@@ -20,6 +23,8 @@ from irtui.core.events import Event, EventSink, PlanResult
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
+from irtui.core.record.drift import HostDrift
+from irtui.core.record.legacy import ImportReport
 from irtui.core.record.recorder import IncidentRecorder
 from irtui.core.record.trail import AuditTrail, track_action, with_parameters
 from irtui.core.rollback import RollbackTimer
@@ -133,6 +138,41 @@ class Responder:
     def notify_email(self, to: Sequence[str], subject: str, body: str) -> str:
         """See :func:`irtui.core.actions.notify.send_email`."""
         return notify.send_email(self.ctx, to, subject, body)
+
+    # ---- the incident record ---------------------------------------------------------
+
+    @property
+    def recorder(self) -> IncidentRecorder:
+        """The incident record of this session (see :func:`record.recorder_of`)."""
+        return record.recorder_of(self.ctx)
+
+    def verify_record(self, incident: str | None = None) -> record.Verification:
+        """See :func:`irtui.core.actions.record.verify_record`."""
+        return record.verify_record(self.ctx, incident)
+
+    def export_record(self, incident: str | None = None) -> list[dict[str, Any]]:
+        """See :func:`irtui.core.actions.record.export_records`."""
+        return record.export_records(self.ctx, incident)
+
+    def drift(self, hosts: Sequence[str] = ()) -> list[HostDrift]:
+        """See :func:`irtui.core.actions.record.check_drift`."""
+        return record.check_drift(self.ctx, hosts)
+
+    def plan_reapply(self, drifts: Sequence[HostDrift]) -> list[Plan]:
+        """See :func:`irtui.core.actions.record.plan_reapply`."""
+        return record.plan_reapply(self.ctx, drifts)
+
+    def write_report(self, incident: str, out_dir: Path, *, detected_at: str | None = None,
+                     conclusion: str = "", drill: Mapping[str, Any] | None = None
+                     ) -> tuple[Path, Path]:
+        """See :func:`irtui.core.actions.record.report`."""
+        return record.report(self.ctx, incident, out_dir, detected_at=detected_at,
+                             conclusion=conclusion, drill=drill)
+
+    def import_legacy(self, directory: Path | None = None,
+                      incident: str | None = None) -> tuple[str, ImportReport]:
+        """See :func:`irtui.core.actions.record.import_legacy`."""
+        return record.import_legacy(self.ctx, directory, incident)
 
     def close(self) -> None:
         """Close SSH connections."""
