@@ -106,7 +106,7 @@ def recorder(config: Config, args: argparse.Namespace | None = None) -> Incident
     rec = IncidentRecorder.for_config(
         config, incident=getattr(args, "incident", None) or None,
         reason=getattr(args, "reason", None) or "",
-        notice=lambda line: print(f"irtui: {line}", file=sys.stderr))
+        notice=lambda line: print(f"note: {line}", file=sys.stderr))
     rec.confirmation = "cli"
     return rec
 
