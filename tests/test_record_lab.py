@@ -194,3 +194,27 @@ def test_drift_names_every_lost_block_and_reapply_restores_them(lab_config: Conf
         assert tcp_connects(h1.namespace, h2.v4, 22)
     finally:
         fw.close()
+
+
+def test_drill_auto_passes_and_writes_a_report_with_a_screenshot(clean_lab,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "drill"
+    run = subprocess.run([sys.executable, "-m", "irtui", "drill", "--auto", "--lab-dir",
+                          str(clean_lab.lab_dir), "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "drill PASSED" in run.stdout
+    incident = run.stdout.strip().splitlines()[-1].split("(")[1].rstrip(")")
+    html = (out / f"{incident}.html").read_text()
+    markdown = (out / f"{incident}.md").read_text()
+    assert html.count('src="data:image/svg+xml;base64,') >= 1
+    for section in ("Introduction", "Setup", "Actions", "Testing", "Conclusion"):
+        assert f"## {section}" in markdown
+    assert markdown.count("| PASS |") == 4 and "| FAIL |" not in markdown
+    assert "Time saved: irtui blocked 2 addresses on 3 hosts in" in markdown
+    assert "The whole record" in markdown
+    (shot,) = (out / f"{incident}-screens").iterdir()
+    assert shot.read_text().lstrip().startswith("<svg") and "host1" in shot.read_text()
+    # the lab is left as it was: the attacker reaches every host again
+    assert all(tcp_connects(clean_lab.attacker.namespace, h.v4, 22) for h in clean_lab.hosts)
+    assert list((out / "notifications").iterdir())

@@ -113,7 +113,7 @@ def _blocks(actions: Sequence[Action]) -> list[BlockRow]:
         placed = action.end or action.ts
         expires = (utc_stamp(parse_time(placed) + timedelta(seconds=ttl))
                    if isinstance(ttl, int) else None)
-        rows += [BlockRow(entry, tuple(hosts), ttl, placed, expires)
+        rows += [BlockRow(entry, tuple(sorted(hosts)), ttl, placed, expires)
                  for entry, hosts in per_entry.items()]
     return rows
 
