@@ -88,7 +88,8 @@ def _describe(record: Record, actions: Mapping[int, Action]) -> dict[str, Any] |
         took = seconds_between(action.ts, action.end) if action.end else None
         row.update(what=action.summary, hosts=", ".join(action.hosts), outcome=action.outcome,
                    detail=f"reason: {action.reason}" + (f"; took {duration(took)}"
-                                                        if took is not None else ""))
+                                                        if took is not None and kind == "plan"
+                                                        else ""))
         if kind == "action" and b.get("detail"):
             row["detail"] += f"; {b.get('detail')}"
     elif kind == "error":
@@ -205,6 +206,7 @@ def write_report(inp: ReportInput, store: RecordStore, out_dir: Path) -> tuple[P
                 shots = out_dir / f"{name}-screens"
                 shots.mkdir(exist_ok=True)
                 (shots / screen["file"]).write_bytes(screen["svg"])
+                (shots / screen["file"]).chmod(0o600)
         for path, text in ((md_path, markdown), (html_path, html)):
             path.write_text(text, encoding="utf-8")
             path.chmod(0o600)
