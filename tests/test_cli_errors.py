@@ -86,7 +86,8 @@ def test_unwritable_audit_dir_refuses_before_any_change(clean_lab, tmp_path: Pat
 
 def test_email_not_configured_is_audited(clean_lab, tmp_path: Path) -> None:
     audit = tmp_path / "audit"
-    config = _lab_config_with(tmp_path, clean_lab, audit={"dir": str(audit)})
+    config = _lab_config_with(tmp_path, clean_lab, audit={"dir": str(audit)},
+                              record={"path": str(tmp_path / "record.db")})
     out = _cli("--config", str(config), "notify", "--subject", "x", "--body", "y")
     assert out.returncode == 4
     exported = _cli("--config", str(config), "audit", "export", "--json")

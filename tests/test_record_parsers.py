@@ -167,3 +167,30 @@ def test_earlier_jsonl_trails_are_imported_never_dropped(tmp_path: Path) -> None
     assert again.already == [str(old.trail_path)] and not again.imported
     assert pending_trails(recorder.register, tmp_path / "audit") == []
     assert verify_chain(*store.raw()).ok
+
+
+def test_a_plan_carries_its_own_reason_else_the_incident_title(tmp_path: Path) -> None:
+    from irtui.core.plan import Plan
+
+    store = SQLiteStore(tmp_path / "record.db")
+    recorder = IncidentRecorder(store, tmp_path / "audit")
+    recorder.register.open("beacon to 203.0.113.9", "high")
+    first, second = Plan("block", "block a", ["web1"]), Plan("block", "block b", ["web1"])
+    recorder.give_reason(first, "C2 address from the EDR alert")
+    recorder.track(first)
+    recorder.track(second)
+    plans = store.records(kinds=["plan"])
+    assert [(p.get("reason"), p.get("reason_given")) for p in plans] == [
+        ("C2 address from the EDR alert", True), ("beacon to 203.0.113.9", False)]
+
+
+def test_an_unwritable_record_is_one_clear_error_and_the_summary_says_so(tmp_path: Path) -> None:
+    from irtui.core.errors import AuditError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    recorder = IncidentRecorder(SQLiteStore(blocker / "record.db"), tmp_path / "audit")
+    assert recorder.summary().startswith("The incident record cannot be read: cannot open "
+                                         f"the incident record {blocker / 'record.db'}")
+    with pytest.raises(AuditError, match="set record.path to a writable file"):
+        recorder.register.open("x")

@@ -213,6 +213,12 @@ class IncidentRecorder:
                 self._params.pop(next(iter(self._params)))
         return plan
 
+    def give_reason(self, plan: Plan, reason: str) -> Plan:
+        """Record ``reason`` with ``plan`` (instead of the session's :attr:`reason`): the
+        hook for the TUI's reason field, prefilled from the incident. Returns ``plan``."""
+        return self.parameters(plan, **{**self._params.get(id(plan), (plan, {}))[1],
+                                        "reason": reason})
+
     def track(self, plan: Plan) -> ActionTrack:
         """Write the plan record (one transaction) before ``plan`` runs and return the
         tracker its events go to.
@@ -224,11 +230,12 @@ class IncidentRecorder:
         self.check()
         incident = self.incident_for(plan.summary)
         with self._lock:
-            params = self._params.pop(id(plan), (plan, {}))[1]
+            params = dict(self._params.pop(id(plan), (plan, {}))[1])
+        reason = str(params.pop("reason", "") or self.reason)
         title = self.register.get(incident).title
         record = self.append(
             "plan", incident, action=plan.action, summary=plan.summary, hosts=plan.hosts,
-            reason=self.reason or title, reason_given=bool(self.reason),
+            reason=reason or title, reason_given=bool(reason),
             confirmation=self.confirmation, parameters=params,
             commands=[{"host": s.host, "purpose": s.purpose, "command": s.render()}
                       for s in plan.steps],
@@ -360,10 +367,13 @@ class IncidentRecorder:
 
     def summary(self) -> str:
         """The current incident's actions as plain text (all sessions, CLI and TUI alike),
-        one line each, for a notification body."""
-        incident_id = self.incident_id()
-        incident = self.register.all().get(incident_id or "")
-        if incident is None:
-            return "No containment actions recorded yet (no current incident)."
-        actions = actions_of(self.store.records(incident.id))
+        one line each, for a notification body. Never raises: an unreadable record gives
+        one line saying so."""
+        try:
+            incident = self.register.all().get(self.incident_id() or "")
+            if incident is None:
+                return "No containment actions recorded yet (no current incident)."
+            actions = actions_of(self.store.records(incident.id))
+        except AuditError as exc:
+            return f"The incident record cannot be read: {exc.line}"
         return summary_text(incident, actions, self.store.location)
