@@ -192,5 +192,5 @@ def test_an_unwritable_record_is_one_clear_error_and_the_summary_says_so(tmp_pat
     recorder = IncidentRecorder(SQLiteStore(blocker / "record.db"), tmp_path / "audit")
     assert recorder.summary().startswith("The incident record cannot be read: cannot open "
                                          f"the incident record {blocker / 'record.db'}")
-    with pytest.raises(AuditError, match="set record.path to a writable file"):
+    with pytest.raises(AuditError, match=r"set record\.path to a writable file"):
         recorder.register.open("x")
