@@ -53,10 +53,20 @@ def run(args: argparse.Namespace) -> int:
         return int(args.handler(args, load_config(args.config)))
     except IrtuiError as exc:
         print(f"irtui: {exc.line}", file=sys.stderr)
+        _record_error(args, exc)
         return exit_code(exc)
     except KeyboardInterrupt:
         print("irtui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _record_error(args: argparse.Namespace, exc: IrtuiError) -> None:
+    """Attach the error that stopped the verb to the incident (when the verb had started
+    recording); never raises."""
+    fw = getattr(args, "responder", None)
+    record_error = getattr(getattr(fw, "audit", None), "error", None)
+    if record_error is not None:
+        record_error(str(args.cmd), exc.line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

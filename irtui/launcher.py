@@ -7,16 +7,29 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from irtui import cli
 from irtui.commands.common import exit_code
 from irtui.core.errors import IrtuiError
+
+if TYPE_CHECKING:
+    from irtui.core.config import Config
+
+
+def _capture_screen(config: Config) -> str:
+    """SVG of the TUI's host list for ``config`` (for the drill's report); the CLI verbs get
+    it from here because they never import the TUI themselves."""
+    from irtui.tui.capture import host_list_svg
+
+    return host_list_svg(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``irtui`` console script; returns the exit code."""
     args = cli.build_parser().parse_args(argv)
     if not cli.wants_tui(args):
+        args.screen_capture = _capture_screen
         return cli.run(args)
     try:
         from irtui.core.config import load_config

@@ -13,12 +13,21 @@ from tests.lab_fixtures import clean_lab, lab  # noqa: F401  (fixtures)
 from tests.service_fixtures import keyring_session, smtp_server  # noqa: F401  (fixtures)
 
 
+@pytest.fixture(autouse=True)
+def private_data_home(tmp_path_factory, monkeypatch) -> None:
+    """Every test gets its own XDG data directory, so the incident record's default store
+    (platformdirs user data dir) is never the real one, and tests never share incidents."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
 @pytest.fixture
 def lab_config(clean_lab, tmp_path) -> Config:  # noqa: F811
-    """The lab's generated config, with the audit trail redirected into tmp_path."""
+    """The lab's generated config, with the audit trail and the incident record redirected
+    into tmp_path."""
     from dataclasses import replace
 
-    return replace(load_config(clean_lab.config_path), audit_dir=str(tmp_path / "audit"))
+    return replace(load_config(clean_lab.config_path), audit_dir=str(tmp_path / "audit"),
+                   record_path=str(tmp_path / "record.db"))
 
 
 @pytest.fixture

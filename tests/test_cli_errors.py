@@ -3,6 +3,7 @@ documented exit code, no traceback, and nothing changed on any host."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -85,11 +86,17 @@ def test_unwritable_audit_dir_refuses_before_any_change(clean_lab, tmp_path: Pat
 
 def test_email_not_configured_is_audited(clean_lab, tmp_path: Path) -> None:
     audit = tmp_path / "audit"
-    config = _lab_config_with(tmp_path, clean_lab, audit={"dir": str(audit)})
+    config = _lab_config_with(tmp_path, clean_lab, audit={"dir": str(audit)},
+                              record={"path": str(tmp_path / "record.db")})
     out = _cli("--config", str(config), "notify", "--subject", "x", "--body", "y")
     assert out.returncode == 4
-    trail = next(audit.glob("*.jsonl")).read_text()
-    assert '"ok": false' in trail and "email is not configured" in trail
+    exported = _cli("--config", str(config), "audit", "export", "--json")
+    notes = [r for r in json.loads(exported.stdout)
+             if r["kind"] == "action" and r["action"] == "notify"]
+    assert [n["ok"] for n in notes] == [False]
+    assert "email is not configured" in notes[0]["detail"]
+    errors = [r for r in json.loads(exported.stdout) if r["kind"] == "error"]
+    assert [e["action"] for e in errors] == ["notify"]  # the error that stopped the verb
 
 
 def test_empty_config_says_what_to_do(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ TUI's compose pane sends through a real SMTP server with STARTTLS and AUTH."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,14 @@ def test_cli_secret_then_notify(tmp_path: Path, smtp_server, keyring_session) ->
     assert got.rcpt_tos == ["ir-team@example.org"]
     assert got.message["Subject"] == SUBJECT
     assert got.message.get_content().replace("\r\n", "\n") == BODY  # SMTP sends CRLF
-    trail = next((tmp_path / "audit").glob("*.jsonl")).read_text()
-    assert '"action": "notify"' in trail and smtp_server.password not in trail
+    exported = _irtui(env, "--config", str(cfg), "audit", "export", "--json")
+    assert exported.returncode == 0, exported.stderr
+    notes = [r for r in json.loads(exported.stdout)
+             if r["kind"] == "action" and r["action"] == "notify"]
+    assert len(notes) == 2  # the refused send (no secret) and the sent one, both recorded
+    assert [n["ok"] for n in notes] == [False, True]
+    assert "irtui secrets set smtp" in notes[0]["detail"]
+    assert smtp_server.password not in exported.stdout
 
 
 async def test_tui_compose_and_send(tmp_path: Path, smtp_server, keyring_session) -> None:

@@ -6,7 +6,6 @@ Tests without the practice lab use a config with no hosts; the others use the la
 
 from __future__ import annotations
 
-import json
 from itertools import pairwise
 from pathlib import Path
 
@@ -49,11 +48,11 @@ def _fast_enters(app: IrtuiApp, count: int = 2) -> None:
 
 
 def _plans_in_trail(app: IrtuiApp) -> list[dict]:
-    path = app.responder.audit.trail_path
-    if not path.exists():
+    """The plan records the session wrote to the incident record (none if no store yet)."""
+    store = app.responder.recorder.store
+    if not Path(store.location).exists():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines()]
-    return [r for r in records if r["event"] == "plan"]
+    return [dict(r.body) for r in store.records(kinds=["plan"])]
 
 
 def _visible(widget: Widget, screen_region: Region) -> bool:

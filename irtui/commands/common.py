@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from irtui.core.config import Config
     from irtui.core.events import Event
     from irtui.core.plan import Plan
+    from irtui.core.record import IncidentRecorder
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_NOTIFY = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -43,11 +44,24 @@ def exit_code(exc: IrtuiError) -> int:
 
 def action_parser(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
                   help_text: str) -> argparse.ArgumentParser:
-    """A subcommand that changes hosts: ``--dry-run`` and ``--quiet`` included."""
+    """A subcommand that changes hosts: ``--dry-run``, ``--quiet``, ``--incident`` and
+    ``--reason`` included."""
     p = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("-q", "--quiet", action="store_true", help="no live remote output")
+    record_options(p)
     return p
+
+
+def record_options(p: argparse.ArgumentParser, reason: bool = True) -> None:
+    """``--incident ID`` (and ``--reason TEXT``): where and why an action is recorded."""
+    p.add_argument("--incident", metavar="ID",
+                   help="record in this incident (default: your current incident, or a new "
+                   "one when there is none)")
+    if reason:
+        p.add_argument("--reason", metavar="TEXT",
+                       help="why this is done, recorded with the action (default: the "
+                       "incident's title)")
 
 
 class Printer:
@@ -84,11 +98,29 @@ class Printer:
             sys.stdout.flush()
 
 
-def responder(config: Config) -> Responder:
-    """The action API for ``config``."""
+def recorder(config: Config, args: argparse.Namespace | None = None) -> IncidentRecorder:
+    """The incident record for ``config``, with ``--incident``/``--reason`` from ``args``;
+    what the recorder does by itself (opening an incident) is told on stderr."""
+    from irtui.core.record import IncidentRecorder
+
+    rec = IncidentRecorder.for_config(
+        config, incident=getattr(args, "incident", None) or None,
+        reason=getattr(args, "reason", None) or "",
+        notice=lambda line: print(f"note: {line}", file=sys.stderr))
+    rec.confirmation = "cli"
+    return rec
+
+
+def responder(config: Config, args: argparse.Namespace | None = None) -> Responder:
+    """The action API for ``config``, recording in the incident record (``--incident``,
+    ``--reason`` from ``args``). Kept on ``args.responder`` so an error that stops the verb
+    is recorded too (see :func:`irtui.cli.run`)."""
     from irtui.core.actions import Responder
 
-    return Responder(config)
+    fw = Responder(config, audit=recorder(config, args))
+    if args is not None:
+        args.responder = fw
+    return fw
 
 
 def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:

@@ -61,7 +61,7 @@ def _feed_lines(feeds: list[tuple[str, Feed]], plan: Plan | None) -> None:
 
 def cmd_block(args: argparse.Namespace, config: Config) -> int:
     """``irtui block``: plan, check the typed prefix confirmation, execute, account."""
-    fw = responder(config)
+    fw = responder(config, args)
     ttl = args.ttl if args.ttl is not None else "default"
     targets, feeds = _targets(args)
     try:
@@ -84,7 +84,7 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
     """``irtui unblock``: the IOCs named and/or every entry of ``--from-file`` feeds."""
-    fw = responder(config)
+    fw = responder(config, args)
     targets, feeds = _targets(args)
     plan = fw.plan_unblock(targets, args.on)
     code = run_plan(args, fw, plan)
@@ -94,7 +94,7 @@ def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
     """``irtui isolate``."""
-    fw = responder(config)
+    fw = responder(config, args)
     plan = fw.plan_isolate(
         args.hosts, confirm_timeout=args.confirm_timeout, extra_management=args.management or (),
         keep_session_address=not args.no_session_address, canary=args.canary)
@@ -103,7 +103,7 @@ def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_release(args: argparse.Namespace, config: Config) -> int:
     """``irtui release``."""
-    fw = responder(config)
+    fw = responder(config, args)
     return run_plan(args, fw, fw.plan_release(args.hosts))
 
 
@@ -111,7 +111,7 @@ def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
     """``irtui blocks``: the live blocklist read back from each host."""
     from irtui.core.durations import format_duration
 
-    fw = responder(config)
+    fw = responder(config, args)
     rows = []
     for host in config.select(args.on or ["all"]):
         state = fw.read_state(host.name)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from irtui.commands.common import EXIT_OK, responder
+from irtui.commands.common import EXIT_OK, record_options, responder
 from irtui.core.errors import InvalidTargetError, NotifyError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def cmd_notify(args: argparse.Namespace, config: Config) -> int:
         print(f"email via {settings.host}:{settings.port} ({settings.security})\n"
               f"{message.as_string()}")
         return EXIT_OK
-    message_id = responder(config).notify_email(args.to or [], args.subject, body)
+    message_id = responder(config, args).notify_email(args.to or [], args.subject, body)
     print(f"sent {message_id}")
     return EXIT_OK
 
@@ -77,6 +77,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--body", help="message text (UTF-8)")
     p.add_argument("--body-file", metavar="PATH", help="read the message text from a file")
     p.add_argument("--dry-run", action="store_true", help="print the message, send nothing")
+    record_options(p)
     p.set_defaults(handler=cmd_notify)
 
     p = sub.add_parser("secrets", help="manage secrets in the OS keyring")

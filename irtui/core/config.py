@@ -41,7 +41,7 @@ __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "Isolati
 
 ENV_CONFIG = "IRTUI_CONFIG"
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit"}
+TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit", "record"}
 
 
 def default_config_path() -> Path:
@@ -219,12 +219,13 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
                                         "cafile", "timeout", "password_secret"}))
     ui = _ui(root.sub("ui", {"theme", "refresh_seconds", "log_max_lines"}))
     audit_dir = root.sub("audit", {"dir"}).get("dir", str, "")
+    record_path = root.sub("record", {"path"}).get("path", str, "")
     if problems:
         raise ConfigError(problems, path)
     return Config(
         hosts=tuple(replace(h, firewall=h.firewall or firewall.backend) for h in hosts),
         ssh=ssh, firewall=firewall, isolation=isolation, email=email, ui=ui,
-        audit_dir=audit_dir, path=path,
+        audit_dir=audit_dir, path=path, record_path=record_path,
     )
 
 

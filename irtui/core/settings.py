@@ -137,6 +137,7 @@ class Config:
     ui: UISettings = field(default_factory=UISettings)
     audit_dir: str = ""
     path: str = ""
+    record_path: str = ""
 
     def host(self, name: str) -> HostConfig:
         """Return the host called ``name``.
@@ -183,3 +184,11 @@ class Config:
         if self.audit_dir:
             return Path(self.audit_dir).expanduser()
         return Path(platformdirs.user_state_dir("irtui")) / "audit"
+
+    @property
+    def resolved_record_path(self) -> Path:
+        """The incident record's SQLite file (``[record] path``; default ``record.db`` in
+        the platformdirs user data dir, e.g. ``~/.local/share/irtui/record.db``)."""
+        if self.record_path:
+            return Path(self.record_path).expanduser()
+        return Path(platformdirs.user_data_dir("irtui")) / "record.db"

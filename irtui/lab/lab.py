@@ -321,6 +321,7 @@ def _write_client_files(spec: LabSpec, info: LabInfo) -> None:
         "hosts": [{"name": h.name, "address": h.v4, "port": 22, "groups": ["lab"]}
                   for h in info.hosts],
         "audit": {"dir": str(spec.lab_dir / "audit")},
+        "record": {"path": str(spec.lab_dir / "record.db")},  # practice incidents stay here
         # the self-test after isolating: another lab host's sshd must become unreachable
         "isolation": {"canaries": [f"{h.v4}:22" for h in info.hosts[:2]],
                       "confirm_timeout": 30},

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import run_read
-from irtui.core.audit import AuditLog
 from irtui.core.errors import ActionError, InvalidTargetError, SSHError
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
+from irtui.core.record.trail import AuditTrail
 from irtui.core.settings import Config, HostConfig
 from irtui.core.ssh import SSHPool
 
@@ -22,7 +22,7 @@ class ActionContext:
 
     config: Config
     pool: SSHPool
-    audit: AuditLog
+    audit: AuditTrail
     profiles: ProfileCache
 
     def profile(self, name: str, refresh: bool = False) -> HostProfile:

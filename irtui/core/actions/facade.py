@@ -1,6 +1,7 @@
 """The action API both fronts call: one object per session, delegating to one module per
 capability (:mod:`~irtui.core.actions.block`, :mod:`~irtui.core.actions.isolate`,
-:mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`).
+:mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`,
+:mod:`~irtui.core.actions.record`).
 
 Every change goes plan → (confirmation by the front) → :meth:`Responder.execute`, which
 streams events, verifies by reading the host's firewall back, and writes the audit trail.
@@ -9,17 +10,23 @@ streams events, verifies by reading the host's firewall back, and writes the aud
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-from irtui.core.actions import block, isolate, notify, status
+from irtui.core.actions import block, isolate, notify, record, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
-from irtui.core.audit import AuditLog
-from irtui.core.events import Event, EventSink, OutputLine, PlanResult
+from irtui.core.durations import parse_ttl
+from irtui.core.events import Event, EventSink, PlanResult
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
+from irtui.core.record.drift import HostDrift
+from irtui.core.record.legacy import ImportReport
+from irtui.core.record.recorder import IncidentRecorder
+from irtui.core.record.trail import AuditTrail, track_action, with_parameters
 from irtui.core.rollback import RollbackTimer
 from irtui.core.settings import Config
 from irtui.core.ssh import SSHPool
@@ -31,13 +38,14 @@ class Responder:
     Args:
         config: the loaded config.
         pool: SSH connections (default: a new :class:`SSHPool`).
-        audit: the audit trail (default: a new session in ``config.resolved_audit_dir``).
+        audit: the audit trail (default: the incident record, see
+            :meth:`IncidentRecorder.for_config`).
     """
 
     def __init__(self, config: Config, pool: SSHPool | None = None,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditTrail | None = None) -> None:
         pool = pool or SSHPool(config.ssh)
-        self.ctx = ActionContext(config, pool, audit or AuditLog(config.resolved_audit_dir),
+        self.ctx = ActionContext(config, pool, audit or IncidentRecorder.for_config(config),
                                  ProfileCache(config, pool))
 
     @property
@@ -51,7 +59,7 @@ class Responder:
         return self.ctx.pool
 
     @property
-    def audit(self) -> AuditLog:
+    def audit(self) -> AuditTrail:
         """The session's audit trail."""
         return self.ctx.audit
 
@@ -74,30 +82,39 @@ class Responder:
     def plan_block(self, targets: Sequence[str], hosts: Sequence[str],
                    ttl: int | str | None = "default") -> Plan:
         """See :func:`irtui.core.actions.block.plan_block`."""
-        return block.plan_block(self.ctx, targets, hosts, ttl)
+        seconds = self.config.firewall.default_ttl if ttl == "default" else parse_ttl(ttl)
+        return with_parameters(self.audit, block.plan_block(self.ctx, targets, hosts, ttl),
+                               targets=list(targets), hosts=list(hosts), ttl=ttl, ttl_s=seconds)
 
     def plan_unblock(self, targets: Sequence[str], hosts: Sequence[str]) -> Plan:
         """See :func:`irtui.core.actions.block.plan_unblock`."""
-        return block.plan_unblock(self.ctx, targets, hosts)
+        return with_parameters(self.audit, block.plan_unblock(self.ctx, targets, hosts),
+                               targets=list(targets), hosts=list(hosts))
 
     def plan_isolate(self, hosts: Sequence[str], *, confirm_timeout: int | None = None,
                      extra_management: Sequence[str] = (), keep_session_address: bool = True,
                      canary: str | None = None) -> Plan:
         """See :func:`irtui.core.actions.isolate.plan_isolate`."""
-        return isolate.plan_isolate(self.ctx, hosts, confirm_timeout=confirm_timeout,
+        plan = isolate.plan_isolate(self.ctx, hosts, confirm_timeout=confirm_timeout,
                                     extra_management=extra_management,
                                     keep_session_address=keep_session_address, canary=canary)
+        return with_parameters(self.audit, plan, hosts=list(hosts),
+                               confirm_timeout=confirm_timeout,
+                               extra_management=list(extra_management),
+                               keep_session_address=keep_session_address, canary=canary)
 
     def plan_release(self, hosts: Sequence[str]) -> Plan:
         """See :func:`irtui.core.actions.isolate.plan_release`."""
-        return isolate.plan_release(self.ctx, hosts)
+        return with_parameters(self.audit, isolate.plan_release(self.ctx, hosts),
+                               hosts=list(hosts))
 
     # ---- execution ---------------------------------------------------------------------
 
     def execute(self, plan: Plan, on_event: EventSink,
                 cancel: threading.Event | None = None) -> PlanResult:
-        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording the plan,
-        every output line and the result in the audit trail.
+        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording the plan
+        before anything runs (one transaction), then every step, host result and the result
+        in the audit trail.
 
         Args:
             plan: from one of the ``plan_*`` methods.
@@ -107,21 +124,55 @@ class Responder:
         Returns:
             The :class:`PlanResult`.
         """
-        self.audit.plan(plan)
+        track = track_action(self.audit, plan)
 
         def sink(event: Event) -> None:
-            if isinstance(event, OutputLine):
-                self.audit.output(event)
+            track.event(event)
             on_event(event)
 
         hosts = {name: self.config.host(name) for name in plan.hosts}
         result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel)
-        self.audit.result(result)
+        track.finish(result)
         return result
 
     def notify_email(self, to: Sequence[str], subject: str, body: str) -> str:
         """See :func:`irtui.core.actions.notify.send_email`."""
         return notify.send_email(self.ctx, to, subject, body)
+
+    # ---- the incident record ---------------------------------------------------------
+
+    @property
+    def recorder(self) -> IncidentRecorder:
+        """The incident record of this session (see :func:`record.recorder_of`)."""
+        return record.recorder_of(self.ctx)
+
+    def verify_record(self, incident: str | None = None) -> record.Verification:
+        """See :func:`irtui.core.actions.record.verify_record`."""
+        return record.verify_record(self.ctx, incident)
+
+    def export_record(self, incident: str | None = None) -> list[dict[str, Any]]:
+        """See :func:`irtui.core.actions.record.export_records`."""
+        return record.export_records(self.ctx, incident)
+
+    def drift(self, hosts: Sequence[str] = ()) -> list[HostDrift]:
+        """See :func:`irtui.core.actions.record.check_drift`."""
+        return record.check_drift(self.ctx, hosts)
+
+    def plan_reapply(self, drifts: Sequence[HostDrift]) -> list[Plan]:
+        """See :func:`irtui.core.actions.record.plan_reapply`."""
+        return record.plan_reapply(self.ctx, drifts)
+
+    def write_report(self, incident: str, out_dir: Path, *, detected_at: str | None = None,
+                     conclusion: str = "", drill: Mapping[str, Any] | None = None
+                     ) -> tuple[Path, Path]:
+        """See :func:`irtui.core.actions.record.report`."""
+        return record.report(self.ctx, incident, out_dir, detected_at=detected_at,
+                             conclusion=conclusion, drill=drill)
+
+    def import_legacy(self, directory: Path | None = None,
+                      incident: str | None = None) -> tuple[str, ImportReport]:
+        """See :func:`irtui.core.actions.record.import_legacy`."""
+        return record.import_legacy(self.ctx, directory, incident)
 
     def close(self) -> None:
         """Close SSH connections."""
