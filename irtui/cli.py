@@ -28,8 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a subcommand it opens the TUI.")
     parser.add_argument("--config", metavar="PATH",
                         help=f"config file (default: $IRTUI_CONFIG or {default_config_path()})")
+    read_only = ("TUI: offer no action that changes a host (look, don't touch; also "
+                 "ui.read_only in the config)")
+    parser.add_argument("--read-only", action="store_true", help=read_only)
     sub = parser.add_subparsers(dest="cmd")
-    sub.add_parser("tui", help="open the TUI (the default)")
+    tui = sub.add_parser("tui", help="open the TUI (the default)")
+    tui.add_argument("--read-only", action="store_true", dest="tui_read_only", help=read_only)
     add_all(sub)
     return parser
 
@@ -37,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 def wants_tui(args: argparse.Namespace) -> bool:
     """True when the parsed command line asks for the TUI (no subcommand, or ``tui``)."""
     return args.cmd in (None, "tui")
+
+
+def tui_read_only(args: argparse.Namespace) -> bool:
+    """True when ``--read-only`` was given (before or after ``tui``)."""
+    return bool(getattr(args, "read_only", False) or getattr(args, "tui_read_only", False))
 
 
 def run(args: argparse.Namespace) -> int:

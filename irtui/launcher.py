@@ -6,7 +6,7 @@ This is the composition root that knows both fronts; the fronts never import eac
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from irtui import cli
@@ -25,6 +25,29 @@ def _capture_screen(config: Config) -> str:
     return host_list_svg(config)
 
 
+def _drill_runner(config: Config) -> Callable[..., object] | None:
+    """The TUI's drill (the TUI never imports the lab): None unless ``config`` is a
+    practice lab's own config (``lab.json`` beside it)."""
+    from pathlib import Path
+
+    lab_dir = Path(config.path).parent if config.path else None
+    if lab_dir is None or not (lab_dir / "lab.json").is_file():
+        return None
+
+    def run(say: Callable[[str], None], capture: Callable[[], str], auto: bool) -> object:
+        from irtui.lab import LabInfo
+        from irtui.lab.drill import Drill
+
+        out = config.resolved_audit_dir / "drills"
+        drill = Drill(LabInfo.load(lab_dir), out, say, lambda _config: capture())
+        result = drill.run(auto=auto)
+        say(f"drill {'PASSED' if result.passed else 'FAILED'} ({result.incident}); report: "
+            + ", ".join(str(p) for p in result.report or ()))
+        return result
+
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``irtui`` console script; returns the exit code."""
     args = cli.build_parser().parse_args(argv)
@@ -35,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from irtui.core.config import load_config
         from irtui.tui.app import run_app
 
-        return run_app(load_config(args.config))
+        config = load_config(args.config)
+        return run_app(config, read_only=cli.tui_read_only(args),
+                       drill=_drill_runner(config))
     except IrtuiError as exc:
         print(f"irtui: {exc.line}", file=sys.stderr)
         return exit_code(exc)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from textual.widgets import Input
+
 from irtui.core.config import Config
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
 from irtui.tui.hosts_table import HostTable
-from irtui.tui.screens import ConfirmScreen
+from irtui.tui.screens import ConfirmScreen, TargetPrompt
 from tests.lab_fixtures import nft_set_elements
 from tests.tui_helpers import log_text, release_with_keys, settle
 
@@ -66,8 +68,12 @@ async def test_bad_input_is_one_line_and_tui_keeps_running(lab_config: Config,
         assert not isinstance(app.screen, ConfirmScreen)
         assert "'203.0.113.999' is not an IP address or CIDR" in log_text(app)
         assert app.is_running
+        # the prompt stays open with what was typed, the bad token selected
+        assert isinstance(app.screen, TargetPrompt)
+        field = app.screen.query_one("#prompt-targets", Input)
+        assert field.value == "203.0.113.999" and field.selected_text == "203.0.113.999"
         # the app still works afterwards
-        await pilot.press("2")
+        await pilot.press("escape", "2")
         assert app.query_one("#tabs").active == "blocks"
     assert nft_set_elements(clean_lab.hosts[0].namespace, "v4_32") == []
 

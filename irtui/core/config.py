@@ -41,7 +41,10 @@ __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "Isolati
 
 ENV_CONFIG = "IRTUI_CONFIG"
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit", "record"}
+TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit", "record", "keys"}
+KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_+-]+$|^[^\s,]$")
+"""One key as Textual names it (``b``, ``ctrl+r``, ``f5``, ``question_mark``) or one printable
+character (``?``)."""
 
 
 def default_config_path() -> Path:
@@ -179,11 +182,32 @@ def _email(s: Section) -> EmailSettings:
     return email
 
 
-def _ui(s: Section) -> UISettings:
+def _keys(s: Section) -> tuple[tuple[str, str], ...]:
+    """``[keys]``: binding id = keys (comma-separated). The TUI checks the ids (the core
+    does not know them); here only the shape of each value."""
+    out = []
+    for binding_id in sorted(s.data):
+        keys = s.get(binding_id, str, None)
+        if keys is None:
+            continue
+        names = [k.strip() for k in keys.split(",")]
+        bad = [k for k in names if not KEY_NAME_RE.match(k)]
+        if not keys.strip() or bad:
+            s.problem(binding_id, f"{keys!r} is not a key list; write keys as Textual names "
+                      "it, comma-separated, e.g. \"ctrl+b\" or \"f5,x\"")
+            continue
+        out.append((binding_id, ",".join(names)))
+    return tuple(out)
+
+
+def _ui(s: Section, keys: tuple[tuple[str, str], ...]) -> UISettings:
     ui = UISettings(
         theme=s.get("theme", str, "irtui-dark"),
         refresh_seconds=s.number("refresh_seconds", 15.0),
         log_max_lines=s.get("log_max_lines", int, 5000),
+        read_only=s.get("read_only", bool, False),
+        screenshots=s.get("screenshots", bool, False),
+        keys=keys,
     )
     if ui.refresh_seconds < 1:
         s.problem("refresh_seconds", "must be at least 1 second")
@@ -217,7 +241,8 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     notify = root.sub("notify", {"email"})
     email = _email(notify.sub("email", {"host", "port", "security", "username", "sender", "to",
                                         "cafile", "timeout", "password_secret"}))
-    ui = _ui(root.sub("ui", {"theme", "refresh_seconds", "log_max_lines"}))
+    ui = _ui(root.sub("ui", {"theme", "refresh_seconds", "log_max_lines", "read_only",
+                             "screenshots"}), _keys(root.sub("keys")))
     audit_dir = root.sub("audit", {"dir"}).get("dir", str, "")
     record_path = root.sub("record", {"path"}).get("path", str, "")
     if problems:

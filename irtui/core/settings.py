@@ -118,11 +118,26 @@ class EmailSettings:
 
 @dataclass(frozen=True)
 class UISettings:
-    """TUI settings. ``refresh_seconds`` is the live-state poll period in seconds."""
+    """TUI settings.
+
+    Attributes:
+        theme: theme name (``irtui-dark``, ``irtui-light``, ``irtui-high-contrast``,
+            ``irtui-16``, or a theme file of the user's own).
+        refresh_seconds: the live-state poll period, in seconds.
+        log_max_lines: lines the log panel keeps in memory (the transcript on disk keeps all).
+        read_only: the TUI offers no action that changes a host (as ``--read-only``).
+        screenshots: keep an SVG of the screen in the incident record at each confirmed
+            action (always on while a drill runs).
+        keys: ``(binding id, keys)`` pairs from ``[keys]`` that remap the TUI's keys
+            (Textual key names, comma-separated; the TUI checks the ids).
+    """
 
     theme: str = "irtui-dark"
     refresh_seconds: float = 15.0
     log_max_lines: int = 5000
+    read_only: bool = False
+    screenshots: bool = False
+    keys: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from irtui.core.durations import format_duration
 from irtui.core.firewall.state import HostState
 from irtui.tui.cells import clip
 
@@ -28,6 +29,8 @@ order, host labels ``"host1,host3?"``). Plain atomic values, like :data:`BlockIn
 DEADLINE, FAMILY, ORDER, LABELS = range(4)
 """Indexes into :data:`BlockInfo` / :data:`ModelEntry`."""
 
+EXPIRED = "expired"
+"""The countdown of an entry whose soonest copy has run out (until the next read)."""
 HOSTS_WIDTH = 24
 """The Hosts column shows at most this many cells, then ``+N`` (the filter sees all)."""
 
@@ -64,6 +67,9 @@ class HostSet(NamedTuple):
     unreachable: tuple[str, ...]
     search: str
     """The host names, lower case, space-separated: what the filter matches."""
+    missing: tuple[str, ...] = ()
+    """Reachable members of the partially covered groups that lack these entries (what
+    "complete" blocks them on)."""
 
 
 class BlockRow(NamedTuple):
@@ -83,6 +89,8 @@ class BlockRow(NamedTuple):
     """Reachable hosts where it is blocked (what unblock acts on)."""
     unreachable: tuple[str, ...]
     """Unreachable hosts whose cached blocklist has it."""
+    missing: tuple[str, ...] = ()
+    """Reachable members of its partially covered groups that lack it."""
 
 
 class BlockModel(NamedTuple):
@@ -95,6 +103,8 @@ class BlockModel(NamedTuple):
     """Every entry, sorted by family, address, prefix length."""
     partial: int
     """How many entries have a partial mark."""
+    unreachable: tuple[str, ...] = ()
+    """Hosts that did not answer their last read: the marks cannot count them."""
 
     def row(self, entry: str) -> BlockRow | None:
         """The aggregated row of ``entry``, or None if no host has it."""
@@ -104,7 +114,7 @@ class BlockModel(NamedTuple):
         deadline, family, _, labels = found
         s = self.sets[labels]
         return BlockRow(entry, f"v{family}", s.hosts, s.mark, deadline, s.targets,
-                        s.unreachable)
+                        s.unreachable, s.missing)
 
     def matching(self, text: str) -> list[str]:
         """The entries whose text or host names contain ``text`` (case-insensitive), in
@@ -128,9 +138,11 @@ EMPTY_MODEL = BlockModel({}, {}, [], 0)
 def aggregate_blocks(hosts: Sequence[HostBlocks], now: float | None = None) -> BlockModel:
     """Aggregate the hosts' blocklists by entry. Pure: the app runs it in a worker thread.
 
-    Unreachable hosts contribute their cached entries (minus those whose TTL has run out
-    since: the host's kernel dropped them) labelled ``name?``; they never count as missing
-    an entry for the partial mark.
+    Unreachable hosts contribute their cached entries labelled ``name?``; they never count
+    as missing an entry for the partial mark (the model lists them in ``unreachable`` so
+    the pane can say the marks do not cover them). Entries whose TTL has run out are left
+    out for every host: the kernel dropped them, or lists them with 0 s left until its
+    garbage collection runs (ipset does), so a row never sticks at "0s".
 
     Args:
         hosts: every configured host's part (:meth:`HostView.snapshot`).
@@ -150,10 +162,10 @@ def aggregate_blocks(hosts: Sequence[HostBlocks], now: float | None = None) -> B
         blocks = host.blocks
         if not blocks:
             continue
-        label = host.name
-        if not host.reachable:
-            label += "?"
-            blocks = {k: v for k, v in blocks.items()  # the kernel dropped these meanwhile
+        label = host.name if host.reachable else host.name + "?"
+        if any(v[DEADLINE] is not None and v[DEADLINE] <= now  # type: ignore[operator]
+               for v in blocks.values()):  # the kernel dropped these meanwhile
+            blocks = {k: v for k, v in blocks.items()
                       if v[DEADLINE] is None or v[DEADLINE] > now}  # type: ignore[operator]
         if not entries:
             entries = {k: (*v, label) for k, v in blocks.items()}
@@ -172,7 +184,8 @@ def aggregate_blocks(hosts: Sequence[HostBlocks], now: float | None = None) -> B
     sets = {labels: _host_set(labels, groups, reachable) for labels in counts}
     order = sorted(entries, key=lambda k: entries[k][ORDER])
     return BlockModel(entries, sets, order,
-                      sum(n for labels, n in counts.items() if sets[labels].mark))
+                      sum(n for labels, n in counts.items() if sets[labels].mark),
+                      tuple(h.name for h in hosts if not h.reachable))
 
 
 def _host_set(labels: str, groups: dict[str, set[str]], reachable: set[str]) -> HostSet:
@@ -180,12 +193,14 @@ def _host_set(labels: str, groups: dict[str, set[str]], reachable: set[str]) -> 
     names = [p.rstrip("?") for p in parts]
     present = set(names)
     marks = []
+    lacking: set[str] = set()
     for group in sorted(groups):
         members = groups[group]
         have = len(members & present)
-        missing = len((members - present) & reachable)
+        missing = (members - present) & reachable
         if have and missing:
-            marks.append(f"{group}: {have}/{have + missing}")
+            marks.append(f"{group}: {have}/{have + len(missing)}")
+            lacking |= missing
     hosts = labels
     if len(hosts) > HOSTS_WIDTH and len(parts) == 1:
         hosts = clip(hosts, HOSTS_WIDTH)
@@ -202,4 +217,29 @@ def _host_set(labels: str, groups: dict[str, set[str]], reachable: set[str]) -> 
     return HostSet(hosts, "⚠ " + ", ".join(marks) if marks else "",
                    tuple(n for n, p in zip(names, parts, strict=True) if p == n),
                    tuple(n for n, p in zip(names, parts, strict=True) if p != n),
-                   " ".join(names).lower())
+                   " ".join(names).lower(), tuple(sorted(lacking)))
+
+
+def countdown(deadline: float | None, now: float) -> str:
+    """The Expires cell: ``permanent``, ``23h59m``… or :data:`EXPIRED`."""
+    if deadline is None:
+        return "permanent"
+    return EXPIRED if deadline <= now else format_duration(deadline - now)
+
+
+
+def status_line(total: int, shown: int, partial: int, filter_text: str, marked: int = 0,
+                unreachable: Sequence[str] = ()) -> str:
+    """The blocklist's status line: counts, the filter, marks, partial entries, and the
+    unreachable hosts the ⚠ marks cannot count (``? host3 unreachable``)."""
+    text = f"{total:,} entries"
+    if filter_text:
+        text = f"{shown:,} of {text} match '{filter_text}'"
+    if marked:
+        text += f" · ● {marked:,} marked"
+    if partial:
+        text += f" · ⚠ {partial:,} partial"
+    if unreachable:
+        more = len(unreachable) - 3
+        text += f" · ? {', '.join(unreachable[:3])}{f' +{more}' if more > 0 else ''} unreachable"
+    return text + " · / filter · u unblock"

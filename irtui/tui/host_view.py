@@ -25,6 +25,9 @@ class HostView:
     ``benchmarks/bench_blocklist_pane.py``)."""
     error: str | None = None
     busy: str = ""
+    """The last action's outcome (``✓ block ok``) or a wait (``⏳ rollback 42s``)."""
+    running: str = ""
+    """The action running on the host now (``block``), or ``""``: the table spins."""
     rollback: RollbackTimer = field(default_factory=lambda: RollbackTimer(TimerState.NONE))
     """The host's rollback timer as read back."""
     profile: HostProfile | None = None

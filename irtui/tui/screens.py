@@ -1,110 +1,126 @@
-"""Modal screens: the confirmation of a plan, the target prompt, and help.
+"""Dialogs: the confirmation of a plan, help, and a log line in full. (The block/unblock
+prompt is in :mod:`irtui.tui.prompt`, re-exported here.)
 
-Every modal here dismisses at most once (:class:`OnceModal`): keys typed quickly are queued
-before the first dismiss pops the screen, and a second dismiss would pop the screen under it
-(or crash with ``ScreenStackError`` when there is none) and run the result callback twice.
+Every dialog dismisses at most once (:class:`~irtui.tui.modal.OnceModal`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import textwrap
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, ScreenResultType
-from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from irtui.core.plan import Plan
+from irtui.core.plan_summary import Tone, failed_line, summarize
+from irtui.tui.modal import SCROLL_BINDINGS, OnceModal
+from irtui.tui.prompt import Problem, TargetPrompt, TargetRequest
+
+__all__ = ["ConfirmScreen", "HelpScreen", "LogDetailScreen", "OnceModal", "Problem",
+           "TargetPrompt", "TargetRequest"]
+
+TONE_STYLES = {Tone.HEAD: "bold", Tone.CHANGE: "", Tone.QUIET: "dim", Tone.WARN: "yellow",
+               Tone.FAIL: "bold red"}
 
 
-class OnceModal(ModalScreen[ScreenResultType]):
-    """A modal whose :meth:`dismiss` only acts the first time, and only while it is the
-    active screen; later calls (a second Enter already queued, ``y`` then Enter) do nothing."""
-
-    FLEX: ClassVar[str] = ""
-    """Selector of the part that scrolls (the plan, the help text): it gets the height the
-    screen has left once the one-line parts (title, fields, hint, buttons) are placed."""
-
-    _dismissed = False
-
-    def on_mount(self) -> None:  # Textual also runs the subclasses' on_mount (MRO)
-        self._fit()
-
-    def on_resize(self) -> None:
-        self._fit()
-
-    def _fit(self) -> None:
-        if not self.FLEX or not self.size.height:
-            return
-        flex = self.query_one(self.FLEX)
-        box = flex.parent
-        assert isinstance(box, Widget)
-        fixed = box.styles.gutter.height
-        for child in box.children:
-            if child is flex or not child.display:
-                continue
-            height = child.styles.height
-            fixed += (int(height.value) if height is not None and height.is_cells else 1)
-            fixed += child.styles.margin.height
-        flex.styles.max_height = max(1, self.size.height - fixed)
-
-    @property
-    def dismissed(self) -> bool:
-        """True once the screen has been dismissed (its result was delivered)."""
-        return self._dismissed
-
-    def dismiss(self, result: ScreenResultType | None = None) -> AwaitComplete:
-        if self._dismissed or not self.is_active:
-            return AwaitComplete.nothing()
-        self._dismissed = True
-        return super().dismiss(result)
+def summary_text(plan: Plan, error: str = "red", warning: str = "yellow") -> Text:
+    """The plan's summary (:func:`irtui.core.plan_summary.summarize`) as styled text."""
+    styles = {**TONE_STYLES, Tone.WARN: warning, Tone.FAIL: f"bold {error}"}
+    text = Text(no_wrap=False)
+    for index, line in enumerate(summarize(plan)):
+        if index:
+            text.append("\n")
+        text.append(line.text, styles[line.tone])
+    return text
 
 
 class ConfirmScreen(OnceModal[bool]):
-    """Shows a plan's exact commands and targets; dismisses with True only on an explicit
-    confirm. Without ``require`` focus starts on Cancel (Enter cancels, ``y`` confirms).
-    With ``require`` (e.g. the host name before isolating) focus starts in the field where
-    the responder types it (``y`` and ``n`` are just letters there); Enter confirms only
-    once the field matches exactly, else it warns and the dialog stays."""
+    """A plan, summary first (per host: to add, already present, refused and why, failed
+    before any change); ``c`` shows the exact commands; PgUp/PgDn scroll wherever the focus
+    is. Dismisses with True only on an explicit confirm. Without ``require`` focus starts
+    on Cancel (Enter cancels, ``y`` confirms). With ``require`` (e.g. the host name before
+    isolating) focus starts in the field where the responder types it (``y`` and ``n`` are
+    just letters there); Enter confirms only once the field matches exactly.
+
+    Args:
+        plan: the plan to confirm.
+        require: text to type to confirm, or None.
+        reason: the reason field's prefilled value (the incident's), or None for no field;
+            read :attr:`reason` after a confirm.
+        capture: keep an SVG of the dialog in :attr:`screenshot` when confirmed.
+    """
 
     FLEX = "#confirm-plan"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),
         Binding("y", "confirm", "Confirm", id="confirm.confirm"),
+        Binding("c", "toggle_commands", "Commands", id="confirm.commands"),
+        *SCROLL_BINDINGS,
     ]
 
-    def __init__(self, plan: Plan, require: str | None = None) -> None:
+    def __init__(self, plan: Plan, require: str | None = None, *, reason: str | None = None,
+                 capture: bool = False) -> None:
         super().__init__()
         self.plan = plan
         self.require = require
+        self.reason = reason or ""
+        self._with_reason = reason is not None
+        self.capture = capture
+        self.screenshot: str | None = None
+        self.commands_shown = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box", classes="modal-box"):
             yield Label(f"Confirm: {self.plan.summary}", id="confirm-title",
                         classes="modal-title", markup=False)
-            with VerticalScroll(id="confirm-plan"):
-                yield Static(self.plan.render(), markup=False, id="confirm-commands")
+            if self.plan.failed:
+                yield Label(failed_line(self.plan), id="confirm-failed", markup=False)
+            with VerticalScroll(id="confirm-plan", can_focus=False):
+                yield Static(self._summary(), id="confirm-commands")
+            if self._with_reason:
+                with Horizontal(id="confirm-reason-row", classes="modal-row"):
+                    yield Label("Reason:", classes="modal-label")
+                    yield Input(self.reason, id="confirm-reason", compact=True,
+                                placeholder="why (recorded with the action)")
             if self.require:
                 with Horizontal(id="confirm-typed-row", classes="modal-row"):
                     yield Label("Type:", classes="modal-label")
                     yield Input(placeholder=f"{self.require} then Enter to confirm",
                                 id="confirm-typed", compact=True)
+            yield Label(self._hint(), id="confirm-hint", classes="hint modal-hint",
+                        markup=False)
             with Horizontal(id="confirm-buttons", classes="modal-buttons"):
                 cancel, confirm = (("Cancel (esc)", "Confirm (⏎)") if self.require
                                    else ("Cancel (n)", "Confirm (y)"))
                 yield Button(cancel, id="cancel", variant="primary", compact=True)
                 yield Button(confirm, id="confirm", variant="error", compact=True)
 
+    def _hint(self) -> str:
+        what = "summary" if self.commands_shown else "exact commands"
+        return f"c: {what} · PgUp/PgDn: scroll" + ("" if self.require else " · y/n")
+
+    def _summary(self) -> Text:
+        theme = self.app.current_theme
+        return summary_text(self.plan, theme.error or "red", theme.warning or "yellow")
+
     def on_mount(self) -> None:
         if self.require:
             self.query_one("#confirm-typed", Input).focus()
         else:
             self.query_one("#cancel", Button).focus()
+
+    def action_toggle_commands(self) -> None:
+        """``c``: the exact commands per host, or back to the summary."""
+        self.commands_shown = not self.commands_shown
+        body = self.query_one("#confirm-commands", Static)
+        body.update(Text(self.plan.render()) if self.commands_shown else self._summary())
+        self.query_one("#confirm-hint", Label).update(self._hint())
+        self.query_one("#confirm-plan", VerticalScroll).scroll_home(animate=False)
 
     def _typed_ok(self) -> bool:
         if not self.require:
@@ -114,12 +130,16 @@ class ConfirmScreen(OnceModal[bool]):
     def action_confirm(self) -> None:
         if self.dismissed:
             return
-        if self._typed_ok():
-            self.dismiss(True)
-        else:
+        if not self._typed_ok():
             self.notify(f"type {self.require} exactly to confirm (Esc cancels)",
                         severity="warning")
             self.query_one("#confirm-typed", Input).focus()
+            return
+        if self._with_reason:
+            self.reason = self.query_one("#confirm-reason", Input).value.strip()
+        if self.capture:
+            self.screenshot = self.app.export_screenshot(title=f"confirmed: {self.plan.summary}")
+        self.dismiss(True)
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -139,93 +159,96 @@ class ConfirmScreen(OnceModal[bool]):
         event.stop()
         self.action_confirm()
 
-
-@dataclass(frozen=True)
-class TargetRequest:
-    """What the responder typed in :class:`TargetPrompt`: raw text, validated by the core."""
-
-    targets: str
-    ttl: str
-    hosts: str
-
-
-class TargetPrompt(OnceModal[TargetRequest | None]):
-    """Asks for addresses, TTL and hosts for a block or unblock. Enter submits, Esc cancels."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
-    ]
-
-    def __init__(self, title: str, hosts: str, ttl: str | None) -> None:
-        super().__init__()
-        self.title_text = title
-        self.hosts = hosts
-        self.ttl = ttl
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="prompt-box", classes="modal-box"):
-            yield Label(self.title_text, id="prompt-title", classes="modal-title", markup=False)
-            with Horizontal(classes="modal-row"):
-                yield Label("Address:", classes="modal-label")
-                yield Input(placeholder="address or CIDR, e.g. 203.0.113.7 2001:db8::/32",
-                            id="prompt-targets", compact=True)
-            if self.ttl is not None:
-                with Horizontal(classes="modal-row"):
-                    yield Label("TTL:", classes="modal-label")
-                    yield Input(value=self.ttl, placeholder="30m, 24h, 7d or permanent",
-                                id="prompt-ttl", compact=True)
-            with Horizontal(classes="modal-row"):
-                yield Label("Hosts:", classes="modal-label")
-                yield Input(value=self.hosts, placeholder="name, @group or all",
-                            id="prompt-hosts", compact=True)
-            yield Label("Enter: review plan · Tab: next field · Esc: cancel",
-                        classes="hint modal-hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#prompt-targets", Input).focus()
-
-    @on(Input.Submitted)
-    def _submit(self, event: Input.Submitted) -> None:
+    @on(Input.Submitted, "#confirm-reason")
+    def _reason_done(self, event: Input.Submitted) -> None:
+        """Enter in the reason: back to the typed field, or to Cancel (never a confirm)."""
         event.stop()
-        if self.dismissed:
-            return
-        targets = self.query_one("#prompt-targets", Input).value.strip()
-        if not targets:
-            self.notify("type an address or CIDR", severity="warning")
-            self.query_one("#prompt-targets", Input).focus()
-            return
-        ttl = self.query_one("#prompt-ttl", Input).value if self.ttl is not None else ""
-        self.dismiss(TargetRequest(targets, ttl.strip(),
-                                   self.query_one("#prompt-hosts", Input).value.strip()))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        target = "#confirm-typed" if self.require else "#cancel"
+        self.query_one(target).focus()
 
 
 class HelpScreen(OnceModal[None]):
-    """Lists every key binding of the app (generated from its BINDINGS); scrolls when the
-    terminal is short."""
+    """Every key (generated from :mod:`irtui.tui.registry`), then what each symbol means
+    and the input syntax; scrolls when the terminal is short.
+
+    Args:
+        rows: ``(keys, description)``; a row with empty keys is a section title.
+        notes: more lines after the keys (symbols, syntax), each non-empty.
+    """
 
     FLEX = "#help-scroll"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "close", "Close", id="help.close"),
+        *SCROLL_BINDINGS,
     ]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str]], notes: list[str] | None = None) -> None:
         super().__init__()
         self.rows = rows
+        self.notes = notes or []
+
+    def text(self, width: int) -> str:
+        """The help as lines of at most ``width`` cells: keys right-aligned, descriptions
+        wrapped under their start."""
+        keys = max((len(key) for key, _ in self.rows), default=0)
+        room = max(20, width - keys - 2)
+        lines = []
+        for key, desc in self.rows:
+            if not key:
+                lines.append(f"── {desc}")
+                continue
+            wrapped = textwrap.wrap(desc, room) or [""]
+            lines.append(f"{key:>{keys}}  {wrapped[0]}")
+            lines += [" " * (keys + 2) + more for more in wrapped[1:]]
+        for note in self.notes:
+            indent = len(note) - len(note.lstrip())
+            lines += textwrap.wrap(note, max(20, width), subsequent_indent=" " * (indent + 2))
+        return "\n".join(lines)
+
+    def _width(self) -> int:
+        """The text's width in the box (90% of the screen, at most 110)."""
+        return min(110, int(self.app.size.width * 0.9)) - 7  # frame, padding, scrollbar
 
     def compose(self) -> ComposeResult:
-        width = max((len(key) for key, _ in self.rows), default=0)
-        text = "\n".join(f"{key:>{width}}  {desc}" for key, desc in self.rows)
         with Vertical(id="help-box", classes="modal-box"):
             yield Label("irtui keys", id="help-title", classes="modal-title")
             with VerticalScroll(id="help-scroll"):
-                yield Static(text, markup=False, id="help-text")
-            yield Label("Esc: close · ↑↓: scroll", classes="hint modal-hint")
+                yield Static(self.text(self._width()), markup=False, id="help-text")
+            yield Label("Esc: close · ↑↓ PgUp/PgDn: scroll", classes="hint modal-hint")
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        self.query_one("#help-text", Static).update(self.text(self._width()))
 
     def on_mount(self) -> None:
         self.query_one("#help-scroll", VerticalScroll).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class LogDetailScreen(OnceModal[None]):
+    """One log line in full, wrapped, with its date, time and host."""
+
+    FLEX = "#detail-scroll"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "close", "Close", id="detail.close"),
+        *SCROLL_BINDINGS,
+    ]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="detail-box", classes="modal-box"):
+            yield Label("Log line", classes="modal-title")
+            with VerticalScroll(id="detail-scroll"):
+                yield Static(self.text, markup=False, id="detail-text")
+            yield Label("Esc/Enter: close · ↑↓ PgUp/PgDn: scroll", classes="hint modal-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-scroll", VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,142 @@
+"""The thread → UI bridge of the app: workers put events on a queue that the UI drains every
+80 ms (one batched log write per tick, as k9s does), so output streams without freezing the
+screen; the log lines, the host rows and the toasts are updated from there.
+
+A mixin of :class:`irtui.tui.app.IrtuiApp` (split out by job); ``self`` is the app.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
+from irtui.tui.hosts_table import HostTable
+from irtui.tui.log_panel import (
+    CMD,
+    ERR,
+    ERROR,
+    ERROR_MARK,
+    HEAD,
+    NOTE,
+    OUT,
+    STDERR_MARK,
+    STDOUT_MARK,
+    WAIT,
+    WAIT_MARK,
+    LogPanel,
+    classify,
+)
+from irtui.tui.toasts import Toaster
+
+if TYPE_CHECKING:
+    from irtui.tui.host_view import HostView
+
+DRAIN_SECONDS = 0.08
+TOAST_SECONDS = 10
+Entry = tuple[str, int, str]
+"""A log line for :meth:`LogPanel.write_entries`: ``(host, kind, text)``."""
+
+
+def render_event(event: Event) -> list[Entry]:
+    """The log lines of one execution event (host-tagged, typed by kind)."""
+    if isinstance(event, OutputLine):
+        stderr = event.stream != "stdout"
+        mark = STDERR_MARK if stderr else STDOUT_MARK
+        return [(event.host, ERR if stderr else OUT, f"{event.host}{mark}{event.line}")]
+    if isinstance(event, StepStarted):
+        return [(event.host, CMD, f"$ {event.host}: {event.command}   # {event.purpose}")]
+    if isinstance(event, HostResult):
+        if event.ok:
+            return [(event.host, NOTE, f"✓ {event.host}: {event.message} "
+                                       f"({event.duration:.2f} s)")]
+        return [(event.host, ERROR, f"{ERROR_MARK}{event.host}: {event.message}")]
+    if isinstance(event, PlanResult):
+        good, bad = event.counts
+        return [("", HEAD, f"── {event.summary}: {good} ok, {bad} failed")]
+    return []
+
+
+class EventBridge:
+    """The queue, its drain, and the one place log lines and error toasts are written."""
+
+    views: dict[str, HostView]
+    events: deque[tuple[str, Any]]
+    toaster: Toaster
+
+    def _init_bridge(self) -> None:
+        self.events = deque()
+        self.toaster = Toaster(self._toast, self.views)
+
+    def _toast(self, text: str) -> None:
+        self.notify(text, severity="error", timeout=TOAST_SECONDS,  # type: ignore[attr-defined]
+                    markup=False)
+
+    def _post(self, kind: str, payload: Any) -> None:
+        """Thread-safe: queue something for the UI thread (deque.append is atomic)."""
+        self.events.append((kind, payload))
+
+    def _drain(self) -> None:
+        if not self.events:
+            self.toaster.tick()
+            return
+        lines: list[Entry] = []
+        hosts_changed = blocks_changed = False
+        while self.events:
+            kind, payload = self.events.popleft()
+            if kind == "event" and isinstance(payload, Countdown):
+                self.views[payload.host].busy = f"⏳ {payload.what} {payload.seconds}s"
+                hosts_changed = True
+                if payload.seconds % 5 == 0:
+                    lines.append((payload.host, WAIT, f"{WAIT_MARK}{payload.host}: waiting for "
+                                  f"the host's {payload.what}: {payload.seconds} s left"))
+            elif kind == "event":
+                lines.extend(render_event(payload))
+            elif kind == "line":
+                lines.append((*classify(payload, self.views), payload))
+            elif kind == "state":
+                name, seq, state, error, profile, blocks, timer = payload
+                view = self.views[name]
+                if seq < view.read_seq:  # a slower, older read: never show stale state
+                    continue
+                view.read_seq = seq
+                if error and error != view.error:
+                    lines.append((name, ERROR, f"{ERROR_MARK}{error}"))
+                view.update(state, error, profile, blocks)
+                if timer is not None:
+                    view.rollback = timer
+                hosts_changed = blocks_changed = True
+            elif kind == "busy":
+                name, text = payload
+                self.views[name].busy = text
+                self.views[name].running = ""
+                hosts_changed = True
+            elif kind == "call":
+                payload()
+        if lines:
+            self._write_entries(lines)
+        self.toaster.tick()
+        if hosts_changed:
+            with self.batch_update():  # type: ignore[attr-defined]
+                self.query_one(HostTable).show(list(self.views.values()))  # type: ignore[attr-defined]
+        if blocks_changed:
+            self._update_blocklist()  # type: ignore[attr-defined]
+
+    def _write_entries(self, entries: list[Entry]) -> None:
+        """The one place log lines are written. irtui's own error lines (failed host
+        results, refused input, unreachable hosts…) also pop up as toasts (capped, one per
+        distinct message, see :class:`Toaster`), which wrap, so the fix half of
+        ``problem — fix`` is never cut off at 80 columns. Remote stderr is only logged."""
+        self.query_one(LogPanel).write_entries(entries)  # type: ignore[attr-defined]
+        self.toaster.add(text.removeprefix(ERROR_MARK) for _, kind, text in entries
+                         if kind == ERROR)
+
+    def _write(self, lines: list[str]) -> None:
+        """Write plain lines (their host and kind read from their marks)."""
+        self._write_entries([(*classify(line, self.views), line) for line in lines])
+
+    def _log(self, line: str) -> None:
+        self._write([line])
+
+    def _log_error(self, line: str) -> None:
+        self._write([f"{ERROR_MARK}{line}"])

@@ -1,0 +1,336 @@
+"""The way every change goes from a key to the hosts: prompt (kept open on bad input) →
+plan in a worker → confirmation (summary first, reason, typed name where it matters) →
+execution in a worker, a spinner on each affected row, cancel where it is safe, and
+"retry failed hosts" afterwards.
+
+A mixin of :class:`irtui.tui.app.IrtuiApp`; ``self`` is the app.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from irtui.core.errors import IrtuiError, UnknownHostError
+from irtui.core.ioc_paste import split_pasted
+from irtui.core.plan import Plan
+from irtui.tui.blocklist_view import BlockTable
+from irtui.tui.checks import check_request, host_tokens
+from irtui.tui.hosts_table import HostTable
+from irtui.tui.log_panel import ERROR_MARK
+from irtui.tui.prompt import Problem, TargetPrompt, TargetRequest
+from irtui.tui.screens import ConfirmScreen
+
+if TYPE_CHECKING:
+    from irtui.core.actions import Responder
+    from irtui.core.config import Config
+    from irtui.core.events import PlanResult
+    from irtui.tui.host_view import HostView
+
+Rebuild = Callable[[list[str]], Plan]
+"""``rebuild(hosts) -> Plan``: the same action planned again on ``hosts`` (for a retry)."""
+CANCELLABLE = frozenset({"block", "unblock"})
+"""Actions ``x`` may cancel: their steps are atomic transactions. Never an isolation: its
+commit-confirm and rollback must run to their end."""
+
+
+@dataclass
+class Run:
+    """An action running now: its plan and its own cancel flag."""
+
+    plan: Plan
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def typed_confirmation(plan: Plan) -> str | None:
+    """What must be typed to confirm ``plan``: the core's ``confirm_text`` (one host's name
+    before isolating it, a large prefix), or for an isolation of several hosts
+    ``isolate N`` — never just ``y`` for cutting hosts off."""
+    if plan.confirm_text:
+        return plan.confirm_text
+    changing = [h for h in plan.hosts if h not in plan.failed and h not in plan.skipped]
+    if plan.action == "isolate" and len(changing) > 1:
+        return f"isolate {len(changing)}"
+    return None
+
+
+class ActionFlow:
+    """Plans, confirmations, runs, cancel and retry."""
+
+    config: Config
+    responder: Responder
+    views: dict[str, HostView]
+    read_only: bool
+
+    def _init_flow(self) -> None:
+        self._planning = False  # a plan is being built: its confirmation is coming
+        self.running: dict[int, Run] = {}
+        self._retry: tuple[Rebuild, list[str], str] | None = None
+
+    # ---- what an action applies to ------------------------------------------------------
+
+    def _tab(self) -> str:
+        return str(self.query_one("#tabs").active)  # type: ignore[attr-defined]
+
+    def _host_targets(self) -> list[str]:
+        return self.query_one(HostTable).targets()  # type: ignore[attr-defined]
+
+    def _check(self, block: bool) -> Callable[[TargetRequest], Problem | None]:
+        def check(request: TargetRequest) -> Problem | None:
+            problem = check_request(self.config, request, block=block)
+            if problem is not None:  # logged (and toasted) too: the record of what happened
+                self._log_error(problem.message)  # type: ignore[attr-defined]
+            return problem
+        return check
+
+    # ---- block / unblock ----------------------------------------------------------------
+
+    def action_block(self, request: TargetRequest | None = None,
+                     problem: Problem | None = None) -> None:
+        """``b``: the prompt; hosts are the marked (or selected) hosts; on the Blocklist the
+        marked (or selected) entries and their hosts are prefilled."""
+        from irtui.core.durations import format_duration
+
+        targets, hosts = "", " ".join(self._host_targets())
+        if request is None and self._tab() == "blocks":
+            rows = self.query_one(BlockTable).targets()  # type: ignore[attr-defined]
+            targets = " ".join(r.entry for r in rows)
+            held = {h for r in rows for h in r.targets}
+            hosts = " ".join(h for h in self.views if h in held) or hosts
+        ttl = format_duration(self.config.firewall.default_ttl)
+        self._prompt("Block address(es) — the IOC to drop", request or TargetRequest(
+            targets, ttl, hosts), problem, block=True)
+
+    def _prompt(self, title: str, request: TargetRequest, problem: Problem | None, *,
+                block: bool) -> None:
+        """The block/unblock prompt with ``request`` in its fields; Enter plans it, a
+        problem the core finds brings the prompt back with the input."""
+        again = self.action_block if block else self.action_unblock
+
+        def requested(got: TargetRequest | None) -> None:
+            if got is None:
+                return
+            targets = split_pasted(got.targets)
+            ttl = got.ttl or "default"  # empty = firewall.default_ttl
+
+            def rebuild(hosts: list[str]) -> Plan:
+                return (self.responder.plan_block(targets, hosts, ttl) if block
+                        else self.responder.plan_unblock(targets, hosts))
+
+            self._plan_then_confirm(rebuild, host_tokens(got.hosts),
+                                    reopen=lambda p: again(got, p))
+
+        self.push_screen(TargetPrompt(  # type: ignore[attr-defined]
+            title, request.hosts, request.ttl if block else None, targets=request.targets,
+            check=self._check(block), problem=problem), requested)
+
+    def action_unblock(self, request: TargetRequest | None = None,
+                       problem: Problem | None = None) -> None:
+        """``u``: on the Blocklist the marked (or selected) entries on every reachable host
+        holding them; elsewhere a prompt."""
+        if request is None and self._tab() == "blocks":
+            rows = self.query_one(BlockTable).targets()  # type: ignore[attr-defined]
+            if not rows:
+                self.notify("no blocklist entry selected", severity="warning")  # type: ignore[attr-defined]
+                return
+            self._unblock_rows(rows)
+            return
+        self._prompt("Unblock address(es)", request or TargetRequest(
+            "", "", " ".join(self._host_targets())), problem, block=False)
+
+    def _unblock_rows(self, rows: list) -> None:
+        for row in rows:
+            if row.unreachable:
+                self._log(f"note: {row.entry} is also in the last known blocklist of "  # type: ignore[attr-defined]
+                          f"unreachable {', '.join(row.unreachable)}: not included")
+        reachable = [r for r in rows if r.targets]
+        if not reachable:
+            what = rows[0].entry if len(rows) == 1 else f"these {len(rows)} entries"
+            self.notify(f"{what} only on unreachable hosts", severity="warning")  # type: ignore[attr-defined]
+            return
+        entries = [r.entry for r in reachable]
+        held = {h for r in reachable for h in r.targets}
+        hosts = [h for h in self.views if h in held]
+        self._plan_then_confirm(lambda on: self.responder.plan_unblock(entries, on), hosts)
+
+    def action_unblock_shown(self) -> None:
+        """``U`` (Blocklist): unblock every entry shown (after the filter) on its hosts."""
+        rows = self.query_one(BlockTable).shown_rows()  # type: ignore[attr-defined]
+        if not rows:
+            self.notify("the Blocklist shows no entry", severity="warning")  # type: ignore[attr-defined]
+            return
+        self._unblock_rows(rows)
+
+    def action_complete(self) -> None:
+        """``p`` (Blocklist): block the selected partial entry on the reachable members of
+        its group(s) that lack it, with the time left on its soonest copy."""
+        row = self.query_one(BlockTable).selected()  # type: ignore[attr-defined]
+        if row is None or not row.missing:
+            self.notify("the selected entry is not a partial block (no ⚠)",  # type: ignore[attr-defined]
+                        severity="warning")
+            return
+        ttl: int | None = None
+        if row.deadline is not None:
+            ttl = math.ceil(row.deadline - time.time())
+            if ttl < 1:
+                self.notify(f"{row.entry} has expired; block it again with b",  # type: ignore[attr-defined]
+                            severity="warning")
+                return
+        entry = row.entry
+        self._plan_then_confirm(lambda hosts: self.responder.plan_block([entry], hosts, ttl),
+                                list(row.missing))
+
+    # ---- isolate / release ----------------------------------------------------------------
+
+    def action_isolate(self) -> None:
+        """``i``: isolate the marked (or selected) hosts."""
+        hosts = self._host_targets()
+        if hosts:
+            self._plan_then_confirm(lambda on: self.responder.plan_isolate(on), hosts)
+
+    def action_release(self) -> None:
+        """``r``: release the marked (or selected) hosts."""
+        hosts = self._host_targets()
+        if hosts:
+            self._plan_then_confirm(lambda on: self.responder.plan_release(on), hosts)
+
+    # ---- plan → confirm → execute ---------------------------------------------------------
+
+    def _plan_then_confirm(self, rebuild: Rebuild, hosts: list[str],
+                           reopen: Callable[[Problem], None] | None = None) -> None:
+        if self.read_only:  # the bindings are gone too; this is the backstop
+            self.notify("read-only mode: nothing may change a host", severity="warning")  # type: ignore[attr-defined]
+            return
+        if self._planning:  # e.g. `i` pressed twice: one confirmation, not two stacked
+            self.notify("a plan is already being prepared", severity="warning")  # type: ignore[attr-defined]
+            return
+        self._planning = True
+        self._log("── reading live state to build the plan…")  # type: ignore[attr-defined]
+        self._plan_worker(rebuild, hosts, reopen)
+
+    def _planned(self) -> None:
+        self._planning = False
+
+    @work(thread=True, group="plan", exit_on_error=False, description="build plan")
+    def _plan_worker(self, rebuild: Rebuild, hosts: list[str],
+                     reopen: Callable[[Problem], None] | None) -> None:
+        post = self._post  # type: ignore[attr-defined]
+        try:
+            plan = rebuild(hosts)
+        except IrtuiError as exc:
+            post("line", f"{ERROR_MARK}{exc.line}")
+            if reopen is not None:  # the prompt comes back with what was typed
+                problem = Problem("hosts" if isinstance(exc, UnknownHostError) else "targets",
+                                  exc.line)
+                post("call", lambda: reopen(problem))
+        except Exception as exc:
+            post("line", f"{ERROR_MARK}internal error while planning: {exc!r}")
+        else:
+            post("call", lambda: self._confirm(plan, rebuild))
+        finally:  # after the confirmation was pushed (the queue keeps the order)
+            post("call", self._planned)
+
+    def _confirm(self, plan: Plan, rebuild: Rebuild) -> None:
+        for note in plan.notes[:20]:
+            self._log(f"note: {note}")  # type: ignore[attr-defined]
+        if not plan.steps:
+            for host, why in plan.failed.items():
+                self._log_error(f"{host}: {why}")  # type: ignore[attr-defined]
+            self._log(f"── {plan.summary}: nothing to do — "  # type: ignore[attr-defined]
+                      + "; ".join(f"{h}: {why}" for h, why in plan.skipped.items()))
+            return
+        screen = ConfirmScreen(plan, typed_confirmation(plan),
+                               reason=self._default_reason(),  # type: ignore[attr-defined]
+                               capture=self._screenshots_on())  # type: ignore[attr-defined]
+
+        def decided(ok: bool | None) -> None:
+            if ok:
+                self._confirmed(plan, screen.reason, screen.screenshot)  # type: ignore[attr-defined]
+                self._execute(plan, rebuild, screen.screenshot)
+            else:
+                self._log(f"── cancelled: {plan.summary}")  # type: ignore[attr-defined]
+                self._declined(plan)  # type: ignore[attr-defined]
+
+        self.push_screen(screen, decided)  # type: ignore[attr-defined]
+
+    def _execute(self, plan: Plan, rebuild: Rebuild, screenshot: str | None = None) -> None:
+        assert not self.read_only
+        self._log(f"── {plan.summary}")  # type: ignore[attr-defined]
+        for host in plan.hosts:
+            self.views[host].running, self.views[host].busy = plan.action, ""
+        self.query_one(HostTable).action_clear_marks()  # type: ignore[attr-defined]
+        self.query_one(BlockTable).clear_marks()  # type: ignore[attr-defined]
+        self.query_one(HostTable).show(list(self.views.values()))  # type: ignore[attr-defined]
+        run = Run(plan)
+        if self.cancel.is_set():  # type: ignore[attr-defined]
+            run.cancel.set()
+        self.running[id(run)] = run
+        self._execute_worker(run, rebuild, screenshot)
+
+    @work(thread=True, group="action", exit_on_error=False, description="run plan")
+    def _execute_worker(self, run: Run, rebuild: Rebuild, screenshot: str | None) -> None:
+        plan, post = run.plan, self._post  # type: ignore[attr-defined]
+        started = time.monotonic()
+        done: set[str] = set()
+        result: PlanResult | None = None
+        try:
+            result = self.responder.execute(plan, lambda e: post("event", e), run.cancel)
+            for r in result.results:
+                mark, outcome = ("✓", "ok") if r.ok else ("✗", "failed")
+                post("busy", (r.host, f"{mark} {plan.action} {outcome}"))
+                done.add(r.host)
+            if screenshot:
+                self._keep_screenshot(plan, screenshot)  # type: ignore[attr-defined]
+        except IrtuiError as exc:
+            post("line", f"{ERROR_MARK}{exc.line}")
+        except Exception as exc:
+            post("line", f"{ERROR_MARK}internal error while executing: {exc!r}")
+        finally:  # never leave a row spinning
+            for host in plan.hosts:
+                if host not in done:
+                    post("busy", (host, f"✗ {plan.action} failed"))
+            failed = ([r.host for r in result.results if not r.ok] if result is not None
+                      else list(plan.hosts))
+            post("line", f"── took {time.monotonic() - started:.2f} s"
+                 + (f"; a retries {', '.join(failed)}" if failed else ""))
+            post("call", lambda: self._finished(run, rebuild, failed))
+
+    def _finished(self, run: Run, rebuild: Rebuild, failed: list[str]) -> None:
+        self.running.pop(id(run), None)
+        if failed:
+            self._retry = (rebuild, failed, run.plan.summary)
+        self.refresh_state(run.plan.hosts)  # type: ignore[attr-defined]
+        self._after_action()  # type: ignore[attr-defined]
+
+    def action_retry(self) -> None:
+        """``a``: the last action again, planned afresh on the hosts where it failed."""
+        if self._retry is None:
+            self.notify("no failed action to retry", severity="warning")  # type: ignore[attr-defined]
+            return
+        rebuild, failed, summary = self._retry
+        self._retry = None
+        self._log(f"── retrying on {', '.join(failed)}: {summary}")  # type: ignore[attr-defined]
+        self._plan_then_confirm(rebuild, failed)
+
+    def action_cancel_action(self) -> None:
+        """``x``: cancel the running block/unblock on the selected host (else the latest
+        one); the hosts stop after their current step. Never an isolation."""
+        if not self.running:
+            self.notify("no action is running", severity="warning")  # type: ignore[attr-defined]
+            return
+        host = self.query_one(HostTable).selected_host()  # type: ignore[attr-defined]
+        runs = list(self.running.values())
+        run = next((r for r in reversed(runs) if host in r.plan.hosts), runs[-1])
+        if run.plan.action not in CANCELLABLE:
+            self.notify(f"{run.plan.action} cannot be cancelled: the host's commit-confirm "
+                        "and rollback must run to their end", severity="warning")  # type: ignore[attr-defined]
+            return
+        run.cancel.set()
+        self._log(f"── cancel requested: {run.plan.summary} (each host stops after its "  # type: ignore[attr-defined]
+                  "current step)")
