@@ -97,9 +97,11 @@ def record_actions(responder: Responder) -> str:
     recorder.use(incident.id)
     plan = mixed_plan()
     track = recorder.track(plan)
-    track.finish(PlanResult("block", plan.summary, (
-        HostResult("host1", Outcome.OK, "blocked", 0.41),
-        HostResult("host2", Outcome.OK, "already present", 0.38),
-        HostResult("host3", Outcome.FAILED, "unreachable", 0.0))))
+    results = (HostResult("host1", Outcome.OK, "blocked", 0.41),
+               HostResult("host2", Outcome.OK, "already present", 0.38),
+               HostResult("host3", Outcome.FAILED, "unreachable", 0.0))
+    for result in results:
+        track.event(result)
+    track.finish(PlanResult("block", plan.summary, results))
     recorder.note("notify", "email 'INC update' to soc@example.org", True)
     return incident.id

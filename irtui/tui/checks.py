@@ -39,7 +39,7 @@ def _bad_targets(config: Config, tokens: list[str], guard: bool) -> Problem | No
         if len(bad) == 1:
             return Problem("targets", f"{first} — {ADDRESS_FIX}", tuple(bad))
         return Problem("targets", f"{len(bad)} of {len(tokens)} tokens are not addresses, "
-                       f"e.g. {first} — fix them or ctrl+d drops them", tuple(bad))
+                       f"e.g. {first} — fix them or ctrl+t drops them", tuple(bad))
     if guard:
         rules = config_guard(config)
         why = {str(n): refusal(n) or guard_hit(n, rules) for n in networks}

@@ -30,7 +30,7 @@ SYNTAX: tuple[str, ...] = (
     "Addresses: IPv4/IPv6 addresses or CIDRs (203.0.113.7, 2001:db8::/32), separated by "
     "spaces, commas, ; or |. Pasted lists may span lines. Defanged IOCs (203.0.113[.]7, "
     "2001:db8[:]:1) are refanged; a URL or an address:port is refused, naming the "
-    "address to give instead. Bad tokens are marked in the field; ctrl+d drops them.",
+    "address to give instead. Bad tokens are marked in the field; ctrl+t drops them.",
     f"TTL: 30m, 24h, 7d, 1h30m (s, m, h, d, w), up to {format_duration(MAX_TTL)} (the "
     "longest timeout ipset and the kernel sets accept), or permanent (always typed out). "
     "The host's kernel expires the entry, even when irtui is not running.",

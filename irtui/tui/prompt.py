@@ -1,7 +1,7 @@
 """The block/unblock prompt: addresses (pasted IOC lists welcome), TTL and hosts.
 
 An input error never closes it: the message shows under the fields, the bad tokens are
-marked in place (and the first one selected, so typing replaces it), and ``ctrl+d`` drops
+marked in place (and the first one selected, so typing replaces it), and ``ctrl+t`` drops
 every token marked as not an address. A paste of several lines lands whole in the address
 field (Textual's ``Input`` keeps only the first line of a paste).
 """
@@ -124,7 +124,7 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
     AUTO_FOCUS = "#prompt-targets"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
-        Binding("ctrl+d", "drop_bad", "Drop marked", id="prompt.drop", show=False),
+        Binding("ctrl+t", "drop_bad", "Drop marked", id="prompt.drop", show=False),
     ]
 
     def __init__(self, title: str, hosts: str, ttl: str | None, *, targets: str = "",
@@ -216,7 +216,7 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
         self.dismiss(request)
 
     def action_drop_bad(self) -> None:
-        """``ctrl+d``: remove the tokens marked in the address field."""
+        """``ctrl+t``: remove the tokens marked in the address field."""
         dropped = self._field("targets").drop_marked()
         if dropped:
             self.notify(f"dropped {dropped} token{'s' * (dropped != 1)}; Enter to review",

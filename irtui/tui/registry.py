@@ -193,7 +193,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                scope=DIALOG, palette=False),
     ActionSpec("dialog.tab", "tab", "", "", "next field or button", scope=DIALOG,
                palette=False),
-    ActionSpec("dialog.drop", "ctrl+d", "", "",
+    ActionSpec("dialog.drop", "ctrl+t", "", "",
                "in the block prompt: drop the tokens marked as not addresses",
                scope=DIALOG, palette=False),
 )
