@@ -214,6 +214,8 @@ async def test_log_times_host_filter_streams_new_lines_and_detail(tmp_path: Path
         app._post("event", OutputLine("host2", "stdout", long_line))
         await settle(app, pilot)
         assert log.render_line(0).text.startswith("10:00:00 ")  # every line has its time
+        assert log.scroll_offset.y == log.max_scroll_y > 0  # it follows the end
+        assert "host2 | " + "x" * 60 in log.render_line(log.size.height - 1).text
         await pilot.press("l")
         assert app.focused is log
         await pilot.press("enter")  # the cursor follows the last line: the long one

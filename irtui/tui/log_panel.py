@@ -233,13 +233,19 @@ class LogPanel(CursorActions, ScrollView, can_focus=True):
         if self._follow:
             self.cursor_row = max(0, count - 1)
             self.unseen = 0
-            self.scroll_to(y=max(0, count - self._page()), animate=False, immediate=True)
+            # after the next layout: the new virtual size is only known to the scrollbars then
+            self.call_after_refresh(self._to_end)
         else:
             self.unseen += added
             self.cursor_row = min(self.cursor_row, max(0, count - 1))
         self.border_subtitle = (f"+{self.unseen:,} new line{'s' * (self.unseen != 1)} — End"
                                 if self.unseen else "")
         self.refresh()
+
+    def _to_end(self) -> None:
+        if self._follow:
+            self.scroll_to(y=max(0, len(self._shown) - self._page()), animate=False,
+                           immediate=True)
 
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height)

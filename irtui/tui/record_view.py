@@ -43,7 +43,7 @@ class RecordView:
 
     def _init_record(self) -> None:
         self._incident_title = ""
-        self._reasons: dict[str, str] = {}  # incident → the reason last typed for it
+        self._reason = ""  # the reason last typed, until the incident changes
         self.drill_running = False
 
     def _recorder(self) -> IncidentRecorder | None:
@@ -75,12 +75,11 @@ class RecordView:
     # ---- reasons, screenshots, declined plans ------------------------------------------
 
     def _default_reason(self) -> str | None:
-        """The confirmation's reason field: the reason last typed for the current incident,
-        else its title; None when the session keeps no incident record."""
-        recorder = self._recorder()
-        if recorder is None:
+        """The confirmation's reason field: the reason last typed in this incident, else
+        the incident's title; None when the session keeps no incident record."""
+        if self._recorder() is None:
             return None
-        return self._reasons.get(recorder.incident_id() or "", self._incident_title)
+        return self._reason or self._incident_title
 
     def _screenshots_on(self) -> bool:
         return self._recorder() is not None and (
@@ -94,7 +93,7 @@ class RecordView:
         recorder.confirmation = "tui"
         if reason:
             recorder.give_reason(plan, reason)
-            self._reasons[recorder.incident_id() or ""] = reason
+            self._reason = reason
 
     @work(thread=True, group="record", exit_on_error=False, description="record declined")
     def _declined(self, plan: Plan) -> None:
@@ -162,7 +161,11 @@ class RecordView:
             self._post("line", f"{ERROR_MARK}{exc.line}")  # type: ignore[attr-defined]
             return
         self._post("line", line)  # type: ignore[attr-defined]
-        self._post("call", self._after_action)  # type: ignore[attr-defined]
+        self._post("call", self._incident_changed)  # type: ignore[attr-defined]
+
+    def _incident_changed(self) -> None:
+        self._reason = ""  # a new incident: its title is the default reason again
+        self._after_action()
 
     def switch_to(self, incident_id: str) -> None:
         """Record in ``incident_id`` from now on (the palette's incident commands)."""
@@ -227,7 +230,7 @@ class RecordView:
             if recorder is not None and current and current != seen:
                 seen = current  # the drill opened its incident: record in it too
                 recorder.use(current)
-                self._post("call", self._after_action)  # type: ignore[attr-defined]
+                self._post("call", self._incident_changed)  # type: ignore[attr-defined]
 
         def capture() -> str:
             return self.call_from_thread(self.export_screenshot)  # type: ignore[attr-defined]
