@@ -10,11 +10,12 @@ that the UI drains every 80 ms (one batched write per tick, as k9s does).
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -23,7 +24,6 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Static, TabbedContent, TabPane
 
-from irtui.core.actions import Responder
 from irtui.core.config import Config
 from irtui.core.errors import IrtuiError
 from irtui.tui.blocklist_view import BlockPane, BlockTable
@@ -52,6 +52,9 @@ from irtui.tui.registry import (
 from irtui.tui.screens import HelpScreen, LogDetailScreen, TargetPrompt
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 
+if TYPE_CHECKING:
+    from irtui.core.actions import Responder
+
 __all__ = ["DRAIN_SECONDS", "IrtuiApp", "key_display", "run_app"]
 
 TAB_TABLES = {"hosts": HostTable, "blocks": BlockTable}
@@ -67,6 +70,11 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
             ``ui.read_only``).
         clock: seconds since the epoch, for the header and the log (fixed in snapshots).
         drill: runs the practice-lab drill (from the launcher), or None.
+        freeze_gc: once mounted, move every object made so far out of the cyclic garbage
+            collector's sight (``gc.freeze``): the app's widgets, styles and caches are
+            never freed anyway, and each full collection that scanned them stopped the UI
+            for 30 ms and more (``benchmarks/bench_log_panel.py``). The real program
+            (:func:`run_app`) does it; tests that start many apps in one process do not.
     """
 
     CSS_PATH = "app.tcss"
@@ -77,13 +85,14 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
 
     def __init__(self, config: Config, responder: Responder | None = None, *,
                  read_only: bool = False, clock: Callable[[], float] = time.time,
-                 drill: DrillRunner | None = None) -> None:
+                 drill: DrillRunner | None = None, freeze_gc: bool = False) -> None:
         super().__init__()
         self.config = config
-        self.responder = responder or Responder(config)
+        self._responder = responder
         self.read_only = read_only or config.ui.read_only
         self.clock = clock
         self.drill = drill
+        self.freeze_gc = freeze_gc
         self.views = {h.name: HostView(h) for h in config.hosts}
         self.cancel = threading.Event()
         self.keymap_used: dict[str, str] = {}
@@ -93,6 +102,17 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         self._init_flow()
         self._init_record()
         self.sub_title = config.path or "config"
+
+    @property
+    def responder(self) -> Responder:
+        """The session's :class:`Responder` (the core's action API), made at first use:
+        importing the core's SSH and record stack takes longer than drawing the first
+        frame, so :meth:`on_mount` leaves it until that frame is on screen."""
+        if self._responder is None:
+            from irtui.core.actions import Responder
+
+            self._responder = Responder(self.config)
+        return self._responder
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -117,22 +137,30 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         self._apply_keymap()
         self.query_one(HostTable).show(list(self.views.values()))
         self.query_one(HostTable).focus()
-        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
         self.set_interval(DRAIN_SECONDS, self._drain)
         self.set_interval(1.0, self.query_one(BlockTable).tick)
         self.set_interval(0.1, self.query_one(HostTable).spin)
+        if not self.views:
+            hint = (f"no hosts configured — add [[hosts]] tables to "
+                    f"{self.config.path or 'the config file'} (see config.example.toml)")
+            self.query_one("#host-detail", Static).update(hint)
+        self.call_after_refresh(self._start)  # the first frame first
+
+    def _start(self) -> None:
+        """After the first frame: the session, the record, the first reads."""
+        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
         self._log(f"── irtui session {self.responder.audit.session}; "
                   f"audit trail {self.responder.audit.trail_path}")
         if self.read_only:
             self._log("── read-only: no action that changes a host is offered")
         if not self.views:
-            hint = (f"no hosts configured — add [[hosts]] tables to "
-                    f"{self.config.path or 'the config file'} (see config.example.toml)")
-            self._log(f"note: {hint}")
-            self.query_one("#host-detail", Static).update(hint)
+            self._log(f"note: {self.query_one('#host-detail', Static).render()}")
         self._audit_probe_worker()
         self.refresh_state()
         self.refresh_incident()
+        if self.freeze_gc:
+            gc.collect()
+            gc.freeze()
 
     def _apply_theme(self) -> None:
         themes, problems = load_themes()
@@ -191,8 +219,8 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         spec = self._by_action.get(action)
         if spec is None:
             return True
-        if self.read_only and spec.changes_hosts:
-            return False
+        if self.read_only and (spec.changes_hosts or spec.id == "cancel"):
+            return False  # nothing runs in read-only mode: nothing to cancel either
         if spec.tabs:
             try:
                 return self._tab() in spec.tabs
@@ -337,9 +365,12 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
 
     def on_unmount(self) -> None:
         self.cancel.set()
-        self.responder.close()
+        if self._responder is not None:
+            self._responder.close()
+        if self.freeze_gc:
+            gc.unfreeze()
 
 
 def run_app(config: Config, *, read_only: bool = False, drill: DrillRunner | None = None) -> int:
     """Run the TUI until the responder quits; returns the exit code."""
-    return IrtuiApp(config, read_only=read_only, drill=drill).run() or 0
+    return IrtuiApp(config, read_only=read_only, drill=drill, freeze_gc=True).run() or 0

@@ -8,7 +8,6 @@ Pure functions: no widgets, no I/O.
 
 from __future__ import annotations
 
-from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
 from irtui.core.durations import parse_ttl
 from irtui.core.errors import InvalidTargetError, UnknownHostError
 from irtui.core.ioc_paste import split_pasted
@@ -28,6 +27,8 @@ def host_tokens(text: str) -> list[str]:
 
 
 def _bad_targets(config: Config, tokens: list[str], guard: bool) -> Problem | None:
+    from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
+
     notes: list[str] = []
     try:
         networks, refused = parse_targets(tokens, notes)
@@ -36,8 +37,9 @@ def _bad_targets(config: Config, tokens: list[str], guard: bool) -> Problem | No
     if refused:
         bad = list(refused)
         first = refused[bad[0]].reason
-        if len(bad) == 1:
-            return Problem("targets", f"{first} — {ADDRESS_FIX}", tuple(bad))
+        if len(bad) == 1:  # a URL or address:port comes with its own fix
+            fix = "" if " — " in first else f" — {ADDRESS_FIX}"
+            return Problem("targets", first + fix, tuple(bad))
         return Problem("targets", f"{len(bad)} of {len(tokens)} tokens are not addresses, "
                        f"e.g. {first} — fix them or ctrl+t drops them", tuple(bad))
     if guard:

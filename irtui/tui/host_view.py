@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from irtui.core.actions import HostProfile
 from irtui.core.config import HostConfig
 from irtui.core.firewall.state import HostState
 from irtui.core.rollback import RollbackTimer, TimerState
 from irtui.tui.blocklist import BlockInfo, HostBlocks, index_blocks
+
+if TYPE_CHECKING:
+    from irtui.core.actions import HostProfile
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,11 +13,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
-from irtui.core.record.incidents import SEVERITIES, Incident
-from irtui.core.record.timeline import Action
 from irtui.tui.cells import clip
 from irtui.tui.modal import OnceModal
 from irtui.tui.screens import LogDetailScreen
+
+if TYPE_CHECKING:
+    from irtui.core.record.incidents import Incident
+    from irtui.core.record.timeline import Action
+
+
+def _severities() -> tuple[str, ...]:
+    """The record's severities (imported when a dialog opens, not at start-up)."""
+    from irtui.core.record.incidents import SEVERITIES
+
+    return SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class IncidentScreen(OnceModal[IncidentChoice | None]):
                             id="incident-title", compact=True)
             with Horizontal(classes="modal-row", id="incident-severity-row"):
                 yield Label("Severity:", classes="modal-label")
-                yield Input("medium", placeholder=", ".join(SEVERITIES),
+                yield Input("medium", placeholder=", ".join(_severities()),
                             id="incident-severity", compact=True)
 
     def on_mount(self) -> None:
@@ -91,8 +100,8 @@ class IncidentScreen(OnceModal[IncidentChoice | None]):
             self.notify("give the new incident a title", severity="warning")
             self.query_one("#incident-title").focus()
             return
-        if severity not in SEVERITIES:
-            self.notify(f"severity is one of {', '.join(SEVERITIES)}", severity="warning")
+        if severity not in _severities():
+            self.notify(f"severity is one of {', '.join(_severities())}", severity="warning")
             self.query_one("#incident-severity").focus()
             return
         self.dismiss(IncidentChoice("", title, severity))

@@ -16,8 +16,6 @@ from textual import work
 
 from irtui.core.errors import IrtuiError
 from irtui.core.plan import Plan
-from irtui.core.record import IncidentRecorder
-from irtui.core.record.timeline import Action, actions_of
 from irtui.tui.header import StatusHeader
 from irtui.tui.log_panel import ERROR_MARK
 from irtui.tui.record_screens import IncidentChoice, IncidentScreen, TimelineScreen
@@ -25,6 +23,8 @@ from irtui.tui.record_screens import IncidentChoice, IncidentScreen, TimelineScr
 if TYPE_CHECKING:
     from irtui.core.actions import Responder
     from irtui.core.config import Config
+    from irtui.core.record import IncidentRecorder
+    from irtui.core.record.timeline import Action
 
 DrillRunner = Callable[[Callable[[str], None], Callable[[], str], bool], object]
 """``run(say, capture, auto)``: runs the drill on the practice lab (blocking; provided by
@@ -47,6 +47,8 @@ class RecordView:
         self.drill_running = False
 
     def _recorder(self) -> IncidentRecorder | None:
+        from irtui.core.record import IncidentRecorder
+
         audit = self.responder.audit
         return audit if isinstance(audit, IncidentRecorder) else None
 
@@ -174,6 +176,8 @@ class RecordView:
     # ---- timeline and report -----------------------------------------------------------
 
     def _timeline(self) -> list[Action]:
+        from irtui.core.record.timeline import actions_of
+
         recorder = self._recorder()
         if recorder is None:
             return []
