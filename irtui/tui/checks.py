@@ -47,8 +47,9 @@ def _bad_targets(config: Config, tokens: list[str], guard: bool) -> Problem | No
         why = {str(n): refusal(n) or guard_hit(n, rules) for n in networks}
         if all(why.values()):
             first = next(iter(why))
-            return Problem("targets", f"nothing to block: {first} {why[first]}",
-                           tuple(t for t in tokens))
+            reason = str(why[first])
+            shown = reason if reason.startswith(first) else f"{first} {reason}"
+            return Problem("targets", f"nothing to block: {shown}", tuple(tokens))
     return None
 
 

@@ -277,6 +277,10 @@ def keys_markdown(entries: Iterable[ActionSpec] = ACTIONS) -> str:
         mark = " \\*" if spec.changes_hosts else ""
         keys = key_display(spec.keys).replace("|", "\\|")
         ident = f"`{spec.id}`" if spec.scope != DIALOG else ""
-        lines.append(f"| {titles[spec.scope]} | `{keys}` | {spec.description}{mark} | "
-                     f"{ident} |")
+        where = "Blocklist tab" if spec.tabs else titles[spec.scope]
+        lines.append(f"| {where} | `{keys}` | {spec.description}{mark} | {ident} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m irtui.tui.registry: the README's Keys table
+    print(keys_markdown())

@@ -24,7 +24,8 @@ def clip_toast(text: str, limit: int = MAX_CHARS) -> str:
     """``text`` cut to ``limit`` characters with a pointer to the log when longer."""
     if len(text) <= limit:
         return text
-    return text[: limit - 30].rstrip() + "… (in full in the log: l, Enter)"
+    suffix = "… (in full in the log: l, Enter)"
+    return text[: limit - len(suffix)].rstrip() + suffix
 
 
 class Toaster:
