@@ -435,3 +435,24 @@ async def test_layout_uses_the_screen(tmp_path: Path) -> None:
             keys = _footer_keys(app)
             assert {"q", "question_mark"} <= keys, tab  # Quit and Help stay
             assert footer.max_scroll_x == 0, tab
+
+
+async def test_command_palette_has_actions_hosts_and_groups(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        provider = IrtuiCommands(app.screen)
+        await provider.startup()
+        found = [hit.text async for hit in provider.search("block")]
+        assert {"Block (b)", "Unblock (u)", "Unblock shown (U)"} <= set(found)
+        assert "group @web: mark its 2 hosts" in [h.text async for h in provider.search("web")]
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"host host3", "enter")  # through the palette itself
+        await settle(app, pilot)
+        assert app.query_one(HostTable).selected_host() == "host3"
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"group @web", "enter")
+        await settle(app, pilot)
+        assert list(app.query_one(HostTable).marked) == ["host1", "host2"]

@@ -6,6 +6,7 @@ back with its input, and retrying the hosts that failed."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from textual.widgets import Input
@@ -158,3 +159,39 @@ async def test_core_refusal_reopens_the_prompt_and_failed_hosts_retry(lab_config
         assert any(line.startswith("── retrying on ghost: block") for line in lines)
         assert not isinstance(app.screen, ConfirmScreen)
         assert "ghost" in lines[-1] and lines[-1].startswith("✗ ")
+
+
+async def test_drill_from_the_palette(clean_lab, tmp_path, monkeypatch) -> None:
+    """The palette's drill (auto) runs the practice-lab exercise in a worker: the TUI
+    follows the drill's incident, the log shows its progress, the report gets the TUI's
+    screen, and the lab is as before afterwards."""
+    from irtui.core.config import load_config
+    from irtui.launcher import _drill_runner
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    config = load_config(clean_lab.config_path)  # the drill reads the lab's own config
+    assert _drill_runner(replace(config, path=str(tmp_path / "elsewhere.toml"))) is None
+    app = IrtuiApp(config, drill=_drill_runner(config))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        commands = {text: run for text, run, _ in app.palette_commands()}
+        commands["drill: irtui contains the simulated attack (auto)"]()
+        await pilot.pause(0.5)
+        deadline = asyncio.get_running_loop().time() + 400
+        while app.drill_running:
+            assert asyncio.get_running_loop().time() < deadline, "the drill never ended"
+            await pilot.pause(0.5)
+        await settle(app, pilot)
+        lines = app.query_one(LogPanel).lines
+        done = [line for line in lines if line.startswith("drill: drill PASSED")]
+        assert done, lines[-15:]
+        incident = app.responder.recorder.incident_id()
+        assert incident and incident in done[0]
+        header = str(app.query_one("#status-header").render())
+        assert incident in header and "DRILL" in header
+        report = next(config.resolved_audit_dir.joinpath("drills").glob(f"{incident}*.html"))
+        html = report.read_text(encoding="utf-8")
+        assert "data:image/svg+xml" in html
+    attacker = clean_lab.attacker
+    for host in clean_lab.hosts:
+        assert tcp_connects(attacker.namespace, host.v4, 22)  # recovered
