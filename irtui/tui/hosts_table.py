@@ -90,6 +90,10 @@ class HostTable(DataTable[str]):
             else:
                 self.add_row(*cells, key=key)
         self._post_detail()
+        # DataTable sizes its columns to updated cells when its own queue goes idle; cells
+        # updated from the app's drain send it no message, so wake it (else a wider cell
+        # stays cut until the next key press)
+        self.call_later(self.refresh)
 
     def _activity_width(self) -> int:
         """What the Activity column can show: the table's width minus the other columns
