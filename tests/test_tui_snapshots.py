@@ -66,7 +66,7 @@ async def confirm_isolate(app: IrtuiApp, pilot: Pilot) -> None:
 
 
 async def prompt_error(app: IrtuiApp, pilot: Pilot) -> None:
-    await _keys(app, pilot, "b", *" 203.0.113.7 hxxp://198.51.100.9/x", "enter")
+    await _keys(app, pilot, "b", *"203.0.113.7 hxxp://198.51.100.9/x", "enter")
 
 
 async def help_screen(app: IrtuiApp, pilot: Pilot) -> None:
