@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from irtui.tui.app import IrtuiApp
 from irtui.tui.log_panel import LogPanel
@@ -123,6 +123,8 @@ async def _shoot(tmp_path: Path, name: str, size: tuple[int, int], step: Step,
         for field in app.screen.query(Input):
             field.cursor_blink = False
         app.clear_notifications()
+        for table in app.screen.query(DataTable):
+            table.refresh()  # a DataTable sizes its columns on its next idle: give it one
         await settle(app, pilot)
         compare(f"{name}-{size[0]}x{size[1]}", app.export_screenshot(), size,
                 tmp_path / "snapshots")
