@@ -456,3 +456,30 @@ async def test_command_palette_has_actions_hosts_and_groups(tmp_path: Path) -> N
         await pilot.press(*"group @web", "enter")
         await settle(app, pilot)
         assert list(app.query_one(HostTable).marked) == ["host1", "host2"]
+
+
+async def test_expired_copy_never_sticks_at_zero(tmp_path: Path) -> None:
+    """host1's copy of an entry expires (its kernel drops it; the next read no longer has
+    it) while host2 keeps it: the row goes to host2's expiry at once, never a stuck "0s"."""
+    import ipaddress
+
+    from irtui.core.firewall.state import BlockEntry, HostState
+
+    entry = "203.0.113.50"
+    short = BlockEntry(ipaddress.ip_network(entry), 2, 2)
+    states = {"host1": HostState("host1", (short,), backend="nftables"),
+              "host2": HostState("host2", (BlockEntry(ipaddress.ip_network(entry)),),
+                                 backend="nftables"),
+              "host3": HostState("host3", (), backend="nftables")}
+    app = _app(tmp_path, states=states)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        table = app.query_one(BlockTable)
+        assert table.get_row(entry)[2] == "host1,host2" and table.get_row(entry)[3] in (
+            "2s", "1s")
+        app.responder.states["host1"] = HostState("host1", (), backend="nftables")  # type: ignore[attr-defined]
+        await pilot.pause(3.2)  # the copy runs out; the 1 s tick notices
+        await settle(app, pilot)
+        assert table.get_row(entry)[2:4] == ["host2", "permanent"]
+        assert table.get_row(entry)[4] == "⚠ lab: 1/3, web: 1/2"
