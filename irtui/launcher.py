@@ -51,6 +51,10 @@ def _drill_runner(config: Config) -> Callable[..., object] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``irtui`` console script; returns the exit code."""
     args = cli.build_parser().parse_args(argv)
+    if not cli.wants_tui(args) and cli.tui_read_only(args):
+        print("irtui: --read-only is for the TUI (irtui --read-only); a CLI verb changes "
+              "hosts only when you run one — drop --read-only", file=sys.stderr)
+        return 2
     if not cli.wants_tui(args):
         args.screen_capture = _capture_screen
         return cli.run(args)

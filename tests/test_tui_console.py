@@ -14,7 +14,7 @@ from textual import events
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Input, Static
 
-from irtui import cli
+from irtui import cli, launcher
 from irtui.core.config import parse_config
 from irtui.core.errors import ConfigError, SSHError
 from irtui.core.events import OutputLine
@@ -275,6 +275,7 @@ async def test_read_only_removes_every_action_that_changes_a_host(tmp_path: Path
     for argv in (["--read-only"], ["tui", "--read-only"]):
         assert cli.tui_read_only(cli.build_parser().parse_args(argv))
     assert not cli.tui_read_only(cli.build_parser().parse_args([]))
+    assert launcher.main(["--read-only", "status"]) == 2  # a verb: said, nothing run
 
 
 async def test_keys_remapped_from_config(tmp_path: Path) -> None:
