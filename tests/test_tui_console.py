@@ -426,6 +426,11 @@ async def test_layout_uses_the_screen(tmp_path: Path) -> None:
         await pilot.pause(0.1)
         assert app.query_one(HostTable).get_row("host2")[6] == view.busy  # not cut
         assert app.query_one(LogPanel).size.height >= 15  # the log grows with the screen
+        await pilot.resize_terminal(80, 24)  # narrower: the Activity column shrinks again
+        await settle(app, pilot)
+        table = app.query_one(HostTable)
+        assert table.get_row("host2")[6].endswith("…") and table.selected_host() == "host1"
+        assert table.virtual_size.width <= table.scrollable_content_region.width
     app = _app(tmp_path)
     async with app.run_test(size=(60, 20)) as pilot:
         await settle(app, pilot)
