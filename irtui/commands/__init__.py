@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-MODULES = ("contain", "hosts", "notify", "lab")
+MODULES = ("contain", "collect", "hosts", "notify", "lab")
 """Verb modules under :mod:`irtui.commands`, in the order their verbs appear in ``--help``."""
 
 

@@ -1,6 +1,7 @@
 """The action API both fronts call: one object per session, delegating to one module per
 capability (:mod:`~irtui.core.actions.block`, :mod:`~irtui.core.actions.isolate`,
-:mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`).
+:mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`,
+:mod:`~irtui.core.actions.collect`).
 
 Every change goes plan → (confirmation by the front) → :meth:`Responder.execute`, which
 streams events, verifies by reading the host's firewall back, and writes the audit trail.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from irtui.core.actions import block, isolate, notify, status
+from irtui.core.actions import block, collect, isolate, notify, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
@@ -91,6 +92,12 @@ class Responder:
     def plan_release(self, hosts: Sequence[str]) -> Plan:
         """See :func:`irtui.core.actions.isolate.plan_release`."""
         return isolate.plan_release(self.ctx, hosts)
+
+    def plan_collect(self, hosts: Sequence[str], *, artifacts: Sequence[str] | None = None,
+                     volatile_only: bool = False, incident: str | None = None,
+                     then: Plan | None = None) -> Plan:
+        """See :func:`irtui.core.actions.collect.plan_collect`."""
+        return collect.plan_collect(self.ctx, hosts, artifacts, volatile_only, incident, then)
 
     # ---- execution ---------------------------------------------------------------------
 

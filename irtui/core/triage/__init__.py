@@ -1,0 +1,12 @@
+"""Forensic triage over SSH: what to collect, how it is stored, and how it is run.
+
+- :mod:`.catalog` — the artifact set (``artifacts.toml`` + the config's ``[triage]``), in
+  order of volatility (RFC 3227), and each artifact's exact remote command.
+- :mod:`.naming` — safe file and folder names from host, incident and artifact names.
+- :mod:`.evidence` — one evidence folder per incident, host and collection (never
+  overwritten), files 0600, manifest with SHA-256, tar.gz, chain of custody.
+- :mod:`.verify` — re-checking a collection's hashes, naming what changed.
+- :mod:`.collector` — the per-host probe and the streaming of each artifact to its file.
+
+The action that plans and runs a collection is :mod:`irtui.core.actions.collect`.
+"""
