@@ -86,7 +86,7 @@ class CappedSinks:
         self.cap = cap
         self.counts = [0, 0]
         self.on_progress = on_progress
-        self.reported = time.monotonic()
+        self.reported = 0.0  # the first bytes are reported at once
 
     def _write(self, index: int, data: bytes) -> bool:
         if self.cap is not None:

@@ -20,7 +20,7 @@ from irtui.core.errors import ActionError, SSHError
 from irtui.core.plan import Plan
 from irtui.core.settings import HostConfig
 from irtui.core.triage import catalog
-from irtui.core.triage.collector import TriageFacts, plan_artifacts, probe
+from irtui.core.triage.collector import REMOTE_TIMEOUT, TriageFacts, plan_artifacts, probe
 from irtui.core.triage.host_collection import HostCollection
 from irtui.core.triage.naming import incident_component
 from irtui.core.triage.verify import verify
@@ -96,7 +96,7 @@ def plan_collect(ctx: ActionContext, hosts: Sequence[str], artifacts: Sequence[s
     plan = Plan("collect", f"collect {what}: {len(picked)} artifacts from "
                 f"{', '.join(h.name for h in chosen) or 'no host'}",
                 [h.name for h in chosen], notes=[NOTHING_WRITTEN])
-    tools = set().union(*(a.tools for a in picked))
+    tools = set().union(*(a.tools for a in picked)) | {REMOTE_TIMEOUT}
     facts = _probe_all(ctx, chosen, tools, plan) if chosen else {}
     base = settings.resolved_evidence_dir
     plan.notes.append(f"evidence goes to {base / incident_component(incident)}/<host>/")

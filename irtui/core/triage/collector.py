@@ -31,6 +31,8 @@ NOT_FOUND = 127
 """Exit status of a command the shell could not find (POSIX sh, 2.8.2): the artifact is then
 recorded as not available."""
 STDERR_TAIL = 2048
+REMOTE_TIMEOUT = "timeout"
+"""coreutils timeout(1), used on the host when it has it (asked for by every probe)."""
 
 
 def utc_stamp() -> str:
@@ -176,8 +178,11 @@ class PlannedArtifact:
 
 def plan_artifacts(host: HostConfig, facts: TriageFacts, artifacts: list[Artifact],
                    values: Mapping[str, int]) -> list[PlannedArtifact]:
-    """Choose each artifact's variant from the tools the host has, and its exact command
-    (``sudo -n`` in front for a non-root login when it needs root and sudo works)."""
+    """Choose each artifact's variant from the tools the host has, and its exact command:
+    ``sudo -n`` in front for a non-root login when it needs root and sudo works, and, when
+    the host has ``timeout`` (coreutils), the artifact's own timeout enforced on the host
+    too, so a command that hangs (uac#380) does not outlive its collection (timeout(1):
+    TERM to the command's process group, KILL 5 s later)."""
     out = []
     for i, artifact in enumerate(artifacts, start=1):
         missing = tuple(t for t in artifact.primary.needs if t not in facts.tools)
@@ -191,6 +196,8 @@ def plan_artifacts(host: HostConfig, facts: TriageFacts, artifacts: list[Artifac
         unprivileged = artifact.needs_root and not facts.privileged
         if variant is not None:
             argv = artifact.argv(variant, values)
+            if REMOTE_TIMEOUT in facts.tools:
+                argv = (REMOTE_TIMEOUT, "-k", "5", f"{int(artifact.timeout) + 2}", *argv)
             as_sudo = artifact.needs_root and facts.sudo == "yes"
             command = command_line(host, argv) if as_sudo else shlex.join(argv)
         out.append(PlannedArtifact(i, len(artifacts), artifact, label, command, missing,

@@ -12,7 +12,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-SAFE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+SAFE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$")
 MAX_COMPONENT = 80
 NO_INCIDENT = "no-incident"
 
@@ -25,7 +25,7 @@ def safe_component(text: str) -> str:
             slashes, dots, control characters or non-ASCII.
 
     Returns:
-        ``text`` itself when it already matches ``[A-Za-z0-9_][A-Za-z0-9._-]{0,63}``;
+        ``text`` itself when it already matches ``[A-Za-z0-9_][A-Za-z0-9._-]{0,79}``;
         otherwise its characters outside ``[A-Za-z0-9._-]`` replaced by ``_``, leading dots
         and dashes dropped, cut to 64 characters, plus ``-`` and the first 8 hex digits of the
         SHA-256 of the UTF-8 (surrogates escaped) original. Never empty, ``.`` or ``..``,
