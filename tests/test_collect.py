@@ -10,10 +10,11 @@ import re
 import threading
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 from irtui.cli import main
-from irtui.core.config import Config, write_toml_atomic
+from irtui.core.config import Config, HostConfig, write_toml_atomic
 from irtui.core.events import Progress
 from irtui.core.triage.verify import verify
 from irtui.lab.probe import tcp_connects
@@ -99,6 +100,31 @@ def test_cli_collect_then_one_changed_byte_fails_verify(lab_config: Config, tmp_
     assert "ALTERED" in out and "changed: artifacts/01-network-sockets.out" in out
     assert out.count("changed:") == 1
     assert main(["evidence", "verify", str(folder / "evidence.tar.gz")]) == 0  # sealed copy
+    capsys.readouterr()
+    assert main(["--config", config, "isolate", "host1", "--collect-first", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert plan.startswith("collect volatile evidence (network, processes)")
+    assert plan.index("ss -tupanwH") < plan.index("seal the evidence") \
+        < plan.index("irtui-rollback_arm")
+    assert "fs-suid" not in plan  # only the volatile part before containment
+
+
+def test_an_unreachable_host_fails_alone(lab_config: Config, clean_lab,
+                                         tmp_path: Path) -> None:
+    subnet = clean_lab.hosts[0].v4.rsplit(".", 1)[0]
+    config = triage_config(lab_config, tmp_path)
+    config = replace(config, ssh=replace(config.ssh, connect_timeout=1.5),
+                     hosts=(*config.hosts, HostConfig("ghost", f"{subnet}.99")))
+    responder = responder_for(config, tmp_path)
+    try:
+        plan = responder.plan_collect(["host1", "ghost"], artifacts=["system-identity"])
+        assert "ghost" in plan.failed and "unreachable" in plan.failed["ghost"]
+        result = responder.execute(plan, lambda e: None)
+    finally:
+        responder.close()
+    outcome = {r.host: r.ok for r in result.results}
+    assert outcome == {"host1": True, "ghost": False}
+    assert [e["host"] for e in evidence_entries(responder)] == ["host1"]
 
 
 def test_two_collections_of_one_host_never_overwrite(lab_config: Config,

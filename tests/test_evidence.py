@@ -46,7 +46,7 @@ def test_safe_component_is_always_one_harmless_path_part(text: str) -> None:
     assert name not in (".", "..") and not name.startswith((".", "-"))
     assert all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
     assert safe_component(name) == name  # already safe: unchanged
-    if SAFE_RE.match(text):
+    if SAFE_RE.fullmatch(text):
         assert name == text
 
 
@@ -71,6 +71,7 @@ def test_collection_folders_stay_inside_the_evidence_dir(tmp_path_factory, incid
 def test_incident_names() -> None:
     assert incident_component(None) == incident_component("  ") == "no-incident"
     assert incident_component("INC-42") == "INC-42"
+    assert safe_component("web1\n") != "web1\n"  # a trailing newline is not safe
     assert incident_component("../../etc").startswith("_.._etc-")
 
 

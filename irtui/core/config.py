@@ -77,7 +77,7 @@ def _host(s: Section, ssh: SSHSettings, seen: set[str]) -> HostConfig:
     port = s.get("port", int, 22)
     if not name:
         s.problem("name", "missing; give each host a short name like \"web1\"")
-    elif not HOST_NAME_RE.match(name) or name == "all":
+    elif not HOST_NAME_RE.fullmatch(name) or name == "all":
         s.problem("name", f"{name!r} is not a valid host name; use letters, digits, "
                   "'.', '_' or '-' (and not 'all')")
     elif name in seen:
@@ -145,7 +145,7 @@ def _isolation(s: Section) -> IsolationSettings:
         except InvalidTargetError as exc:
             s.problem("allow", exc.line)
             continue
-        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.match(host)):
+        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.fullmatch(host)):
             s.problem("allow", f"{entry!r} is not an IP address, CIDR or DNS name "
                       "(optionally with :port)")
     isolation = IsolationSettings(

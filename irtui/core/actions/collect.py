@@ -87,15 +87,18 @@ def plan_collect(ctx: ActionContext, hosts: Sequence[str], artifacts: Sequence[s
     """
     settings = ctx.config.triage
     picked = catalog.select(catalog.effective(settings), artifacts, volatile_only)
+    skipped_notes: list[str] = []
     if then is not None:
         names = [h for h in then.hosts if h not in then.skipped and h not in then.failed]
         chosen = [ctx.config.host(h) for h in names]
+        skipped_notes = [f"{h}: no evidence collected: nothing to do there ({why})"
+                         for h, why in then.skipped.items()]
     else:
         chosen = ctx.select(hosts)
     what = "volatile evidence (network, processes)" if volatile_only else "triage evidence"
     plan = Plan("collect", f"collect {what}: {len(picked)} artifacts from "
                 f"{', '.join(h.name for h in chosen) or 'no host'}",
-                [h.name for h in chosen], notes=[NOTHING_WRITTEN])
+                [h.name for h in chosen], notes=[NOTHING_WRITTEN, *skipped_notes])
     tools = set().union(*(a.tools for a in picked)) | {REMOTE_TIMEOUT}
     facts = _probe_all(ctx, chosen, tools, plan) if chosen else {}
     base = settings.resolved_evidence_dir

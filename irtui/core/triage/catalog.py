@@ -127,7 +127,7 @@ def _variant(s: Section, base: Variant | None) -> Variant | None:
                       + " or ".join("{" + p + "}" for p in PLACEHOLDERS))
     needs = s.strings("needs") if "needs" in s.data else (base.needs if base else ())
     for tool in needs:
-        if not TOOL_RE.match(tool):
+        if not TOOL_RE.fullmatch(tool):
             s.problem("needs", f"{tool!r} is not a program name")
     return Variant(text, source, args, needs)
 
@@ -144,7 +144,7 @@ def parse_artifact(s: Section, base: Artifact | None = None) -> Artifact | None:
         The artifact, or None when it is too broken to build (the problems say why).
     """
     name = s.get("name", str, "")
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         s.problem("name", f"{name!r} is not an artifact name; use lower-case letters, digits "
                   "and '-' (at most 48)")
     primary = _variant(s, base.primary if base else None)

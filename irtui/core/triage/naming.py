@@ -31,7 +31,7 @@ def safe_component(text: str) -> str:
         SHA-256 of the UTF-8 (surrogates escaped) original. Never empty, ``.`` or ``..``,
         never longer than :data:`MAX_COMPONENT` characters.
     """
-    if SAFE_RE.match(text):
+    if SAFE_RE.fullmatch(text):
         return text
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".-")[:64] or "_"
     digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
