@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from irtui.core.errors import InvalidTargetError
 from irtui.core.triage.evidence import (
     MANIFEST,
     MANIFEST_FORMAT,
     TAR,
     TAR_SUM,
-    EvidenceError,
     collection_files,
     file_sha256,
 )
@@ -194,18 +194,19 @@ def verify(path: Path | str) -> VerifyReport:
         A :class:`VerifyReport`; ``report.ok`` is True only when everything matched.
 
     Raises:
-        EvidenceError: ``path`` does not exist or is not a collection folder or tar.gz.
+        InvalidTargetError: ``path`` does not exist or is not a collection folder or tar.gz
+            (the CLI's exit code 2; 1 means the evidence was altered).
     """
     p = Path(path).expanduser()
     if p.name == MANIFEST and p.is_file():
         p = p.parent
     if p.is_dir():
         if not (p / MANIFEST).exists() and not (p / "artifacts").is_dir():
-            raise EvidenceError(f"{p} is not an evidence collection folder (no {MANIFEST})",
+            raise InvalidTargetError(f"{p} is not an evidence collection folder (no {MANIFEST})",
                                 "give a folder made by irtui collect (see irtui evidence "
                                 "list)")
         return _verify_folder(p)
     if p.is_file() and p.name.endswith(".tar.gz"):
         return _verify_tar(p)
-    raise EvidenceError(f"{p} does not exist or is not a collection folder or tar.gz",
+    raise InvalidTargetError(f"{p} does not exist or is not a collection folder or tar.gz",
                         "give a path shown by irtui evidence list")
