@@ -98,6 +98,8 @@ def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
     plan = fw.plan_isolate(
         args.hosts, confirm_timeout=args.confirm_timeout, extra_management=args.management or (),
         keep_session_address=not args.no_session_address, canary=args.canary)
+    if args.collect_first:
+        plan = fw.plan_collect(plan.hosts, volatile_only=True, incident=args.incident, then=plan)
     return run_plan(args, fw, plan)
 
 
@@ -166,6 +168,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--canary", metavar="ADDR:PORT",
                    help="self-test target that must become unreachable (default: the first "
                    "of isolation.canaries that is not the host itself)")
+    p.add_argument("--collect-first", action="store_true",
+                   help="collect the volatile evidence (network state, processes) first, "
+                   "then isolate; reports how long that took before containment began")
+    p.add_argument("--incident", metavar="ID", help="incident id for the evidence folder")
     p.set_defaults(handler=cmd_isolate)
 
     p = action_parser(sub, "release", "remove irtui's isolation from hosts")

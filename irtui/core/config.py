@@ -31,9 +31,11 @@ from irtui.core.settings import (
     HostConfig,
     IsolationSettings,
     SSHSettings,
+    TriageSettings,
     UISettings,
 )
 from irtui.core.targets import looks_like_address
+from irtui.core.triage import catalog
 
 __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "IsolationSettings",
            "SSHSettings", "UISettings", "default_config_path", "is_network", "load_config",
@@ -41,7 +43,9 @@ __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "Isolati
 
 ENV_CONFIG = "IRTUI_CONFIG"
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit", "record"}
+TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit", "record",
+             "triage"}
+TRIAGE_KEYS = {"evidence_dir", "log_window", "recent_window", "parallel", "disable", "artifacts"}
 
 
 def default_config_path() -> Path:
@@ -74,7 +78,7 @@ def _host(s: Section, ssh: SSHSettings, seen: set[str]) -> HostConfig:
     port = s.get("port", int, 22)
     if not name:
         s.problem("name", "missing; give each host a short name like \"web1\"")
-    elif not HOST_NAME_RE.match(name) or name == "all":
+    elif not HOST_NAME_RE.fullmatch(name) or name == "all":
         s.problem("name", f"{name!r} is not a valid host name; use letters, digits, "
                   "'.', '_' or '-' (and not 'all')")
     elif name in seen:
@@ -142,7 +146,7 @@ def _isolation(s: Section) -> IsolationSettings:
         except InvalidTargetError as exc:
             s.problem("allow", exc.line)
             continue
-        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.match(host)):
+        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.fullmatch(host)):
             s.problem("allow", f"{entry!r} is not an IP address, CIDR or DNS name "
                       "(optionally with :port)")
     isolation = IsolationSettings(
@@ -192,6 +196,38 @@ def _ui(s: Section) -> UISettings:
     return ui
 
 
+def _window(s: Section, key: str, default: str) -> int:
+    raw = s.get(key, (str, int), default)
+    try:
+        seconds = parse_ttl(raw)
+    except InvalidTargetError:
+        seconds = None
+    if seconds is None:
+        s.problem(key, f"{raw!r} is not a duration; use e.g. 30m, 24h or 7d")
+        return parse_ttl(default) or 0
+    return seconds
+
+
+def _triage(s: Section) -> TriageSettings:
+    triage = TriageSettings(
+        evidence_dir=s.get("evidence_dir", str, ""),
+        log_window=_window(s, "log_window", "24h"),
+        recent_window=_window(s, "recent_window", "7d"),
+        parallel=s.get("parallel", int, 4),
+        disable=s.strings("disable"),
+        artifacts=catalog.parse_overrides(s),
+    )
+    if not 1 <= triage.parallel <= 64:
+        s.problem("parallel", "must be 1-64 hosts at a time")
+    known = {a.name for a in catalog.builtin()} | {a.name for a in triage.artifacts}
+    for name in triage.disable:
+        if name not in known:
+            s.problem("disable", f"{name!r} is not an artifact; use one of {', '.join(known)}")
+    if triage.recent_window < 60:
+        s.problem("recent_window", "must be at least 1m")
+    return triage
+
+
 def parse_config(data: dict[str, Any], path: str = "") -> Config:
     """Validate a parsed TOML document and build a :class:`Config`.
 
@@ -220,11 +256,12 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     ui = _ui(root.sub("ui", {"theme", "refresh_seconds", "log_max_lines"}))
     audit_dir = root.sub("audit", {"dir"}).get("dir", str, "")
     record_path = root.sub("record", {"path"}).get("path", str, "")
+    triage = _triage(root.sub("triage", TRIAGE_KEYS))
     if problems:
         raise ConfigError(problems, path)
     return Config(
         hosts=tuple(replace(h, firewall=h.firewall or firewall.backend) for h in hosts),
-        ssh=ssh, firewall=firewall, isolation=isolation, email=email, ui=ui,
+        ssh=ssh, firewall=firewall, isolation=isolation, email=email, ui=ui, triage=triage,
         audit_dir=audit_dir, path=path, record_path=record_path,
     )
 

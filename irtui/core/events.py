@@ -45,6 +45,19 @@ class Countdown:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """Progress of a long step on ``host``: item ``index`` of ``total`` (1-based, e.g.
+    artifact 3 of 17 of an evidence collection), called ``item``, with ``bytes`` received
+    for it so far."""
+
+    host: str
+    item: str
+    index: int
+    total: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class StepFinished:
     """A step ended with ``exit_code`` after ``duration`` seconds."""
 
@@ -111,5 +124,6 @@ class PlanResult:
         return good, len(self.results) - good
 
 
-Event = StepStarted | OutputLine | Countdown | StepFinished | HostResult | PlanResult
+Event = (StepStarted | OutputLine | Countdown | Progress | StepFinished | HostResult
+         | PlanResult)
 EventSink = Callable[[Event], None]

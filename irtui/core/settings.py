@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from irtui.core.errors import UnknownHostError
+
+if TYPE_CHECKING:
+    from irtui.core.triage.catalog import Artifact
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,36 @@ class UISettings:
 
 
 @dataclass(frozen=True)
+class TriageSettings:
+    """Forensic triage settings (``[triage]``).
+
+    Attributes:
+        evidence_dir: where evidence folders go; empty = the platformdirs data dir
+            (``~/.local/share/irtui/evidence`` on Linux).
+        log_window: seconds of logs to collect (journal/auth log), back from now.
+        recent_window: seconds back for "recently changed files".
+        parallel: hosts collected at the same time.
+        disable: built-in artifact names not to collect.
+        artifacts: artifacts from ``[[triage.artifacts]]``, each already merged with the
+            built-in of the same name (see :func:`irtui.core.triage.catalog.effective`).
+    """
+
+    evidence_dir: str = ""
+    log_window: int = 86400
+    recent_window: int = 7 * 86400
+    parallel: int = 4
+    disable: tuple[str, ...] = ()
+    artifacts: tuple[Artifact, ...] = ()
+
+    @property
+    def resolved_evidence_dir(self) -> Path:
+        """The evidence directory with ``~`` expanded and the default applied."""
+        if self.evidence_dir:
+            return Path(self.evidence_dir).expanduser()
+        return Path(platformdirs.user_data_dir("irtui")) / "evidence"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. ``path`` is where it was loaded from (empty if built in code)."""
 
@@ -135,6 +169,7 @@ class Config:
     isolation: IsolationSettings = field(default_factory=IsolationSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     ui: UISettings = field(default_factory=UISettings)
+    triage: TriageSettings = field(default_factory=TriageSettings)
     audit_dir: str = ""
     path: str = ""
     record_path: str = ""

@@ -1,36 +1,41 @@
-"""SSH execution with paramiko: strict host keys, reused connections, live line streaming.
+"""SSH execution with paramiko: strict host keys, reused connections, live line streaming,
+and raw byte streaming to files with a cap (:meth:`SSHPool.stream`, for evidence).
 
 Rules followed:
 - Host keys are checked against the configured known_hosts file; an unknown or changed key is
   refused before authentication and nothing runs (never ``AutoAddPolicy``).
 - stdout and stderr share one SSH channel window (RFC 4254 §5.2), so both are read at the same
-  time; reading one to its end first deadlocks once the other holds ~2 MB.
+  time; reading one to its end first deadlocks once the other holds ~2 MB (one read loop for
+  both methods: :func:`irtui.core.channel_io.pump`).
 - Non-root users get ``sudo -n`` (sudo(8): non-interactive, fails instead of prompting).
 """
 
 from __future__ import annotations
 
 import base64
-import codecs
 import hashlib
-import select
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import paramiko
 
+from irtui.core.channel_io import (
+    CappedSinks,
+    End,
+    LineSplitter,
+    OutputCallback,
+    ProgressCallback,
+    pump,
+)
 from irtui.core.errors import HostKeyError, SSHError
 from irtui.core.settings import HostConfig, SSHSettings
 
-OutputCallback = Callable[[str, str], None]
-"""Called as ``on_output(stream, line)`` with stream ``"stdout"`` or ``"stderr"`` and the line
-without its newline, from the thread running the command."""
-
-_READ_CHUNK = 65536
-_POLL_SECONDS = 0.2
+_STREAM_WINDOW = 8 * 1024 * 1024
+"""Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
+is not stalled waiting for window adjustments (RFC 4254 §5.2)."""
 SUDO_PASSWORD_MARKERS = ("a password is required", "a terminal is required")
 
 
@@ -55,6 +60,29 @@ class CommandResult:
     duration: float
     stdout: str = ""
     stderr: str = ""
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """Outcome of :meth:`SSHPool.stream`.
+
+    Attributes:
+        exit_code: the remote exit status; None when the channel was closed by irtui (cap,
+            timeout, cancel) or ended without one.
+        duration: wall time in seconds.
+        stdout_bytes / stderr_bytes: bytes written to each file.
+        truncated: a stream reached ``max_bytes``; reading stopped there.
+        timed_out: the timeout expired first.
+        cancelled: the cancel event was set first.
+    """
+
+    exit_code: int | None
+    duration: float
+    stdout_bytes: int
+    stderr_bytes: int
+    truncated: bool = False
+    timed_out: bool = False
+    cancelled: bool = False
 
 
 class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
@@ -209,6 +237,31 @@ class SSHPool:
             raise SSHError(f"SSH key file {path} is not a usable private key{hint}",
                            f"point ssh.key_file at the private key, {agent_fix}") from None
 
+    def _start(self, host: HostConfig, command: str, stdin: bytes | None,
+               window_size: int | None = None) -> paramiko.Channel:
+        """Open a session channel on ``host``'s connection, start ``command``, send
+        ``stdin`` then EOF.
+
+        Raises:
+            SSHError, HostKeyError: see :meth:`connect`; the command could not be started.
+        """
+        client = self.connect(host)
+        transport = client.get_transport()
+        if transport is None or not transport.is_active():
+            raise SSHError(f"connection to {host.name} closed", "retry the action")
+        try:
+            channel = transport.open_session(window_size=window_size,
+                                             timeout=self.settings.connect_timeout)
+            channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.drop(host.name)
+            raise SSHError(f"{host.name}: could not start the command ({exc})",
+                           "retry; if it persists check the host's sshd (MaxSessions)") from None
+        return channel
+
     def run(
         self,
         host: HostConfig,
@@ -238,54 +291,19 @@ class SSHPool:
             SSHError: connection problems, timeout, cancellation, or sudo wanting a password.
             HostKeyError: see :meth:`connect`.
         """
-        client = self.connect(host)
-        transport = client.get_transport()
-        if transport is None or not transport.is_active():
-            raise SSHError(f"connection to {host.name} closed", "retry the action")
         limit = timeout if timeout is not None else self.settings.command_timeout
         started = time.monotonic()
-        try:
-            channel = transport.open_session(timeout=self.settings.connect_timeout)
-            channel.exec_command(command)
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            self.drop(host.name)
-            raise SSHError(f"{host.name}: could not start the command ({exc})",
-                           "retry; if it persists check the host's sshd (MaxSessions)") from None
-        streams = {"stdout": _LineSplitter("stdout", on_output, capture),
-                   "stderr": _LineSplitter("stderr", on_output, capture)}
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise SSHError(f"{host.name}: cancelled; the remote command was signalled "
-                                   "by closing its channel",
-                                   "check the host's state before retrying")
-                if time.monotonic() - started > limit:
-                    raise SSHError(f"{host.name}: command timed out after {limit:g} s",
-                                   "raise ssh.command_timeout or check the host")
-                got = False
-                if channel.recv_ready():
-                    streams["stdout"].feed(channel.recv(_READ_CHUNK))
-                    got = True
-                if channel.recv_stderr_ready():
-                    streams["stderr"].feed(channel.recv_stderr(_READ_CHUNK))
-                    got = True
-                if got:
-                    continue
-                # EOF (RFC 4254 §5.3) ends both streams; the exit status alone may arrive
-                # before the last stderr bytes, so it is not a reason to stop reading.
-                if (channel.eof_received or channel.closed) and not channel.recv_ready() \
-                        and not channel.recv_stderr_ready():
-                    if channel.exit_status_ready() or channel.closed:
-                        break
-                    channel.status_event.wait(_POLL_SECONDS)
-                    continue
-                select.select([channel], [], [], _POLL_SECONDS)
-        finally:
-            if not channel.closed:
-                channel.close()
+        channel = self._start(host, command, stdin)
+        streams = {"stdout": LineSplitter("stdout", on_output, capture),
+                   "stderr": LineSplitter("stderr", on_output, capture)}
+        end = pump(channel, streams["stdout"].feed, streams["stderr"].feed,
+                    started + limit, cancel)
+        if end is End.CANCELLED:
+            raise SSHError(f"{host.name}: cancelled; the remote command was signalled "
+                           "by closing its channel", "check the host's state before retrying")
+        if end is End.TIMEOUT:
+            raise SSHError(f"{host.name}: command timed out after {limit:g} s",
+                           "raise ssh.command_timeout or check the host")
         for splitter in streams.values():
             splitter.flush()
         exit_code = channel.exit_status if channel.exit_status_ready() else -1
@@ -296,6 +314,57 @@ class SSHPool:
             raise SSHError(f"sudo on {host.name} wants a password for {host.user}",
                            f"allow {host.user} passwordless sudo for nft/iptables, or use root")
         return result
+
+    def stream(
+        self,
+        host: HostConfig,
+        command: str,
+        *,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> StreamResult:
+        """Run one command line on ``host`` and stream its raw output bytes straight into
+        ``stdout`` and ``stderr`` (file objects), never holding more than one read chunk
+        (64 KiB) of it in memory. Both streams are drained together (they share one channel
+        window, RFC 4254 §5.2; paramiko#1778).
+
+        Args:
+            host: target host.
+            command: the exact command line.
+            stdout / stderr: binary file objects the bytes are written to, as they arrive.
+            max_bytes: cap per stream in bytes (None: no cap). Past it the channel is closed
+                (the remote command gets SIGPIPE), the result says ``truncated`` and exactly
+                ``max_bytes`` bytes were written.
+            timeout: seconds before the channel is closed and ``timed_out`` set (default
+                ``ssh.command_timeout``); what arrived until then is kept.
+            cancel: when set, the channel is closed and ``cancelled`` set.
+            on_progress: ``on_progress(stdout_bytes, stderr_bytes)`` at most every
+                0.25 s while data arrives, and once at the end.
+
+        Returns:
+            The :class:`StreamResult` (a timeout, cap or cancel is reported there, not
+            raised).
+
+        Raises:
+            SSHError, HostKeyError: the connection could not be made or was lost
+                (:meth:`connect`), or writing to a file failed (``OSError`` is passed on).
+        """
+        limit = timeout if timeout is not None else self.settings.command_timeout
+        started = time.monotonic()
+        channel = self._start(host, command, None, window_size=_STREAM_WINDOW)
+        sinks = CappedSinks(stdout, stderr, max_bytes, on_progress)
+        end = pump(channel, sinks.stdout, sinks.stderr, started + limit, cancel)
+        sinks.report()
+        exit_code = (channel.exit_status if end is End.EOF and channel.exit_status_ready()
+                     else None)
+        return StreamResult(exit_code=exit_code, duration=time.monotonic() - started,
+                            stdout_bytes=sinks.counts[0], stderr_bytes=sinks.counts[1],
+                            truncated=end is End.CAPPED, timed_out=end is End.TIMEOUT,
+                            cancelled=end is End.CANCELLED)
 
     def drop(self, name: str) -> None:
         """Close and forget the connection to host ``name`` (if any)."""
@@ -308,45 +377,3 @@ class SSHPool:
         """Close every connection."""
         for name in list(self._clients):
             self.drop(name)
-
-
-class _LineSplitter:
-    """Incremental UTF-8 decoder that emits complete lines."""
-
-    def __init__(self, stream: str, on_output: OutputCallback | None, capture: bool) -> None:
-        self.stream = stream
-        self.on_output = on_output
-        self.capture = capture
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.partial = ""
-        self.parts: list[str] = []
-        self.last = ""
-
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        text = self.decoder.decode(data)
-        if self.capture:
-            self.parts.append(text)
-        text = self.partial + text
-        *lines, self.partial = text.split("\n")
-        for line in lines:
-            self._emit(line)
-
-    def _emit(self, line: str) -> None:
-        line = line.rstrip("\r")
-        self.last = line
-        if self.on_output:
-            self.on_output(self.stream, line)
-
-    def flush(self) -> None:
-        tail = self.decoder.decode(b"", final=True)
-        if self.capture and tail:
-            self.parts.append(tail)
-        rest = self.partial + tail
-        self.partial = ""
-        if rest:
-            self._emit(rest)
-
-    def text(self) -> str:
-        return "".join(self.parts)

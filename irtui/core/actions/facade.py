@@ -1,7 +1,7 @@
 """The action API both fronts call: one object per session, delegating to one module per
 capability (:mod:`~irtui.core.actions.block`, :mod:`~irtui.core.actions.isolate`,
 :mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`,
-:mod:`~irtui.core.actions.record`).
+:mod:`~irtui.core.actions.record`, :mod:`~irtui.core.actions.collect`).
 
 Every change goes plan → (confirmation by the front) → :meth:`Responder.execute`, which
 streams events, verifies by reading the host's firewall back, and writes the audit trail.
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from irtui.core.actions import block, isolate, notify, record, status
+from irtui.core.actions import block, collect, isolate, notify, record, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
@@ -107,6 +107,15 @@ class Responder:
         """See :func:`irtui.core.actions.isolate.plan_release`."""
         return with_parameters(self.audit, isolate.plan_release(self.ctx, hosts),
                                hosts=list(hosts))
+
+    def plan_collect(self, hosts: Sequence[str], *, artifacts: Sequence[str] | None = None,
+                     volatile_only: bool = False, incident: str | None = None,
+                     then: Plan | None = None) -> Plan:
+        """See :func:`irtui.core.actions.collect.plan_collect`; the evidence is filed under
+        ``incident``, else the incident this session records in."""
+        if incident is None and isinstance(self.ctx.audit, IncidentRecorder):
+            incident = self.ctx.audit.incident_for("collect")
+        return collect.plan_collect(self.ctx, hosts, artifacts, volatile_only, incident, then)
 
     # ---- execution ---------------------------------------------------------------------
 

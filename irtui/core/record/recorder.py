@@ -202,8 +202,10 @@ class IncidentRecorder:
                     **ref.as_field())
 
     def write(self, event: str, **fields: Any) -> None:
-        """Record ``fields`` as a record of kind ``event``."""
-        self.append(event, self.incident_for(event), **fields)
+        """Record ``fields`` as a record of kind ``event``, in the ``incident`` field's
+        incident if it names one (a collection filed under it), else the session's."""
+        incident = fields.pop("incident", None) or self.incident_for(event)
+        self.append(event, incident, **fields)
 
     def parameters(self, plan: Plan, **params: Any) -> Plan:
         """Note the parameters ``plan`` was built from (recorded with it); returns it."""
