@@ -82,12 +82,14 @@ def test_cli_collect_then_one_changed_byte_fails_verify(lab_config: Config, tmp_
                  "--dry-run"]) == 0
     dry = capsys.readouterr().out
     assert "ss -tupanwH" in dry and "[host1]" in dry and not (tmp_path / "evidence").exists()
+    assert main(["--config", config, "incident", "new", "triage", "drill"]) == 0
+    incident = re.search(r"INC-\d{4}-\d{4}", capsys.readouterr().out).group(0)
     assert main(["--config", config, "collect", "host1", "--artifacts", ",".join(QUICK),
-                 "--incident", "INC-7", "-q"]) == 0
+                 "--incident", incident, "-q"]) == 0
     assert "host1: ok — done; evidence: " in capsys.readouterr().out
     assert main(["--config", config, "evidence", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 1 and rows[0]["status"] == "complete" and rows[0]["incident"] == "INC-7"
+    assert len(rows) == 1 and rows[0]["status"] == "complete" and rows[0]["incident"] == incident
     folder = Path(rows[0]["path"])
     assert main(["evidence", "verify", str(folder)]) == 0
     target = folder / "artifacts" / "01-network-sockets.out"

@@ -21,7 +21,7 @@ def _names(text: str | None) -> list[str] | None:
 
 def cmd_collect(args: argparse.Namespace, config: Config) -> int:
     """``irtui collect``: plan (probe every host), then stream every artifact to disk."""
-    fw = responder(config)
+    fw = responder(config, args)
     try:
         plan = fw.plan_collect(args.hosts, artifacts=_names(args.artifacts),
                                volatile_only=args.volatile_only, incident=args.incident)
@@ -112,8 +112,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="only these artifacts (see irtui evidence artifacts)")
     p.add_argument("--volatile-only", action="store_true",
                    help="only the volatile part: network state and processes (order 1-2)")
-    p.add_argument("--incident", metavar="ID",
-                   help="incident id: evidence goes to <evidence dir>/<ID>/<host>/")
     p.set_defaults(handler=cmd_collect)
 
     text = "check, list and describe collected evidence"

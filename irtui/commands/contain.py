@@ -171,7 +171,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--collect-first", action="store_true",
                    help="collect the volatile evidence (network state, processes) first, "
                    "then isolate; reports how long that took before containment began")
-    p.add_argument("--incident", metavar="ID", help="incident id for the evidence folder")
     p.set_defaults(handler=cmd_isolate)
 
     p = action_parser(sub, "release", "remove irtui's isolation from hosts")
