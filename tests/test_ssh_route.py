@@ -129,7 +129,7 @@ def test_alias_resolves_hostname_user_port_identity_and_jump(tmp_path: Path) -> 
     assert web1.jump == (JumpHost("bastion", "192.0.2.5", 2200, "jump",
                                   web1.jump[0].key_file),)
     assert web1.jump[0].key_file.endswith("/.ssh/id_bastion")
-    assert web1.via == " via bastion bastion" and web1.ssh_alias == "web1-prod"
+    assert web1.via == " via bastion" and web1.ssh_alias == "web1-prod"
 
 
 def test_a_host_may_be_just_its_alias(tmp_path: Path) -> None:

@@ -33,6 +33,11 @@ class JumpHost:
     user: str = "root"
     key_file: str = ""
 
+    @property
+    def label(self) -> str:
+        """How messages name it: ``bastion NAME`` (just NAME when it already says bastion)."""
+        return self.name if "bastion" in self.name.lower() else f"bastion {self.name}"
+
 
 @dataclass(frozen=True)
 class HostConfig:
@@ -66,7 +71,7 @@ class HostConfig:
     @property
     def via(self) -> str:
         """`` via bastion NAME`` (the last hop, the one the host sees) or ``""`` if direct."""
-        return f" via bastion {self.jump[-1].name}" if self.jump else ""
+        return f" via {self.jump[-1].label}" if self.jump else ""
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,10 @@ def chain_label(chain: Chain) -> str:
 
 
 def hop_host(chain: Chain) -> HostConfig:
-    """The last hop of ``chain`` as a :class:`HostConfig` named ``bastion NAME`` (so every
+    """The last hop of ``chain`` as a :class:`HostConfig` named by its label (so every
     message about it names it as the bastion), reached through the hops before it."""
     hop = chain[-1]
-    return HostConfig(name=f"bastion {hop.name}", address=hop.address, port=hop.port,
+    return HostConfig(name=hop.label, address=hop.address, port=hop.port,
                       user=hop.user, key_file=hop.key_file, jump=chain[:-1])
 
 
@@ -104,10 +104,9 @@ class JumpPool:
                     sock = self._forward(self._live(prefix[:-1]), hop) if depth > 1 else None
                     self._clients[prefix] = self._open_hop(hop, sock)
                 except _StaleTransport:
-                    raise SSHError(f"{target.name}: the connection to bastion "
-                                   f"{prefix[-2].name} closed while opening the way to bastion "
-                                   f"{prefix[-1].name}", "retry; if it persists check that "
-                                   "bastion") from None
+                    raise SSHError(f"{target.name}: the connection to {prefix[-2].label} "
+                                   f"closed while opening the way to {prefix[-1].label}",
+                                   "retry; if it persists check that bastion") from None
                 except IrtuiError as exc:
                     raise type(exc)(f"{target.name}: {exc.problem}", exc.fix) from None
                 self._opened[prefix] = self._opened.get(prefix, 0) + 1
@@ -121,24 +120,24 @@ class JumpPool:
         return transport
 
     def _forward(self, transport: paramiko.Transport, dest: HostConfig) -> paramiko.Channel:
-        bastion = dest.jump[-1].name
+        bastion = dest.jump[-1].label
         where = f"{dest.name} ({dest.address}:{dest.port})"
         try:
             return transport.open_channel("direct-tcpip", (dest.address, dest.port),
                                           ("127.0.0.1", 0), timeout=self._timeout)
         except paramiko.ChannelException as exc:
             if exc.code == _PROHIBITED:
-                raise SSHError(f"bastion {bastion} refused to forward to {where} "
+                raise SSHError(f"{bastion} refused to forward to {where} "
                                f"({exc.text})", "allow TCP forwarding to it on the bastion "
                                "(sshd AllowTcpForwarding, PermitOpen)") from None
             reason = "the connection was refused or has no route" \
                 if exc.code == _CONNECT_FAILED else exc.text
-            raise SSHError(f"{where} unreachable through bastion {bastion}: {reason}",
+            raise SSHError(f"{where} unreachable through {bastion}: {reason}",
                            "check that the host is up, its SSH port, and that the bastion "
                            "may reach it") from None
         except paramiko.SSHException as exc:
             if "Timeout" in str(exc):
-                raise SSHError(f"{where} unreachable through bastion {bastion}: no answer "
+                raise SSHError(f"{where} unreachable through {bastion}: no answer "
                                f"within {self._timeout:g} s",
                                "check that the host is up and that the bastion may reach "
                                "it") from None
