@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irtui.core.config import parse_config
-from irtui.core.errors import ConfigError
+from irtui.core.config import load_config, parse_config
+from irtui.core.errors import ConfigError, SSHError
 from irtui.core.settings import JumpHost
+from irtui.core.ssh import SSHPool
 from irtui.core.ssh_route import JumpSpec, parse_jump_chain
 
 
@@ -246,3 +247,23 @@ def test_ssh_config_file_problems(tmp_path: Path, home: Path) -> None:
     text = _problems(tmp_path, f"Match host x !exec \"touch {marker}\"\n  User x\n",
                      [{"name": "w", "address": "192.0.2.1"}])
     assert "Match exec, which irtui does not run" in text and not marker.exists()
+
+
+def test_the_example_config_documents_a_jump() -> None:
+    example = load_config(Path(__file__).resolve().parent.parent / "config.example.toml")
+    assert example.host("db1").jump == (JumpHost("192.0.2.5", "192.0.2.5", 22, "ops"),)
+    assert example.host("web1").jump == () and example.ssh.config_file == ""
+
+
+def test_a_missing_identity_file_is_named_before_any_connection(tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    config = _config(tmp_path, f"Host w\n  HostName 192.0.2.1\n  ProxyJump 192.0.2.5\n"
+                     f"  IdentityFile {tmp_path}/gone\n", [{"name": "w"}],
+                     known_hosts=str(known), key_file="")
+    pool = SSHPool(config.ssh)
+    # 192.0.2.0/24 (TEST-NET-1) is never contacted: the key is checked first
+    with pytest.raises(SSHError, match=r"SSH key file .*/gone not found — set the IdentityFile "
+                                       r"for w in your ssh config"):
+        pool.run(config.host("w"), "true")
+    assert pool.bastion_connections() == {}

@@ -137,8 +137,6 @@ class SSHPool:
               ) -> paramiko.SSHClient:
         known_hosts = self._known_hosts()
         pkey = self._key_for(host)
-        if sock is None and host.jump:  # ProxyJump: through the bastions (ssh_jump)
-            sock = self._jumps.channel_to(host)
         client = paramiko.SSHClient()
         try:
             client.load_system_host_keys(str(known_hosts))
@@ -148,6 +146,8 @@ class SSHPool:
         client.set_missing_host_key_policy(_RefuseUnknownKey(host, known_hosts))
         where = f"{host.name} ({host.address}:{host.port}{host.via})"
         timeout = self.settings.connect_timeout
+        if sock is None and host.jump:  # ProxyJump: through the bastions (ssh_jump)
+            sock = self._jumps.channel_to(host)
         try:
             client.connect(
                 host.address, port=host.port, username=host.user,
