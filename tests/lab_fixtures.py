@@ -123,15 +123,16 @@ def reset_lab_firewalls(info: LabInfo) -> None:
         reset_firewall(machine.namespace)
 
 
-def _lock_path() -> Path:
+def _lock_path(spec: LabSpec = TEST_SPEC) -> Path:
     base = Path("/run/lock")
-    return (base if base.is_dir() else Path("/run")) / f"irtui-lab-{TEST_SPEC.prefix}.lock"
+    return (base if base.is_dir() else Path("/run")) / f"irtui-lab-{spec.prefix}.lock"
 
 
 def acquire_lab_lock(timeout: float = LOCK_WAIT_SECONDS,
-                     notify: Callable[[str], None] | None = None) -> int:
-    """Take the machine-wide lock on the test lab; return the open lock file descriptor
-    (-1 if this process already holds it).
+                     notify: Callable[[str], None] | None = None,
+                     spec: LabSpec = TEST_SPEC) -> int:
+    """Take the machine-wide lock on the test lab ``spec``; return the open lock file
+    descriptor (-1 if this process already holds it).
 
     Two pytest sessions on one machine would share (and tear down, and flush the firewalls
     of) the same test lab, so sessions take turns: a second session waits here, saying so once
@@ -140,7 +141,7 @@ def acquire_lab_lock(timeout: float = LOCK_WAIT_SECONDS,
     Raises:
         pytest.fail.Exception: still held by another session after ``timeout`` seconds.
     """
-    path = _lock_path()
+    path = _lock_path(spec)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + timeout
     announced = False
@@ -190,28 +191,38 @@ def _notifier(config: pytest.Config) -> Callable[[str], None]:
     return notify
 
 
-@pytest.fixture(scope="session")
-def lab(request: pytest.FixtureRequest) -> Iterator[LabInfo]:
-    """The test lab (3 hosts, prefix ``irtest``), up for the whole session.
+@contextlib.contextmanager
+def running_lab(spec: LabSpec, config: pytest.Config) -> Iterator[LabInfo]:
+    """Bring the lab ``spec`` up under its machine-wide lock, yield it, remove it.
 
-    Yields the :class:`LabInfo`; the lab is removed when the session ends. Skips when the lab
-    cannot run here. Holds a machine-wide lock meanwhile, so concurrent test sessions take
-    turns instead of tearing down each other's lab.
+    Skips when the lab cannot run here. Concurrent test sessions take turns on one lab
+    instead of tearing down each other's.
     """
     reason = lab_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    fd = acquire_lab_lock(notify=_notifier(request.config))
+    fd = acquire_lab_lock(notify=_notifier(config), spec=spec)
     try:
-        info = lab_up(TEST_SPEC)
+        info = lab_up(spec)
         try:
             yield info
         finally:
-            for line in lab_down(TEST_SPEC):
+            for line in lab_down(spec):
                 if "not killed" in line:  # a test left a process running in the lab
                     warnings.warn(f"practice lab teardown: {line}", stacklevel=1)
     finally:
         release_lab_lock(fd)
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Iterator[LabInfo]:
+    """The test lab (3 hosts, prefix ``irtest``), up for the whole session.
+
+    Yields the :class:`LabInfo`; the lab is removed when the session ends (see
+    :func:`running_lab`).
+    """
+    with running_lab(TEST_SPEC, request.config) as info:
+        yield info
 
 
 @pytest.fixture

@@ -9,14 +9,19 @@ from irtui.commands.common import EXIT_FAILED, EXIT_OK
 
 def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
     """``irtui lab up|down|status`` (root, Linux)."""
-    from irtui.lab.lab import lab_down, lab_status, lab_up
+    from irtui.lab.lab import lab_down, lab_up
     from irtui.lab.spec import LabSpec
+    from irtui.lab.status import lab_status
 
-    spec = LabSpec(hosts=args.hosts) if args.lab_cmd == "up" else LabSpec()
+    spec = LabSpec(hosts=args.hosts, bastion=args.bastion) if args.lab_cmd == "up" \
+        else LabSpec()
     if args.lab_cmd == "up":
         info = lab_up(spec)
         print(f"lab is up: {', '.join(h.name for h in info.hosts)} and attacker "
               f"{info.attacker.v4}")
+        if info.bastion is not None:
+            print(f"bastion {info.bastion.v4}: the hosts admit SSH only from it; irtui and "
+                  f"OpenSSH reach them through it (ProxyJump in {info.ssh_config_path})")
         print(f"config: {info.config_path}")
         print(f"open it with: irtui --config {info.config_path}")
     elif args.lab_cmd == "down":
@@ -35,6 +40,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     lsub = p.add_subparsers(dest="lab_cmd", required=True)
     s = lsub.add_parser("up", help="create or repair the lab")
     s.add_argument("--hosts", type=int, default=3)
+    s.add_argument("--bastion", action="store_true",
+                   help="add a bastion; the hosts then accept SSH only through it")
     lsub.add_parser("down", help="remove the lab")
     lsub.add_parser("status", help="show the lab")
     p.set_defaults(handler=cmd_lab, needs_config=False)

@@ -34,6 +34,14 @@ from irtui.core.settings import (
     TriageSettings,
     UISettings,
 )
+from irtui.core.ssh_route import (
+    HostKeys,
+    Route,
+    RouteError,
+    SSHClientConfig,
+    load_ssh_client_config,
+    resolve_route,
+)
 from irtui.core.targets import looks_like_address
 from irtui.core.triage import catalog
 
@@ -65,6 +73,7 @@ def _ssh(s: Section) -> SSHSettings:
         connect_timeout=s.number("connect_timeout", 10.0),
         command_timeout=s.number("command_timeout", 120.0),
         use_agent=s.get("use_agent", bool, True),
+        config_file=s.get("config_file", str, ""),
     )
     for key in ("connect_timeout", "command_timeout"):
         if getattr(ssh, key) <= 0:
@@ -72,10 +81,27 @@ def _ssh(s: Section) -> SSHSettings:
     return ssh
 
 
-def _host(s: Section, ssh: SSHSettings, seen: set[str]) -> HostConfig:
+def _route(s: Section, name: str, ssh: SSHSettings,
+           client: SSHClientConfig | RouteError | None) -> Route:
+    """The host's route through the ssh config (see :mod:`irtui.core.ssh_route`)."""
+    keys = HostKeys(name=name, address=s.get("address", str, ""), port=s.get("port", int, None),
+                    user=s.get("user", str, None), ssh_alias=s.get("ssh_alias", str, ""),
+                    proxy_jump=s.get("proxy_jump", str, None))
+    fallback = Route(keys.address, keys.port or 22, keys.user or ssh.user)
+    if isinstance(client, RouteError):  # the ssh config itself is already reported
+        return fallback
+    try:
+        return resolve_route(keys, ssh, client)
+    except RouteError as exc:
+        s.problem(exc.key, exc.text)
+        return fallback
+
+
+def _host(s: Section, ssh: SSHSettings, seen: set[str],
+          client: SSHClientConfig | RouteError | None = None) -> HostConfig:
     name = s.get("name", str, "")
-    address = s.get("address", str, "")
-    port = s.get("port", int, 22)
+    route = _route(s, name, ssh, client)
+    address, port = route.address, route.port
     if not name:
         s.problem("name", "missing; give each host a short name like \"web1\"")
     elif not HOST_NAME_RE.fullmatch(name) or name == "all":
@@ -84,21 +110,23 @@ def _host(s: Section, ssh: SSHSettings, seen: set[str]) -> HostConfig:
     elif name in seen:
         s.problem("name", f"duplicate host name {name!r}; host names must be unique")
     seen.add(name)
-    if not address:
-        s.problem("address", "missing; give the IP address or DNS name SSH connects to")
-    elif looks_like_address(address) and not is_network(address):
-        s.problem("address", f"{address!r} is not a valid IP address")
+    if address and looks_like_address(address) and not is_network(address):
+        origin = "" if s.data.get("address") else " (HostName in the ssh config)"
+        s.problem("address", f"{address!r}{origin} is not a valid IP address")
     if not 0 < port < 65536:
         s.problem("port", f"{port} is not a TCP port; use 1-65535")
-    host = HostConfig(name=name, address=address, port=port, user=s.get("user", str, ssh.user),
-                      groups=s.strings("groups"), firewall=s.get("firewall", str, "") or "")
+    host = HostConfig(name=name, address=address, port=port, user=route.user,
+                      groups=s.strings("groups"), firewall=s.get("firewall", str, "") or "",
+                      key_file=route.key_file, jump=route.jump,
+                      ssh_alias=s.get("ssh_alias", str, ""))
     if host.firewall and host.firewall not in BACKENDS:
         s.problem("firewall", f"{host.firewall!r} is not a backend; use one of "
                   f"{', '.join(BACKENDS)}")
     return host
 
 
-def _hosts(root: Section, ssh: SSHSettings) -> list[HostConfig]:
+def _hosts(root: Section, ssh: SSHSettings,
+           client: SSHClientConfig | RouteError | None = None) -> list[HostConfig]:
     raw_hosts = root.data.get("hosts", [])
     if not isinstance(raw_hosts, list):
         root.problem("hosts", "must be an array of tables written as [[hosts]]")
@@ -110,8 +138,9 @@ def _hosts(root: Section, ssh: SSHSettings) -> list[HostConfig]:
             root.problem(f"hosts[{i}]", "must be a table written as [[hosts]]")
             continue
         s = Section(root.problems, raw, f"hosts[{i}].",
-                    {"name", "address", "port", "user", "groups", "firewall"})
-        hosts.append(_host(s, ssh, seen))
+                    {"name", "address", "port", "user", "groups", "firewall", "ssh_alias",
+                     "proxy_jump"})
+        hosts.append(_host(s, ssh, seen, client))
     return hosts
 
 
@@ -243,9 +272,15 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     """
     problems: list[str] = []
     root = Section(problems, data, "", TOP_LEVEL)
-    ssh = _ssh(root.sub("ssh", {"user", "key_file", "known_hosts", "connect_timeout",
-                                "command_timeout", "use_agent"}))
-    hosts = _hosts(root, ssh)
+    ssh_section = root.sub("ssh", {"user", "key_file", "known_hosts", "connect_timeout",
+                                   "command_timeout", "use_agent", "config_file"})
+    ssh = _ssh(ssh_section)
+    try:
+        client: SSHClientConfig | RouteError | None = load_ssh_client_config(ssh.config_file)
+    except RouteError as exc:
+        ssh_section.problem(exc.key, exc.text)
+        client = exc
+    hosts = _hosts(root, ssh, client)
     firewall = _firewall(root.sub("firewall", {"default_ttl", "backend", "never_block",
                                                "confirm_prefix_v4", "confirm_prefix_v6"}))
     isolation = _isolation(root.sub("isolation", {"allow", "confirm_timeout", "canaries",

@@ -19,17 +19,47 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class JumpHost:
+    """One bastion (``ProxyJump`` hop) on the way to a host, resolved through the ssh config.
+
+    Attributes:
+        name: the hop as the ProxyJump chain names it (an ssh config alias or an address);
+            errors name the bastion by it.
+        address: IP address or DNS name the bastion is reached at (its ``HostName``).
+        port: its SSH TCP port.
+        user: login user on the bastion.
+        key_file: its ``IdentityFile`` (empty: ``ssh.key_file`` / ssh-agent).
+    """
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    key_file: str = ""
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``bastion NAME`` (just NAME when it already says bastion)."""
+        return self.name if "bastion" in self.name.lower() else f"bastion {self.name}"
+
+
+@dataclass(frozen=True)
 class HostConfig:
-    """One managed host (an enforcement point).
+    """One managed host (an enforcement point), with its SSH route resolved.
 
     Attributes:
         name: short unique name used on the command line and in the TUI.
-        address: IP address or DNS name that SSH connects to.
+        address: IP address or DNS name that SSH connects to (from the ssh config's
+            ``HostName`` when the config names an alias).
         port: SSH TCP port (default 22).
         user: SSH login user; non-root users get ``sudo -n``.
         groups: group names for acting on several hosts at once.
         firewall: backend to use (``auto``, ``nftables``, ``iptables-nft``,
             ``iptables-legacy``); ``auto`` follows the preflight probe.
+        key_file: private key for this host (its ssh config ``IdentityFile``); empty means
+            ``ssh.key_file`` / ssh-agent.
+        jump: the bastions to go through, first hop first (``ProxyJump``); empty = direct.
+        ssh_alias: the ssh config ``Host`` alias the route was resolved from ("" if none).
     """
 
     name: str
@@ -38,11 +68,24 @@ class HostConfig:
     user: str = "root"
     groups: tuple[str, ...] = ()
     firewall: str = "auto"
+    key_file: str = ""
+    jump: tuple[JumpHost, ...] = ()
+    ssh_alias: str = ""
+
+    @property
+    def via(self) -> str:
+        """`` via bastion NAME`` (the last hop, the one the host sees) or ``""`` if direct."""
+        return f" via {self.jump[-1].label}" if self.jump else ""
 
 
 @dataclass(frozen=True)
 class SSHSettings:
-    """SSH client settings. Times are in seconds."""
+    """SSH client settings. Times are in seconds.
+
+    ``config_file`` is the OpenSSH client config read for ``Host`` aliases and ``ProxyJump``
+    (see :mod:`irtui.core.ssh_route`): empty means ``~/.ssh/config`` when it exists,
+    ``"none"`` reads none (like ``ssh -F none``).
+    """
 
     user: str = "root"
     key_file: str = ""
@@ -50,6 +93,7 @@ class SSHSettings:
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     use_agent: bool = True
+    config_file: str = ""
 
 
 BACKENDS = ("auto", "nftables", "iptables-nft", "iptables-legacy")

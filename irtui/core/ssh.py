@@ -16,7 +16,7 @@ import base64
 import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,6 +32,7 @@ from irtui.core.channel_io import (
 )
 from irtui.core.errors import HostKeyError, SSHError
 from irtui.core.settings import HostConfig, SSHSettings
+from irtui.core.ssh_jump import JumpPool
 
 _STREAM_WINDOW = 8 * 1024 * 1024
 """Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
@@ -125,6 +126,7 @@ class SSHPool:
         self._clients: dict[str, paramiko.SSHClient] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._jumps = JumpPool(self._open, settings.connect_timeout)
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._guard:
@@ -159,9 +161,10 @@ class SSHPool:
             self._clients[host.name] = client
             return client
 
-    def _open(self, host: HostConfig) -> paramiko.SSHClient:
+    def _open(self, host: HostConfig, sock: paramiko.Channel | None = None
+              ) -> paramiko.SSHClient:
         known_hosts = self._known_hosts()
-        pkey = self._load_key()
+        pkey = self._key_for(host)
         client = paramiko.SSHClient()
         try:
             client.load_system_host_keys(str(known_hosts))
@@ -169,14 +172,16 @@ class SSHPool:
             raise SSHError(f"cannot read known_hosts {known_hosts}: {exc}",
                            "fix or replace that file") from None
         client.set_missing_host_key_policy(_RefuseUnknownKey(host, known_hosts))
-        where = f"{host.name} ({host.address}:{host.port})"
+        where = f"{host.name} ({host.address}:{host.port}{host.via})"
         timeout = self.settings.connect_timeout
+        if sock is None and host.jump:  # ProxyJump: through the bastions (ssh_jump)
+            sock = self._jumps.channel_to(host)
         try:
             client.connect(
                 host.address, port=host.port, username=host.user,
                 pkey=pkey, allow_agent=self.settings.use_agent,
                 look_for_keys=pkey is None, timeout=timeout, banner_timeout=timeout,
-                auth_timeout=timeout, channel_timeout=timeout,
+                auth_timeout=timeout, channel_timeout=timeout, sock=sock,
             )
         except HostKeyError:
             client.close()
@@ -209,6 +214,17 @@ class SSHPool:
         if transport is not None:
             transport.set_keepalive(15)
         return client
+
+    def _key_for(self, host: HostConfig) -> paramiko.PKey | None:
+        """``host``'s own key (its ssh config ``IdentityFile``) or ``ssh.key_file``, loaded
+        by :meth:`_load_key` with the same checks; errors name the IdentityFile."""
+        if not host.key_file:
+            return self._load_key()
+        try:
+            return SSHPool(replace(self.settings, key_file=host.key_file))._load_key()
+        except SSHError as exc:
+            source = f"the IdentityFile for {host.name} in your ssh config"
+            raise SSHError(exc.problem, exc.fix.replace("ssh.key_file", source)) from None
 
     def _load_key(self) -> paramiko.PKey | None:
         """Load ``ssh.key_file`` before connecting, so a wrong file is named as such.
@@ -373,7 +389,13 @@ class SSHPool:
         if client:
             client.close()
 
+    def bastion_connections(self) -> dict[str, int]:
+        """Connections opened so far to each bastion chain (``{"b1": 1}``); see
+        :meth:`JumpPool.opened`."""
+        return self._jumps.opened()
+
     def close(self) -> None:
-        """Close every connection."""
+        """Close every connection (targets first, then their bastions)."""
         for name in list(self._clients):
             self.drop(name)
+        self._jumps.close()

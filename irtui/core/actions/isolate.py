@@ -159,6 +159,26 @@ def _management(ctx: ActionContext, host: HostConfig, allow: list[tuple[Network,
     return mgmt, ports
 
 
+def _kept_label(host: HostConfig, session: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+                net: Network) -> str:
+    """``net`` as the plan shows it; through a bastion, the session address is the last
+    bastion's address as the host sees it (``$SSH_CONNECTION``), and the note says so."""
+    if host.jump and session is not None and net == ipaddress.ip_network(session):
+        return f"{net} (the bastion this session comes through)"
+    return str(net)
+
+
+def _bastion_notes(ctx: ActionContext, host: HostConfig) -> list[str]:
+    """A warning when ``host`` is a bastion other configured hosts are reached through:
+    isolating it also cuts irtui's path to them."""
+    behind = [h.name for h in ctx.config.hosts
+              if any((j.address, j.port) == (host.address, host.port) for j in h.jump)]
+    if not behind:
+        return []
+    return [f"{host.name}: it is the bastion irtui reaches {', '.join(behind)} through; while "
+            "it is isolated those hosts cannot be reached (release it first to act on them)"]
+
+
 def _canaries(canary: str | None, configured: Sequence[str]) -> list[tuple[str, int]]:
     endpoints: list[tuple[str, int]] = []
     for text in ([canary] if canary else list(configured)):
@@ -227,7 +247,9 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
                                        else "already isolated")
             return
         mgmt, ports = _management(ctx, host, allow, keep_session_address)
-        kept = ", ".join([str(m) for m in mgmt] + [f"{n} port {p}" for n, p in ports])
+        kept = ", ".join([_kept_label(host, facts.ssh_client, m) for m in mgmt]
+                         + [f"{n} port {p}" for n, p in ports])
+        plan.notes += _bastion_notes(ctx, host)
         extras = [x for x, on in (("DHCP", iso.allow_dhcp), ("IPv6 ND", iso.allow_nd)) if on]
         plan.notes.append(f"{host.name}: stays reachable: {kept}, loopback"
                           + (f", {', '.join(extras)}" if extras else "")
