@@ -12,6 +12,7 @@ from pathlib import Path
 import platformdirs
 
 from irtui.core.errors import UnknownHostError
+from irtui.core.notify.templates import MessageTemplate
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class EmailSettings:
     username: str = ""
     sender: str = ""
     to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
     cafile: str = ""
     timeout: float = 30.0
     password_secret: str = "smtp"
@@ -114,6 +116,50 @@ class EmailSettings:
     def configured(self) -> bool:
         """True when enough is set to try sending."""
         return bool(self.host and self.sender)
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One chat/webhook channel (``[notify.channels] NAME = "keyring:SECRET"``): its apprise
+    URL, which carries the token, lives in the OS keyring under ``secret``, never here."""
+
+    name: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Notification channels and templates besides ``[notify.email]``.
+
+    Attributes:
+        channels: apprise channels in config order.
+        templates: named templates; ``default_template`` names the one used when none is
+            chosen (empty: the built-in one).
+    """
+
+    channels: tuple[ChannelSettings, ...] = ()
+    templates: tuple[MessageTemplate, ...] = ()
+    default_template: str = ""
+
+
+SECRET_BACKENDS = ("auto", "file")
+
+
+@dataclass(frozen=True)
+class SecretsSettings:
+    """Where secrets live (``[secrets]``).
+
+    Attributes:
+        backend: ``auto`` (the OS keyring: Secret Service on Linux) or ``file`` (an
+            encrypted file, keyrings.cryptfile, passphrase asked once per session).
+        file: the encrypted file's path for ``file`` (empty: the platform data dir).
+        dbus_address: a D-Bus session bus to find the Secret Service on (empty: the
+            session's own ``DBUS_SESSION_BUS_ADDRESS``); the practice lab sets its own.
+    """
+
+    backend: str = "auto"
+    file: str = ""
+    dbus_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,6 +180,8 @@ class Config:
     firewall: FirewallSettings = field(default_factory=FirewallSettings)
     isolation: IsolationSettings = field(default_factory=IsolationSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
     ui: UISettings = field(default_factory=UISettings)
     audit_dir: str = ""
     path: str = ""
