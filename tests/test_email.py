@@ -1,4 +1,4 @@
-"""irtui.core.notify_email against a real SMTP server (aiosmtpd) on 127.0.0.1 — no mocks."""
+"""irtui.core.notify.email against a real SMTP server (aiosmtpd) on 127.0.0.1 — no mocks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import trustme
 
 from irtui.core.config import EmailSettings
 from irtui.core.errors import NotifyError, SecretError
-from irtui.core.notify_email import build_message, send_email, send_email_with_keyring
+from irtui.core.notify.email import build_message, send_email, send_email_with_keyring
 from irtui.core.secrets import set_secret
 from tests import service_fixtures
 from tests.service_fixtures import (
@@ -81,9 +81,10 @@ def test_wrong_password_names_the_fix_and_sends_nothing(smtp_server: SMTPTestSer
     assert "irtui secrets set smtp" in text
     assert "rejected the login" in text and "irtui-test" in text
     assert wrong not in text and smtp_server.password not in text
-    # smtplib tries each offered mechanism (PLAIN, then LOGIN) before giving up.
-    assert smtp_server.auth_attempts
-    assert all(user == "irtui-test" and not ok for user, ok in smtp_server.auth_attempts)
+    assert "not retried" in text
+    # Exactly one AUTH exchange reached the server: no loop over PLAIN then LOGIN (smtplib's
+    # login() would try each offered mechanism), nothing that trips an account lockout.
+    assert smtp_server.auth_attempts == [("irtui-test", False)]
     assert smtp_server.messages == []
 
 

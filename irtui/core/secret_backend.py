@@ -34,7 +34,7 @@ from irtui.core.errors import SecretError
 from irtui.core.settings import SecretsSettings
 
 HEADLESS_FIX = (
-    "start a Secret Service: `dbus-run-session -- $SHELL`, then in that shell "
+    "start a Secret Service in a D-Bus session: `dbus-run-session -- $SHELL`, then in it "
     "`read -rs PW; printf %s \"$PW\" | gnome-keyring-daemon --unlock --components=secrets`; "
     "or use an encrypted file: set [secrets] backend = \"file\" in the config "
     "(passphrase asked once per session)"
@@ -228,7 +228,7 @@ def active(action: str, name: str) -> KeyringBackend:
     """
     from irtui.core.secrets import SERVICE
 
-    where = f"secret {name!r} (service {SERVICE})"
+    where = f"secret {name!r} (service {SERVICE})" if name else f"secrets (service {SERVICE})"
     if _settings.backend == "file":
         kr = _file_backend()
         if not _file_unlocked(kr):
@@ -273,7 +273,7 @@ def status() -> KeyringStatus:
                                  "passphrase", FILE_LOCKED_FIX)
         return KeyringStatus(KeyringState.READY, where)
     try:
-        kr = active("check", "-")
+        kr = active("use", "")
         kr.get_password("irtui", ".probe")
     except SecretError as exc:
         state = (KeyringState.REFUSED if "plain text" in exc.problem
