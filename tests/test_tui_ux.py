@@ -23,7 +23,8 @@ from irtui.core.plan import Plan, Step
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
-from irtui.tui.widgets import ERROR_MARK, HostTable, NotifyPane
+from irtui.tui.compose import ComposePane
+from irtui.tui.widgets import ERROR_MARK, HostTable
 from tests.tui_helpers import release_with_keys, settle
 
 
@@ -265,7 +266,7 @@ async def test_notify_pane_fits_80x24_and_esc_leaves_the_fields(tmp_path: Path) 
             app.query_one(start).focus()
             await pilot.press("escape")
             assert not isinstance(app.focused, Input | TextArea)
-            assert app.query_one(NotifyPane).has_focus is False
+            assert app.query_one(ComposePane).has_focus is False
         await pilot.press("2")
         assert app.query_one("#tabs").active == "blocks"
         await pilot.press("3", "escape", "1")

@@ -102,6 +102,15 @@ def _keyring_failure(
 _KEYRING_FAILURES = (keyring.errors.KeyringError, SecretStorageException, OSError, ValueError)
 """What the keyring stack raises (ValueError: an encrypted file that does not decrypt)."""
 
+class MissingSecretError(SecretError):
+    """The keyring works but holds no secret of that name (``name`` says which)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"secret {name!r} is not in the OS keyring (service {SERVICE})",
+                         f"run: irtui secrets set {name}")
+
+
 INDEX_NAME = ".index"
 """The keyring entry holding the JSON list of secret names (not values)."""
 
@@ -152,10 +161,8 @@ def has_secret(name: str) -> bool:
     """
     try:
         get_secret(name)
-    except SecretError as exc:
-        if exc.fix == f"run: irtui secrets set {name}":
-            return False
-        raise
+    except MissingSecretError:
+        return False
     return True
 
 
@@ -179,10 +186,7 @@ def get_secret(name: str) -> str:
     except _KEYRING_FAILURES as exc:
         raise _keyring_failure(exc, "read", name) from None
     if value is None:
-        raise SecretError(
-            f"secret {name!r} is not in the OS keyring (service {SERVICE})",
-            f"run: irtui secrets set {name}",
-        )
+        raise MissingSecretError(name)
     log.debug("read secret %r from the OS keyring", name)
     return value
 

@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.keys import format_key
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from irtui.core import secret_backend
 from irtui.core.actions import Responder
 from irtui.core.config import Config
 from irtui.core.durations import format_duration
@@ -28,6 +29,7 @@ from irtui.core.errors import IrtuiError
 from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
+from irtui.tui.compose import ComposePane
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 from irtui.tui.widgets import (
@@ -43,7 +45,6 @@ from irtui.tui.widgets import (
     HostTable,
     HostView,
     LogPanel,
-    NotifyPane,
     aggregate_blocks,
     index_blocks,
 )
@@ -96,6 +97,7 @@ class IrtuiApp(App[int]):
     def __init__(self, config: Config, responder: Responder | None = None) -> None:
         super().__init__()
         self.config = config
+        secret_backend.configure(config.secrets)  # which keyring, before any secret is used
         self.responder = responder or Responder(config)
         self.views = {h.name: HostView(h) for h in config.hosts}
         self._blocks_generation = 0  # the newest blocklist aggregation wins
@@ -115,7 +117,7 @@ class IrtuiApp(App[int]):
                 with TabPane("2 Blocklist", id="blocks"):
                     yield BlockPane(id="block-pane")
                 with TabPane("3 Notify", id="notify"):
-                    yield NotifyPane(list(self.config.email.to), id="notify-pane")
+                    yield ComposePane(self.responder, id="notify-pane")
             log = LogPanel(max_lines=self.config.ui.log_max_lines, id="log")
             log.border_title = "Log"
             yield log
@@ -137,7 +139,6 @@ class IrtuiApp(App[int]):
             self._log_error(problem)
         self.query_one(HostTable).show(list(self.views.values()))
         self.query_one(HostTable).focus()
-        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
         self.set_interval(DRAIN_SECONDS, self._drain)
         self.set_interval(1.0, self.query_one(BlockTable).tick)
         self._log(f"── irtui session {self.responder.audit.session}; "
@@ -324,6 +325,7 @@ class IrtuiApp(App[int]):
         rows += [("j/k ↑/↓", "move in a table"),
                  ("tab", "next field / button"),
                  ("esc", "close a dialog · leave the notify fields · clear the filter"),
+                 ("ctrl+o / ctrl+g", "notify: preview per channel / store a missing secret"),
                  ("y/n", "confirm / cancel a plan"),
                  ("⏎", "confirm when the host name was typed")]
         if self.ENABLE_COMMAND_PALETTE:
@@ -453,31 +455,19 @@ class IrtuiApp(App[int]):
                     self._post("busy", (host, f"✗ {plan.action} failed"))
             self._post("line", f"── took {time.monotonic() - started:.2f} s")
             self._post("call", lambda: self.refresh_state(plan.hosts))
-            self._post("call", lambda: self.query_one(NotifyPane).refill_body(
-                self.responder.audit.summary()))
+            self._post("call", self.query_one(ComposePane).refill)
 
     def action_send(self) -> None:
         if self.query_one(TabbedContent).active == "notify":
-            self.query_one(NotifyPane).request_send()
+            self.query_one(ComposePane).request_send()
 
     def action_fill_summary(self) -> None:
-        """``ctrl+l``: replace the body with the session summary (the draft is lost)."""
-        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
+        """``ctrl+l``: refill subject and body from the template (the draft is lost)."""
+        self.query_one(ComposePane).fill_from_template(force=True)
 
-    @on(NotifyPane.Send)
-    def _send(self, message: NotifyPane.Send) -> None:
-        self._log(f"── sending email '{message.subject}'")
-        self._send_worker(message.to, message.subject, message.body)
-
-    @work(thread=True, group="notify", exit_on_error=False, description="send email")
-    def _send_worker(self, to: list[str], subject: str, body: str) -> None:
-        try:
-            message_id = self.responder.notify_email(to, subject, body)
-            self._post("line", f"✓ email sent ({message_id})")
-        except IrtuiError as exc:
-            self._post("line", f"{ERROR_MARK}{exc.line}")
-        except Exception as exc:
-            self._post("line", f"{ERROR_MARK}internal error while sending: {exc!r}")
+    @on(ComposePane.LogLines)
+    def _compose_log(self, message: ComposePane.LogLines) -> None:
+        self._write(message.lines)
 
     async def action_quit(self) -> None:
         self.cancel.set()

@@ -132,6 +132,10 @@ class Responder:
         """See :func:`irtui.core.actions.notify.preview`."""
         return notify.preview(self.ctx, out, channels)
 
+    def notify_problems(self, channels: Sequence[str] = ()) -> list[ChannelResult]:
+        """See :func:`irtui.core.actions.notify.problems`."""
+        return notify.problems(self.ctx, channels)
+
     def notify_context(self, source: ContextSource | None = None) -> NotifyContext:
         """See :func:`irtui.core.actions.notify.incident_context`."""
         return notify.incident_context(self.ctx, source)

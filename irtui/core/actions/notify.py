@@ -20,7 +20,14 @@ from irtui.core.actions.context import ActionContext
 from irtui.core.audit import utc_now
 from irtui.core.errors import IrtuiError
 from irtui.core.firewall.state import HostState
-from irtui.core.notify.dispatch import Outgoing, Preview, preview_one, select_channels, send_all
+from irtui.core.notify.dispatch import (
+    Outgoing,
+    Preview,
+    preview_one,
+    readiness,
+    select_channels,
+    send_all,
+)
 from irtui.core.notify.result import ChannelResult
 from irtui.core.notify.templates import (
     ContextSource,
@@ -70,6 +77,16 @@ def preview(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> 
     """
     return [preview_one(ctx.config, name, out)
             for name in select_channels(ctx.config, channels)]
+
+
+def problems(ctx: ActionContext, channels: Sequence[str] = ()) -> list[ChannelResult]:
+    """What is not configured among ``channels`` (empty: every configured one), each with
+    its exact fix; nothing is sent (see :func:`irtui.core.notify.dispatch.readiness`).
+
+    Raises:
+        InvalidTargetError: as :func:`send`.
+    """
+    return readiness(ctx.config, select_channels(ctx.config, channels))
 
 
 def _read_all(ctx: ActionContext) -> dict[str, HostState | str]:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from irtui.core.errors import SecretError
 from irtui.core.notify.result import ChannelResult, Delivery
-from irtui.core.secrets import get_secret
+from irtui.core.secrets import MissingSecretError, get_secret
 from irtui.core.settings import ChannelSettings
 
 KEYRING_PREFIX = "keyring:"
@@ -144,8 +144,10 @@ def _asset():  # type: ignore[no-untyped-def]
     return apprise.AppriseAsset(async_mode=False, storage_mode="memory")
 
 
-def _not_configured(channel: ChannelSettings, detail: str, fix: str) -> ChannelResult:
-    return ChannelResult(channel.name, "apprise", Delivery.NOT_CONFIGURED, detail, fix)
+def _not_configured(channel: ChannelSettings, detail: str, fix: str,
+                    secret: str = "") -> ChannelResult:
+    return ChannelResult(channel.name, "apprise", Delivery.NOT_CONFIGURED, detail, fix,
+                         secret=secret)
 
 
 def channel_url(channel: ChannelSettings) -> tuple[str | None, ChannelResult | None]:
@@ -157,13 +159,16 @@ def channel_url(channel: ChannelSettings) -> tuple[str | None, ChannelResult | N
     """
     try:
         url = get_secret(channel.secret)
+    except MissingSecretError as exc:
+        return None, _not_configured(channel, exc.problem, exc.fix, channel.secret)
     except SecretError as exc:
         return None, _not_configured(channel, exc.problem, exc.fix)
     if service_kind(url) is None:
         return None, _not_configured(
             channel, f"the secret {channel.secret!r} does not hold an apprise URL apprise "
             "can use", f"store one with: irtui secrets set {channel.secret} (e.g. "
-            "mmosts://chat.example.org/TOKEN or json://hooks.example.org/PATH)")
+            "mmosts://chat.example.org/TOKEN or json://hooks.example.org/PATH)",
+            channel.secret)
     return url, None
 
 

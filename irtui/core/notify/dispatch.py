@@ -15,6 +15,7 @@ from irtui.core.errors import InvalidTargetError, NotifyError, SecretError
 from irtui.core.notify import channels as chat
 from irtui.core.notify import email
 from irtui.core.notify.result import ChannelResult, Delivery
+from irtui.core.secrets import MissingSecretError, has_secret
 from irtui.core.settings import ChannelSettings, Config
 
 EMAIL = "email"
@@ -93,6 +94,9 @@ def send_email_channel(config: Config, out: Outgoing) -> ChannelResult:
     try:
         message_id = email.send_email_with_keyring(settings, out.to, out.subject, out.body,
                                                    out.cc, out.attachments)
+    except MissingSecretError as exc:
+        return ChannelResult(EMAIL, EMAIL, Delivery.NOT_CONFIGURED, exc.problem, exc.fix,
+                             secret=exc.name)
     except SecretError as exc:
         return ChannelResult(EMAIL, EMAIL, Delivery.NOT_CONFIGURED, exc.problem, exc.fix)
     except NotifyError as exc:
@@ -170,3 +174,36 @@ def preview_one(config: Config, name: str, out: Outgoing) -> Preview:
     text = (f"via {kind} (URL in keyring:{channel.secret})\ntitle: {out.subject}\n\n"
             f"{out.body.rstrip()}" + (f"\n\nattachments: {', '.join(files)}" if files else ""))
     return Preview(name, kind, text, problem)
+
+
+def _email_readiness(config: Config) -> ChannelResult | None:
+    settings = config.email
+    if not settings.configured:
+        return ChannelResult(EMAIL, EMAIL, Delivery.NOT_CONFIGURED,
+                             "notify.email has no host or sender", EMAIL_FIX)
+    if not settings.username:
+        return None
+    try:
+        if has_secret(settings.password_secret):
+            return None
+    except SecretError as exc:
+        return ChannelResult(EMAIL, EMAIL, Delivery.NOT_CONFIGURED, exc.problem, exc.fix)
+    missing = MissingSecretError(settings.password_secret)
+    return ChannelResult(EMAIL, EMAIL, Delivery.NOT_CONFIGURED, missing.problem, missing.fix,
+                         secret=settings.password_secret)
+
+
+def readiness(config: Config, names: Sequence[str]) -> list[ChannelResult]:
+    """What stops each of ``names`` from sending, checked without sending anything: the
+    NOT_CONFIGURED results (with their exact fix) of the channels that are not ready.
+
+    Reads the keyring (secrets are read and dropped, never returned)."""
+    problems = []
+    for name in names:
+        if name == EMAIL:
+            problem = _email_readiness(config)
+        else:
+            problem = chat.channel_url(_channel(config, name))[1]
+        if problem is not None:
+            problems.append(problem)
+    return problems

@@ -28,6 +28,8 @@ class ChannelResult:
             what is missing. Never contains a secret.
         fix: what to do about a failure or a missing setting (empty when sent).
         seconds: how long the attempt took.
+        secret: for NOT_CONFIGURED because a keyring secret is missing, its name (the TUI
+            offers to store it); else empty.
     """
 
     channel: str
@@ -36,6 +38,7 @@ class ChannelResult:
     detail: str
     fix: str = ""
     seconds: float = 0.0
+    secret: str = ""
 
     @property
     def ok(self) -> bool:
