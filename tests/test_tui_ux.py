@@ -22,8 +22,8 @@ from irtui.core.events import HostResult, Outcome, OutputLine
 from irtui.core.plan import Plan, Step
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
-from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
 from irtui.tui.compose import ComposePane
+from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
 from irtui.tui.widgets import ERROR_MARK, HostTable
 from tests.tui_helpers import release_with_keys, settle
 

@@ -9,8 +9,9 @@ from irtui.commands.common import EXIT_FAILED, EXIT_OK
 
 def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
     """``irtui lab up|down|status`` (root, Linux)."""
-    from irtui.lab.lab import lab_down, lab_status, lab_up
+    from irtui.lab.lab import lab_down, lab_up
     from irtui.lab.spec import LabSpec
+    from irtui.lab.status import lab_status
 
     spec = LabSpec(hosts=args.hosts) if args.lab_cmd == "up" else LabSpec()
     if args.lab_cmd == "up":

@@ -96,8 +96,8 @@ class ComposePane(Vertical):
         config = responder.config
         self.template = pick_template(config.notify.templates,
                                       config.notify.default_template).name
-        self._filled: tuple[str, str] | None = None
-        """(subject, body) irtui last put there; None before the first fill."""
+        self._filled: tuple[str, str] = (DEFAULT_SUBJECT, "")
+        """(subject, body) irtui last put there: a form that differs holds a draft."""
         self._problems: list[ChannelResult] = []
         self._reported: set[str] = set()
         self._sending = False
@@ -127,7 +127,7 @@ class ComposePane(Vertical):
         yield Label(self.HINT, id="notify-hint", classes="hint", markup=False)
 
     def on_mount(self) -> None:
-        self.fill_from_template(force=True)
+        self.fill_from_template(force=False)  # typed before the fill arrives: kept
         self.check(startup=True)
 
     def on_show(self) -> None:
@@ -167,8 +167,7 @@ class ComposePane(Vertical):
     def _apply_fill(self, message: _Filled) -> None:
         subject = self.query_one("#notify-subject", Input)
         body = self.query_one("#notify-body", TextArea)
-        if not message.force and self._filled is not None and (
-                (subject.value, body.text) != self._filled):
+        if not message.force and (subject.value, body.text) != self._filled:
             return  # a draft: never overwritten by an automatic refill
         subject.value = message.subject
         body.text = message.body
