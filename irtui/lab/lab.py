@@ -27,7 +27,7 @@ from typing import Any
 from irtui.core.config import write_toml_atomic
 from irtui.core.errors import IrtuiError
 from irtui.core.rollback import file_prefix
-from irtui.lab import netns
+from irtui.lab import netns, sinks
 from irtui.lab.info import LabInfo
 from irtui.lab.spec import BRIDGE, HOST_IFNAME, RESPONDER_PORT, LabSpec
 from irtui.lab.sshd import (
@@ -230,7 +230,7 @@ def _pub(key: Path) -> Path:
     return key.with_name(key.name + ".pub")
 
 
-def _write_client_files(spec: LabSpec, info: LabInfo) -> None:
+def _write_client_files(spec: LabSpec, info: LabInfo, notify: dict[str, Any]) -> None:
     lines = []
     for h in info.hosts:
         key = public_key(_pub(spec.host_dir(h.name) / "ssh_host_ed25519_key"))
@@ -249,6 +249,7 @@ def _write_client_files(spec: LabSpec, info: LabInfo) -> None:
         "isolation": {"canaries": [f"{h.v4}:22" for h in info.hosts[:2]],
                       "confirm_timeout": 30},
         "ui": {"refresh_seconds": 10},
+        **notify,  # [notify] and [secrets]: the lab's sinks and keyring (see sinks.py)
     })
     tmp = spec.lab_json.with_name(".lab.json.tmp")
     tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n")
@@ -281,7 +282,9 @@ def lab_up(spec: LabSpec) -> LabInfo:
 
     Idempotent: existing namespaces, links, keys and live sshds are kept (their PIDs and
     host keys do not change); missing pieces are created, dead sshds restarted, and hosts
-    beyond ``spec.hosts`` removed. Returns only after every sshd accepts TCP on port 22 over
+    beyond ``spec.hosts`` removed. The notification sinks and the lab keyring
+    (:mod:`irtui.lab.sinks`) are restarted with new secrets, which go into the lab keyring.
+    Returns only after every sshd accepts TCP on port 22 over
     IPv4 and IPv6 (at most ~10 s).
 
     Args:
@@ -329,7 +332,9 @@ def lab_up(spec: LabSpec) -> LabInfo:
             stop_sshd(pid_file, config, h.namespace)
             pid_file.unlink(missing_ok=True)
             start_sshd(h.namespace, h.name, host_dir)
-    _write_client_files(spec, info)
+    notify = sinks.notify_up(spec)
+    _write_client_files(spec, info, notify.config_sections())
+    sinks.store_secrets(spec, notify)
     _wait_for_ssh(info, SSH_WAIT_SECONDS)
     return info
 
@@ -367,6 +372,7 @@ def lab_down(spec: LabSpec) -> list[str]:
         for pid in stop_sshd(host_dir / "sshd.pid", host_dir / "sshd_config",
                              spec.namespace(name)):
             done.append(f"stopped sshd pid {pid} ({name})")
+    done += sinks.notify_down(spec)
 
     ifname = spec.root_ifname
     root_links = netns.links(None)
