@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hmac
+import json
 import secrets
 import shutil
 import socket
@@ -325,3 +326,86 @@ def keyring_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)
         keyring.set_keyring(SecretService.Keyring())
         yield session.env
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP (webhooks)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HTTPRequest:
+    """One request the test HTTP server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass
+class HTTPTestServer:
+    """A running webhook sink (what :func:`start_http_server` yields).
+
+    Attributes:
+        port: where it listens on 127.0.0.1 (picked by the kernel).
+        requests: every request, in order.
+        replies: path → (status, body) to answer with; other paths get 200 ``{"ok": true}``.
+            A body may contain ``{path}``, replaced by the request path (to prove that a
+            server echoing a token in its error does not leak it).
+    """
+
+    port: int
+    requests: list[HTTPRequest] = field(default_factory=list)
+    replies: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        """``127.0.0.1:PORT``."""
+        return f"{LOCALHOST}:{self.port}"
+
+
+@contextlib.contextmanager
+def start_http_server() -> Iterator[HTTPTestServer]:
+    """An HTTP server on 127.0.0.1 (port chosen by the kernel: never a fixed port) that keeps
+    every request and answers as :attr:`HTTPTestServer.replies` says."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    info = HTTPTestServer(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            info.requests.append(HTTPRequest("POST", self.path, dict(self.headers), body))
+            status, text = info.replies.get(self.path.split("?")[0], (200, '{"ok": true}'))
+            data = text.replace("{path}", self.path).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOCALHOST, 0), Handler)
+    info.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield info
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[HTTPTestServer]:
+    """A webhook sink on 127.0.0.1 (see :func:`start_http_server`)."""
+    with start_http_server() as server:
+        yield server

@@ -74,7 +74,7 @@ def _authenticator(user: str, password: str):  # type: ignore[no-untyped-def]
             return AuthResult(success=False, handled=False)
         ok = (hmac.compare_digest(auth_data.login, user.encode())
               and hmac.compare_digest(auth_data.password, password.encode()))
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, auth_data=user)
 
     return check
 

@@ -240,9 +240,8 @@ def _mail_lines(path: Path, meta: dict[str, Any]) -> tuple[str, ...]:
              for part in msg.iter_attachments()]
     how = ("STARTTLS" if meta.get("tls") else "NO TLS") + (
         ", AUTH" if meta.get("authenticated") else ", no AUTH")
-    out = [f"From: {msg['From']}", f"To: {msg['To']}"]
-    if msg["Cc"]:
-        out.append(f"Cc: {msg['Cc']}")
+    out = [f"From: {msg['From']}"]
+    out += [f"{h}: {msg[h]}" for h in ("To", "Cc") if msg[h]]
     out += [f"Subject: {msg['Subject']}", f"({how}; envelope to "
             f"{', '.join(meta.get('rcpt_tos', []))})"]
     out += [f"  {line}" for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]

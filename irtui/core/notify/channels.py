@@ -17,10 +17,11 @@ propagated to the terminal, and scrubbed of every part of the URL before they be
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from irtui.core.errors import SecretError
@@ -78,47 +79,21 @@ def scrub(text: str, fragments: Sequence[str]) -> str:
     return text
 
 
-class _ThreadCapture(logging.Handler):
-    """Keeps apprise's log records per sending thread, so parallel channels each get their
-    own server reply; records of other threads are dropped."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.buffers: dict[int, list[logging.LogRecord]] = {}
-        self.guard = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.guard:
-            buffer = self.buffers.get(record.thread or 0)
-            if buffer is not None:
-                buffer.append(record)
-
-    def start(self) -> None:
-        with self.guard:
-            self.buffers[threading.get_ident()] = []
-
-    def stop(self) -> list[logging.LogRecord]:
-        with self.guard:
-            return self.buffers.pop(threading.get_ident(), [])
-
-
-_capture = _ThreadCapture()
 _apprise_log = logging.getLogger("apprise")
-_apprise_log.addHandler(_capture)
-_apprise_log.setLevel(logging.DEBUG)
+_apprise_log.addHandler(logging.NullHandler())
+_apprise_log.setLevel(logging.DEBUG)  # the response body is logged at debug level
 _apprise_log.propagate = False  # never to stderr (the TUI's screen) or another handler
+_REPLY_LEVELS = ("WARNING", "ERROR", "CRITICAL")
 
 
-def _reply(records: list[logging.LogRecord], fragments: Sequence[str]) -> str:
-    """The server's answer as apprise logged it: warnings/errors, plus the response body
-    apprise logs at debug level (``Response Details``)."""
+def _reply(entries: Sequence[Any], fragments: Sequence[str]) -> str:
+    """The server's answer as apprise logged it during one send: warnings/errors, plus the
+    response body apprise logs at debug level (``Response Details``)."""
     lines = []
-    for record in records:
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed log call inside a plugin
-            continue
-        if record.levelno >= logging.WARNING or text.startswith("Response Details"):
+    for entry in entries:
+        text = str(getattr(entry, "message", ""))
+        if str(getattr(entry, "level", "")).upper() in _REPLY_LEVELS or text.startswith(
+                "Response Details"):
             lines.append(" ".join(text.split()))
     reply = scrub("; ".join(lines), fragments)
     return reply[:REPLY_MAX] + ("…" if len(reply) > REPLY_MAX else "")
@@ -129,11 +104,7 @@ def service_kind(url: str) -> str | None:
     when apprise cannot use the URL. Nothing is sent."""
     import apprise
 
-    _capture.start()
-    try:
-        plugin = apprise.Apprise.instantiate(url, asset=_asset())
-    finally:
-        _capture.stop()
+    plugin = apprise.Apprise.instantiate(url, asset=_asset())
     return None if plugin is None else str(plugin.service_name)
 
 
@@ -199,23 +170,24 @@ def send_channel(channel: ChannelSettings, title: str, body: str,
             return ChannelResult(channel.name, "apprise", Delivery.FAILED,
                                  f"cannot read attachment {raw}", "check the path in --attach")
     kind = service_kind(url) or "apprise"
-    _capture.start()
+    entries: list[Any] = []
     try:
         app = apprise.Apprise(asset=_asset())
         app.add(url)
         attach = apprise.AppriseAttachment([str(Path(a).expanduser()) for a in attachments])
         ok = bool(app.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT,
-                             attach=attach if attachments else None))
+                             attach=attach if attachments else None,
+                             log_callback=lambda entry, _service: entries.append(entry),
+                             log_level=logging.DEBUG))
     except Exception as exc:  # a plugin bug must not take the other channels down
         ok = False
-        _apprise_log.error("apprise raised %s: %s", type(exc).__name__, exc)
-    finally:
-        records = _capture.stop()
+        entries.append(SimpleNamespace(level="ERROR",
+                                       message=f"apprise raised {type(exc).__name__}: {exc}"))
     took = time.monotonic() - started
     if ok:
         return ChannelResult(channel.name, kind, Delivery.SENT, "accepted by the service",
                              seconds=took)
-    reply = _reply(records, fragments) or "no reply recorded"
+    reply = _reply(entries, fragments) or "no reply recorded"
     return ChannelResult(channel.name, kind, Delivery.FAILED, f"{kind} refused or "
                          f"unreachable: {reply}", "check the service, or store the right URL "
                          f"with: irtui secrets set {channel.secret}", seconds=took)

@@ -69,10 +69,10 @@ def _listed(value: Sequence[str] | str | None) -> list[str]:
 
 def _recipients(settings: EmailSettings, to: Sequence[str] | str | None,
                 cc: Sequence[str] | str | None) -> tuple[list[str], list[str]]:
-    """To and Cc as given, else ``settings.to``/``settings.cc``; validated, order kept."""
-    to_list, cc_list = _listed(to), _listed(cc)
-    if not to_list and not cc_list:
-        to_list, cc_list = list(settings.to), list(settings.cc)
+    """To as given, else ``settings.to``; Cc as given, else ``settings.cc``; validated,
+    order kept."""
+    to_list = _listed(to) or list(settings.to)
+    cc_list = _listed(cc) or list(settings.cc)
     if not to_list and not cc_list:
         raise NotifyError("no e-mail recipients", "pass --to or set notify.email.to")
     for raw in to_list + cc_list:
@@ -106,8 +106,8 @@ def build_message(settings: EmailSettings, to: Sequence[str] | str | None, subje
     """Build the RFC 5322 message to send.
 
     Args:
-        settings: SMTP settings; ``settings.sender`` becomes ``From``; when both ``to`` and
-            ``cc`` are empty, ``settings.to``/``settings.cc`` are the recipients.
+        settings: SMTP settings; ``settings.sender`` becomes ``From``; an empty ``to``
+            (``cc``) means ``settings.to`` (``settings.cc``).
         to: ``To`` addresses (``"a@b"`` or ``"Name <a@b>"``); a lone string is one address.
         subject: any Unicode (RFC 2047 encoded-words when not ASCII); line breaks become
             spaces.
