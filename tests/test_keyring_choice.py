@@ -18,7 +18,7 @@ from irtui.core.config import write_toml_atomic
 from irtui.core.errors import SecretError
 from irtui.core.secret_backend import HEADLESS_HELP, KeyringState
 from irtui.core.secrets import delete_secret, get_secret, list_secrets, set_secret
-from irtui.core.settings import Config, SecretsSettings
+from irtui.core.settings import ChannelSettings, Config, NotifySettings, SecretsSettings
 from irtui.tui.app import IrtuiApp
 from tests.test_secrets import _clean_env
 from tests.tui_helpers import log_text, settle
@@ -39,7 +39,7 @@ def test_list_shows_names_never_values(keyring_session: dict[str, str]) -> None:
     assert delete_secret("smtp") is True
     assert list_secrets() == ["apprise-soc"]
     assert get_secret("apprise-soc") == values["apprise-soc"]
-    with pytest.raises(SecretError, match="starts with '.'"):
+    with pytest.raises(SecretError, match=r"starts with '\.'"):
         set_secret(".index", "x")
 
 
@@ -76,7 +76,8 @@ def test_headless_host_is_told_both_ways_out(tmp_path: Path) -> None:
 
 async def test_tui_says_so_at_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     keyring.set_keyring(fail.Keyring())
-    app = IrtuiApp(Config(audit_dir=str(tmp_path / "audit")))
+    notify = NotifySettings(channels=(ChannelSettings("soc", "apprise-soc"),))
+    app = IrtuiApp(Config(audit_dir=str(tmp_path / "audit"), notify=notify))
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         text = log_text(app)
@@ -110,3 +111,12 @@ def test_encrypted_file_backend_asks_once_and_never_stores_plaintext(tmp_path: P
     assert get_secret("smtp") == value
     assert get_secret("smtp") == value
     assert len(asked) == 1  # once per session
+
+
+async def test_tui_is_quiet_about_the_keyring_when_no_secret_is_needed(tmp_path: Path) -> None:
+    keyring.set_keyring(fail.Keyring())
+    app = IrtuiApp(Config(audit_dir=str(tmp_path / "audit")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert HEADLESS_HELP[0] not in log_text(app)
+        assert not [n for n in app._notifications if n.severity == "error"]

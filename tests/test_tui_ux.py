@@ -215,15 +215,16 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         body = app.query_one("#notify-body", TextArea)
-        assert body.text == app.responder.audit.summary()
-        # untouched: refilled with the new summary after the action
+        assert f"Incident {app.responder.audit.session} — containment update" in body.text
+        assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
+        # untouched: refilled from the template after the action
         await pilot.press("b", *"203.0.113.82", "enter")
         await settle(app, pilot)
         await pilot.press("y")
         await settle(app, pilot)
         await settle(app, pilot)
-        assert "block 203.0.113.82" in body.text
-        assert body.text == app.responder.audit.summary()
+        assert "  - 203.0.113.82 on host1" in body.text  # read back from host1's firewall
+        assert "block 203.0.113.82" in body.text  # the action, from the audit records
         # the responder writes a draft: the next action keeps it
         await pilot.press("3", "tab", "tab")
         assert app.focused is body
@@ -238,9 +239,11 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
         await settle(app, pilot)
         assert "unblock 203.0.113.82" in app.responder.audit.summary()
         assert body.text == draft
-        # ctrl+l still refills on demand
+        # ctrl+l still refills on demand, from the new read-back
         await pilot.press("ctrl+l")
-        assert body.text == app.responder.audit.summary()
+        await settle(app, pilot)
+        assert "unblock 203.0.113.82" in body.text
+        assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
 
 
 # ---- 5. the notify pane at 80x24 ----------------------------------------------------------

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,6 +141,8 @@ def _start_keyring(d: Path) -> str:
     run = d / "run"
     run.mkdir(mode=0o700, parents=True, exist_ok=True)
     base = d / "keyring"
+    # a new unlock password each time: the old keyring file could never be opened again
+    shutil.rmtree(base, ignore_errors=True)
     env = secret_service.private_env(base, run)
     service = secret_service.start(base, env, secrets.token_urlsafe(24),
                                    f"unix:path={run / 'bus'}", detach=True)

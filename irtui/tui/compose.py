@@ -206,10 +206,14 @@ class ComposePane(Vertical):
     @on(_Checked)
     def _show_check(self, message: _Checked) -> None:
         status = message.status
-        if message.startup and status.state is secret_backend.KeyringState.NO_BACKEND:
+        config = self.responder.config
+        needs_secrets = bool(config.email.username or config.notify.channels)
+        if not (message.startup and needs_secrets):
+            pass  # a config that needs no secret is not told about the keyring
+        elif status.state is secret_backend.KeyringState.NO_BACKEND:
             first, *rest = secret_backend.HEADLESS_HELP
             self._log(f"{ERROR_MARK}{first}", *rest)
-        elif message.startup and status.state is secret_backend.KeyringState.NEEDS_PASSPHRASE:
+        elif status.state is secret_backend.KeyringState.NEEDS_PASSPHRASE:
             self._ask_passphrase()
         self._problems = message.problems
         new = [p for p in message.problems if p.line not in self._reported]
