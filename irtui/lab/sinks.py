@@ -34,6 +34,7 @@ from irtui.core.errors import IrtuiError
 from irtui.lab import secret_service
 from irtui.lab.lab_ca import make_ca
 from irtui.lab.spec import LabSpec
+from irtui.lab.sshd import pid_running
 
 SMTP_SECRET = "lab-smtp"
 WEBHOOK_SECRET = "lab-webhook"
@@ -115,11 +116,11 @@ def _stop_role(d: Path, role: str) -> int | None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (lab up in-process)
+    while pid_running(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if Path(f"/proc/{pid}").exists():
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (lab up run in-process)
+    if pid_running(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pid
