@@ -11,7 +11,7 @@ import pytest
 from irtui.core.actions import Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import parse_config
-from irtui.core.errors import InvalidTargetError
+from irtui.core.errors import InvalidTargetError, NotifyError
 from irtui.core.notify.channels import scrub, secret_fragments, send_channel
 from irtui.core.notify.dispatch import Outgoing, select_channels
 from irtui.core.notify.result import Delivery
@@ -160,5 +160,5 @@ def test_unknown_channel_and_no_channel_are_refused(tmp_path: Path) -> None:
         select_channels(config, ["slack"])
     assert select_channels(config, []) == ["soc"]
     assert select_channels(config, ["email", "soc", "email"]) == ["email", "soc"]
-    with pytest.raises(InvalidTargetError, match="no notification channel is configured"):
+    with pytest.raises(NotifyError, match="no notification channel is configured"):
         select_channels(parse_config({}), [])

@@ -120,3 +120,30 @@ async def test_tui_is_quiet_about_the_keyring_when_no_secret_is_needed(tmp_path:
         await settle(app, pilot)
         assert HEADLESS_HELP[0] not in log_text(app)
         assert not [n for n in app._notifications if n.severity == "error"]
+
+
+@pytest.mark.lab
+def test_ssh_key_passphrase_comes_from_the_keyring(lab_config: Config, tmp_path: Path,
+                                                   keyring_session: dict[str, str]) -> None:
+    from dataclasses import replace
+
+    from irtui.core.errors import SSHError
+    from irtui.core.ssh import SSHPool
+
+    key = tmp_path / "id_lab_protected"
+    key.write_bytes(Path(lab_config.ssh.key_file).read_bytes())
+    key.chmod(0o600)
+    passphrase = "pass-" + pysecrets.token_urlsafe(12)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(key)], check=True,
+                   capture_output=True)
+    settings = replace(lab_config.ssh, key_file=str(key), key_passphrase_secret="ssh-key")
+    set_secret("ssh-key", passphrase)
+    pool = SSHPool(settings)
+    try:
+        assert pool.run(lab_config.hosts[0], "echo ok", capture=True).stdout.strip() == "ok"
+    finally:
+        pool.close()
+    set_secret("ssh-key", passphrase + "x")
+    with pytest.raises(SSHError, match="the passphrase in keyring secret 'ssh-key' does not "
+                                       "open the SSH key file"):
+        SSHPool(settings).run(lab_config.hosts[0], "true")

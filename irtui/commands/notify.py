@@ -70,7 +70,10 @@ def cmd_notify(args: argparse.Namespace, config: Config) -> int:
     finally:
         fw.close()
     for r in results:
-        print(r.line, file=sys.stdout if r.ok else sys.stderr)
+        if r.ok:
+            print(r.line)
+        else:
+            print(f"irtui: {r.line}", file=sys.stderr)
     return EXIT_OK if all(r.ok for r in results) else EXIT_NOTIFY
 
 

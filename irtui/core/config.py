@@ -58,6 +58,7 @@ def _ssh(s: Section) -> SSHSettings:
     ssh = SSHSettings(
         user=s.get("user", str, "root"),
         key_file=s.get("key_file", str, ""),
+        key_passphrase_secret=s.get("key_passphrase_secret", str, ""),
         known_hosts=s.get("known_hosts", str, "~/.ssh/known_hosts"),
         connect_timeout=s.number("connect_timeout", 10.0),
         command_timeout=s.number("command_timeout", 120.0),
@@ -209,8 +210,8 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     """
     problems: list[str] = []
     root = Section(problems, data, "", TOP_LEVEL)
-    ssh = _ssh(root.sub("ssh", {"user", "key_file", "known_hosts", "connect_timeout",
-                                "command_timeout", "use_agent"}))
+    ssh = _ssh(root.sub("ssh", {"user", "key_file", "key_passphrase_secret", "known_hosts",
+                                "connect_timeout", "command_timeout", "use_agent"}))
     hosts = _hosts(root, ssh)
     firewall = _firewall(root.sub("firewall", {"default_ttl", "backend", "never_block",
                                                "confirm_prefix_v4", "confirm_prefix_v6"}))

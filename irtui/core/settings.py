@@ -39,10 +39,12 @@ class HostConfig:
 
 @dataclass(frozen=True)
 class SSHSettings:
-    """SSH client settings. Times are in seconds."""
+    """SSH client settings. Times are in seconds. ``key_passphrase_secret`` names the
+    keyring entry holding ``key_file``'s passphrase (empty: the key has none)."""
 
     user: str = "root"
     key_file: str = ""
+    key_passphrase_secret: str = ""
     known_hosts: str = "~/.ssh/known_hosts"
     connect_timeout: float = 10.0
     command_timeout: float = 120.0

@@ -51,11 +51,16 @@ def send(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> lis
         others.
 
     Raises:
-        InvalidTargetError: an unknown channel name, or no channel configured at all.
+        InvalidTargetError: an unknown channel name.
+        NotifyError: no channel configured at all (recorded in the audit trail too).
         AuditError: the audit trail cannot be written (after sending: the results are lost
             from the record, so the front must show this error).
     """
-    names = select_channels(ctx.config, channels)
+    try:
+        names = select_channels(ctx.config, channels)
+    except IrtuiError as exc:  # recorded too: a notification that could not even start
+        ctx.audit.note("notify", f"'{out.subject}' (no channel)", False, exc.line)
+        raise
     results = send_all(ctx.config, names, out)
     digest = hashlib.sha256(out.body.encode()).hexdigest()[:16]
     for r in results:

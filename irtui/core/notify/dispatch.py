@@ -57,8 +57,8 @@ def select_channels(config: Config, names: Sequence[str]) -> list[str]:
     given and dropping repeats.
 
     Raises:
-        InvalidTargetError: a name that is neither ``email`` nor a configured channel, or
-            nothing to send to at all.
+        InvalidTargetError: a name that is neither ``email`` nor a configured channel.
+        NotifyError: nothing to send to at all (no e-mail, no channel configured).
     """
     known = [EMAIL, *(c.name for c in config.notify.channels)]
     chosen: list[str] = []
@@ -73,7 +73,7 @@ def select_channels(config: Config, names: Sequence[str]) -> list[str]:
     if not chosen:
         chosen = configured_channels(config)
     if not chosen:
-        raise InvalidTargetError("no notification channel is configured",
+        raise NotifyError("no notification channel is configured",
                                  f"{EMAIL_FIX}, or add [notify.channels] soc = "
                                  "\"keyring:apprise-soc\" and irtui secrets set apprise-soc")
     return chosen
