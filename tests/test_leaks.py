@@ -1,10 +1,11 @@
 """Leak test: with known fake secrets configured, run every action and notification path we
-can (block/unblock on the lab from the CLI and the TUI, e-mail and webhook success and
-failure, a refused login, dry-run, secrets list/status, the TUI compose send with its retry
-offer), then look for the secrets everywhere irtui writes or shows anything: CLI output, the
-TUI's log panel, toasts and screen, the audit trail and transcripts, the config, every file
-under the test's directories and the lab's (hosts' homes included), and every process's
-command line on this machine (the lab hosts share its process table) sampled all along."""
+can (block/unblock on the lab from the CLI and the TUI with an SSH key whose passphrase is in
+the keyring, e-mail and webhook success and failure, a refused login, dry-run, secrets
+list/status, the TUI compose send with its retry offer), then look for the secrets everywhere
+irtui writes or shows anything: CLI output, the TUI's log panel, toasts and screen, the audit
+trail and transcripts, the config, every file under the test's directories and the lab's
+(hosts' homes included), and every process's command line on this machine (the lab hosts
+share its process table) sampled all along."""
 
 from __future__ import annotations
 
@@ -78,10 +79,18 @@ async def test_no_secret_leaks_anywhere(clean_lab: LabInfo, tmp_path: Path,
     url, mm_url = (f"json://{http_server.base}/hooks/{token}",
                    f"mmost://{http_server.base}/{mm_token}")
     plain = base64.b64encode(f"\0{smtp_server.username}\0{smtp_server.password}".encode())
-    known = [smtp_server.password, wrong, url, mm_url, token, mm_token, plain.decode()]
+    key_pass = "keypass-" + pysecrets.token_hex(12)
+    known = [smtp_server.password, wrong, url, mm_url, token, mm_token, plain.decode(),
+             key_pass]
 
     config = tomllib.loads(clean_lab.config_path.read_text())
     config.pop("secrets")  # the test's own Secret Service, not the lab's
+    key = tmp_path / "id_protected"  # the lab key, protected by a passphrase in the keyring
+    key.write_bytes(Path(config["ssh"]["key_file"]).read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", key_pass, "-f", str(key)], check=True,
+                   capture_output=True)
+    config["ssh"].update(key_file=str(key), key_passphrase_secret="ssh-key")
     config["audit"] = {"dir": str(tmp_path / "audit")}
     config["notify"] = {
         "email": {"host": smtp_server.host, "port": smtp_server.port,
@@ -102,7 +111,7 @@ async def test_no_secret_leaks_anywhere(clean_lab: LabInfo, tmp_path: Path,
     attacker, host1 = clean_lab.attacker, clean_lab.hosts[0]
     with ProcessWatch() as watch:
         for name, value in (("smtp", smtp_server.password), ("apprise-soc", url),
-                            ("apprise-mm", mm_url)):
+                            ("apprise-mm", mm_url), ("ssh-key", key_pass)):
             assert irtui("secrets", "set", name, "--stdin", stdin=value + "\n") == 0
         assert irtui("block", attacker.v4, "--on", "host1", "--ttl", "1h") == 0
         assert not tcp_connects(attacker.namespace, host1.v4, 22)  # really blocked

@@ -206,7 +206,8 @@ class SSHPool:
 
             passphrase = get_secret(name)
         try:
-            return paramiko.PKey.from_path(path, password=passphrase)
+            return paramiko.PKey.from_path(
+                path, password=passphrase.encode() if passphrase is not None else None)
         except (paramiko.PasswordRequiredException, TypeError) as exc:
             # cryptography raises TypeError("...password-protected...") for encrypted keys
             if isinstance(exc, TypeError) and "password" not in str(exc).lower():
