@@ -126,6 +126,19 @@ def _stop_role(d: Path, role: str) -> int | None:
     return pid
 
 
+def running(spec: LabSpec) -> dict[str, int | None]:
+    """``sinks``/``keyring``/``bus`` → the pid of this lab's live process, or None."""
+    d = notify_dir(spec)
+    out: dict[str, int | None] = {}
+    for role in PID_FILES:
+        try:
+            pid = int((d / f"{role}.pid").read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        out[role] = pid if pid is not None and pid_running(pid) and _ours(pid, d, role) else None
+    return out
+
+
 def notify_down(spec: LabSpec) -> list[str]:
     """Stop the sinks and the lab keyring (each by its pid file, after checking the pid is
     ours). Returns one line per process stopped."""

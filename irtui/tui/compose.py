@@ -39,7 +39,13 @@ DEFAULT_SUBJECT = "[irtui] containment update"
 
 
 def _names(text: str) -> list[str]:
+    """Channel names: comma- or space-separated."""
     return [n for n in text.replace(",", " ").split() if n]
+
+
+def _addresses(text: str) -> list[str]:
+    """E-mail addresses, comma-separated (a display name may hold spaces)."""
+    return [a.strip() for a in text.split(",") if a.strip()]
 
 
 def result_line(r: ChannelResult) -> str:
@@ -299,8 +305,8 @@ class ComposePane(Vertical):
         """The message in the form."""
         return Outgoing(self.query_one("#notify-subject", Input).value,
                         self.query_one("#notify-body", TextArea).text,
-                        tuple(_names(self.query_one("#notify-to", Input).value)),
-                        tuple(_names(self.query_one("#notify-cc", Input).value)))
+                        tuple(_addresses(self.query_one("#notify-to", Input).value)),
+                        tuple(_addresses(self.query_one("#notify-cc", Input).value)))
 
     def action_preview(self) -> None:
         """ctrl+o: show what each channel would send."""
