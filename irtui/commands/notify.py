@@ -106,7 +106,9 @@ def cmd_secrets(args: argparse.Namespace, config: Config | None = None) -> int:
     else:
         status = secret_backend.status()
         print(f"keyring: {status.backend} ({status.state.value})")
-        if status.state is secret_backend.KeyringState.NO_BACKEND:
+        headless = (status.state is secret_backend.KeyringState.NO_BACKEND
+                    and not config.secrets.dbus_address)
+        if headless:
             print("\n".join(secret_backend.HEADLESS_HELP))
         elif not status.ready:
             print(f"{status.problem} — {status.fix}")

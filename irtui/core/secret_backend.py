@@ -260,6 +260,11 @@ def active(action: str, name: str) -> KeyringBackend:
         what = f"PYTHON_KEYRING_BACKEND={forced}" if forced else "the detected keyring backend"
         raise SecretError(f"cannot {action} {where}: {what} cannot be used: "
                           f"{exc or type(exc).__name__}", HEADLESS_FIX) from None
+    if kr is None and _settings.dbus_address:
+        raise SecretError(f"no Secret Service answers on secrets.dbus_address "
+                          f"({_settings.dbus_address.split(',')[0]}) to {action} {where}",
+                          "start it (the practice lab's: irtui lab up), or remove "
+                          "secrets.dbus_address from the config to use your session's keyring")
     if kr is None:
         raise SecretError(f"no OS keyring is available to {action} {where}", HEADLESS_FIX)
     if _is_plaintext(kr):
