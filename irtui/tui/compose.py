@@ -218,6 +218,8 @@ class ComposePane(Vertical):
             pass  # a config that needs no secret is not told about the keyring
         elif status.state is secret_backend.KeyringState.NO_BACKEND:
             first, *rest = secret_backend.HEADLESS_HELP
+            if config.secrets.dbus_address:  # a named bus: say which, not the generic help
+                first, rest = f"{status.problem} — {status.fix}", []
             self._log(f"{ERROR_MARK}{first}", *rest)
         elif status.state is secret_backend.KeyringState.NEEDS_PASSPHRASE:
             self._ask_passphrase()
