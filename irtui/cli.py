@@ -48,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not getattr(args, "needs_config", True):
             return int(args.handler(args, None))
+        from irtui.commands.common import configure_secrets
         from irtui.core.config import load_config
 
-        return int(args.handler(args, load_config(args.config)))
+        return int(args.handler(args, configure_secrets(load_config(args.config))))
     except IrtuiError as exc:
         print(f"irtui: {exc.line}", file=sys.stderr)
         _record_error(args, exc)

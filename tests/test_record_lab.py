@@ -21,6 +21,7 @@ from irtui.core import secrets
 from irtui.core.actions import Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config, write_toml_atomic
+from irtui.core.notify.dispatch import Outgoing
 from irtui.core.record import IncidentRecorder
 from irtui.core.record.report import ReportInput, build_context, render
 from irtui.core.record.times import seconds_between, utc_stamp
@@ -55,7 +56,9 @@ def test_scripted_incident_report_matches_what_happened(lab_config: Config, clea
         assert not tcp_connects(attacker.namespace, h2.v4, 22)
         took["isolate"] = _timed(fw, fw.plan_isolate(["host1"], canary=f"{h2.v4}:22"))
         assert not tcp_connects(h1.namespace, h2.v4, 22)
-        fw.notify_email([], "host1 isolated", "host1 is isolated; the attacker is blocked.")
+        (sent,) = fw.notify(Outgoing("host1 isolated",
+                                     "host1 is isolated; the attacker is blocked."), ["email"])
+        assert sent.ok, sent.line
         took["release"] = _timed(fw, fw.plan_release(["host1"]))
         assert tcp_connects(h1.namespace, h2.v4, 22)
     finally:

@@ -98,6 +98,45 @@ class Printer:
             sys.stdout.flush()
 
 
+def _tty_passphrase(question: str) -> str:
+    """Ask on the controlling terminal (never stdin, which may carry piped data)."""
+    import getpass
+
+    try:
+        with open("/dev/tty"):
+            pass
+    except OSError:
+        raise SecretError("the encrypted keyring file needs its passphrase, but there is no "
+                          "terminal to ask on", "run irtui in a terminal") from None
+    return getpass.getpass(question)
+
+
+def configure_secrets(config: Config | str | None) -> Config:
+    """Apply ``[secrets]`` for this CLI run (which keyring; the terminal prompt for an
+    encrypted file's passphrase, asked once).
+
+    Args:
+        config: a loaded config, or a path (None: the default path; a missing default file
+            means the defaults, so ``irtui secrets`` works before any config exists).
+
+    Returns:
+        The config used.
+
+    Raises:
+        ConfigError: the file given (or the existing default file) is invalid.
+    """
+    from irtui.core import secret_backend
+    from irtui.core.config import Config, default_config_path, load_config
+
+    if not isinstance(config, Config):
+        use_defaults = config is None and not default_config_path().exists()
+        config = Config() if use_defaults else load_config(config)
+    secret_backend.configure(config.secrets)
+    secret_backend.set_passphrase_prompt(_tty_passphrase)
+    return config
+
+
+
 def recorder(config: Config, args: argparse.Namespace | None = None) -> IncidentRecorder:
     """The incident record for ``config``, with ``--incident``/``--reason`` from ``args``;
     what the recorder does by itself (opening an incident) is told on stderr."""

@@ -8,7 +8,7 @@ from irtui.commands.common import EXIT_FAILED, EXIT_OK
 
 
 def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
-    """``irtui lab up|down|status`` (root, Linux)."""
+    """``irtui lab up|down|status|inbox`` (root, Linux)."""
     from irtui.lab.lab import lab_down, lab_up
     from irtui.lab.spec import LabSpec
     from irtui.lab.status import lab_status
@@ -24,9 +24,21 @@ def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
                   f"OpenSSH reach them through it (ProxyJump in {info.ssh_config_path})")
         print(f"config: {info.config_path}")
         print(f"open it with: irtui --config {info.config_path}")
+        print("notifications: a mail sink and a webhook sink on 127.0.0.1, secrets in the "
+              "lab's own keyring; send from the Notify tab, then: irtui lab inbox")
     elif args.lab_cmd == "down":
         removed = lab_down(spec)
         print("\n".join(removed) if removed else "nothing to remove")
+    elif args.lab_cmd == "inbox":
+        from irtui.lab.sinks import inbox
+
+        items = inbox(spec)
+        for item in items:
+            print(f"── {item.ts} {'mail' if item.kind == 'mail' else 'webhook post'}")
+            print("\n".join(item.lines))
+        print(f"{len(items)} item(s) in the lab inbox" if items else
+              "the lab inbox is empty: send something from the Notify tab or with "
+              f"irtui --config {spec.config_path} notify")
     else:
         status = lab_status(spec)
         print(status)
@@ -44,4 +56,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="add a bastion; the hosts then accept SSH only through it")
     lsub.add_parser("down", help="remove the lab")
     lsub.add_parser("status", help="show the lab")
+    lsub.add_parser("inbox", help="what the lab's mail and webhook sinks received")
     p.set_defaults(handler=cmd_lab, needs_config=False)

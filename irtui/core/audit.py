@@ -55,6 +55,11 @@ class AuditLog:
         self._lock = threading.Lock()
         self._operator = f"{getpass.getuser()}@{socket.gethostname()}"
 
+    @property
+    def operator(self) -> str:
+        """Who runs this session: ``user@host``."""
+        return self._operator
+
     def _write_file(self, path: Path, text: str, mode: str) -> None:
         """Write ``text`` to ``path`` (``mode`` ``a`` appends, ``w`` replaces), 0600.
 

@@ -19,6 +19,7 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from irtui.core.config_notify import parse_notify, parse_secrets
 from irtui.core.config_reader import Section
 from irtui.core.durations import parse_ttl
 from irtui.core.endpoints import is_network, parse_endpoint, split_port
@@ -51,8 +52,8 @@ __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "Isolati
 
 ENV_CONFIG = "IRTUI_CONFIG"
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit", "record",
-             "triage"}
+TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "secrets", "ui", "audit",
+             "record", "triage"}
 TRIAGE_KEYS = {"evidence_dir", "log_window", "recent_window", "parallel", "disable", "artifacts"}
 
 
@@ -69,6 +70,7 @@ def _ssh(s: Section) -> SSHSettings:
     ssh = SSHSettings(
         user=s.get("user", str, "root"),
         key_file=s.get("key_file", str, ""),
+        key_passphrase_secret=s.get("key_passphrase_secret", str, ""),
         known_hosts=s.get("known_hosts", str, "~/.ssh/known_hosts"),
         connect_timeout=s.number("connect_timeout", 10.0),
         command_timeout=s.number("command_timeout", 120.0),
@@ -202,6 +204,7 @@ def _email(s: Section) -> EmailSettings:
         username=s.get("username", str, ""),
         sender=s.get("sender", str, ""),
         to=s.strings("to"),
+        cc=s.strings("cc"),
         cafile=s.get("cafile", str, ""),
         timeout=s.number("timeout", 30.0),
         password_secret=s.get("password_secret", str, "smtp"),
@@ -273,7 +276,8 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     problems: list[str] = []
     root = Section(problems, data, "", TOP_LEVEL)
     ssh_section = root.sub("ssh", {"user", "key_file", "known_hosts", "connect_timeout",
-                                   "command_timeout", "use_agent", "config_file"})
+                                   "command_timeout", "use_agent", "config_file",
+                                   "key_passphrase_secret"})
     ssh = _ssh(ssh_section)
     try:
         client: SSHClientConfig | RouteError | None = load_ssh_client_config(ssh.config_file)
@@ -285,9 +289,11 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
                                                "confirm_prefix_v4", "confirm_prefix_v6"}))
     isolation = _isolation(root.sub("isolation", {"allow", "confirm_timeout", "canaries",
                                                   "allow_dhcp", "allow_nd", "allow_resolvers"}))
-    notify = root.sub("notify", {"email"})
+    notify = root.sub("notify", {"email", "channels", "templates", "default_template"})
     email = _email(notify.sub("email", {"host", "port", "security", "username", "sender", "to",
-                                        "cafile", "timeout", "password_secret"}))
+                                        "cc", "cafile", "timeout", "password_secret"}))
+    notify_settings = parse_notify(notify)
+    secrets = parse_secrets(root.sub("secrets", {"backend", "file", "dbus_address"}))
     ui = _ui(root.sub("ui", {"theme", "refresh_seconds", "log_max_lines"}))
     audit_dir = root.sub("audit", {"dir"}).get("dir", str, "")
     record_path = root.sub("record", {"path"}).get("path", str, "")
@@ -296,7 +302,8 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
         raise ConfigError(problems, path)
     return Config(
         hosts=tuple(replace(h, firewall=h.firewall or firewall.backend) for h in hosts),
-        ssh=ssh, firewall=firewall, isolation=isolation, email=email, ui=ui, triage=triage,
+        ssh=ssh, firewall=firewall, isolation=isolation, email=email,
+        notify=notify_settings, secrets=secrets, ui=ui, triage=triage,
         audit_dir=audit_dir, path=path, record_path=record_path,
     )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from irtui.core.errors import UnknownHostError
+from irtui.core.notify.templates import MessageTemplate
 
 if TYPE_CHECKING:
     from irtui.core.triage.catalog import Artifact
@@ -84,11 +85,13 @@ class SSHSettings:
 
     ``config_file`` is the OpenSSH client config read for ``Host`` aliases and ``ProxyJump``
     (see :mod:`irtui.core.ssh_route`): empty means ``~/.ssh/config`` when it exists,
-    ``"none"`` reads none (like ``ssh -F none``).
+    ``"none"`` reads none (like ``ssh -F none``). ``key_passphrase_secret`` names the
+    keyring entry holding ``key_file``'s passphrase (empty: the key has none).
     """
 
     user: str = "root"
     key_file: str = ""
+    key_passphrase_secret: str = ""
     known_hosts: str = "~/.ssh/known_hosts"
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
@@ -154,6 +157,7 @@ class EmailSettings:
     username: str = ""
     sender: str = ""
     to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
     cafile: str = ""
     timeout: float = 30.0
     password_secret: str = "smtp"
@@ -162,6 +166,50 @@ class EmailSettings:
     def configured(self) -> bool:
         """True when enough is set to try sending."""
         return bool(self.host and self.sender)
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One chat/webhook channel (``[notify.channels] NAME = "keyring:SECRET"``): its apprise
+    URL, which carries the token, lives in the OS keyring under ``secret``, never here."""
+
+    name: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Notification channels and templates besides ``[notify.email]``.
+
+    Attributes:
+        channels: apprise channels in config order.
+        templates: named templates; ``default_template`` names the one used when none is
+            chosen (empty: the built-in one).
+    """
+
+    channels: tuple[ChannelSettings, ...] = ()
+    templates: tuple[MessageTemplate, ...] = ()
+    default_template: str = ""
+
+
+SECRET_BACKENDS = ("auto", "file")
+
+
+@dataclass(frozen=True)
+class SecretsSettings:
+    """Where secrets live (``[secrets]``).
+
+    Attributes:
+        backend: ``auto`` (the OS keyring: Secret Service on Linux) or ``file`` (an
+            encrypted file, keyrings.cryptfile, passphrase asked once per session).
+        file: the encrypted file's path for ``file`` (empty: the platform data dir).
+        dbus_address: a D-Bus session bus to find the Secret Service on (empty: the
+            session's own ``DBUS_SESSION_BUS_ADDRESS``); the practice lab sets its own.
+    """
+
+    backend: str = "auto"
+    file: str = ""
+    dbus_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,6 +260,8 @@ class Config:
     firewall: FirewallSettings = field(default_factory=FirewallSettings)
     isolation: IsolationSettings = field(default_factory=IsolationSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
     ui: UISettings = field(default_factory=UISettings)
     triage: TriageSettings = field(default_factory=TriageSettings)
     audit_dir: str = ""

@@ -227,10 +227,14 @@ class SSHPool:
             raise SSHError(exc.problem, exc.fix.replace("ssh.key_file", source)) from None
 
     def _load_key(self) -> paramiko.PKey | None:
-        """Load ``ssh.key_file`` before connecting, so a wrong file is named as such.
+        """Load ``ssh.key_file`` before connecting, so a wrong file is named as such. A
+        passphrase-protected key is opened with the passphrase from the keyring entry
+        ``ssh.key_passphrase_secret`` (read here, never written anywhere).
 
         Raises:
-            SSHError: missing, not a private key, or passphrase-protected.
+            SSHError: missing, not a private key, passphrase-protected without a passphrase
+                secret, or the stored passphrase does not open it.
+            SecretError: the passphrase secret is missing or the keyring is unavailable.
         """
         if not self.settings.key_file:
             return None
@@ -239,16 +243,28 @@ class SSHPool:
         if not path.is_file():
             raise SSHError(f"SSH key file {path} not found",
                            f"set ssh.key_file to your private key, {agent_fix}")
+        name = self.settings.key_passphrase_secret
+        passphrase = None
+        if name:
+            from irtui.core.secrets import get_secret
+
+            passphrase = get_secret(name)
         try:
-            return paramiko.PKey.from_path(path)
+            return paramiko.PKey.from_path(
+                path, password=passphrase.encode() if passphrase is not None else None)
         except (paramiko.PasswordRequiredException, TypeError) as exc:
             # cryptography raises TypeError("...password-protected...") for encrypted keys
             if isinstance(exc, TypeError) and "password" not in str(exc).lower():
                 raise
             raise SSHError(f"SSH key file {path} is protected by a passphrase",
-                           f"load it into ssh-agent (ssh-add {path}) and leave ssh.key_file "
-                           "empty") from None
+                           f"store it with irtui secrets set ssh-key and set "
+                           f"ssh.key_passphrase_secret = \"ssh-key\", or load the key into "
+                           f"ssh-agent (ssh-add {path}) and leave ssh.key_file empty") from None
         except (paramiko.SSHException, OSError, ValueError):
+            if passphrase is not None:
+                raise SSHError(f"the passphrase in keyring secret {name!r} does not open the "
+                               f"SSH key file {path}",
+                               f"store the right one with: irtui secrets set {name}") from None
             hint = " (that is the public key)" if path.suffix == ".pub" else ""
             raise SSHError(f"SSH key file {path} is not a usable private key{hint}",
                            f"point ssh.key_file at the private key, {agent_fix}") from None

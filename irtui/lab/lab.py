@@ -23,11 +23,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from irtui.core.config import write_toml_atomic
 from irtui.core.errors import IrtuiError
 from irtui.lab import bastion as lab_bastion
-from irtui.lab import netns
+from irtui.lab import netns, sinks
 from irtui.lab.info import LabInfo
 from irtui.lab.spec import LabSpec
 from irtui.lab.sshd import SSHD, ensure_sshd, generate_key, public_key, stop_sshd
@@ -128,7 +129,7 @@ def _pub(key: Path) -> Path:
     return key.with_name(key.name + ".pub")
 
 
-def _write_client_files(spec: LabSpec, info: LabInfo) -> None:
+def _write_client_files(spec: LabSpec, info: LabInfo, notify: dict[str, Any]) -> None:
     lines = lab_bastion.known_hosts_lines(spec, info)
     for h in info.hosts:
         key = public_key(_pub(spec.host_dir(h.name) / "ssh_host_ed25519_key"))
@@ -154,6 +155,7 @@ def _write_client_files(spec: LabSpec, info: LabInfo) -> None:
         "isolation": {"canaries": [f"{h.v4}:22" for h in info.hosts[:2]],
                       "confirm_timeout": 30},
         "ui": {"refresh_seconds": 10},
+        **notify,  # [notify] and [secrets]: the lab's sinks and keyring (see sinks.py)
     })
     tmp = spec.lab_json.with_name(".lab.json.tmp")
     tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n")
@@ -167,8 +169,10 @@ def lab_up(spec: LabSpec) -> LabInfo:
     host keys do not change); missing pieces are created, dead sshds restarted, and hosts
     beyond ``spec.hosts`` removed. With ``spec.bastion`` a bastion is added and the hosts'
     sshds restarted to admit only it; without, a bastion left from before is removed (and
-    the hosts' sshds restarted to admit anyone again). Returns only after every sshd
-    accepts TCP on port 22 over IPv4 and IPv6 (at most ~10 s).
+    the hosts' sshds restarted to admit anyone again). The notification sinks and the lab
+    keyring (:mod:`irtui.lab.sinks`) are restarted with new secrets, which go into the lab
+    keyring. Returns only after every sshd accepts TCP on port 22 over IPv4 and IPv6 (at
+    most ~10 s).
 
     Args:
         spec: the lab to build.
@@ -209,7 +213,9 @@ def lab_up(spec: LabSpec) -> LabInfo:
                     only_bastion)
     if info.bastion is not None:
         lab_bastion.ensure_bastion(spec, info.bastion)
-    _write_client_files(spec, info)
+    notify = sinks.notify_up(spec)
+    _write_client_files(spec, info, notify.config_sections())
+    sinks.store_secrets(spec, notify)
     wait_for_ssh(info, SSH_WAIT_SECONDS)
     return info
 
@@ -248,6 +254,7 @@ def lab_down(spec: LabSpec) -> list[str]:
         for pid in stop_sshd(host_dir / "sshd.pid", host_dir / "sshd_config",
                              spec.namespace(name)):
             done.append(f"stopped sshd pid {pid} ({name})")
+    done += sinks.notify_down(spec)
 
     ifname = spec.root_ifname
     root_links = netns.links(None)

@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass, field, replace
 
 from irtui.core.errors import IrtuiError
-from irtui.lab import netns
+from irtui.lab import netns, sinks
 from irtui.lab.info import LabInfo
 from irtui.lab.spec import LabSpec
 from irtui.lab.sshd import live_sshd
@@ -37,13 +37,16 @@ class LabStatus:
     sshd: dict[str, int | None] = field(default_factory=dict)
     listening: dict[str, bool] = field(default_factory=dict)
     extra_namespaces: list[str] = field(default_factory=list)
+    notify: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def up(self) -> bool:
-        """True when every namespace, the root veth, lab.json and every sshd are there."""
+        """True when every namespace, the root veth, lab.json and every sshd are there, and
+        the notification sinks and the lab keyring run."""
         return (self.lab_json and self.root_link and all(self.namespaces.values())
                 and all(pid is not None for pid in self.sshd.values())
-                and all(self.listening.values()))
+                and all(self.listening.values())
+                and all(pid is not None for pid in self.notify.values()))
 
     @property
     def anything(self) -> bool:
@@ -75,6 +78,10 @@ class LabStatus:
                    f"{'present' if self.namespaces.get(a.namespace) else 'missing'}, {a.v4} {a.v6}")
         out.append(f"  switch: namespace {spec.switch_namespace} "
                    f"{'present' if self.namespaces.get(spec.switch_namespace) else 'missing'}")
+        if self.notify:
+            parts = [f"{role} {'pid ' + str(pid) if pid else 'not running'}"
+                     for role, pid in self.notify.items()]
+            out.append(f"  notifications: {', '.join(parts)} (irtui lab inbox)")
         if self.extra_namespaces:
             out.append(f"  extra namespaces: {', '.join(self.extra_namespaces)}")
         if not self.lab_json:
@@ -127,4 +134,5 @@ def lab_status(spec: LabSpec) -> LabStatus:
         status.sshd[h.name] = pid
         status.listening[h.name] = pid is not None and status.root_link and tcp_open(
             h.v4, 22, 0.5)
+    status.notify = sinks.running(spec)
     return status

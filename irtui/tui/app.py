@@ -22,6 +22,7 @@ from textual.containers import Vertical
 from textual.keys import format_key
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from irtui.core import secret_backend
 from irtui.core.actions import Responder
 from irtui.core.config import Config
 from irtui.core.durations import format_duration
@@ -32,10 +33,10 @@ from irtui.core.ioc_paste import split_pasted
 from irtui.core.plan import Plan
 from irtui.tui.blocklist import BlockModel, HostBlocks, aggregate_blocks, index_blocks
 from irtui.tui.blocklist_view import BlockPane, BlockTable
+from irtui.tui.compose import ComposePane
 from irtui.tui.host_view import HostView
 from irtui.tui.hosts_table import HostPane, HostTable
 from irtui.tui.log_panel import ERROR_MARK, STDERR_MARK, STDOUT_MARK, WAIT_MARK, LogPanel
-from irtui.tui.notify_pane import NotifyPane
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 
@@ -87,6 +88,7 @@ class IrtuiApp(App[int]):
     def __init__(self, config: Config, responder: Responder | None = None) -> None:
         super().__init__()
         self.config = config
+        secret_backend.configure(config.secrets)  # which keyring, before any secret is used
         self.responder = responder or Responder(config)
         self.views = {h.name: HostView(h) for h in config.hosts}
         self._blocks_generation = 0  # the newest blocklist aggregation wins
@@ -107,7 +109,7 @@ class IrtuiApp(App[int]):
                 with TabPane("2 Blocklist", id="blocks"):
                     yield BlockPane(id="block-pane")
                 with TabPane("3 Notify", id="notify"):
-                    yield NotifyPane(list(self.config.email.to), id="notify-pane")
+                    yield ComposePane(self.responder, id="notify-pane")
             log = LogPanel(max_lines=self.config.ui.log_max_lines, id="log")
             log.border_title = "Log"
             yield log
@@ -129,7 +131,6 @@ class IrtuiApp(App[int]):
             self._log_error(problem)
         self.query_one(HostTable).show(list(self.views.values()))
         self.query_one(HostTable).focus()
-        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
         self.set_interval(DRAIN_SECONDS, self._drain)
         self.set_interval(1.0, self.query_one(BlockTable).tick)
         self._log(f"── irtui session {self.responder.audit.session}; "
@@ -321,6 +322,7 @@ class IrtuiApp(App[int]):
                  ("g/G", "first / last blocklist entry (also home/end, pgup/pgdn)"),
                  ("tab", "next field / button"),
                  ("esc", "close a dialog · leave the notify fields · clear the filter"),
+                 ("ctrl+o / ctrl+g", "notify: preview per channel / store a missing secret"),
                  ("y/n", "confirm / cancel a plan"),
                  ("⏎", "confirm when the host name was typed")]
         if self.ENABLE_COMMAND_PALETTE:
@@ -450,31 +452,19 @@ class IrtuiApp(App[int]):
                     self._post("busy", (host, f"✗ {plan.action} failed"))
             self._post("line", f"── took {time.monotonic() - started:.2f} s")
             self._post("call", lambda: self.refresh_state(plan.hosts))
-            self._post("call", lambda: self.query_one(NotifyPane).refill_body(
-                self.responder.audit.summary()))
+            self._post("call", self.query_one(ComposePane).refill)
 
     def action_send(self) -> None:
         if self.query_one(TabbedContent).active == "notify":
-            self.query_one(NotifyPane).request_send()
+            self.query_one(ComposePane).request_send()
 
     def action_fill_summary(self) -> None:
-        """``ctrl+l``: replace the body with the session summary (the draft is lost)."""
-        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
+        """``ctrl+l``: refill subject and body from the template (the draft is lost)."""
+        self.query_one(ComposePane).fill_from_template(force=True)
 
-    @on(NotifyPane.Send)
-    def _send(self, message: NotifyPane.Send) -> None:
-        self._log(f"── sending email '{message.subject}'")
-        self._send_worker(message.to, message.subject, message.body)
-
-    @work(thread=True, group="notify", exit_on_error=False, description="send email")
-    def _send_worker(self, to: list[str], subject: str, body: str) -> None:
-        try:
-            message_id = self.responder.notify_email(to, subject, body)
-            self._post("line", f"✓ email sent ({message_id})")
-        except IrtuiError as exc:
-            self._post("line", f"{ERROR_MARK}{exc.line}")
-        except Exception as exc:
-            self._post("line", f"{ERROR_MARK}internal error while sending: {exc!r}")
+    @on(ComposePane.LogLines)
+    def _compose_log(self, message: ComposePane.LogLines) -> None:
+        self._write(message.lines)
 
     async def action_quit(self) -> None:
         self.cancel.set()

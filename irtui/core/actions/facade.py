@@ -22,6 +22,9 @@ from irtui.core.durations import parse_ttl
 from irtui.core.events import Event, EventSink, PlanResult
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
+from irtui.core.notify.dispatch import Outgoing, Preview
+from irtui.core.notify.result import ChannelResult
+from irtui.core.notify.templates import ContextSource, NotifyContext
 from irtui.core.plan import Plan
 from irtui.core.record.drift import HostDrift
 from irtui.core.record.legacy import ImportReport
@@ -144,9 +147,28 @@ class Responder:
         track.finish(result)
         return result
 
-    def notify_email(self, to: Sequence[str], subject: str, body: str) -> str:
-        """See :func:`irtui.core.actions.notify.send_email`."""
-        return notify.send_email(self.ctx, to, subject, body)
+    # ---- notifications -------------------------------------------------------------------
+
+    def notify(self, out: Outgoing, channels: Sequence[str] = ()) -> list[ChannelResult]:
+        """See :func:`irtui.core.actions.notify.send`."""
+        return notify.send(self.ctx, out, channels)
+
+    def notify_preview(self, out: Outgoing, channels: Sequence[str] = ()) -> list[Preview]:
+        """See :func:`irtui.core.actions.notify.preview`."""
+        return notify.preview(self.ctx, out, channels)
+
+    def notify_problems(self, channels: Sequence[str] = ()) -> list[ChannelResult]:
+        """See :func:`irtui.core.actions.notify.problems`."""
+        return notify.problems(self.ctx, channels)
+
+    def notify_context(self, source: ContextSource | None = None) -> NotifyContext:
+        """See :func:`irtui.core.actions.notify.incident_context`."""
+        return notify.incident_context(self.ctx, source)
+
+    def render_template(self, template: str = "",
+                        context: NotifyContext | None = None) -> tuple[str, str]:
+        """See :func:`irtui.core.actions.notify.render`."""
+        return notify.render(self.ctx, template, context)
 
     # ---- the incident record ---------------------------------------------------------
 
