@@ -92,6 +92,7 @@ async def test_no_secret_leaks_anywhere(clean_lab: LabInfo, tmp_path: Path,
                    capture_output=True)
     config["ssh"].update(key_file=str(key), key_passphrase_secret="ssh-key")
     config["audit"] = {"dir": str(tmp_path / "audit")}
+    config["record"] = {"path": str(tmp_path / "record" / "record.db")}  # scanned below
     config["notify"] = {
         "email": {"host": smtp_server.host, "port": smtp_server.port,
                   "username": smtp_server.username, "sender": "irtui@example.org",
@@ -158,7 +159,8 @@ async def test_no_secret_leaks_anywhere(clean_lab: LabInfo, tmp_path: Path,
     assert len(smtp_server.messages) == 3  # CLI twice (one with the webhook failing), TUI
     assert [a for a in smtp_server.auth_attempts if not a[1]] == [(smtp_server.username, False)]
     files = _files(tmp_path, TEST_SPEC.lab_dir)
-    assert any(p.suffix == ".jsonl" for p in files) and cfg in files
+    assert tmp_path / "record" / "record.db" in files and cfg in files
+    assert any(p.suffix == ".log" for p in files)  # the transcripts
     for secret in known:
         for text in outputs:
             assert secret not in text

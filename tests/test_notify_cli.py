@@ -25,6 +25,7 @@ def _config(tmp_path: Path, smtp: SMTPTestServer, **notify: object) -> Path:
                              "cafile": smtp.cafile, "timeout": 10},
                    "channels": {"soc": "keyring:apprise-soc"}, **notify},
         "audit": {"dir": str(tmp_path / "audit")},
+        "record": {"path": str(tmp_path / "record.db")},
     })
     return path
 
@@ -107,8 +108,10 @@ def test_template_fills_subject_and_body(tmp_path: Path, smtp_server: SMTPTestSe
     message = smtp_server.messages[0].message
     assert message["Subject"].endswith("] 0 host(s) isolated, 0 address(es) blocked")
     assert message.get_content().startswith("by ") and "none" in message.get_content()
-    trail = [json.loads(line) for line in next((tmp_path / "audit").glob("*.jsonl"))
-             .read_text().splitlines()]
+    exported = subprocess.run([sys.executable, "-m", "irtui", "--config", str(cfg), "audit",
+                               "export", "--json"], env=keyring_session, cwd=REPO,
+                              capture_output=True, text=True, timeout=60, check=True)
+    trail = json.loads(exported.stdout)
     assert [r["ok"] for r in trail if r.get("action") == "notify"] == [True]
     bad = _irtui(keyring_session, cfg, "--template", "nope", "--channel", "email")
     assert bad.returncode == 2 and "unknown template 'nope'" in bad.stderr

@@ -35,6 +35,8 @@ from irtui.core.notify.templates import (
     NotifyContext,
     pick_template,
 )
+from irtui.core.record.recorder import IncidentRecorder
+from irtui.core.record.timeline import actions_of
 
 
 def send(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> list[ChannelResult]:
@@ -113,10 +115,23 @@ def _read_all(ctx: ActionContext) -> dict[str, HostState | str]:
 
 
 def _evidence(ctx: ActionContext) -> tuple[EvidenceHash, ...]:
-    """Files this session saved with their SHA-256 (``saved`` events of the audit trail)."""
+    """Evidence with its SHA-256: the incident's collections and ruleset snapshots from the
+    incident record, or (a plain audit trail) this session's ``saved`` events."""
+    if isinstance(ctx.audit, IncidentRecorder):
+        incident = ctx.audit.incident_id()
+        if incident is None:
+            return ()
+        out = []
+        for rec in ctx.audit.store.records(incident, ("evidence", "snapshot")):
+            body = rec.body
+            digest = body.get("tar_sha256") or body.get("sha256")
+            if digest:
+                out.append(EvidenceHash(str(body.get("path") or body.get("name", "")),
+                                        str(digest)))
+        return tuple(out)
     try:
         lines = ctx.audit.trail_path.read_text("utf-8").splitlines()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return ()
     out = []
     for line in lines:
@@ -129,6 +144,29 @@ def _evidence(ctx: ActionContext) -> tuple[EvidenceHash, ...]:
     return tuple(out)
 
 
+def _actions(ctx: ActionContext) -> tuple[tuple[bool, str], ...]:
+    """``(ok, summary)`` of every action of the incident (the record), else of this
+    session (a plain audit trail)."""
+    if isinstance(ctx.audit, IncidentRecorder):
+        incident = ctx.audit.incident_id()
+        if incident is not None:
+            return tuple((a.outcome == "ok", a.summary)
+                         for a in actions_of(ctx.audit.store.records(incident)))
+    return tuple((r.ok, r.summary) for r in ctx.audit.records)
+
+
+def _incident_id(ctx: ActionContext) -> str:
+    if isinstance(ctx.audit, IncidentRecorder):
+        return ctx.audit.incident_id() or ctx.audit.session
+    return ctx.audit.session
+
+
+def _who(ctx: ActionContext) -> str:
+    if isinstance(ctx.audit, IncidentRecorder):
+        return ctx.audit.analyst
+    return ctx.audit.operator
+
+
 def session_context(ctx: ActionContext, states: dict[str, HostState | str] | None = None,
                     incident_id: str = "") -> NotifyContext:
     """The incident context from what this session can see.
@@ -137,7 +175,8 @@ def session_context(ctx: ActionContext, states: dict[str, HostState | str] | Non
         ctx: the session.
         states: host → live state or the reason it could not be read; default: every host
             is read now (one SSH read each, in parallel).
-        incident_id: the incident's id; default the audit session id.
+        incident_id: the incident's id; default the incident this session records in (the
+            audit session id with a plain audit trail).
 
     Returns:
         A :class:`NotifyContext` whose isolation and blocklist come from the read-back (the
@@ -154,14 +193,14 @@ def session_context(ctx: ActionContext, states: dict[str, HostState | str] | Non
         for entry in state.blocks:
             blocked.setdefault(entry.text, []).append(name)
     return NotifyContext(
-        incident_id=incident_id or ctx.audit.session,
-        who=ctx.audit.operator,
+        incident_id=incident_id or _incident_id(ctx),
+        who=_who(ctx),
         when=utc_now(),
         hosts_isolated=tuple(isolated),
         addresses_blocked=tuple((e, tuple(h)) for e, h in blocked.items()),
         unknown_hosts=tuple(unknown),
         evidence=_evidence(ctx),
-        actions=tuple((r.ok, r.summary) for r in ctx.audit.records),
+        actions=_actions(ctx),
         audit_trail=str(ctx.audit.trail_path),
     )
 
