@@ -11,6 +11,10 @@ from typing import Any
 from irtui.core.errors import IrtuiError
 from irtui.lab.spec import ATTACKER, ATTACKER_OFFSET, BRIDGE, LabSpec
 
+STATE_DIR_NAME = "run-irtui"
+"""A host's private ``/run/irtui`` is ``lab_dir/hosts/NAME/run-irtui`` (see
+:func:`irtui.lab.sshd.start_sshd`)."""
+
 
 @dataclass(frozen=True)
 class LabHost:
@@ -31,6 +35,12 @@ class LabHost:
     v6: str
     home: Path | None = None
     pid_file: Path | None = None
+
+    @property
+    def state_dir(self) -> Path | None:
+        """Where this host's ``/run/irtui`` (irtui's rollback timer files) is seen from the
+        responder's side; None for the attacker."""
+        return self.home.parent / STATE_DIR_NAME if self.home is not None else None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from typing import Any
 
 from irtui.core.config import write_toml_atomic
 from irtui.core.errors import IrtuiError
-from irtui.core.rollback import file_prefix
 from irtui.lab import netns
 from irtui.lab.info import LabInfo
 from irtui.lab.spec import BRIDGE, HOST_IFNAME, RESPONDER_PORT, LabSpec
@@ -462,14 +461,6 @@ def lab_down(spec: LabSpec) -> list[str]:
         elif netns.stale_namespace_file(ns):
             netns.delete_namespace(ns)
             done.append(f"removed stale namespace file for {ns}")
-
-    # The lab hosts share this machine's /run, where irtui's rollback timers keep their files.
-    for name in sorted(names):
-        for suffix in (".pid", ".deadline", ".log", ".firing"):
-            path = Path(file_prefix(name) + suffix)
-            if path.is_file():
-                path.unlink()
-                done.append(f"removed {path}")
 
     d = spec.lab_dir
     if d.is_dir():

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 from irtui.core.errors import IrtuiError
+from irtui.core.rollback import STATE_DIR
+from irtui.lab.info import STATE_DIR_NAME
 from irtui.lab.netns import (
     find_binary,
     namespace_inode,
@@ -223,7 +225,9 @@ def stop_sshd(pid_file: Path, config: Path, namespace: str | None = None) -> lis
 
 
 def start_sshd(namespace: str, hostname: str, host_dir: Path) -> None:
-    """Start the host's sshd inside ``namespace`` with a private /root and host name.
+    """Start the host's sshd inside ``namespace`` with a private /root, a private
+    :data:`~irtui.core.rollback.STATE_DIR` (``host_dir/run-irtui``, where irtui's rollback
+    timer keeps its files, as on a machine of its own) and its host name.
 
     Returns once sshd has daemonised (its PID file appears shortly after).
 
@@ -234,8 +238,12 @@ def start_sshd(namespace: str, hostname: str, host_dir: Path) -> None:
     log = host_dir / "sshd.log"
     home = host_dir / "home"
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state = host_dir / STATE_DIR_NAME
+    state.mkdir(mode=0o700, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    Path(STATE_DIR).mkdir(mode=0o700, exist_ok=True)  # the mount point
     script = (f"mount --bind {shlex.quote(str(home))} /root && "
+              f"mount --bind {shlex.quote(str(state))} {shlex.quote(STATE_DIR)} && "
               f"hostname {shlex.quote(hostname)} && "
               f"exec {SSHD} -f {shlex.quote(str(config))} -E {shlex.quote(str(log))}")
     argv = [find_binary("ip") or "ip", "netns", "exec", namespace,
