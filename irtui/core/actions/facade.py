@@ -9,6 +9,7 @@ streams events, verifies by reading the host's firewall back, and writes the aud
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 from irtui.core.actions import block, isolate, notify, status
@@ -16,13 +17,39 @@ from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
 from irtui.core.audit import AuditLog
-from irtui.core.events import Event, EventSink, OutputLine, PlanResult
+from irtui.core.events import (
+    Event,
+    EventSink,
+    OutputLine,
+    PlanResult,
+    RollbackEvent,
+    StepFinished,
+    StepStarted,
+)
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
 from irtui.core.rollback import RollbackTimer
 from irtui.core.settings import Config
 from irtui.core.ssh import SSHPool
+
+
+def record(audit: AuditLog, event: Event) -> None:
+    """Write what ``event`` tells the audit trail: output lines into the transcript; steps
+    (``step`` records) and rollback timer changes (``rollback`` records, with the UTC time
+    the host rolls back by itself) into the trail."""
+    if isinstance(event, OutputLine):
+        audit.output(event)
+    elif isinstance(event, StepStarted):
+        audit.write("step", host=event.host, purpose=event.purpose, phase="started")
+    elif isinstance(event, StepFinished):
+        audit.write("step", host=event.host, purpose=event.purpose, phase="finished",
+                    exit_code=event.exit_code, duration_s=round(event.duration, 3))
+    elif isinstance(event, RollbackEvent):
+        fires = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + event.seconds))
+                 if event.seconds is not None else None)
+        audit.write("rollback", host=event.host, phase=event.phase.value,
+                    seconds_left=event.seconds, fires_at=fires, detail=event.detail)
 
 
 class Responder:
@@ -96,23 +123,32 @@ class Responder:
 
     def execute(self, plan: Plan, on_event: EventSink,
                 cancel: threading.Event | None = None) -> PlanResult:
-        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording the plan,
-        every output line and the result in the audit trail.
+        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording in the
+        audit trail the plan, each step as it starts and ends, every change of a rollback
+        timer as it happens (so a process killed mid-way leaves a trail of how far it got),
+        every output line, and the result.
 
         Args:
             plan: from one of the ``plan_*`` methods.
-            on_event: ``on_event(event)`` called from worker threads.
-            cancel: set it to stop; running channels are closed.
+            on_event: ``on_event(event)`` called from worker threads. If it raises (e.g. the
+                terminal is gone), the action and its record carry on without it.
+            cancel: set it to stop: no new remote step starts and running read-only
+                commands are cut; an isolation leaves each host in a known state (see
+                :mod:`irtui.core.actions.commit`). The result then says ``interrupted``.
 
         Returns:
             The :class:`PlanResult`.
         """
         self.audit.plan(plan)
+        front_ok = [True]
 
         def sink(event: Event) -> None:
-            if isinstance(event, OutputLine):
-                self.audit.output(event)
-            on_event(event)
+            record(self.audit, event)
+            if front_ok[0]:
+                try:
+                    on_event(event)
+                except Exception:  # a broken front must not stop the action or its record
+                    front_ok[0] = False
 
         hosts = {name: self.config.host(name) for name in plan.hosts}
         result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel)
