@@ -350,3 +350,27 @@ def test_no_remote_step_starts_after_a_cancel() -> None:
 def test_timer_phases_are_the_trail_vocabulary() -> None:
     assert [p.value for p in TimerPhase] == ["armed", "confirmed", "disarmed", "left armed",
                                              "rolled back", "not rolled back", "unknown"]
+
+
+def test_running_actions_guard_and_quit_question() -> None:
+    from irtui.core.events import RollbackEvent
+    from irtui.tui.running import RunningActions
+
+    running = RunningActions()
+    iso = Plan("isolate", "isolate host1 (commit-confirmed)", ["host1"])
+    block = Plan("block", "block 203.0.113.7 on host1, host2", ["host1", "host2"])
+    assert running.question() is None and running.busy(["host1"]) is None
+    assert running.start(iso) is None
+    refused = running.start(block)
+    assert refused is not None and refused.startswith("host1: isolate host1")
+    assert running.busy(["host2"]) is None  # nothing was marked for the refused plan
+    assert "nothing is isolated yet" in (running.question() or "")
+    running.observe(RollbackEvent("host1", TimerPhase.ARMED, 30, "armed"))
+    question = running.question() or ""
+    assert question.startswith("an isolation of host1 is in progress: quit anyway? the host "
+                               "will roll back by itself in ") and "unless confirmed" in question
+    running.observe(RollbackEvent("host1", TimerPhase.NOT_ROLLED_BACK))
+    assert "did NOT roll back" in (running.question() or "")
+    running.finish(iso)
+    assert running.question() is None and running.start(block) is None
+    assert (running.question() or "").startswith("a block on host1 is in progress")

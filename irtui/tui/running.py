@@ -32,6 +32,18 @@ within a second or two; the hosts are safe either way, their timers run on the h
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
+_AFTER_QUIT = {
+    TimerPhase.CONFIRMED: "it is confirmed and stays; its self-test will not run",
+    TimerPhase.DISARMED: "nothing was isolated; it stops",
+    TimerPhase.ROLLED_BACK: "the host has already rolled back by itself; it stops",
+    TimerPhase.NOT_ROLLED_BACK: "the host did NOT roll back by itself and stays isolated: "
+                                "check it",
+    TimerPhase.UNKNOWN: "the host could not be read after its rollback deadline: check it",
+}
+"""What quitting means for an isolation whose timer is in each phase (armed: see
+:meth:`RunningActions.question`)."""
+
+
 @dataclass(frozen=True)
 class _Running:
     action: str
@@ -106,12 +118,10 @@ class RunningActions:
                 left = max(0, round(deadline - time.monotonic()))
                 parts.append(f"an isolation of {host} is in progress: quit anyway? the host "
                              f"will roll back by itself in {left} s unless confirmed")
-            elif phase is TimerPhase.CONFIRMED:
-                parts.append(f"an isolation of {host} is in progress: quit anyway? it is "
-                             "confirmed and stays; its self-test will not run")
             else:
-                parts.append(f"an isolation of {host} is in progress: quit anyway? nothing "
-                             "is isolated yet; it stops without isolating")
+                parts.append(f"an isolation of {host} is in progress: quit anyway? "
+                             + _AFTER_QUIT.get(phase, "nothing is isolated yet; it stops "
+                                               "without isolating"))
         return "; ".join(parts) or None
 
 

@@ -176,9 +176,14 @@ class CommitConfirmed:
     def save(self, on_output: OutputCallback, cancel: Cancel, on_event: EventSink) -> StepOutcome:
         """Dump every ruleset of the host into the audit directory (SHA-256 in the trail)."""
         started = time.monotonic()
-        if cancel is not None and cancel.is_set():
-            return _interrupted(started, "interrupted before any change")
-        outcome = self._run(self.snapshot, None, cancel)
+        try:
+            if cancel is not None and cancel.is_set():
+                return _interrupted(started, "interrupted before any change")
+            outcome = self._run(self.snapshot, None, cancel)
+        except IrtuiError:
+            if cancel is not None and cancel.is_set():
+                return _interrupted(started, "interrupted before any change")
+            raise
         self.ctx.audit.save_text(self.saved, outcome.stdout)
         on_output("stdout", f"saved {len(outcome.stdout.encode())} bytes to {self.saved}")
         return outcome
@@ -191,7 +196,12 @@ class CommitConfirmed:
         if cancel is not None and cancel.is_set():
             return _interrupted(started, "interrupted before any change")
         assert self.canary is not None
-        outcome = self._run(canary_command(*self.canary, before=True), on_output, cancel)
+        try:
+            outcome = self._run(canary_command(*self.canary, before=True), on_output, cancel)
+        except IrtuiError:
+            if cancel is not None and cancel.is_set():
+                return _interrupted(started, "interrupted before any change")
+            raise
         self.baseline = parse_canary(outcome.stdout)
         result, detail = self.baseline
         where = f"{self.canary[0]}:{self.canary[1]}"
@@ -317,7 +327,14 @@ class CommitConfirmed:
                                          "the self-test proves nothing")
             return _done(started, stderr=f"self-test inconclusive: {why}",
                          verdict=Outcome.INCONCLUSIVE)
-        outcome = self._run(canary_command(*self.canary, before=False), on_output, cancel)
+        try:
+            outcome = self._run(canary_command(*self.canary, before=False), on_output, cancel)
+        except IrtuiError as exc:
+            if cancel is not None and cancel.is_set():
+                return _interrupted(started, "interrupted: the isolation is confirmed (no "
+                                    "rollback pending); the self-test was cut short")
+            return _done(started, stderr=f"self-test inconclusive: it could not run "
+                         f"({exc.line})", verdict=Outcome.INCONCLUSIVE)
         result, detail = parse_canary(outcome.stdout)
         if result.dropped:
             return _done(started, f"self-test: canary {where} unreachable ({result.value}), "
