@@ -25,7 +25,8 @@ import pytest
 from irtui.core.actions import Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config
-from irtui.core.events import Event, Outcome, StepStarted
+from irtui.core.errors import AuditError
+from irtui.core.events import Event, HostResult, Outcome, StepStarted
 from irtui.core.plan import Plan
 from irtui.lab import LabInfo, lab_up
 from irtui.lab.probe import ns_run, tcp_connects
@@ -490,3 +491,35 @@ def test_two_irtui_processes_isolate_one_host_at_once(clean_lab: LabInfo, tmp_pa
     loser = next(r for s, r in sessions.items() if s not in confirmed)
     assert phases(loser, "host1") in ([], ["armed", "disarmed"]), phases(loser, "host1")
     assert not timer_files(h1).armed
+
+
+def test_audit_trail_lost_mid_isolation_does_not_derail_the_host(iso_config: Config,
+                                                                 clean_lab: LabInfo,
+                                                                 tmp_path: Path) -> None:
+    """The audit directory disappears (a file takes its place) as the confirmation starts:
+    the isolation still ends confirmed, not half-way, and the lost trail is reported."""
+    h1 = clean_lab.hosts[0]
+    audit_dir = tmp_path / "audit"
+
+    def lose_the_trail() -> None:
+        audit_dir.rename(tmp_path / "audit-before")
+        audit_dir.write_text("not a directory any more")
+
+    responder = ActAtStep(iso_config, AuditLog(audit_dir), STEPS["confirm"], lose_the_trail)
+    events: list[Event] = []
+    try:
+        plan = responder.plan_isolate(["host1"])
+        with pytest.raises(AuditError, match="cannot write the audit trail"):
+            responder.execute(plan, events.append)
+    finally:
+        responder.close()
+    assert end_state(h1) == CONFIRMED
+    (shown,) = [e for e in events if isinstance(e, HostResult)]  # what the front was told
+    assert shown.outcome is Outcome.OK and "confirmed" in shown.message, shown
+    assert "confirmed" not in phases(trail(tmp_path / "audit-before"), "host1")  # lost...
+    assert "armed" in phases(trail(tmp_path / "audit-before"), "host1")  # ...after this
+    release = Responder(iso_config, audit=AuditLog(tmp_path / "audit2"))
+    try:
+        assert release.execute(release.plan_release(["host1"]), lambda e: None).ok
+    finally:
+        release.close()

@@ -8,6 +8,7 @@ streams events, verifies by reading the host's firewall back, and writes the aud
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
 from irtui.core.audit import AuditLog
+from irtui.core.errors import AuditError
 from irtui.core.events import (
     Event,
     EventSink,
@@ -143,7 +145,11 @@ class Responder:
         front_ok = [True]
 
         def sink(event: Event) -> None:
-            record(self.audit, event)
+            # A trail that cannot be written must not derail a host half-way (e.g. report a
+            # confirmed isolation as failed): the run goes on, and writing the result below
+            # raises the AuditError that names the problem.
+            with contextlib.suppress(AuditError):
+                record(self.audit, event)
             if front_ok[0]:
                 try:
                     on_event(event)
