@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from irtui.core.errors import IrtuiError
 from irtui.lab import LabInfo, LabSpec, lab_down, lab_status, lab_up
 from irtui.lab.netns import find_binary
 from irtui.lab.probe import ns_run
@@ -118,9 +120,29 @@ def reset_firewall(namespace: str) -> None:
 
 
 def reset_lab_firewalls(info: LabInfo) -> None:
-    """:func:`reset_firewall` in every host namespace and the attacker's."""
+    """:func:`reset_firewall` in every host namespace and the attacker's, and no rollback
+    timer left armed on any host (:func:`reset_rollback_timers`)."""
     for machine in [*info.hosts, info.attacker]:
         reset_firewall(machine.namespace)
+    reset_rollback_timers(info)
+
+
+def reset_rollback_timers(info: LabInfo) -> None:
+    """Stop every irtui rollback timer a test left armed on a lab host, and remove the timer
+    files: a timer that fires later would undo the next test's isolation, and an armed one
+    makes its next isolation be refused. Each timer is signalled only after its
+    ``/proc/PID/cmdline`` shows it is one (``irtui-rollback``)."""
+    for host in info.hosts:
+        if host.state_dir is None or not host.state_dir.is_dir():
+            continue
+        for pid_file in host.state_dir.glob("rollback-*.pid"):
+            words = pid_file.read_text().split()
+            pid = int(words[0]) if words and words[0].isdigit() else 0
+            with contextlib.suppress(OSError):
+                if pid and b"irtui-rollback" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.killpg(pid, signal.SIGKILL)
+        for path in host.state_dir.iterdir():
+            path.unlink()
 
 
 def _lock_path(spec: LabSpec = TEST_SPEC) -> Path:
@@ -203,6 +225,9 @@ def running_lab(spec: LabSpec, config: pytest.Config) -> Iterator[LabInfo]:
         pytest.skip(reason)
     fd = acquire_lab_lock(notify=_notifier(config), spec=spec)
     try:
+        if lab_status(spec).anything:  # a crashed session's lab may still be isolated,
+            with contextlib.suppress(IrtuiError, OSError, AssertionError):  # would fail lab_up
+                reset_lab_firewalls(LabInfo.from_spec(spec))
         info = lab_up(spec)
         try:
             yield info

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from irtui.core.errors import (
@@ -80,7 +83,7 @@ class Printer:
             StepStarted,
         )
 
-        with self.lock:
+        with self.lock, contextlib.suppress(OSError):  # a closed terminal: keep going
             if isinstance(event, StepStarted) and not self.quiet:
                 print(f"{event.host} $ {event.command}   # {event.purpose}", file=sys.stderr)
             elif isinstance(event, Countdown) and not self.quiet:
@@ -90,8 +93,8 @@ class Printer:
                 mark = "|" if event.stream == "stdout" else "!"
                 print(f"{event.host} {mark} {event.line}", file=sys.stderr)
             elif isinstance(event, HostResult):
-                print(f"{event.host}: {'ok' if event.ok else 'FAILED'} — {event.message} "
-                      f"({event.duration:.2f} s)")
+                word = "ok" if event.ok else event.outcome.value.upper()
+                print(f"{event.host}: {word} — {event.message} ({event.duration:.2f} s)")
             elif isinstance(event, PlanResult):
                 good, bad = event.counts
                 print(f"{event.summary}: {good} ok, {bad} failed")
@@ -162,16 +165,57 @@ def responder(config: Config, args: argparse.Namespace | None = None) -> Respond
     return fw
 
 
+INTERRUPT_NOTICE = ("irtui: interrupted — stopping safely: no new step starts; an isolation "
+                    "already applied is not confirmed and its host rolls back by itself when "
+                    "its timer fires; the result is being recorded")
+
+
+@contextlib.contextmanager
+def interruptible(cancel: threading.Event) -> Iterator[list[int]]:
+    """While the block runs, Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal) set
+    ``cancel`` instead of killing irtui, so a running plan ends in a known state and its
+    result is recorded; a second signal only repeats the notice. Yields the list of
+    signals received. Only in the main thread (signal(2) handlers); elsewhere a no-op."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        caught.append(signum)
+        cancel.set()
+        with contextlib.suppress(OSError):
+            print(INTERRUPT_NOTICE if len(caught) == 1 else
+                  "irtui: still stopping safely; the result is being recorded",
+                  file=sys.stderr, flush=True)
+
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in wanted}
+    try:
+        yield caught
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
 def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
     """Print the plan's notes; with ``--dry-run`` print the plan, else execute it.
 
+    Ctrl-C, SIGTERM or SIGHUP during execution stop it safely (see :func:`interruptible`);
+    the result is recorded, marked interrupted.
+
     Returns:
-        EXIT_OK, or EXIT_FAILED when any host failed.
+        EXIT_OK; EXIT_FAILED when any host failed (inconclusive included); 128 + the
+        signal number (130 for Ctrl-C) when interrupted.
     """
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         print(plan.render())
         return EXIT_OK
-    result = fw.execute(plan, Printer(args.quiet))
+    cancel = threading.Event()
+    with interruptible(cancel) as caught:
+        result = fw.execute(plan, Printer(args.quiet), cancel)
+    if caught:
+        return 128 + caught[0]
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -113,10 +113,13 @@ class AuditLog:
                    skipped=plan.skipped, notes=plan.notes)
 
     def result(self, result: PlanResult) -> None:
-        """Record a plan's outcome per host and keep it for :meth:`summary`."""
+        """Record a plan's outcome per host (``outcome``: ``ok``, ``unchanged``, ``failed``,
+        ``inconclusive``, ``interrupted``) and keep it for :meth:`summary`."""
         self.write("result", action=result.action, summary=result.summary, ok=result.ok,
-                   results=[{"host": r.host, "ok": r.ok, "message": r.message,
-                             "duration_s": round(r.duration, 3)} for r in result.results])
+                   interrupted=result.interrupted,
+                   results=[{"host": r.host, "ok": r.ok, "outcome": r.outcome.value,
+                             "message": r.message, "duration_s": round(r.duration, 3)}
+                            for r in result.results])
         detail = "; ".join(f"{r.host}: {r.message}" for r in result.results)
         self.records.append(AuditRecord(utc_now(), result.action, result.summary,
                                         result.ok, detail))

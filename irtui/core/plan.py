@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from irtui.core.events import EventSink, OutputCallback
+from irtui.core.events import EventSink, Outcome, OutputCallback
 from irtui.core.settings import HostConfig
 
 HEREDOC_MARK = "IRTUI_EOF"
@@ -67,12 +67,19 @@ Verifier = Callable[[str], "str | None"]
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What running one step gave: exit code, seconds, and the captured output."""
+    """What running one step gave: exit code, seconds, and the captured output.
+
+    ``verdict`` lets a local step say more than an exit code: ``Outcome.INTERRUPTED`` stops
+    the host's run there (``stderr`` says in what state the host was left);
+    ``Outcome.INCONCLUSIVE`` (with exit code 0) lets the run go on but the host's result can
+    be no better than inconclusive (``stderr`` says why).
+    """
 
     exit_code: int
     duration: float
     stdout: str = ""
     stderr: str = ""
+    verdict: Outcome | None = None
 
 
 @dataclass(frozen=True)

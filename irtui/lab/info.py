@@ -11,6 +11,12 @@ from typing import Any
 from irtui.core.errors import IrtuiError
 from irtui.lab.spec import ATTACKER, ATTACKER_OFFSET, BASTION, BASTION_OFFSET, BRIDGE, LabSpec
 
+STATE_DIR_NAME = "run/irtui"
+"""A lab host's /run is ``host_dir/run`` (see :func:`irtui.lab.sshd.start_sshd`), so irtui's
+rollback timer directory /run/irtui is ``host_dir/run/irtui`` from the responder's side."""
+"""A host's private ``/run/irtui`` is ``lab_dir/hosts/NAME/run-irtui`` (see
+:func:`irtui.lab.sshd.start_sshd`)."""
+
 
 @dataclass(frozen=True)
 class LabHost:
@@ -33,6 +39,12 @@ class LabHost:
     home: Path | None = None
     pid_file: Path | None = None
     ssh_alias: str = ""
+
+    @property
+    def state_dir(self) -> Path | None:
+        """Where this host's ``/run/irtui`` (irtui's rollback timer files) is seen from the
+        responder's side; None for the attacker."""
+        return self.home.parent / STATE_DIR_NAME if self.home is not None else None
 
 
 @dataclass(frozen=True)

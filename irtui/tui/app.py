@@ -7,19 +7,16 @@ Threads never touch widgets: workers put events on a queue that the UI drains ev
 from __future__ import annotations
 
 import itertools
-import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.keys import format_key
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from irtui.core import secret_backend
@@ -27,17 +24,29 @@ from irtui.core.actions import Responder
 from irtui.core.config import Config
 from irtui.core.durations import format_duration
 from irtui.core.errors import IrtuiError
-from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
-from irtui.core.firewall.state import HostState
+from irtui.core.events import (
+    Countdown,
+    Event,
+    Outcome,
+)
 from irtui.core.ioc_paste import split_pasted
 from irtui.core.plan import Plan
-from irtui.tui.blocklist import BlockModel, HostBlocks, aggregate_blocks, index_blocks
+from irtui.tui.blocklist import BlockModel, HostBlocks, aggregate_blocks
 from irtui.tui.blocklist_view import BlockPane, BlockTable
 from irtui.tui.compose import ComposePane
+from irtui.tui.eventlog import event_lines
 from irtui.tui.host_view import HostView
 from irtui.tui.hosts_table import HostPane, HostTable
-from irtui.tui.log_panel import ERROR_MARK, STDERR_MARK, STDOUT_MARK, WAIT_MARK, LogPanel
-from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
+from irtui.tui.log_panel import ERROR_MARK, WAIT_MARK, LogPanel
+from irtui.tui.refresh import LiveState
+from irtui.tui.running import ActionGuard, RunningActions
+from irtui.tui.screens import (
+    ConfirmScreen,
+    HelpScreen,
+    TargetPrompt,
+    TargetRequest,
+    key_display,
+)
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 
 DRAIN_SECONDS = 0.08
@@ -46,20 +55,10 @@ MAX_TOASTS_PER_DRAIN = 3
 TOAST_SECONDS = 10
 
 
-def key_display(keys: str) -> str:
-    """``question_mark,f1`` → ``?/F1``; ``ctrl+r`` stays ``ctrl+r``; ``slash`` → ``/``."""
-    shown = []
-    for key in keys.split(","):
-        *modifiers, name = key.strip().split("+")
-        name = format_key(name)
-        if len(name) > 1 and name[0] == "f" and name[1:].isdigit():
-            name = name.upper()
-        shown.append("+".join([*modifiers, name]))
-    return "/".join(shown)
-
-
-class IrtuiApp(App[int]):
+class IrtuiApp(ActionGuard, LiveState, App[int]):
     """The TUI. All actions go through one :class:`Responder` (the same API as the CLI).
+    At most one change runs per host; quitting while one runs asks first and then stops it
+    safely (:mod:`irtui.tui.running`).
 
     Args:
         config: the loaded config.
@@ -96,6 +95,7 @@ class IrtuiApp(App[int]):
         self._reads = itertools.count(1)  # orders host reads (see the "state" event)
         self.events: deque[tuple[str, Any]] = deque()
         self.cancel = threading.Event()
+        self.running = RunningActions()
         self.sub_title = config.path or "config"
 
     # ---- layout -------------------------------------------------------------------------
@@ -141,22 +141,8 @@ class IrtuiApp(App[int]):
             self._log(f"note: {hint}")
             self.query_one("#host-detail", Static).update(hint)
         self._audit_probe_worker()
+        self._install_stop_signals()
         self.refresh_state()
-
-    @work(thread=True, group="audit-probe", exit_on_error=False,
-          description="check the audit trail is writable")
-    def _audit_probe_worker(self) -> None:
-        """Surface an unwritable audit directory now, not at the first action (the core
-        refuses to execute without an audit trail): create it and write a probe file."""
-        directory = self.responder.audit.directory
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=directory, prefix=".irtui-probe-") as probe:
-                probe.write(b"probe\n")
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            self._post("line", f"{ERROR_MARK}cannot write the audit trail in {directory} "
-                               f"({reason}) — set audit.dir to a writable directory")
 
     # ---- thread → UI bridge ---------------------------------------------------------------
 
@@ -165,7 +151,7 @@ class IrtuiApp(App[int]):
         self.events.append((kind, payload))
 
     def _drain(self) -> None:
-        if not self.events:
+        if not self.events or not self.is_running:  # nothing to show, or no screen left
             return
         lines: list[str] = []
         hosts_changed = blocks_changed = False
@@ -178,7 +164,7 @@ class IrtuiApp(App[int]):
                     lines.append(f"{WAIT_MARK}{payload.host}: waiting for the host's "
                                  f"{payload.what}: {payload.seconds} s left")
             elif kind == "event":
-                lines.extend(self._render_event(payload))
+                lines.extend(event_lines(payload))
             elif kind == "line":
                 lines.append(payload)
             elif kind == "state":
@@ -228,21 +214,6 @@ class IrtuiApp(App[int]):
         if generation == self._blocks_generation:  # else a newer aggregation is coming
             self.query_one(BlockTable).apply(model)
 
-    def _render_event(self, event: Event) -> list[str]:
-        if isinstance(event, OutputLine):
-            mark = STDOUT_MARK if event.stream == "stdout" else STDERR_MARK
-            return [f"{event.host}{mark}{event.line}"]
-        if isinstance(event, StepStarted):
-            return [f"$ {event.host}: {event.command}   # {event.purpose}"]
-        if isinstance(event, HostResult):
-            if event.ok:
-                return [f"✓ {event.host}: {event.message} ({event.duration:.2f} s)"]
-            return [f"{ERROR_MARK}{event.host}: {event.message}"]
-        if isinstance(event, PlanResult):
-            good, bad = event.counts
-            return [f"── {event.summary}: {good} ok, {bad} failed"]
-        return []
-
     def _write(self, lines: list[str]) -> None:
         """The one place log lines are written. irtui's own error lines (``ERROR_MARK``:
         failed host results, refused input, unreachable hosts…) also pop up as a toast,
@@ -262,45 +233,6 @@ class IrtuiApp(App[int]):
 
     def _log_error(self, line: str) -> None:
         self._write([f"{ERROR_MARK}{line}"])
-
-    # ---- state refresh --------------------------------------------------------------------
-
-    def refresh_state(self, names: list[str] | None = None) -> None:
-        """Read the live firewall state of ``names`` (default all hosts) in a worker."""
-        self._refresh_worker(names or list(self.views))
-
-    @work(thread=True, group="refresh", exit_on_error=False, description="read host state")
-    def _refresh_worker(self, names: list[str]) -> None:
-        def read(name: str) -> None:
-            profile = None
-            seq = next(self._reads)  # reads that start later win, whenever they finish
-            try:
-                profile = self.responder.profile(name)  # probed once, then cached
-                state: HostState = self.responder.read_state(name)
-                timer = self.responder.rollback_status(name)
-                self._post("state", (name, seq, state, None, profile, index_blocks(state),
-                                     timer))
-            except IrtuiError as exc:
-                self._post("state", (name, seq, None, exc.line, profile, None, None))
-            except Exception as exc:  # never let a surprise kill the TUI
-                self._post("state", (name, seq, None, f"internal error: {exc!r}", profile,
-                                     None, None))
-
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
-            list(pool.map(read, names))
-        self._post("call", self._schedule_refresh)
-
-    def _schedule_refresh(self) -> None:
-        timer = getattr(self, "_refresh_timer", None)
-        if timer is not None:
-            timer.stop()
-        self._refresh_timer = self.set_timer(self.config.ui.refresh_seconds, self._timed_refresh)
-
-    def _timed_refresh(self) -> None:
-        if len(self.screen_stack) > 1:  # a modal is open: don't shift rows under the user
-            self._schedule_refresh()
-            return
-        self.refresh_state()
 
     # ---- actions --------------------------------------------------------------------------
 
@@ -377,12 +309,12 @@ class IrtuiApp(App[int]):
 
     def action_isolate(self) -> None:
         host = self._selected_host()
-        if host:
+        if host and not self._refuse_if_busy([host]):
             self._plan_then_confirm(lambda: self.responder.plan_isolate([host]))
 
     def action_release(self) -> None:
         host = self._selected_host()
-        if host:
+        if host and not self._refuse_if_busy([host]):
             self._plan_then_confirm(lambda: self.responder.plan_release([host]))
 
     def _plan_then_confirm(self, build: Callable[[], Plan]) -> None:
@@ -410,6 +342,8 @@ class IrtuiApp(App[int]):
             self._post("call", self._planned)
 
     def _confirm(self, plan: Plan) -> None:
+        if plan.steps and self._refuse_if_busy(plan.hosts):
+            return
         for note in plan.notes:
             self._log(f"note: {note}")
         if not plan.steps:
@@ -426,6 +360,11 @@ class IrtuiApp(App[int]):
         self.push_screen(ConfirmScreen(plan, require=plan.confirm_text), decided)
 
     def _execute(self, plan: Plan) -> None:
+        refused = self.running.start(plan)
+        if refused:
+            self.notify(refused, severity="warning", timeout=TOAST_SECONDS, markup=False)
+            self._log(f"── not started: {refused}")
+            return
         self._log(f"── {plan.summary}")
         for host in plan.hosts:
             self.views[host].busy = f"⟳ {plan.action}…"
@@ -436,11 +375,17 @@ class IrtuiApp(App[int]):
     def _execute_worker(self, plan: Plan) -> None:
         started = time.monotonic()
         done: set[str] = set()
+
+        def on_event(event: Event) -> None:
+            self.running.observe(event)
+            self._post("event", event)
+
         try:
-            result = self.responder.execute(plan, lambda e: self._post("event", e), self.cancel)
+            result = self.responder.execute(plan, on_event, self.cancel)
             for r in result.results:
-                mark, outcome = ("✓", "ok") if r.ok else ("✗", "failed")
-                self._post("busy", (r.host, f"{mark} {plan.action} {outcome}"))
+                mark = "✓" if r.ok else "?" if r.outcome is Outcome.INCONCLUSIVE else "✗"
+                word = "ok" if r.ok else r.outcome.value
+                self._post("busy", (r.host, f"{mark} {plan.action} {word}"))
                 done.add(r.host)
         except IrtuiError as exc:
             self._post("line", f"{ERROR_MARK}{exc.line}")
@@ -451,8 +396,13 @@ class IrtuiApp(App[int]):
                 if host not in done:
                     self._post("busy", (host, f"✗ {plan.action} failed"))
             self._post("line", f"── took {time.monotonic() - started:.2f} s")
-            self._post("call", lambda: self.refresh_state(plan.hosts))
-            self._post("call", self.query_one(ComposePane).refill)
+            self._post("call", lambda: self._after_action(plan))
+            self.running.finish(plan)  # last: quitting waits for this
+
+    def _after_action(self, plan: Plan) -> None:
+        if not self._stopping:
+            self.refresh_state(plan.hosts)
+            self.query_one(ComposePane).refill()
 
     def action_send(self) -> None:
         if self.query_one(TabbedContent).active == "notify":
@@ -465,10 +415,6 @@ class IrtuiApp(App[int]):
     @on(ComposePane.LogLines)
     def _compose_log(self, message: ComposePane.LogLines) -> None:
         self._write(message.lines)
-
-    async def action_quit(self) -> None:
-        self.cancel.set()
-        self.exit(0)
 
     def on_unmount(self) -> None:
         self.cancel.set()

@@ -1,4 +1,5 @@
-"""Modal screens: the confirmation of a plan, the target prompt, and help.
+"""Modal screens: the confirmation of a plan, the target prompt, quitting while an action
+runs, and help.
 
 Every modal here dismisses at most once (:class:`OnceModal`): keys typed quickly are queued
 before the first dismiss pops the screen, and a second dismiss would pop the screen under it
@@ -15,6 +16,7 @@ from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen, ScreenResultType
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
@@ -200,6 +202,61 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class QuitScreen(OnceModal[bool]):
+    """Asks before quitting while an action runs; ``question`` says what quitting means for
+    each busy host (e.g. when it rolls back by itself). Focus starts on Stay: Enter, ``n``
+    and Esc stay, ``y`` quits anyway."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "stay", "Stay", id="quit.stay"),
+        Binding("y", "quit_anyway", "Quit anyway", id="quit.anyway"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-box", classes="modal-box"):
+            yield Label("Quit while an action runs?", classes="modal-title")
+            yield Static(self.question, id="quit-question", markup=False)
+            with Horizontal(classes="modal-buttons"):
+                yield Button("Stay (n)", id="stay", variant="primary", compact=True)
+                yield Button("Quit anyway (y)", id="quit-anyway", variant="error",
+                             compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    def action_stay(self) -> None:
+        self.dismiss(False)
+
+    def action_quit_anyway(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#stay")
+    def _pressed_stay(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#quit-anyway")
+    def _pressed_quit(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(True)
+
+
+def key_display(keys: str) -> str:
+    """``question_mark,f1`` → ``?/F1``; ``ctrl+r`` stays ``ctrl+r``; ``slash`` → ``/``."""
+    shown = []
+    for key in keys.split(","):
+        *modifiers, name = key.strip().split("+")
+        name = format_key(name)
+        if len(name) > 1 and name[0] == "f" and name[1:].isdigit():
+            name = name.upper()
+        shown.append("+".join([*modifiers, name]))
+    return "/".join(shown)
 
 
 class HelpScreen(OnceModal[None]):

@@ -9,6 +9,7 @@ streams events, verifies by reading the host's firewall back, and writes the aud
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
 from irtui.core.durations import parse_ttl
+from irtui.core.errors import AuditError
 from irtui.core.events import Event, EventSink, PlanResult
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
@@ -124,23 +126,36 @@ class Responder:
 
     def execute(self, plan: Plan, on_event: EventSink,
                 cancel: threading.Event | None = None) -> PlanResult:
-        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording the plan
-        before anything runs (one transaction), then every step, host result and the result
-        in the audit trail.
+        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording in the
+        audit trail the plan, each step as it starts and ends, every change of a rollback
+        timer as it happens (so a process killed mid-way leaves a trail of how far it got),
+        every output line, and the result.
 
         Args:
             plan: from one of the ``plan_*`` methods.
-            on_event: ``on_event(event)`` called from worker threads.
-            cancel: set it to stop; running channels are closed.
+            on_event: ``on_event(event)`` called from worker threads. If it raises (e.g. the
+                terminal is gone), the action and its record carry on without it.
+            cancel: set it to stop: no new remote step starts and running read-only
+                commands are cut; an isolation leaves each host in a known state (see
+                :mod:`irtui.core.actions.commit`). The result then says ``interrupted``.
 
         Returns:
             The :class:`PlanResult`.
         """
         track = track_action(self.audit, plan)
+        front_ok = [True]
 
         def sink(event: Event) -> None:
-            track.event(event)
-            on_event(event)
+            # A trail that cannot be written must not derail a host half-way (e.g. report a
+            # confirmed isolation as failed): the run goes on, and writing the result below
+            # raises the AuditError that names the problem.
+            with contextlib.suppress(AuditError):
+                track.event(event)
+            if front_ok[0]:
+                try:
+                    on_event(event)
+                except Exception:  # a broken front must not stop the action or its record
+                    front_ok[0] = False
 
         hosts = {name: self.config.host(name) for name in plan.hosts}
         result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel)

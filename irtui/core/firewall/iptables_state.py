@@ -15,6 +15,7 @@ from string import Template
 from typing import Any
 
 from irtui.core.errors import ActionError
+from irtui.core.firewall.backend import endpoint_text
 from irtui.core.firewall.state import BlockEntry, HostState, Isolation
 from irtui.core.remote import sections
 
@@ -189,30 +190,47 @@ def _comment(rule: tuple[str, ...]) -> str | None:
     return None
 
 
+def _returned(rule: tuple[str, ...]) -> str | None:
+    """What an isolation RETURN rule keeps reachable: ``net`` for a management network,
+    ``net:port`` / ``[v6net]:port`` for an endpoint; None for loopback, DHCP, ND and the
+    rest (they have no ``-s``, or a ``-s`` of a link-local/unspecified peer with no port)."""
+    if len(rule) < 4 or rule[0] != "-s" or rule[-2:] != ("-j", "RETURN"):
+        return None
+    if "--dst-type" not in rule:  # only management rules are limited to the host itself
+        return None
+    network = ipaddress.ip_network(rule[1], strict=False)
+    for side in ("--dport", "--sport"):
+        if side in rule:
+            return endpoint_text(network, int(rule[rule.index(side) + 1]))
+    return str(network)
+
+
 def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Isolation | None:
-    """Isolation when it is complete in every family in ``families``; since/mgmt from the
-    first rule's comment (``mgmt=*``: read from the RETURN rules)."""
+    """Isolation when it is complete in every family in ``families``: ``since`` from the
+    first rule's comment, the management list from the RETURN rules (an isolation written
+    by an older irtui also kept it in the comment: ``mgmt=a,b``, or ``mgmt=*``)."""
     n = names()
     if not all(_isolation_status(raws.get(v)) == "complete" for v in families):
         return None
-    since, mgmt_text = "", "*"
+    since, legacy = "", ""
     for v in families:
         raw = raws.get(v)
         rules = raw.rules(n["isolate_in"]) if raw else ()
         comment = _comment(rules[0]) if rules else None
         if comment and "since=" in comment:
             fields = dict(p.split("=", 1) for p in comment.split() if "=" in p)
-            since, mgmt_text = fields.get("since", ""), fields.get("mgmt", "")
+            since, legacy = fields.get("since", ""), fields.get("mgmt", "")
             break
-    if mgmt_text != "*":
-        return Isolation(since, tuple(m for m in mgmt_text.split(",") if m))
-    mgmt: list[str] = []
+    listed: list[str] = []
     for v in families:
         raw = raws.get(v)
         for rule in raw.rules(n["isolate_in"]) if raw else ():
-            if len(rule) >= 4 and rule[0] == "-s" and rule[-2:] == ("-j", "RETURN"):
-                mgmt.append(str(ipaddress.ip_network(rule[1], strict=False)))
-    return Isolation(since, tuple(mgmt))
+            kept = _returned(rule)
+            if kept is not None and kept not in listed:
+                listed.append(kept)
+    if not listed and legacy not in ("", "*"):
+        listed = [m for m in legacy.split(",") if m]
+    return Isolation(since, tuple(listed))
 
 
 def parse_read(host: str, text: str, backend: str) -> HostState:

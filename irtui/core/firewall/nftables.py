@@ -3,6 +3,7 @@ for ``nft -j list ruleset`` (libnftables-json(5))."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -19,6 +20,8 @@ from irtui.core.firewall.backend import (
     Command,
     FirewallBackend,
     IsolationPolicy,
+    collapse,
+    endpoint_text,
 )
 from irtui.core.firewall.state import (
     BlockEntry,
@@ -31,6 +34,8 @@ from irtui.core.remote import run_script
 
 NFT = "nft"
 SET_NAME = re.compile(r"^v([46])_(\d{1,3})$")
+SINCE = re.compile(r"^[0-9A-Za-z:.+-]{1,64}$")
+MGMT_SETS = ("mgmt4", "mgmt6")
 
 
 @cache
@@ -98,7 +103,12 @@ def unblock_script(networks: Iterable[Network]) -> str:
 
 
 def isolate_script(policy: IsolationPolicy) -> str:
-    """Script creating irtui's isolation table for ``policy``."""
+    """Script creating irtui's isolation table for ``policy`` (refused as a whole, changing
+    nothing, when the table already exists).
+
+    Raises:
+        ActionError: ``policy.since`` is not a plain ISO 8601 timestamp.
+    """
     def elements(version: int) -> str:
         items = [str(n) for n in policy.management if n.version == version]
         return f"elements = {{ {', '.join(items)} }}" if items else ""
@@ -113,9 +123,11 @@ def isolate_script(policy: IsolationPolicy) -> str:
                   "port": port}
         extra_in.append(Template(t["isolate_endpoint_input"]).substitute(values))
         extra_out.append(Template(t["isolate_endpoint_output"]).substitute(values))
+    if not SINCE.match(policy.since):
+        raise ActionError(f"isolation start time {policy.since!r} is not an ISO 8601 "
+                          "timestamp", "pass the time irtui generated")
     return _fill("isolate", mgmt4=elements(4), mgmt6=elements(6), since=policy.since,
-                 mgmt_list=policy.listed(), input_extra="\n".join(extra_in),
-                 output_extra="\n".join(extra_out))
+                 input_extra="\n".join(extra_in), output_extra="\n".join(extra_out))
 
 
 def _network(value: Any, length: int | None = None) -> Network:
@@ -140,6 +152,59 @@ def _entries(elems: list[Any], length: int) -> list[BlockEntry]:
     return entries
 
 
+def _set_networks(elems: list[Any]) -> list[Network]:
+    """An interval set's elements (addresses, prefixes, ranges) as networks."""
+    out: list[Network] = []
+    for item in elems:
+        if isinstance(item, dict) and "range" in item:
+            first, last = (ipaddress.ip_address(x) for x in item["range"])
+            out += ipaddress.summarize_address_range(first, last)  # type: ignore[arg-type]
+        else:
+            out.append(_network(item))
+    return out
+
+
+def _endpoint(rule: dict[str, Any]) -> tuple[Network, int] | None:
+    """``(network, port)`` of an endpoint rule (``ip saddr NET ... th dport PORT accept``)."""
+    network, port = None, None
+    for expr in rule.get("expr", []):
+        match = expr.get("match") if isinstance(expr, dict) else None
+        payload = (match or {}).get("left", {}).get("payload", {}) if match else {}
+        if payload.get("field") in ("saddr", "daddr") and payload.get("protocol") in ("ip",
+                                                                                      "ip6"):
+            right = match["right"]
+            if isinstance(right, str) and right.startswith("@"):
+                return None
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                network = _network(right)
+        elif payload.get("protocol") == "th" and isinstance(match["right"], int):
+            port = match["right"]
+    return (network, port) if network is not None and port is not None else None
+
+
+def _isolation(items: list[Any], rules: list[dict[str, Any]], table: str) -> Isolation:
+    """The isolation as the ruleset holds it: ``since`` from the loopback rule's comment,
+    the management list from the mgmt sets' elements and the endpoint rules (an isolation
+    written by an older irtui also kept it in the comment: ``mgmt=a,b``)."""
+    since, legacy = "", ""
+    for rule in rules:
+        comment = rule.get("comment", "")
+        if "since=" in comment:
+            fields = dict(part.split("=", 1) for part in comment.split() if "=" in part)
+            since, legacy = fields.get("since", ""), fields.get("mgmt", "")
+    nets: list[Network] = []
+    for item in items:
+        s = item.get("set", {})
+        if s.get("table") == table and s.get("name") in MGMT_SETS:
+            nets += _set_networks(s.get("elem", []))
+    endpoints = dict.fromkeys(e for r in rules if r.get("chain") == "input"
+                              and (e := _endpoint(r)) is not None)
+    listed = [str(n) for n in collapse(nets)] + [endpoint_text(n, p) for n, p in endpoints]
+    if not listed and legacy:
+        listed = [m for m in legacy.split(",") if m]
+    return Isolation(since=since, management=tuple(listed))
+
+
 def parse_ruleset(host: str, text: str) -> HostState:
     """Parse ``nft -j list ruleset`` output into a :class:`HostState`.
 
@@ -159,7 +224,8 @@ def parse_ruleset(host: str, text: str) -> HostState:
     names = _names()
     blocks: list[BlockEntry] = []
     sets: list[str] = []
-    isolation: Isolation | None = None
+    rules: list[dict[str, Any]] = []
+    isolated = False
     for item in items:
         if "set" in item:
             s = item["set"]
@@ -169,15 +235,12 @@ def parse_ruleset(host: str, text: str) -> HostState:
                 blocks.extend(_entries(s.get("elem", []), int(match.group(2))))
         elif "rule" in item:
             rule = item["rule"]
-            comment = rule.get("comment", "")
-            if rule.get("table") == names["isolation_table"] and "since=" in comment:
-                fields = dict(part.split("=", 1) for part in comment.split() if "=" in part)
-                mgmt = tuple(m for m in fields.get("mgmt", "").split(",") if m)
-                isolation = Isolation(since=fields.get("since", ""), management=mgmt)
-        elif "table" in item:
-            table = item["table"]
-            if table.get("name") == names["isolation_table"] and isolation is None:
-                isolation = Isolation(since="")
+            if rule.get("table") == names["isolation_table"]:
+                rules.append(rule)
+                isolated = True
+        elif "table" in item and item["table"].get("name") == names["isolation_table"]:
+            isolated = True
+    isolation = _isolation(items, rules, names["isolation_table"]) if isolated else None
     blocks.sort(key=lambda e: (e.family, e.network))
     return HostState(host=host, blocks=tuple(blocks), isolation=isolation,
                      backend="nftables", detail={"sets": sets})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from irtui.core.audit import AuditRecord
 from irtui.core.errors import AuditError, InvalidTargetError
-from irtui.core.events import Event, HostResult, OutputLine, PlanResult, StepFinished, StepStarted
+from irtui.core.events import (
+    Event,
+    HostResult,
+    OutputLine,
+    PlanResult,
+    RollbackEvent,
+    StepFinished,
+    StepStarted,
+)
 from irtui.core.plan import EntryFate, Plan
 from irtui.core.record.incidents import parse_id
 from irtui.core.record.register import IncidentRegister, analyst_name
@@ -52,6 +61,15 @@ def _intent(plan: Plan, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         elif plan.action in ("isolate", "release"):
             out[host] = {"isolated": plan.action == "isolate"}
     return out
+
+
+def rollback_fields(event: RollbackEvent) -> dict[str, Any]:
+    """The fields of a ``rollback`` record: host, phase, seconds left and the UTC time the
+    host rolls back by itself (for ``armed``/``left armed``), and the host's words."""
+    fires = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + event.seconds))
+             if event.seconds is not None else None)
+    return {"host": event.host, "phase": event.phase.value, "seconds_left": event.seconds,
+            "fires_at": fires, "detail": event.detail}
 
 
 class ActionTrack:
@@ -94,6 +112,10 @@ class ActionTrack:
         elif isinstance(event, StepStarted):
             with self._lock:
                 self._open[event.host] = (utc_stamp(), {})
+            # so a process killed mid-step leaves a trail of how far it got
+            self._write("step", host=event.host, purpose=event.purpose, phase="started")
+        elif isinstance(event, RollbackEvent):
+            self._write("rollback", **rollback_fields(event))
         elif isinstance(event, StepFinished):
             with self._lock:
                 started, streams = self._open.pop(event.host, (utc_stamp(), {}))
@@ -101,7 +123,8 @@ class ActionTrack:
                 self._done[event.host] = index + 1
             steps = self._steps.get(event.host, [])
             command = steps[index].render() if index < len(steps) else event.purpose
-            self._write("step", host=event.host, purpose=event.purpose, command=command,
+            self._write("step", host=event.host, purpose=event.purpose, phase="finished",
+                        command=command,
                         started_at=started, exit_code=event.exit_code,
                         duration_s=event.duration,
                         stdout=self._stream(streams.get("stdout", [])),
@@ -113,6 +136,7 @@ class ActionTrack:
     def finish(self, result: PlanResult) -> None:
         """Write the result record (after every host's)."""
         self._write("result", summary=result.summary, ok=result.ok,
+                    interrupted=result.interrupted,
                     results=[{"host": r.host, "outcome": r.outcome.value, "ok": r.ok,
                               "message": r.message, "duration_s": r.duration}
                              for r in result.results])
