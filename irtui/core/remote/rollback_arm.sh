@@ -31,12 +31,12 @@ armed() { ln "$prefix.new.$pid" "$prefix.pid" 2>/dev/null; }
 if ! armed; then
   read -r other _ 2>/dev/null < "$prefix.pid"
   if [ -n "$other" ] && kill -0 "$other" 2>/dev/null; then
-    kill "$pid"; rm -f "$prefix.new.$pid"
+    kill "$pid"; wait "$pid" 2>/dev/null; rm -f "$prefix.new.$pid"
     echo "a rollback timer is already armed (pid $other)" >&2; exit 3
   fi
   rm -f "$prefix.pid"  # stale: its timer is gone (killed outside irtui)
   if ! armed; then
-    kill "$pid"; rm -f "$prefix.new.$pid"
+    kill "$pid"; wait "$pid" 2>/dev/null; rm -f "$prefix.new.$pid"
     echo "a rollback timer is already armed" >&2; exit 3
   fi
 fi
