@@ -4,6 +4,7 @@ entry by entry, applied as one transaction and proven at the traffic level."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -223,10 +224,12 @@ def test_import_of_10000_entries_is_accounted_applied_and_enforced(
     assert plan.steps.index(checks[0]) < plan.steps.index(adds[0])
     assert checks[0].stdin == adds[0].stdin
     script = adds[0].stdin or ""
-    assert script.count("add element inet irtui ") == len(feed.blocked)
-    assert script.count("delete element inet irtui ") == len(feed.pre_blocked)
+    # per set: add, delete, add with the TTL (the TTL is set whether or not it was there)
+    final = [line for line in script.splitlines()
+             if line.startswith("add element") and " timeout " in line]
+    assert sum(line.count(" timeout 7200s") for line in final) == len(feed.blocked)
     assert "300.1.1.1" not in script and "127.0.0.1" not in script
-    assert f" {clean_lab.responder_v4} " not in script
+    assert not re.search(rf"(?<![0-9.]){re.escape(clean_lab.responder_v4)}(?![0-9.])", script)
 
     seen: list[Event] = []
     result = responder.execute(plan, seen.append)
