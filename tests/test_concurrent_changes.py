@@ -70,13 +70,13 @@ def test_two_processes_at_once_every_ok_is_enforced(backend: str, clean_lab, res
             for entry, out in zip(pair, _block_at_once(cfg, pair), strict=True):
                 assert out.returncode == 0, f"round {i}: {entry}: {out.stdout}{out.stderr}"
                 done[entry] = aliases[2 * i + pair.index(entry)]
+        still_reach = [e for e, a in zip(done, pool.map(reaches, done.values()), strict=True)
+                       if a]
+        assert still_reach == [], f"reported blocked but the attacker connects: {still_reach}"
         state = responder.read_state("host1")
         by_entry = {str(e.network): e for e in state.blocks}
         assert set(done) <= set(by_entry)
         assert [e for e in done if not by_entry[e].enforced] == [], state.gaps
-        still_reach = [e for e, a in zip(done, pool.map(reaches, done.values()), strict=True)
-                       if a]
-        assert still_reach == [], f"reported blocked but the attacker connects: {still_reach}"
 
 
 def test_a_held_lock_makes_a_change_wait_then_fail_clearly(responder, clean_lab) -> None:

@@ -150,7 +150,11 @@ def test_split_port_refuses_or_gives_a_valid_port(text: str) -> None:
         _refused(exc)
         return
     assert port is None or 0 < port < 65536
-    assert host in text
+    written_as = text.strip()
+    if port is None:
+        assert written_as in (host, f"[{host}]")
+    else:  # exactly host:port or [host]:port, nothing dropped or added
+        assert re.fullmatch(rf"(\[{re.escape(host)}\]|{re.escape(host)}):0*{port}", written_as)
 
 
 @cases("parse_endpoint")

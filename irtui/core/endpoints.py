@@ -35,18 +35,25 @@ def split_port(entry: str) -> tuple[str, int | None]:
     address, CIDR (IPv6 included) or name gives ``(entry, None)``.
 
     Raises:
-        InvalidTargetError: a port that is not 1-65535.
+        InvalidTargetError: a port that is not 1-65535 (ASCII digits), an empty port, or
+            text after ``]`` that is not ``:port``.
     """
     text = entry.strip()
     host, port = text, ""
     if text.startswith("["):
-        inner, _, rest = text[1:].partition("]")
+        inner, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")) or rest == ":":
+            raise InvalidTargetError(f"endpoint {entry!r} is not [address]:port",
+                                     "write IPv6 endpoints as [2001:db8::5]:22")
         host, port = inner, rest.removeprefix(":")
     elif text.count(":") == 1:
         host, port = text.split(":")
+        if not port:
+            raise InvalidTargetError(f"endpoint {entry!r} has no port after ':'",
+                                     "write address:port, e.g. 198.51.100.5:22")
     if not port:
         return host, None
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise InvalidTargetError(f"endpoint {entry!r} has a bad port {port!r}",
                                  "use a port from 1 to 65535, e.g. 198.51.100.5:22")
     return host, int(port)

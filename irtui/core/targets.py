@@ -54,8 +54,8 @@ def normalise_network(network: Network, text: str = "") -> tuple[Network, str | 
     if network.version == 4:
         return network, None
     if network.network_address.scope_id:
-        raise _bad(shown, f"has an IPv6 scope id (%{network.network_address.scope_id}); a "
-                   "firewall rule has no interface scope",
+        raise _bad(shown, f"has an IPv6 scope id ({'%' + network.network_address.scope_id!r}); "
+                   "a firewall rule has no interface scope",
                    "give the address without %<zone>; a block applies on every interface")
     if network.subnet_of(IPV4_MAPPED):
         v4 = ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF,
@@ -112,8 +112,9 @@ def parse_network(text: str) -> tuple[Network, str | None]:
     """
     value = text.strip()
     if "%" in value:
-        raise _bad(value, f"has an IPv6 scope id ({value[value.index('%'):].split('/')[0]}); a "
-                   "firewall rule has no interface scope",
+        zone = value[value.index("%"):].split("/")[0]
+        raise _bad(value, f"has an IPv6 scope id ({zone!r}); a firewall rule has no "
+                   "interface scope",
                    "give the address without %<zone>; a block applies on every interface")
     try:
         strict = ipaddress.ip_network(value, strict=False)
