@@ -21,7 +21,7 @@ from irtui.core.remote import script
 from irtui.lab.probe import ns_run, tcp_connects
 from tests.attacker_aliases import attacker_aliases, covering
 
-ROUNDS = {"nftables": 12, "iptables-nft": 6, "iptables-legacy": 6}
+ROUNDS = {"nftables": 10, "iptables-nft": 4, "iptables-legacy": 4}
 IRTUI = Path(sys.executable).with_name("irtui")
 """The installed command (``.venv/bin/irtui``), as a responder runs it."""
 
