@@ -45,6 +45,17 @@ def exit_code(exc: IrtuiError) -> int:
     return EXIT_FAILED
 
 
+def hosts_exit(selected: int, errors: list[IrtuiError], attention: bool = False) -> int:
+    """Exit code of a reading verb over ``selected`` hosts (``status``, ``probe``,
+    ``blocks``), which goes on past a host it cannot read: with one host, that host's
+    error code (3 when unreachable, see :func:`exit_code`); with several, 1 when any failed
+    or any needs ``attention`` (an entry not enforced, a partial isolation, irtui state in
+    two backends), else 0."""
+    if selected == 1 and errors:
+        return exit_code(errors[0])
+    return EXIT_FAILED if errors or attention else EXIT_OK
+
+
 def action_parser(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
                   help_text: str) -> argparse.ArgumentParser:
     """A subcommand that changes hosts: ``--dry-run``, ``--quiet``, ``--incident`` and

@@ -22,7 +22,7 @@ import tomli_w
 from irtui.core.config_notify import parse_notify, parse_secrets
 from irtui.core.config_reader import Section
 from irtui.core.durations import parse_ttl
-from irtui.core.endpoints import is_network, parse_endpoint, split_port
+from irtui.core.endpoints import allow_network, is_network, parse_endpoint, split_port
 from irtui.core.errors import ConfigError, InvalidTargetError
 from irtui.core.settings import (
     BACKENDS,
@@ -43,7 +43,7 @@ from irtui.core.ssh_route import (
     load_ssh_client_config,
     resolve_route,
 )
-from irtui.core.targets import looks_like_address
+from irtui.core.targets import looks_like_address, parse_network
 from irtui.core.triage import catalog
 
 __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "IsolationSettings",
@@ -152,8 +152,10 @@ def _firewall(s: Section) -> FirewallSettings:
         s.problem("backend", f"{backend!r} is not a backend; use one of {', '.join(BACKENDS)}")
     never_block = s.strings("never_block")
     for entry in never_block:
-        if not is_network(entry):
-            s.problem("never_block", f"{entry!r} is not an IP address or CIDR")
+        try:
+            parse_network(entry)
+        except InvalidTargetError as exc:
+            s.problem("never_block", exc.line)
     confirm4 = s.get("confirm_prefix_v4", int, 24)
     confirm6 = s.get("confirm_prefix_v6", int, 48)
     if not 0 <= confirm4 <= 32:
@@ -174,10 +176,11 @@ def _isolation(s: Section) -> IsolationSettings:
     for entry in allow:
         try:
             host, _ = split_port(entry)
+            literal = allow_network(entry, host)
         except InvalidTargetError as exc:
             s.problem("allow", exc.line)
             continue
-        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.fullmatch(host)):
+        if literal is None and (looks_like_address(host) or not HOST_NAME_RE.fullmatch(host)):
             s.problem("allow", f"{entry!r} is not an IP address, CIDR or DNS name "
                       "(optionally with :port)")
     isolation = IsolationSettings(
