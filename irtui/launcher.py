@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from irtui import cli
 from irtui.commands.common import exit_code
 from irtui.core.errors import IrtuiError
+from irtui.core.text import printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,5 +25,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(load_config(args.config))
     except IrtuiError as exc:
-        print(f"irtui: {exc.line}", file=sys.stderr)
+        print(f"irtui: {printable(exc.line)}", file=sys.stderr)
         return exit_code(exc)

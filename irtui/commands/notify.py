@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from irtui.commands.common import EXIT_OK, responder
@@ -14,15 +13,16 @@ if TYPE_CHECKING:
     from irtui.core.config import Config
 
 
+BODY_LIMITS_BYTES = 1 << 20
+"""Largest message body read from a file (1 MiB)."""
+
+
 def _read_body(path: str) -> str:
-    try:
-        return Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise InvalidTargetError(f"cannot read the message body {path} ({exc.strerror})",
-                                 "check the path given to --body-file") from None
-    except UnicodeDecodeError:
-        raise InvalidTargetError(f"message body {path} is not UTF-8 text",
-                                 "convert it to UTF-8") from None
+    from irtui.core.textfile import TextLimits, read_text_file
+
+    return read_text_file(path, "the message body", TextLimits(BODY_LIMITS_BYTES,
+                                                           BODY_LIMITS_BYTES),
+                          "check the path given to --body-file")
 
 
 def cmd_notify(args: argparse.Namespace, config: Config) -> int:

@@ -20,6 +20,7 @@ import platformdirs
 import tomli_w
 
 from irtui.core.config_reader import Section
+from irtui.core.dnsnames import dns_name_problem
 from irtui.core.durations import parse_ttl
 from irtui.core.endpoints import is_network, parse_endpoint, split_port
 from irtui.core.errors import ConfigError, InvalidTargetError
@@ -34,23 +35,41 @@ from irtui.core.settings import (
     UISettings,
 )
 from irtui.core.targets import looks_like_address
+from irtui.core.textfile import TextFileError, TextLimits, read_text_file
 
 __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "IsolationSettings",
            "SSHSettings", "UISettings", "default_config_path", "is_network", "load_config",
            "parse_config", "parse_endpoint", "write_toml_atomic"]
 
 ENV_CONFIG = "IRTUI_CONFIG"
-HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", re.ASCII)
+"""A host name in the config (use ``fullmatch``: ``$`` would also match before a newline)."""
+USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}\$?", re.ASCII)
+"""A login name: POSIX portable characters (plus ``@`` for directory users such as
+``alice@corp.example``), not starting with ``-``, at most 64 characters (the ``useradd``
+default NAME_REGEX, widened)."""
+CONFIG_LIMITS = TextLimits(max_bytes=1 << 20, max_line=64 << 10)
+"""A config file is at most 1 MiB with lines of at most 64 Ki characters: a fixed cap, so
+``--config /dev/urandom`` is refused at once."""
 TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit"}
 
 
 def default_config_path() -> Path:
     """Return the config path: ``$IRTUI_CONFIG`` if set, else the platform config dir
-    (``~/.config/irtui/config.toml`` on Linux, per platformdirs)."""
+    (``~/.config/irtui/config.toml`` on Linux, per platformdirs).
+
+    Raises:
+        ConfigError: there is no home directory to expand ``~`` in.
+    """
     env = os.environ.get(ENV_CONFIG)
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
+    try:
+        if env:
+            return Path(env).expanduser()
+        return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
+    except RuntimeError:  # no $HOME and no passwd entry (a container's --user 1234)
+        raise ConfigError(["no home directory to find the default config in (no $HOME and "
+                           "no passwd entry for this user); pass --config PATH or set "
+                           "IRTUI_CONFIG to an absolute path"]) from None
 
 
 def _ssh(s: Section) -> SSHSettings:
@@ -65,6 +84,9 @@ def _ssh(s: Section) -> SSHSettings:
     for key in ("connect_timeout", "command_timeout"):
         if getattr(ssh, key) <= 0:
             s.problem(key, "must be a positive number of seconds")
+    if not USER_RE.fullmatch(ssh.user):
+        s.problem("user", f"{ssh.user!r} is not a login name; use letters, digits, '.', '_', "
+                  "'-' or '@', not starting with '-'")
     return ssh
 
 
@@ -74,7 +96,7 @@ def _host(s: Section, ssh: SSHSettings, seen: set[str]) -> HostConfig:
     port = s.get("port", int, 22)
     if not name:
         s.problem("name", "missing; give each host a short name like \"web1\"")
-    elif not HOST_NAME_RE.match(name) or name == "all":
+    elif not HOST_NAME_RE.fullmatch(name) or name == "all":
         s.problem("name", f"{name!r} is not a valid host name; use letters, digits, "
                   "'.', '_' or '-' (and not 'all')")
     elif name in seen:
@@ -82,11 +104,19 @@ def _host(s: Section, ssh: SSHSettings, seen: set[str]) -> HostConfig:
     seen.add(name)
     if not address:
         s.problem("address", "missing; give the IP address or DNS name SSH connects to")
-    elif looks_like_address(address) and not is_network(address):
-        s.problem("address", f"{address!r} is not a valid IP address")
+    elif looks_like_address(address):
+        if not is_network(address) or "/" in address:
+            s.problem("address", f"{address!r} is not a valid IP address")
+    elif why := dns_name_problem(address):
+        s.problem("address", f"{address!r} is not a valid DNS name: {why}; fix the name or "
+                  "use the IP address")
     if not 0 < port < 65536:
         s.problem("port", f"{port} is not a TCP port; use 1-65535")
-    host = HostConfig(name=name, address=address, port=port, user=s.get("user", str, ssh.user),
+    user = s.get("user", str, ssh.user)
+    if user != ssh.user and not USER_RE.fullmatch(user):
+        s.problem("user", f"{user!r} is not a login name; use letters, digits, '.', '_', '-' "
+                  "or '@', not starting with '-'")
+    host = HostConfig(name=name, address=address, port=port, user=user,
                       groups=s.strings("groups"), firewall=s.get("firewall", str, "") or "")
     if host.firewall and host.firewall not in BACKENDS:
         s.problem("firewall", f"{host.firewall!r} is not a backend; use one of "
@@ -142,7 +172,7 @@ def _isolation(s: Section) -> IsolationSettings:
         except InvalidTargetError as exc:
             s.problem("allow", exc.line)
             continue
-        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.match(host)):
+        if not is_network(host) and (looks_like_address(host) or dns_name_problem(host)):
             s.problem("allow", f"{entry!r} is not an IP address, CIDR or DNS name "
                       "(optionally with :port)")
     isolation = IsolationSettings(
@@ -235,23 +265,28 @@ def load_config(path: str | Path | None = None) -> Config:
         path: file to read; defaults to :func:`default_config_path`.
 
     Raises:
-        ConfigError: the file is missing, not valid TOML (with line and column), or invalid.
+        ConfigError: the file is missing or unreadable; larger than
+            :data:`CONFIG_LIMITS`; binary or not UTF-8 (with the byte offset and line, TOML
+            v1.0 requires UTF-8); not valid TOML (with line and column); or invalid.
     """
     p = Path(path).expanduser() if path else default_config_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not p.exists():
         raise ConfigError(
-            [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p)
-        ) from None
-    except OSError as exc:
-        raise ConfigError([f"cannot read it ({exc.strerror}); check the path and permissions"],
-                          str(p)) from None
+            [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p))
+    try:
+        text = read_text_file(p, "config", CONFIG_LIMITS, "check the path given to --config")
+    except TextFileError as exc:
+        raise ConfigError([f"{exc.reason}; {exc.fix}"], str(p)) from None
+    except InvalidTargetError as exc:  # unreadable
+        raise ConfigError([f"{exc.problem}; check the path and permissions"], str(p)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML ({exc}); fix the syntax at that line"],
                           str(p)) from None
+    except RecursionError:
+        raise ConfigError(["not valid TOML for irtui (arrays or tables nested too deeply); "
+                           "flatten them"], str(p)) from None
     return parse_config(data, str(p))
 
 

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from irtui.core.errors import InvalidTargetError
+from irtui.core.textfile import TextLimits, read_text_file
 
 ADDRESS_COLUMNS = ("address", "ip", "ioc", "indicator", "cidr", "network", "value", "src_ip")
 
@@ -44,19 +45,29 @@ def parse_feed(text: str, name: str = "feed") -> list[str]:
     return entries
 
 
+MAX_FEED_BYTES = 16 << 20
+"""Largest feed file irtui reads (16 MiB, about a million IPv4 lines): a fixed cap, whatever
+the config says, so a wrong path (``/dev/urandom``, a disk image) fails fast."""
+MAX_FEED_LINE = 4096
+"""Longest line of a feed in characters; an address with a comment is far shorter."""
+MAX_FEED_ENTRIES = 1_000_000
+"""Most entries one feed may hold."""
+FEED_LIMITS = TextLimits(MAX_FEED_BYTES, MAX_FEED_LINE)
+
+
 def read_feed(path: str | Path) -> list[str]:
-    """Read and parse a feed file (UTF-8; ``-`` is not special here).
+    """Read and parse a feed file (UTF-8; ``-`` is not special here, ``/dev/stdin`` works).
 
     Raises:
-        InvalidTargetError: the file cannot be read, is not UTF-8, or has no address column.
+        InvalidTargetError: the file cannot be read; it is binary (a NUL byte), not UTF-8,
+            larger than :data:`MAX_FEED_BYTES`, has a line over :data:`MAX_FEED_LINE`
+            characters or more than :data:`MAX_FEED_ENTRIES` entries; or a CSV header has
+            no address column. Never more than :data:`MAX_FEED_BYTES` + 1 bytes are read.
     """
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8-sig")
-    except OSError as exc:
-        raise InvalidTargetError(f"cannot read feed {p} ({exc.strerror})",
-                                 "check the path given to --from-file") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidTargetError(f"feed {p} is not UTF-8 text (byte {exc.start})",
-                                 "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-    return parse_feed(text, str(p))
+    text = read_text_file(path, "feed", FEED_LIMITS, "check the path given to --from-file")
+    entries = parse_feed(text, str(path))
+    if len(entries) > MAX_FEED_ENTRIES:
+        raise InvalidTargetError(
+            f"feed {path} has {len(entries):,} entries, more than {MAX_FEED_ENTRIES:,} "
+            "(irtui's cap for one feed)", "split it into smaller feeds")
+    return entries

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-from irtui.core.errors import UnknownHostError
+from irtui.core.errors import AuditError, UnknownHostError
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,17 @@ class Config:
 
     @property
     def resolved_audit_dir(self) -> Path:
-        """Directory for the audit trail and transcripts (platformdirs state dir by default)."""
-        if self.audit_dir:
-            return Path(self.audit_dir).expanduser()
-        return Path(platformdirs.user_state_dir("irtui")) / "audit"
+        """Directory for the audit trail and transcripts (platformdirs state dir by default).
+
+        Raises:
+            AuditError: ``~`` or the default needs a home directory this user does not have
+                (a UID with no passwd entry and no ``$HOME``).
+        """
+        try:
+            if self.audit_dir:
+                return Path(self.audit_dir).expanduser()
+            return Path(platformdirs.user_state_dir("irtui")) / "audit"
+        except RuntimeError:
+            raise AuditError("no home directory to put the audit trail in (no $HOME and no "
+                             "passwd entry for this user); nothing was changed",
+                             "set audit.dir to an absolute path") from None

@@ -23,11 +23,12 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from irtui.core.actions import Responder
 from irtui.core.config import Config
-from irtui.core.durations import format_duration
+from irtui.core.durations import exact_duration
 from irtui.core.errors import IrtuiError
 from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
+from irtui.core.text import printable
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt, TargetRequest
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 from irtui.tui.widgets import (
@@ -250,10 +251,12 @@ class IrtuiApp(App[int]):
         return []
 
     def _write(self, lines: list[str]) -> None:
-        """The one place log lines are written. irtui's own error lines (``ERROR_MARK``:
-        failed host results, refused input, unreachable hosts…) also pop up as a toast,
-        which wraps, so the fix half of ``problem — fix`` is never cut off at 80 columns.
-        Remote stderr lines (``host ! …``) are only logged."""
+        """The one place log lines are written, control characters escaped (``printable``).
+        irtui's own error lines (``ERROR_MARK``: failed host results, refused input,
+        unreachable hosts…) also pop up as a toast, which wraps, so the fix half of
+        ``problem — fix`` is never cut off at 80 columns. Remote stderr lines (``host ! …``)
+        are only logged."""
+        lines = [printable(line) for line in lines]  # a host's output never drives the tty
         self.query_one(LogPanel).write_lines(lines)
         errors = [line.removeprefix(ERROR_MARK) for line in lines
                   if line.startswith(ERROR_MARK)]
@@ -284,8 +287,8 @@ class IrtuiApp(App[int]):
                 state: HostState = self.responder.read_state(name)
                 self._post("state", (name, state, None, profile, index_blocks(state)))
                 self._post("rollback", (name, str(self.responder.rollback_status(name))))
-            except IrtuiError as exc:
-                self._post("state", (name, None, exc.line, profile, None))
+            except IrtuiError as exc:  # may quote the host (an SSH banner, stderr): escaped
+                self._post("state", (name, None, printable(exc.line), profile, None))
             except Exception as exc:  # never let a surprise kill the TUI
                 self._post("state", (name, None, f"internal error: {exc!r}", profile, None))
 
@@ -341,7 +344,7 @@ class IrtuiApp(App[int]):
 
     def action_block(self) -> None:
         host = self._selected_host() or ""
-        ttl = format_duration(self.config.firewall.default_ttl)
+        ttl = exact_duration(self.config.firewall.default_ttl)  # prefilled; empty is refused
         self.push_screen(TargetPrompt("Block address(es) — the IOC to drop", host, ttl),
                          self._block_requested)
 
@@ -350,7 +353,7 @@ class IrtuiApp(App[int]):
             return
         self._plan_then_confirm(lambda: self.responder.plan_block(
             request.targets.replace(",", " ").split(), request.hosts.replace(",", " ").split(),
-            request.ttl or "default"))  # empty = firewall.default_ttl
+            request.ttl))  # as the CLI's --ttl: empty is refused, the default is prefilled
 
     def action_unblock(self) -> None:
         if self.query_one(TabbedContent).active == "blocks":

@@ -20,6 +20,7 @@ from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
 from irtui.core.errors import InvalidTargetError, IrtuiError
 from irtui.core.events import Countdown, EventSink, OutputCallback
+from irtui.core.filenames import file_component
 from irtui.core.firewall.backend import FirewallBackend, IsolationPolicy
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.plan import Plan, Step, StepOutcome, command_line
@@ -58,7 +59,8 @@ class CommitConfirmed:
         self.disarm = disarm_command(host.name)
         self.armed_at: float | None = None
         audit = ctx.audit
-        self.saved = audit.directory / f"{audit.session}-{host.name}-rulesets-before.txt"
+        self.saved = audit.directory / (f"{file_component(audit.session)}-"
+                                        f"{file_component(host.name)}-rulesets-before.txt")
 
     def line(self, argv: Sequence[str]) -> str:
         """The command line for ``argv`` on this host."""
