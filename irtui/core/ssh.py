@@ -135,7 +135,7 @@ class SSHPool:
         client = paramiko.SSHClient()
         # the name paramiko looks keys up by (SSHClient.connect): host, or [host]:port
         name = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
-        for key in known.keys_for(name):
+        for key in reversed(known.keys_for(name)):  # one key per type: the first listed wins
             client.get_host_keys().add(name, key.get_name(), key)
         client.set_missing_host_key_policy(RefuseUnknownKey(host, known))
         where = f"{host.name} ({host.address}:{host.port})"
