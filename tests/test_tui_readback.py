@@ -14,7 +14,8 @@ from irtui.core.firewall.state import (
     IsolationStatus,
 )
 from irtui.core.settings import HostConfig
-from irtui.tui.widgets import HostTable, HostView
+from irtui.tui.host_view import HostView
+from irtui.tui.hosts_table import HostTable
 
 NET = ipaddress.ip_network("203.0.113.7/32")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from irtui.commands.common import hosts_exit, responder
+from irtui.commands.common import EXIT_OK, hosts_exit, responder
 from irtui.core.errors import InvalidTargetError, IrtuiError
 from irtui.core.firewall.state import IsolationStatus
 

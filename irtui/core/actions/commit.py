@@ -39,6 +39,7 @@ from irtui.core.errors import IrtuiError
 from irtui.core.events import Countdown, EventSink, Outcome, OutputCallback, RollbackEvent
 from irtui.core.events import TimerPhase as Phase
 from irtui.core.executor import failure_reason
+from irtui.core.filenames import file_component
 from irtui.core.firewall.backend import Command, FirewallBackend
 from irtui.core.hostlock import ROLLBACK_LOCK_WAIT_SECONDS, locked
 from irtui.core.plan import Step, StepOutcome, command_line
@@ -106,7 +107,8 @@ class CommitConfirmed:
         self.since = ""
         self._commands: list[Command] = []
         audit = ctx.audit
-        self.saved = audit.directory / f"{audit.session}-{host.name}-rulesets-before.txt"
+        self.saved = audit.directory / (f"{file_component(audit.session)}-"
+                                        f"{file_component(host.name)}-rulesets-before.txt")
 
     # ---- the plan -------------------------------------------------------------------------
 

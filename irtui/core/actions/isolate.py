@@ -19,7 +19,7 @@ from irtui.core.actions.context import ActionContext, plan_each
 from irtui.core.actions.runner import steps_for
 from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
-from irtui.core.errors import InvalidTargetError
+from irtui.core.errors import ActionError, InvalidTargetError
 from irtui.core.firewall.backend import IsolationPolicy
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.hostlock import locked_all
