@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from irtui.commands import add_all
-from irtui.commands.common import EXIT_INTERRUPTED, exit_code
+from irtui.commands.common import EXIT_INTERRUPTED, exit_code, printable_output
 from irtui.core.errors import IrtuiError
 
 
@@ -23,11 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``irtui``."""
     from irtui.core.config import default_config_path
 
+    try:
+        where = str(default_config_path())
+    except IrtuiError:  # no home directory: --config is then required
+        where = "~/.config/irtui/config.toml"
     parser = argparse.ArgumentParser(
         prog="irtui", description="Incident-response console: contain, block, notify, record. "
         "Without a subcommand it opens the TUI.")
     parser.add_argument("--config", metavar="PATH",
-                        help=f"config file (default: $IRTUI_CONFIG or {default_config_path()})")
+                        help=f"config file (default: $IRTUI_CONFIG or {where})")
     sub = parser.add_subparsers(dest="cmd")
     sub.add_parser("tui", help="open the TUI (the default)")
     add_all(sub)
@@ -41,24 +45,27 @@ def wants_tui(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb of parsed ``args``; errors become one line on stderr and an exit code.
+    Everything printed goes through :func:`irtui.core.text.printable` (control characters
+    escaped), so a compromised host cannot drive the terminal.
 
     Returns:
         The exit code (see the module docstring).
     """
-    try:
-        if not getattr(args, "needs_config", True):
-            return int(args.handler(args, None))
-        from irtui.commands.common import configure_secrets
-        from irtui.core.config import load_config
+    with printable_output():  # a host's output never reaches the terminal raw
+        try:
+            if not getattr(args, "needs_config", True):
+                return int(args.handler(args, None))
+            from irtui.commands.common import configure_secrets
+            from irtui.core.config import load_config
 
-        return int(args.handler(args, configure_secrets(load_config(args.config))))
-    except IrtuiError as exc:
-        print(f"irtui: {exc.line}", file=sys.stderr)
-        _record_error(args, exc)
-        return exit_code(exc)
-    except KeyboardInterrupt:
-        print("irtui: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+            return int(args.handler(args, configure_secrets(load_config(args.config))))
+        except IrtuiError as exc:
+            print(f"irtui: {exc.line}", file=sys.stderr)
+            _record_error(args, exc)
+            return exit_code(exc)
+        except KeyboardInterrupt:
+            print("irtui: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def _record_error(args: argparse.Namespace, exc: IrtuiError) -> None:

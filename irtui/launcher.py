@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from irtui import cli
 from irtui.commands.common import exit_code
 from irtui.core.errors import IrtuiError
+from irtui.core.text import printable
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
@@ -37,5 +38,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(load_config(args.config))
     except IrtuiError as exc:
-        print(f"irtui: {exc.line}", file=sys.stderr)
+        print(f"irtui: {printable(exc.line)}", file=sys.stderr)
         return exit_code(exc)

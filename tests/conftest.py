@@ -9,6 +9,7 @@ import pytest
 from irtui.core.actions import Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config, load_config
+from tests.backend_fixtures import forced, fw  # noqa: F401  (fixtures)
 from tests.bastion_fixtures import bastion_config, bastion_lab  # noqa: F401  (fixtures)
 from tests.lab_fixtures import clean_lab, lab  # noqa: F401  (fixtures)
 from tests.service_fixtures import (  # noqa: F401  (fixtures)

@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TextIO
 
 from irtui.core.errors import (
     AuditError,
@@ -19,6 +20,7 @@ from irtui.core.errors import (
     SecretError,
     SSHError,
 )
+from irtui.core.text import printable
 
 if TYPE_CHECKING:
     from irtui.core.actions import Responder
@@ -35,7 +37,10 @@ ON_HELP = "enforcement point: host name, @group or all (repeatable)"
 
 def exit_code(exc: IrtuiError) -> int:
     """The exit code for an error that stopped a verb (see the module docstring of
-    :mod:`irtui.cli`)."""
+    :mod:`irtui.cli`). An audit write that failed after a host was changed is 1, never 2
+    (2 promises that nothing changed)."""
+    if isinstance(exc, AuditError) and exc.changed:
+        return EXIT_FAILED
     if isinstance(exc, ConfigError | InvalidTargetError | AuditError):
         return EXIT_INPUT
     if isinstance(exc, SSHError):
@@ -43,6 +48,45 @@ def exit_code(exc: IrtuiError) -> int:
     if isinstance(exc, SecretError | NotifyError):
         return EXIT_NOTIFY
     return EXIT_FAILED
+
+
+def hosts_exit(selected: int, errors: list[IrtuiError], attention: bool = False) -> int:
+    """Exit code of a reading verb over ``selected`` hosts (``status``, ``probe``,
+    ``blocks``), which goes on past a host it cannot read: with one host, that host's
+    error code (3 when unreachable, see :func:`exit_code`); with several, 1 when any failed
+    or any needs ``attention`` (an entry not enforced, a partial isolation, irtui state in
+    two backends), else 0."""
+    if selected == 1 and errors:
+        return exit_code(errors[0])
+    return EXIT_FAILED if errors or attention else EXIT_OK
+
+
+class PrintableStream:
+    """A text stream that writes through :func:`irtui.core.text.printable`: whatever a verb
+    prints (a host's output, an error quoting it, a value read from a firewall) reaches the
+    terminal with its control characters escaped; newlines and tabs stay."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(printable(text, keep_newlines=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding…
+        return getattr(self.stream, name)
+
+
+@contextmanager
+def printable_output() -> Iterator[None]:
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` are :class:`PrintableStream`s."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = PrintableStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = PrintableStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def action_parser(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]

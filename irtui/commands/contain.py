@@ -8,8 +8,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from irtui.commands.common import EXIT_OK, ON_HELP, action_parser, responder, run_plan
-from irtui.core.errors import InvalidTargetError
+from irtui.commands.common import ON_HELP, action_parser, hosts_exit, responder, run_plan
+from irtui.core.errors import InvalidTargetError, IrtuiError
 from irtui.core.feed_accounting import account
 
 if TYPE_CHECKING:
@@ -110,26 +110,45 @@ def cmd_release(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
-    """``irtui blocks``: the live blocklist read back from each host."""
+    """``irtui blocks``: the live blocklist read back from each host, with each entry's
+    enforcement. A host that cannot be read prints its error and the others still print;
+    the exit code follows :func:`~irtui.commands.common.hosts_exit`."""
     from irtui.core.durations import format_duration
 
     fw = responder(config, args)
-    rows = []
-    for host in config.select(args.on or ["all"]):
-        state = fw.read_state(host.name)
+    rows, errors, gaps = [], [], []
+    chosen = config.select(args.on or ["all"])
+    for host in chosen:
+        try:
+            state = fw.read_state(host.name)
+        except IrtuiError as exc:
+            errors.append(exc)
+            rows.append({"host": host.name, "error": exc.line})
+            continue
+        gaps += [f"{host.name}: {gap}" for gap in state.gaps]
         for entry in state.blocks:
             rows.append({"host": host.name, "entry": entry.text, "family": entry.family,
-                         "expires_s": entry.expires, "timeout_s": entry.timeout})
+                         "expires_s": entry.expires, "timeout_s": entry.timeout,
+                         "enforcement": entry.enforcement.value, "enforced": entry.enforced})
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([r for r in rows if "error" not in r], indent=2))
+        for exc in errors:
+            print(f"irtui: {exc.line}", file=sys.stderr)
     else:
-        print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} EXPIRES IN")
+        print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} {'EXPIRES IN':<11} ENFORCED")
         for row in rows:
+            if "error" in row:
+                print(f"{row['host']:<12} ✗ {row['error']}")
+                continue
+            mark = "yes" if row["enforced"] else str(row["enforcement"]).upper()
             print(f"{row['host']:<12} {row['entry']:<40} v{row['family']:<3} "
-                  f"{format_duration(row['expires_s'])}")
+                  f"{format_duration(row['expires_s']):<11} {mark}")
         if not rows:
             print("(no blocks)")
-    return EXIT_OK
+        for gap in gaps:
+            print(f"not enforced: {gap}")
+    unenforced = any("error" not in r and not r["enforced"] for r in rows)
+    return hosts_exit(len(chosen), errors, unenforced)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from irtui.commands.common import (
@@ -14,25 +13,24 @@ from irtui.commands.common import (
     record_options,
     responder,
 )
-from irtui.core.errors import InvalidTargetError
 
 if TYPE_CHECKING:
     from irtui.core.actions import Responder
     from irtui.core.config import Config
 
 
+BODY_LIMITS_BYTES = 1 << 20
+"""Largest message body read from a file (1 MiB)."""
+
+
 def _read_body(path: str) -> str:
-    """The body from ``path``, or from stdin for ``-``."""
-    try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-        return data.decode("utf-8")
-    except OSError as exc:
-        raise InvalidTargetError(f"cannot read the message body {path} ({exc.strerror})",
-                                 "check the path given to --body-file") from None
-    except UnicodeDecodeError:
-        where = "stdin" if path == "-" else path
-        raise InvalidTargetError(f"message body {where} is not UTF-8 text",
-                                 "convert it to UTF-8") from None
+    from irtui.core.textfile import TextLimits, read_text_file
+
+    """The body from ``path``, or from stdin for ``-`` (UTF-8, at most 1 MiB, no NUL)."""
+    source = "/dev/stdin" if path == "-" else path
+    return read_text_file(source, "the message body", TextLimits(BODY_LIMITS_BYTES,
+                                                             BODY_LIMITS_BYTES),
+                          "check the path given to --body-file")
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:

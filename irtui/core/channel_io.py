@@ -117,13 +117,15 @@ class CappedSinks:
 
 
 class LineSplitter:
-    """Incremental UTF-8 decoder that emits complete lines."""
+    """Incremental UTF-8 decoder that emits complete lines; undecodable bytes stay in the
+    lines as lone surrogates (``surrogateescape``, PEP 383, so the record keeps them exactly)
+    and become U+FFFD in the captured text."""
 
     def __init__(self, stream: str, on_output: OutputCallback | None, capture: bool) -> None:
         self.stream = stream
         self.on_output = on_output
         self.capture = capture
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         self.partial = ""
         self.parts: list[str] = []
         self.last = ""
@@ -133,7 +135,7 @@ class LineSplitter:
             return
         text = self.decoder.decode(data)
         if self.capture:
-            self.parts.append(text)
+            self.parts.append(_replaced(text))
         text = self.partial + text
         *lines, self.partial = text.split("\n")
         for line in lines:
@@ -148,7 +150,7 @@ class LineSplitter:
     def flush(self) -> None:
         tail = self.decoder.decode(b"", final=True)
         if self.capture and tail:
-            self.parts.append(tail)
+            self.parts.append(_replaced(tail))
         rest = self.partial + tail
         self.partial = ""
         if rest:
@@ -156,3 +158,10 @@ class LineSplitter:
 
     def text(self) -> str:
         return "".join(self.parts)
+
+
+def _replaced(text: str) -> str:
+    """``text`` with each surrogate-escaped byte as U+FFFD (what ``errors="replace"`` gives)."""
+    if text.isascii() or not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

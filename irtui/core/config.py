@@ -21,8 +21,9 @@ import tomli_w
 
 from irtui.core.config_notify import parse_notify, parse_secrets
 from irtui.core.config_reader import Section
+from irtui.core.dnsnames import dns_name_problem
 from irtui.core.durations import parse_ttl
-from irtui.core.endpoints import is_network, parse_endpoint, split_port
+from irtui.core.endpoints import allow_network, is_network, parse_endpoint, split_port
 from irtui.core.errors import ConfigError, InvalidTargetError
 from irtui.core.settings import (
     BACKENDS,
@@ -43,7 +44,8 @@ from irtui.core.ssh_route import (
     load_ssh_client_config,
     resolve_route,
 )
-from irtui.core.targets import looks_like_address
+from irtui.core.targets import looks_like_address, parse_network
+from irtui.core.textfile import TextFileError, TextLimits, read_text_file
 from irtui.core.triage import catalog
 
 __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "IsolationSettings",
@@ -51,7 +53,15 @@ __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "Isolati
            "parse_config", "parse_endpoint", "write_toml_atomic"]
 
 ENV_CONFIG = "IRTUI_CONFIG"
-HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", re.ASCII)
+"""A host name in the config (use ``fullmatch``: ``$`` would also match before a newline)."""
+USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}\$?", re.ASCII)
+"""A login name: POSIX portable characters (plus ``@`` for directory users such as
+``alice@corp.example``), not starting with ``-``, at most 64 characters (the ``useradd``
+default NAME_REGEX, widened)."""
+CONFIG_LIMITS = TextLimits(max_bytes=1 << 20, max_line=64 << 10)
+"""A config file is at most 1 MiB with lines of at most 64 Ki characters: a fixed cap, so
+``--config /dev/urandom`` is refused at once."""
 TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "secrets", "ui", "audit",
              "record", "triage"}
 TRIAGE_KEYS = {"evidence_dir", "log_window", "recent_window", "parallel", "disable", "artifacts"}
@@ -59,11 +69,20 @@ TRIAGE_KEYS = {"evidence_dir", "log_window", "recent_window", "parallel", "disab
 
 def default_config_path() -> Path:
     """Return the config path: ``$IRTUI_CONFIG`` if set, else the platform config dir
-    (``~/.config/irtui/config.toml`` on Linux, per platformdirs)."""
+    (``~/.config/irtui/config.toml`` on Linux, per platformdirs).
+
+    Raises:
+        ConfigError: there is no home directory to expand ``~`` in.
+    """
     env = os.environ.get(ENV_CONFIG)
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
+    try:
+        if env:
+            return Path(env).expanduser()
+        return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
+    except RuntimeError:  # no $HOME and no passwd entry (a container's --user 1234)
+        raise ConfigError(["no home directory to find the default config in (no $HOME and "
+                           "no passwd entry for this user); pass --config PATH or set "
+                           "IRTUI_CONFIG to an absolute path"]) from None
 
 
 def _ssh(s: Section) -> SSHSettings:
@@ -80,6 +99,9 @@ def _ssh(s: Section) -> SSHSettings:
     for key in ("connect_timeout", "command_timeout"):
         if getattr(ssh, key) <= 0:
             s.problem(key, "must be a positive number of seconds")
+    if not USER_RE.fullmatch(ssh.user):
+        s.problem("user", f"{ssh.user!r} is not a login name; use letters, digits, '.', '_', "
+                  "'-' or '@', not starting with '-'")
     return ssh
 
 
@@ -112,11 +134,18 @@ def _host(s: Section, ssh: SSHSettings, seen: set[str],
     elif name in seen:
         s.problem("name", f"duplicate host name {name!r}; host names must be unique")
     seen.add(name)
-    if address and looks_like_address(address) and not is_network(address):
-        origin = "" if s.data.get("address") else " (HostName in the ssh config)"
-        s.problem("address", f"{address!r}{origin} is not a valid IP address")
+    origin = "" if s.data.get("address") else " (HostName in the ssh config)"
+    if address and looks_like_address(address):
+        if not is_network(address) or "/" in address:
+            s.problem("address", f"{address!r}{origin} is not a valid IP address")
+    elif address and (why := dns_name_problem(address)):
+        s.problem("address", f"{address!r}{origin} is not a valid DNS name: {why}; fix the "
+                  "name or use the IP address")
     if not 0 < port < 65536:
         s.problem("port", f"{port} is not a TCP port; use 1-65535")
+    if route.user != ssh.user and not USER_RE.fullmatch(route.user):
+        s.problem("user", f"{route.user!r} is not a login name; use letters, digits, '.', "
+                  "'_', '-' or '@', not starting with '-'")
     host = HostConfig(name=name, address=address, port=port, user=route.user,
                       groups=s.strings("groups"), firewall=s.get("firewall", str, "") or "",
                       key_file=route.key_file, jump=route.jump,
@@ -152,8 +181,10 @@ def _firewall(s: Section) -> FirewallSettings:
         s.problem("backend", f"{backend!r} is not a backend; use one of {', '.join(BACKENDS)}")
     never_block = s.strings("never_block")
     for entry in never_block:
-        if not is_network(entry):
-            s.problem("never_block", f"{entry!r} is not an IP address or CIDR")
+        try:
+            parse_network(entry)
+        except InvalidTargetError as exc:
+            s.problem("never_block", exc.line)
     confirm4 = s.get("confirm_prefix_v4", int, 24)
     confirm6 = s.get("confirm_prefix_v6", int, 48)
     if not 0 <= confirm4 <= 32:
@@ -174,10 +205,11 @@ def _isolation(s: Section) -> IsolationSettings:
     for entry in allow:
         try:
             host, _ = split_port(entry)
+            literal = allow_network(entry, host)
         except InvalidTargetError as exc:
             s.problem("allow", exc.line)
             continue
-        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.fullmatch(host)):
+        if literal is None and (looks_like_address(host) or dns_name_problem(host)):
             s.problem("allow", f"{entry!r} is not an IP address, CIDR or DNS name "
                       "(optionally with :port)")
     isolation = IsolationSettings(
@@ -315,23 +347,28 @@ def load_config(path: str | Path | None = None) -> Config:
         path: file to read; defaults to :func:`default_config_path`.
 
     Raises:
-        ConfigError: the file is missing, not valid TOML (with line and column), or invalid.
+        ConfigError: the file is missing or unreadable; larger than
+            :data:`CONFIG_LIMITS`; binary or not UTF-8 (with the byte offset and line, TOML
+            v1.0 requires UTF-8); not valid TOML (with line and column); or invalid.
     """
     p = Path(path).expanduser() if path else default_config_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not p.exists():
         raise ConfigError(
-            [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p)
-        ) from None
-    except OSError as exc:
-        raise ConfigError([f"cannot read it ({exc.strerror}); check the path and permissions"],
-                          str(p)) from None
+            [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p))
+    try:
+        text = read_text_file(p, "config", CONFIG_LIMITS, "check the path given to --config")
+    except TextFileError as exc:
+        raise ConfigError([f"{exc.reason}; {exc.fix}"], str(p)) from None
+    except InvalidTargetError as exc:  # unreadable
+        raise ConfigError([f"{exc.problem}; check the path and permissions"], str(p)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML ({exc}); fix the syntax at that line"],
                           str(p)) from None
+    except RecursionError:
+        raise ConfigError(["not valid TOML for irtui (arrays or tables nested too deeply); "
+                           "flatten them"], str(p)) from None
     return parse_config(data, str(p))
 
 

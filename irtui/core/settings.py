@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from irtui.core.errors import UnknownHostError
+from irtui.core.errors import AuditError, UnknownHostError
 from irtui.core.notify.templates import MessageTemplate
 
 if TYPE_CHECKING:
@@ -309,15 +309,34 @@ class Config:
 
     @property
     def resolved_audit_dir(self) -> Path:
-        """Directory for the audit trail and transcripts (platformdirs state dir by default)."""
-        if self.audit_dir:
-            return Path(self.audit_dir).expanduser()
-        return Path(platformdirs.user_state_dir("irtui")) / "audit"
+        """Directory for the audit trail and transcripts (platformdirs state dir by default).
+
+        Raises:
+            AuditError: ``~`` or the default needs a home directory this user does not have
+                (a UID with no passwd entry and no ``$HOME``).
+        """
+        try:
+            if self.audit_dir:
+                return Path(self.audit_dir).expanduser()
+            return Path(platformdirs.user_state_dir("irtui")) / "audit"
+        except RuntimeError:
+            raise AuditError("no home directory to put the audit trail in (no $HOME and no "
+                             "passwd entry for this user); nothing was changed",
+                             "set audit.dir to an absolute path") from None
 
     @property
     def resolved_record_path(self) -> Path:
         """The incident record's SQLite file (``[record] path``; default ``record.db`` in
-        the platformdirs user data dir, e.g. ``~/.local/share/irtui/record.db``)."""
-        if self.record_path:
-            return Path(self.record_path).expanduser()
-        return Path(platformdirs.user_data_dir("irtui")) / "record.db"
+        the platformdirs user data dir, e.g. ``~/.local/share/irtui/record.db``).
+
+        Raises:
+            AuditError: the default needs a home directory this user does not have.
+        """
+        try:
+            if self.record_path:
+                return Path(self.record_path).expanduser()
+            return Path(platformdirs.user_data_dir("irtui")) / "record.db"
+        except RuntimeError:
+            raise AuditError("no home directory to put the incident record in (no $HOME and "
+                             "no passwd entry for this user); nothing was changed",
+                             "set record.path to an absolute path") from None

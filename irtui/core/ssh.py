@@ -7,13 +7,20 @@ Rules followed:
 - stdout and stderr share one SSH channel window (RFC 4254 §5.2), so both are read at the same
   time; reading one to its end first deadlocks once the other holds ~2 MB (one read loop for
   both methods: :func:`irtui.core.channel_io.pump`).
-- Non-root users get ``sudo -n`` (sudo(8): non-interactive, fails instead of prompting).
+- Non-root users get ``sudo -n`` (sudo(8): non-interactive, fails instead of prompting); a
+  sudo that wants a password or a tty (sudoers(5) ``requiretty``) is named with its fix.
+- known_hosts is read by :mod:`irtui.core.known_hosts`: ``@revoked`` keys are refused,
+  ``@cert-authority`` lines explained, unreadable lines skipped.
+- A private key file that group or others can access is refused, as OpenSSH refuses it
+  (ssh(1), "UNPROTECTED PRIVATE KEY FILE").
+- Output lines keep bytes that are not UTF-8 as lone surrogates (``surrogateescape``, PEP 383)
+  so the record can keep them exactly; the fronts show them escaped
+  (:func:`irtui.core.text.printable`). Captured text replaces them with U+FFFD.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import stat
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -31,6 +38,13 @@ from irtui.core.channel_io import (
     pump,
 )
 from irtui.core.errors import HostKeyError, SSHError
+from irtui.core.known_hosts import (
+    KnownHosts,
+    RefuseUnknownKey,
+    fingerprint,
+    load_known_hosts,
+    revoked_error,
+)
 from irtui.core.settings import HostConfig, SSHSettings
 from irtui.core.ssh_jump import JumpPool
 
@@ -38,13 +52,9 @@ _STREAM_WINDOW = 8 * 1024 * 1024
 """Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
 is not stalled waiting for window adjustments (RFC 4254 §5.2)."""
 SUDO_PASSWORD_MARKERS = ("a password is required", "a terminal is required")
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """Return the OpenSSH-style ``SHA256:<base64>`` fingerprint of a public key
-    (as ``ssh-keygen -lf`` prints it: unpadded base64 of the SHA-256 of the key blob)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+SUDO_REQUIRETTY_MARKERS = ("you must have a tty",)
+"""sudo's refusal under sudoers(5) ``Defaults requiretty`` ("sorry, you must have a tty to
+run sudo"); ``sudo -n`` cannot get past it."""
 
 
 @dataclass(frozen=True)
@@ -86,31 +96,6 @@ class StreamResult:
     cancelled: bool = False
 
 
-class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
-    """Refuse any host key not in known_hosts, naming the offered fingerprint."""
-
-    def __init__(self, host: HostConfig, known_hosts: Path) -> None:
-        self.host = host
-        self.known_hosts = known_hosts
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
-                         key: paramiko.PKey) -> None:
-        known = client.get_host_keys().get(hostname) or {}
-        if known:
-            expected = ", ".join(f"{t} {fingerprint(k)}" for t, k in known.items())
-            raise HostKeyError(
-                f"host key for {self.host.name} ({hostname}) CHANGED: offered "
-                f"{key.get_name()} {fingerprint(key)}, known_hosts has {expected}; nothing was run",
-                f"verify the new key out of band, then update {self.known_hosts}",
-            )
-        raise HostKeyError(
-            f"unknown host key for {self.host.name} ({hostname}): offered {key.get_name()} "
-            f"{fingerprint(key)}, not in {self.known_hosts}; nothing was run",
-            "verify the fingerprint out of band, then add the key to known_hosts "
-            "(e.g. ssh-keyscan, checked with ssh-keygen -lf)",
-        )
-
-
 class SSHPool:
     """Keeps one authenticated SSH connection per host and runs commands over it.
 
@@ -127,19 +112,31 @@ class SSHPool:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._jumps = JumpPool(self._open, settings.connect_timeout)
+        self._known: tuple[tuple[int, int], KnownHosts] | None = None
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(name, threading.Lock())
 
-    def _known_hosts(self) -> Path:
-        path = Path(self.settings.known_hosts).expanduser()
-        if not path.is_file():
-            raise SSHError(
-                f"known_hosts file {path} not found",
-                "set ssh.known_hosts to a file holding your hosts' verified keys",
-            )
-        return path
+    def _known_hosts(self) -> KnownHosts:
+        """known_hosts, parsed once and again only when the file changes (mtime, size)."""
+        path = _expand(self.settings.known_hosts, "ssh.known_hosts")
+        try:
+            info = path.stat()
+        except (OSError, ValueError):
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise SSHError(f"known_hosts file {path} not found",
+                           "set ssh.known_hosts to a file holding your hosts' verified keys")
+        version = (info.st_mtime_ns, info.st_size)
+        with self._guard:
+            cached = self._known
+        if cached is not None and cached[0] == version and cached[1].path == path:
+            return cached[1]
+        known = load_known_hosts(path)
+        with self._guard:
+            self._known = (version, known)
+        return known
 
     def connect(self, host: HostConfig) -> paramiko.SSHClient:
         """Return a live connection to ``host``, opening one if needed.
@@ -163,15 +160,15 @@ class SSHPool:
 
     def _open(self, host: HostConfig, sock: paramiko.Channel | None = None
               ) -> paramiko.SSHClient:
-        known_hosts = self._known_hosts()
+        known = self._known_hosts()
+        known_hosts = known.path
         pkey = self._key_for(host)
         client = paramiko.SSHClient()
-        try:
-            client.load_system_host_keys(str(known_hosts))
-        except (OSError, paramiko.SSHException) as exc:
-            raise SSHError(f"cannot read known_hosts {known_hosts}: {exc}",
-                           "fix or replace that file") from None
-        client.set_missing_host_key_policy(_RefuseUnknownKey(host, known_hosts))
+        # the name paramiko looks keys up by (SSHClient.connect): host, or [host]:port
+        name = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+        for key in reversed(known.keys_for(name)):  # one key per type: the first listed wins
+            client.get_host_keys().add(name, key.get_name(), key)
+        client.set_missing_host_key_policy(RefuseUnknownKey(host, known))
         where = f"{host.name} ({host.address}:{host.port}{host.via})"
         timeout = self.settings.connect_timeout
         if sock is None and host.jump:  # ProxyJump: through the bastions (ssh_jump)
@@ -188,6 +185,8 @@ class SSHPool:
             raise
         except paramiko.BadHostKeyException as exc:
             client.close()
+            if known.is_revoked(exc.key):
+                raise revoked_error(host, name, exc.key, known_hosts) from None
             raise HostKeyError(
                 f"host key for {where} CHANGED: offered {exc.key.get_name()} "
                 f"{fingerprint(exc.key)}, known_hosts has {exc.expected_key.get_name()} "
@@ -204,6 +203,10 @@ class SSHPool:
             raise SSHError(f"{where} unreachable: no answer within {timeout:g} s",
                            "check the address and port in the config and that the host is up"
                            ) from None
+        except (UnicodeError, ValueError) as exc:  # the idna codec; a NUL in the name
+            client.close()
+            raise SSHError(f"{where}: {host.address!r} cannot be resolved ({exc})",
+                           "fix the host's address in the config") from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -232,13 +235,14 @@ class SSHPool:
         ``ssh.key_passphrase_secret`` (read here, never written anywhere).
 
         Raises:
-            SSHError: missing, not a private key, passphrase-protected without a passphrase
-                secret, or the stored passphrase does not open it.
+            SSHError: missing, accessible by group or others, not a private key,
+                passphrase-protected without a passphrase secret, or the stored passphrase
+                does not open it.
             SecretError: the passphrase secret is missing or the keyring is unavailable.
         """
         if not self.settings.key_file:
             return None
-        path = Path(self.settings.key_file).expanduser()
+        path = _expand(self.settings.key_file, "ssh.key_file")
         agent_fix = "or leave ssh.key_file empty to use ssh-agent"
         if not path.is_file():
             raise SSHError(f"SSH key file {path} not found",
@@ -250,7 +254,7 @@ class SSHPool:
 
             passphrase = get_secret(name)
         try:
-            return paramiko.PKey.from_path(
+            key = paramiko.PKey.from_path(
                 path, password=passphrase.encode() if passphrase is not None else None)
         except (paramiko.PasswordRequiredException, TypeError) as exc:
             # cryptography raises TypeError("...password-protected...") for encrypted keys
@@ -268,6 +272,14 @@ class SSHPool:
             hint = " (that is the public key)" if path.suffix == ".pub" else ""
             raise SSHError(f"SSH key file {path} is not a usable private key{hint}",
                            f"point ssh.key_file at the private key, {agent_fix}") from None
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            # ssh(1) refuses such a key (sshkey_perm_ok: "UNPROTECTED PRIVATE KEY FILE");
+            # irtui also refuses it when another user owns it
+            raise SSHError(f"SSH key file {path} is accessible by group or others (mode "
+                           f"{mode:04o}): UNPROTECTED PRIVATE KEY FILE, refused as OpenSSH "
+                           "refuses it", f"chmod 600 {path}")
+        return key
 
     def _start(self, host: HostConfig, command: str, stdin: bytes | None,
                window_size: int | None = None) -> paramiko.Channel:
@@ -320,7 +332,8 @@ class SSHPool:
             The :class:`CommandResult`.
 
         Raises:
-            SSHError: connection problems, timeout, cancellation, or sudo wanting a password.
+            SSHError: connection problems, timeout, cancellation, or sudo wanting a password
+                or a tty (``requiretty``).
             HostKeyError: see :meth:`connect`.
         """
         limit = timeout if timeout is not None else self.settings.command_timeout
@@ -341,10 +354,8 @@ class SSHPool:
         exit_code = channel.exit_status if channel.exit_status_ready() else -1
         result = CommandResult(exit_code=exit_code, duration=time.monotonic() - started,
                                stdout=streams["stdout"].text(), stderr=streams["stderr"].text())
-        if exit_code != 0 and host.user != "root" and command.startswith("sudo -n") and any(
-                m in streams["stderr"].last for m in SUDO_PASSWORD_MARKERS):
-            raise SSHError(f"sudo on {host.name} wants a password for {host.user}",
-                           f"allow {host.user} passwordless sudo for nft/iptables, or use root")
+        if exit_code != 0 and host.user != "root" and command.startswith("sudo -n"):
+            _check_sudo(host, streams["stderr"].last)
         return result
 
     def stream(
@@ -415,3 +426,30 @@ class SSHPool:
         for name in list(self._clients):
             self.drop(name)
         self._jumps.close()
+
+
+def _expand(text: str, key: str) -> Path:
+    """``text`` with ``~`` expanded; a home that cannot be found (a UID with no passwd entry
+    and no ``$HOME``) is an error naming the config key."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        raise SSHError(f"{key} {text!r} starts with ~ but this user has no home directory",
+                       f"give {key} as an absolute path") from None
+
+
+def _check_sudo(host: HostConfig, last_stderr: str) -> None:
+    """Turn sudo's own refusals (sudo(8) ``-n``, sudoers(5) ``requiretty``) into one error
+    naming the sudoers fix.
+
+    Raises:
+        SSHError: when ``last_stderr`` is one of those refusals.
+    """
+    if any(m in last_stderr for m in SUDO_REQUIRETTY_MARKERS):
+        raise SSHError(f"sudo on {host.name} refuses {host.user} without a terminal: sudoers "
+                       "has requiretty",
+                       f"add 'Defaults:{host.user} !requiretty' to the host's sudoers (visudo "
+                       "-f /etc/sudoers.d/irtui), or use root")
+    if any(m in last_stderr for m in SUDO_PASSWORD_MARKERS):
+        raise SSHError(f"sudo on {host.name} wants a password for {host.user}",
+                       f"allow {host.user} passwordless sudo for nft/iptables, or use root")

@@ -22,7 +22,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from irtui.core import secret_backend
 from irtui.core.actions import Responder
 from irtui.core.config import Config
-from irtui.core.durations import format_duration
+from irtui.core.durations import exact_duration
 from irtui.core.errors import IrtuiError
 from irtui.core.events import (
     Countdown,
@@ -31,6 +31,7 @@ from irtui.core.events import (
 )
 from irtui.core.ioc_paste import split_pasted
 from irtui.core.plan import Plan
+from irtui.core.text import printable
 from irtui.tui.blocklist import BlockModel, HostBlocks, aggregate_blocks
 from irtui.tui.blocklist_view import BlockPane, BlockTable
 from irtui.tui.compose import ComposePane
@@ -215,10 +216,12 @@ class IrtuiApp(ActionGuard, LiveState, App[int]):
             self.query_one(BlockTable).apply(model)
 
     def _write(self, lines: list[str]) -> None:
-        """The one place log lines are written. irtui's own error lines (``ERROR_MARK``:
-        failed host results, refused input, unreachable hosts…) also pop up as a toast,
-        which wraps, so the fix half of ``problem — fix`` is never cut off at 80 columns.
-        Remote stderr lines (``host ! …``) are only logged."""
+        """The one place log lines are written, control characters escaped (``printable``).
+        irtui's own error lines (``ERROR_MARK``: failed host results, refused input,
+        unreachable hosts…) also pop up as a toast, which wraps, so the fix half of
+        ``problem — fix`` is never cut off at 80 columns. Remote stderr lines (``host ! …``)
+        are only logged."""
+        lines = [printable(line) for line in lines]  # a host's output never drives the tty
         self.query_one(LogPanel).write_lines(lines)
         errors = [line.removeprefix(ERROR_MARK) for line in lines
                   if line.startswith(ERROR_MARK)]
@@ -272,7 +275,7 @@ class IrtuiApp(ActionGuard, LiveState, App[int]):
 
     def action_block(self) -> None:
         host = self._selected_host() or ""
-        ttl = format_duration(self.config.firewall.default_ttl)
+        ttl = exact_duration(self.config.firewall.default_ttl)  # prefilled; empty is refused
         self.push_screen(TargetPrompt("Block address(es) — the IOC to drop", host, ttl),
                          self._block_requested)
 
@@ -281,7 +284,7 @@ class IrtuiApp(ActionGuard, LiveState, App[int]):
             return
         self._plan_then_confirm(lambda: self.responder.plan_block(
             split_pasted(request.targets), request.hosts.replace(",", " ").split(),
-            request.ttl or "default"))  # empty = firewall.default_ttl
+            request.ttl))  # as the CLI's --ttl: empty is refused, the default is prefilled
 
     def action_unblock(self) -> None:
         if self.query_one(TabbedContent).active == "blocks":

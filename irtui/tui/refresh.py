@@ -11,6 +11,7 @@ from textual import work
 
 from irtui.core.errors import IrtuiError
 from irtui.core.firewall.state import HostState
+from irtui.core.text import printable
 from irtui.tui.blocklist import index_blocks
 from irtui.tui.log_panel import ERROR_MARK
 
@@ -49,8 +50,9 @@ class LiveState:
                 timer = self.responder.rollback_status(name)
                 self._post("state", (name, seq, state, None, profile, index_blocks(state),
                                      timer))
-            except IrtuiError as exc:
-                self._post("state", (name, seq, None, exc.line, profile, None, None))
+            except IrtuiError as exc:  # may quote the host (an SSH banner, stderr): escaped
+                self._post("state", (name, seq, None, printable(exc.line), profile, None,
+                                     None))
             except Exception as exc:  # never let a surprise kill the TUI
                 self._post("state", (name, seq, None, f"internal error: {exc!r}", profile,
                                      None, None))

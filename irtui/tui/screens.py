@@ -21,6 +21,8 @@ from textual.screen import ModalScreen, ScreenResultType
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
+from irtui.core.durations import parse_ttl
+from irtui.core.errors import InvalidTargetError
 from irtui.core.plan import Plan
 
 
@@ -152,7 +154,12 @@ class TargetRequest:
 
 
 class TargetPrompt(OnceModal[TargetRequest | None]):
-    """Asks for addresses, TTL and hosts for a block or unblock. Enter submits, Esc cancels."""
+    """Asks for addresses, TTL and hosts for a block or unblock. Enter submits, Esc cancels.
+
+    The TTL follows the CLI's ``--ttl`` rule (:func:`irtui.core.durations.parse_ttl`): the
+    field comes prefilled with ``firewall.default_ttl``; an empty or invalid TTL is refused
+    here with the CLI's message and the dialog stays open; ``permanent`` is typed out.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
@@ -174,7 +181,8 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
             if self.ttl is not None:
                 with Horizontal(classes="modal-row"):
                     yield Label("TTL:", classes="modal-label")
-                    yield Input(value=self.ttl, placeholder="30m, 24h, 7d or permanent",
+                    yield Input(value=self.ttl,
+                                placeholder="required: 30m, 24h, 7d or permanent",
                                 id="prompt-ttl", compact=True)
             with Horizontal(classes="modal-row"):
                 yield Label("Hosts:", classes="modal-label")
@@ -197,6 +205,13 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
             self.query_one("#prompt-targets", Input).focus()
             return
         ttl = self.query_one("#prompt-ttl", Input).value if self.ttl is not None else ""
+        if self.ttl is not None:
+            try:
+                parse_ttl(ttl)
+            except InvalidTargetError as exc:
+                self.notify(exc.line, severity="error", markup=False)
+                self.query_one("#prompt-ttl", Input).focus()
+                return
         self.dismiss(TargetRequest(targets, ttl.strip(),
                                    self.query_one("#prompt-hosts", Input).value.strip()))
 

@@ -39,7 +39,9 @@ from irtui.core.errors import IrtuiError
 from irtui.core.events import Countdown, EventSink, Outcome, OutputCallback, RollbackEvent
 from irtui.core.events import TimerPhase as Phase
 from irtui.core.executor import failure_reason
+from irtui.core.filenames import file_component
 from irtui.core.firewall.backend import Command, FirewallBackend
+from irtui.core.hostlock import ROLLBACK_LOCK_WAIT_SECONDS, locked
 from irtui.core.plan import Step, StepOutcome, command_line
 from irtui.core.rollback import (
     GUARD_REFUSED,
@@ -93,16 +95,28 @@ class CommitConfirmed:
         self.canary = canary
         self.token = new_token()
         self.snapshot = snapshot_command()
-        self.arm = arm_command(host.name, timeout, backend.rollback_command(), self.token)
+        # The host's change lock (irtui.core.hostlock) serialises changes with other irtui
+        # runs; the timer's own rollback takes it too, but runs anyway if it stays busy.
+        undo = locked(backend.rollback_command(), "rollback", ROLLBACK_LOCK_WAIT_SECONDS,
+                      run_anyway=True)
+        self.arm = locked(arm_command(host.name, timeout, undo, self.token), "isolate",
+                          ctx.lock_wait)
         self.disarm = disarm_command(host.name, self.token)
         self.armed_at: float | None = None  # time.monotonic() when the host armed it
         self.baseline: tuple[CanaryResult, str] | None = None
         self.since = ""
         self._commands: list[Command] = []
         audit = ctx.audit
-        self.saved = audit.directory / f"{audit.session}-{host.name}-rulesets-before.txt"
+        self.saved = audit.directory / (f"{file_component(audit.session)}-"
+                                        f"{file_component(host.name)}-rulesets-before.txt")
 
     # ---- the plan -------------------------------------------------------------------------
+
+    def _guarded(self, command: Command) -> Command:
+        """An isolation command that runs only under the host's change lock and while this
+        run's timer is armed (:func:`~irtui.core.rollback.guarded`)."""
+        return locked(guarded(command, self.host.name, self.token), "isolate",
+                      self.ctx.lock_wait)
 
     def line(self, argv: Sequence[str]) -> str:
         """The command line for ``argv`` on this host."""
@@ -120,7 +134,7 @@ class CommitConfirmed:
                               local=self.take_baseline))
         steps.append(Step(name, self.line(self.arm.argv), self.arm.purpose,
                           local=self.arm_timer))
-        shown = [guarded(c, name, self.token) for c in build(plan_since)]
+        shown = [self._guarded(c) for c in build(plan_since)]
         for i, command in enumerate(shown):
             steps.append(Step(name, self.line(command.argv), command.purpose, command.stdin,
                               local=self._apply_step(build, i, len(shown))))
@@ -253,7 +267,7 @@ class CommitConfirmed:
                                 f"{self._disarm_unapplied(on_event)}; nothing was isolated")
         if index == 0:
             self.since = utc_now()
-            self._commands = [guarded(c, self.host.name, self.token) for c in build(self.since)]
+            self._commands = [self._guarded(c) for c in build(self.since)]
         if len(self._commands) != count:  # a backend whose commands depend on the time
             return _done(started, stderr=f"internal error: {len(self._commands)} isolation "
                          f"commands, {count} planned; {self._disarm_unapplied(on_event)}; "

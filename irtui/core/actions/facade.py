@@ -19,6 +19,7 @@ from irtui.core.actions import block, collect, isolate, notify, record, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
+from irtui.core.audit import result_not_recorded
 from irtui.core.durations import parse_ttl
 from irtui.core.errors import AuditError
 from irtui.core.events import Event, EventSink, PlanResult
@@ -159,7 +160,11 @@ class Responder:
 
         hosts = {name: self.config.host(name) for name in plan.hosts}
         result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel)
-        track.finish(result)
+        try:
+            track.finish(result)
+        except AuditError as exc:  # hosts ran: never "nothing was changed" now
+            reason = exc.problem.removesuffix("; nothing was changed")
+            raise result_not_recorded(result, reason) from None
         return result
 
     # ---- notifications -------------------------------------------------------------------

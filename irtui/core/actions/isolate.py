@@ -19,9 +19,10 @@ from irtui.core.actions.context import ActionContext, plan_each
 from irtui.core.actions.runner import steps_for
 from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
-from irtui.core.errors import InvalidTargetError
+from irtui.core.errors import ActionError, InvalidTargetError
 from irtui.core.firewall.backend import IsolationPolicy
 from irtui.core.firewall.state import HostState, Network
+from irtui.core.hostlock import locked_all
 from irtui.core.plan import Plan
 from irtui.core.settings import HostConfig
 
@@ -119,7 +120,7 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         plan.confirm_text = chosen[0].name
 
     def one(host: HostConfig) -> None:
-        profile = ctx.profile(host.name)
+        profile = ctx.changeable(host.name)
         facts = profile.facts
         own = {a.ip for a in facts.addresses}
         if facts.ssh_client is not None and (facts.ssh_client in own
@@ -134,6 +135,9 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
                                        if state.isolation and state.isolation.since
                                        else "already isolated")
             return
+        if state.isolation is not None:
+            raise ActionError(f"{host.name} is partially isolated ({state.isolation.problem})",
+                              f"release it first (irtui release {host.name}), then isolate")
         mgmt, ports = _management(ctx, host, allow, keep_session_address)
         policy = IsolationPolicy(tuple(mgmt), since, allow_dhcp=iso.allow_dhcp,
                                  allow_nd=iso.allow_nd, endpoints=ports)
@@ -159,7 +163,10 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
     plan_each(plan, chosen, one)
 
     def verify(host: str) -> str | None:
-        return None if ctx.read_state(host).isolated else "isolation not present"
+        isolation = ctx.read_state(host).isolation
+        if isolation is None:
+            return "isolation not present"
+        return f"isolation incomplete: {isolation.problem}" if isolation.problem else None
 
     plan.verify = verify
     return plan
@@ -176,20 +183,25 @@ def plan_release(ctx: ActionContext, hosts: Sequence[str]) -> Plan:
                 [h.name for h in chosen])
 
     def one(host: HostConfig) -> None:
+        backend = ctx.changeable(host.name).backend
         state: HostState = ctx.read_state(host.name)
-        if not state.isolated:
+        if state.isolation is None:
             plan.skipped[host.name] = "not isolated"
             return
-        since = state.isolation.since if state.isolation else ""
-        plan.notes.append(f"{host.name}: removes only irtui's isolation"
+        since = state.isolation.since
+        partial = (f" (PARTIAL: {state.isolation.problem})" if state.isolation.problem
+                   else "")
+        plan.notes.append(f"{host.name}: removes only irtui's isolation{partial}"
                           + (f" (in force since {since})" if since else "")
                           + "; all traffic it dropped flows again; other rules untouched")
-        plan.steps += steps_for(host, ctx.profile(host.name).backend.release_commands(state))
+        plan.steps += steps_for(host, locked_all(backend.release_commands(state), "release",
+                                                 ctx.lock_wait))
 
     plan_each(plan, chosen, one)
 
     def verify(host: str) -> str | None:
-        return "isolation still present" if ctx.read_state(host).isolated else None
+        isolation = ctx.read_state(host).isolation
+        return None if isolation is None else f"isolation still present ({isolation.status.value})"
 
     plan.verify = verify
     return plan

@@ -154,14 +154,14 @@ class IptablesBackend(FirewallBackend):
     @staticmethod
     def _jump_lines(raw: RawTable | None, chain: str, target: str) -> list[str]:
         """Nothing when ``chain`` already starts with the one jump to ``target`` (after other
-        irtui jumps only); else delete every such jump and insert one at position 1."""
+        irtui jumps only); else a ``jump_head`` line, which the apply script expands from the
+        raw table as it is when the change runs (delete every such jump, insert one at
+        position 1), so a stale plan can neither fail nor leave two jumps."""
         n = names()
         ours = (n["block_in"], n["block_out"], n["isolate_in"], n["isolate_out"])
         if raw is not None and raw.jump_at_head(chain, target, ours):
             return []
-        count = len(raw.jumps(chain, target)) if raw is not None else 0
-        return [fill("jump_delete", chain=chain, target=target)] * count + \
-            [fill("jump_insert", chain=chain, target=target)]
+        return [fill("jump_head", chain=chain, target=target)]
 
     @staticmethod
     def _chain_lines(raw: RawTable | None, rules: list[str], chains: Sequence[str]) -> list[str]:

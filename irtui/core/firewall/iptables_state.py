@@ -16,7 +16,14 @@ from typing import Any
 
 from irtui.core.errors import ActionError
 from irtui.core.firewall.backend import endpoint_text
-from irtui.core.firewall.state import BlockEntry, HostState, Isolation
+from irtui.core.firewall.enforcement import ipt_block_problem, ipt_isolation
+from irtui.core.firewall.state import (
+    BlockEntry,
+    Enforcement,
+    HostState,
+    Isolation,
+    IsolationStatus,
+)
 from irtui.core.remote import sections
 
 MARKER = "### irtui "
@@ -123,7 +130,8 @@ class Facts:
         )
 
 
-def _parse_set(host: str, version: int, lines: list[str]) -> tuple[bool, list[BlockEntry]]:
+def _parse_set(host: str, version: int, lines: list[str],
+               enforcement: Enforcement = Enforcement.UNKNOWN) -> tuple[bool, list[BlockEntry]]:
     name = set_name(version)
     exists = False
     entries: list[BlockEntry] = []
@@ -147,7 +155,8 @@ def _parse_set(host: str, version: int, lines: list[str]) -> tuple[bool, list[Bl
             if network.version != version:
                 continue
             left = remaining or None  # timeout 0 / no timeout: permanent
-            entries.append(BlockEntry(network, timeout=left, expires=left))
+            entries.append(BlockEntry(network, timeout=left, expires=left,
+                                      enforcement=enforcement))
     return exists, entries
 
 
@@ -206,11 +215,14 @@ def _returned(rule: tuple[str, ...]) -> str | None:
 
 
 def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Isolation | None:
-    """Isolation when it is complete in every family in ``families``: ``since`` from the
-    first rule's comment, the management list from the RETURN rules (an isolation written
-    by an older irtui also kept it in the comment: ``mgmt=a,b``, or ``mgmt=*``)."""
+    """irtui's isolation across ``families`` (None when no piece of it exists; ``PARTIAL``
+    when some pieces are missing, see :func:`~irtui.core.firewall.enforcement.ipt_isolation`):
+    ``since`` from the first rule's comment, the management list from the RETURN rules (an
+    isolation written by an older irtui also kept it in the comment: ``mgmt=a,b``, or
+    ``mgmt=*``)."""
     n = names()
-    if not all(_isolation_status(raws.get(v)) == "complete" for v in families):
+    status, problem = ipt_isolation(raws, families, n)
+    if status is IsolationStatus.NORMAL:
         return None
     since, legacy = "", ""
     for v in families:
@@ -230,7 +242,7 @@ def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Iso
                 listed.append(kept)
     if not listed and legacy not in ("", "*"):
         listed = [m for m in legacy.split(",") if m]
-    return Isolation(since, tuple(listed))
+    return Isolation(since, tuple(listed), status, problem)
 
 
 def parse_read(host: str, text: str, backend: str) -> HostState:
@@ -246,8 +258,10 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
 
     ``detail`` holds: ``sets`` {4|6: irtui's set exists}, ``raw`` {4|6: :class:`RawTable`},
     ``missing`` (binaries not installed), ``ipv6`` (the kernel has IPv6) and ``isolation``
-    {4|6: ``complete``/``partial``/``absent``}. ``isolation`` is reported only when it is
-    complete in every family the host has (a half-isolated host is not isolated).
+    {4|6: ``complete``/``partial``/``absent``}. ``isolation`` is ``ISOLATED`` only when it is
+    complete in every family the host has; a half-isolated host is ``PARTIAL``. Each entry's
+    ``enforcement`` says whether raw PREROUTING/OUTPUT reach irtui's drop rules for its set
+    (:func:`~irtui.core.firewall.enforcement.ipt_block_problem`); ``gaps`` says why not.
 
     Raises:
         ActionError: the read script did not run to its end marker, or an ipset entry is
@@ -262,10 +276,16 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
     blocks: list[BlockEntry] = []
     sets: dict[int, bool] = {}
     raws: dict[int, RawTable | None] = {}
+    gaps: list[str] = []
     for v in (4, 6):
-        sets[v], entries = _parse_set(host, v, sec.get(f"ipset {v}", []))
-        blocks.extend(entries)
         raws[v] = _parse_raw(sec.get(f"raw {v}", []))
+        problem = ipt_block_problem(raws[v], v, names())
+        sets[v], entries = _parse_set(host, v, sec.get(f"ipset {v}", []),
+                                      Enforcement.NOT_ENFORCED if problem
+                                      else Enforcement.ENFORCED)
+        blocks.extend(entries)
+        if problem and entries:
+            gaps.append(problem)
     ipv6 = "no-ipv6" not in sec
     families = (4, 6) if ipv6 else (4,)
     blocks.sort(key=lambda e: (e.family, e.network))
@@ -274,4 +294,4 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
         "isolation": {v: _isolation_status(raws[v]) for v in (4, 6)},
     }
     return HostState(host=host, blocks=tuple(blocks), isolation=_isolation(raws, families),
-                     backend=backend, detail=detail)
+                     backend=backend, detail=detail, gaps=tuple(gaps))
