@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from irtui.core.channel_io import LineSplitter
 from irtui.core.errors import InvalidTargetError
 from irtui.core.filenames import MAX_COMPONENT, file_component, is_safe_component
 from irtui.core.plan import command_line
 from irtui.core.settings import HostConfig
-from irtui.core.ssh import _LineSplitter
 from irtui.core.text import (
     escape_bytes,
     escape_text,
@@ -88,7 +88,7 @@ def test_output_lines_keep_every_byte_whatever_the_chunking(chunks: list[bytes])
     """Bytes split across SSH reads anywhere (inside a UTF-8 sequence too) come out as the
     same lines, byte for byte (a trailing CR of a line is dropped, as for CRLF)."""
     lines: list[str] = []
-    splitter = _LineSplitter("stdout", lambda _s, line: lines.append(line), capture=True)
+    splitter = LineSplitter("stdout", lambda _s, line: lines.append(line), capture=True)
     for chunk in chunks:
         splitter.feed(chunk)
     splitter.flush()

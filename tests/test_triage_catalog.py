@@ -78,7 +78,7 @@ def test_config_overrides_adds_and_disables() -> None:
     ({"artifacts": [{"name": "Bad Name", "order": 1, "command": "true"}]},
      "artifacts[0].name: 'Bad Name' is not an artifact name"),
     ({"artifacts": [{"name": "x\n", "order": 1, "command": "true"}]},
-     "artifacts[0].name: 'x\\n' is not an artifact name"),
+     "artifacts[0].name: 'x\\n' holds a control character"),
     ({"artifacts": [{"name": "x", "order": 9, "command": "true"}]},
      "artifacts[0].order: 9 is not an order of volatility"),
     ({"artifacts": [{"name": "x", "order": 1, "command": "true", "script": "probe"}]},

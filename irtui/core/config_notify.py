@@ -40,7 +40,7 @@ def parse_templates(s: Section) -> tuple[MessageTemplate, ...]:
     out = []
     for name in list(s.data):
         t = s.sub(name, {"subject", "body"})
-        subject, body = t.get("subject", str, ""), t.get("body", str, "")
+        subject, body = t.get("subject", str, ""), t.text("body", "")
         if not subject or not body:
             t.problem("subject" if not subject else "body", "missing; a template needs both "
                       "subject and body")

@@ -66,6 +66,21 @@ class Section:
             return default
         return value
 
+    def text(self, key: str, default: Any) -> Any:
+        """A multi-line text value (a shell command, a message template): like
+        ``get(key, str, default)`` but newlines and tabs are allowed; any other control
+        character is still a problem."""
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if not isinstance(value, str):
+            self.problem(key, f"must be a string, got {_short(value)}")
+            return default
+        if why := _control_problem(value.replace("\n", " ").replace("\t", " ")):
+            self.problem(key, why)
+            return default
+        return value
+
     def number(self, key: str, default: float) -> float:
         """An int or float value as float; NaN, infinities and numbers too large for a float
         are problems (the default is returned)."""

@@ -102,7 +102,7 @@ class Artifact:
 
 
 def _variant(s: Section, base: Variant | None) -> Variant | None:
-    command = s.get("command", str, None)
+    command = s.text("command", None)
     name = s.get("script", str, None)
     if command is not None and name is not None:
         s.problem("script", "give either command or script, not both")
