@@ -7,13 +7,6 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-# The suite runs on a shared 2-core machine beside namespaces full of sshds: a generated
-# input's timing says nothing about irtui, so no property test may fail for being slow.
-settings.register_profile("irtui", deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large])
-settings.load_profile("irtui")
-
 from irtui.core.actions import Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config, load_config
@@ -25,6 +18,13 @@ from tests.service_fixtures import (  # noqa: F401  (fixtures)
     keyring_session,
     smtp_server,
 )
+
+# The suite runs on a shared 2-core machine beside namespaces full of sshds: a generated
+# input's timing says nothing about irtui, so no property test may fail for being slow.
+settings.register_profile("irtui", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.load_profile("irtui")
 
 
 @pytest.fixture(autouse=True)
