@@ -5,10 +5,22 @@ for a block means the attacker's TCP connect fails)."""
 from __future__ import annotations
 
 import ipaddress
+import json
+import signal
+import subprocess
+import threading
 from pathlib import Path
 
 from irtui.lab.probe import ns_run, tcp_connects
-from tests.json_helpers import irtui_json, one_host, record_config
+from tests.isolation_helpers import (
+    IRTUI,
+    ROLLED_BACK,
+    UNCHANGED,
+    end_state,
+    wait_for,
+    wait_for_no_strays,
+)
+from tests.json_helpers import irtui_json, one_host, record_config, schema_problems
 
 SCOPED = "2001:db8::1%eth0"
 """An IOC refused per entry (an IPv6 scope id cannot be enforced), the others go ahead."""
@@ -144,3 +156,31 @@ def test_refusals_and_unreachable_hosts(clean_lab, tmp_path: Path) -> None:
     assert "unreachable" in both["plan"]["failed"]["ghost"]
     assert {r["host"]: r["outcome"] for r in both["results"]} == {
         "ghost": "failed", "host1": "ok"}
+
+
+def test_ctrl_c_still_gives_the_document(clean_lab, tmp_path: Path) -> None:
+    """Interrupted mid-isolation: exit 130 in the document too, the host's result
+    ``interrupted``, and the host in a known state (left as it was, or rolled back)."""
+    cfg = record_config(tmp_path / "lab.toml", clean_lab)
+    proc = subprocess.Popen([str(IRTUI), "--config", str(cfg), "isolate", "host1",
+                             "--confirm-timeout", "5", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any("# arm a rollback" in line for line in list(lines)), 30,
+                 "the arm step")  # live output: on stderr with --json
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    doc = json.loads(out)
+    assert schema_problems(doc) == [], doc
+    assert proc.returncode == doc["exit_code"] == 130 and not doc["ok"]
+    assert [(r["host"], r["outcome"], r["ok"]) for r in doc["results"]] == [
+        ("host1", "interrupted", False)]
+    assert end_state(clean_lab.hosts[0]) in {UNCHANGED, ROLLED_BACK}
+    wait_for_no_strays(clean_lab.hosts[0])
