@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from irtui.commands import jsondata, jsonout
 from irtui.commands.common import EXIT_FAILED, EXIT_OK, action_parser, responder, run_plan
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def cmd_verify(args: argparse.Namespace, config: Config | None) -> int:
     from irtui.core.triage.verify import verify
 
     report = verify(args.path)
+    jsonout.report().put(**jsondata.evidence_check(report))  # --json
     for line in report.lines():
         print(line)
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -73,9 +75,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     base = config.triage.resolved_evidence_dir
     wanted = incident_component(args.incident) if args.incident else None
     rows = [r for r in _collections(base) if wanted is None or r["incident"] == wanted]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return EXIT_OK
+    jsonout.report().put(evidence_dir=str(base), collections=rows)  # --json
     print(f"evidence in {base}")
     print(f"{'COLLECTION':<20} {'INCIDENT':<16} {'HOST':<12} {'STATUS':<10} {'FILES':>5} "
           f"{'BYTES':>13}  PATH")
@@ -92,9 +92,7 @@ def cmd_artifacts(args: argparse.Namespace, config: Config) -> int:
     from irtui.core.triage import catalog
 
     artifacts = [catalog.describe(a) for a in catalog.effective(config.triage)]
-    if args.json:
-        print(json.dumps(artifacts, indent=2))
-        return EXIT_OK
+    jsonout.report().put(artifacts=artifacts)  # --json
     for a in artifacts:
         root = " root" if a["needs_root"] else ""
         fallback = f"; fallback {a['fallback']}" if a["fallback"] else ""
@@ -123,9 +121,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(handler=cmd_verify, needs_config=False)
     p = verbs.add_parser("list", help="collections under triage.evidence_dir")
     p.add_argument("--incident", metavar="ID", help="only this incident")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_list)
     p = verbs.add_parser("artifacts", help="the artifacts in force (built-in + config)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_artifacts)
 

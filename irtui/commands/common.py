@@ -243,7 +243,8 @@ def interruptible(cancel: threading.Event) -> Iterator[list[int]]:
 
 
 def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
-    """Print the plan's notes; with ``--dry-run`` print the plan, else execute it.
+    """Print the plan's notes; with ``--dry-run`` print the plan, else execute it. The plan
+    and the result go into the verb's ``--json`` document.
 
     Ctrl-C, SIGTERM or SIGHUP during execution stop it safely (see :func:`interruptible`);
     the result is recorded, marked interrupted.
@@ -252,6 +253,9 @@ def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
         EXIT_OK; EXIT_FAILED when any host failed (inconclusive included); 128 + the
         signal number (130 for Ctrl-C) when interrupted.
     """
+    from irtui.commands.jsonout import report
+
+    report().set_plan(plan)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
@@ -260,6 +264,7 @@ def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
     cancel = threading.Event()
     with interruptible(cancel) as caught:
         result = fw.execute(plan, Printer(args.quiet), cancel)
+    report().add_result(result)
     if caught:
         return 128 + caught[0]
     return EXIT_OK if result.ok else EXIT_FAILED

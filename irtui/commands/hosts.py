@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from irtui.commands import jsondata, jsonout
 from irtui.commands.common import EXIT_OK, hosts_exit, responder
 from irtui.core.errors import InvalidTargetError, IrtuiError
 from irtui.core.firewall.state import IsolationStatus
@@ -50,9 +51,10 @@ def cmd_probe(args: argparse.Namespace, config: Config) -> int:
     """``irtui probe``: each host's preflight line (a backend conflict needs attention)."""
     def line(fw: Responder, host: HostConfig) -> tuple[str, bool]:
         profile = fw.profile(host.name)
+        jsonout.report().host(jsonout.probe_row(host, profile))  # --json
         return f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict)
 
-    return each_host(config, args.hosts, line)
+    return each_host(config, args.hosts, jsonout.rows_on_error(line))
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
@@ -74,9 +76,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         conflict = fw.profile(host.name).choice.conflict
         text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
                 + (f"; CONFLICT: {conflict}" if conflict else ""))
-        return text, bool(unenforced or status is IsolationStatus.PARTIAL or conflict)
+        attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict)
+        jsonout.report().host(jsonout.status_row(host, state, conflict, attention))  # --json
+        return text, attention
 
-    return each_host(config, args.hosts, line)
+    return each_host(config, args.hosts, jsonout.rows_on_error(line))
 
 
 def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> int:
@@ -100,8 +104,10 @@ def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> 
         print(f"  {name:<24} skipped: {why}")
     verb = "would add" if args.dry_run else "added"
     print(f"{verb} {len(plan.added)} host(s) to {target}; skipped {len(plan.skipped)}")
-    if not args.dry_run and plan.added:
+    written = not args.dry_run and bool(plan.added)
+    if written:
         write_import(plan)
+    jsonout.report().put(**jsondata.host_import(plan, written))  # --json
     return EXIT_OK
 
 

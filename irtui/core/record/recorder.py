@@ -357,6 +357,12 @@ class IncidentRecorder:
         """The incident this session records in, without opening one."""
         return self._incident or self.register.current_id()
 
+    @property
+    def pinned_incident(self) -> str | None:
+        """The incident this session was told to record in (``--incident``) or has recorded
+        in so far; None while it has written nothing (e.g. a dry run). Never opens one."""
+        return self._incident
+
     def use(self, incident_id: str) -> None:
         """Record this session's actions in ``incident_id`` and make it the analyst's
         current incident (the TUI's "switch incident").
