@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irtui.commands import jsondata, jsonout
-from irtui.commands.common import EXIT_FAILED, EXIT_OK, action_parser, responder, run_plan
+from irtui.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    action_parser,
+    responder,
+    run_plan,
+    verb_group,
+)
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
@@ -112,9 +119,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="only the volatile part: network state and processes (order 1-2)")
     p.set_defaults(handler=cmd_collect)
 
-    text = "check, list and describe collected evidence"
-    ev = sub.add_parser("evidence", help=text, description=text)
-    verbs = ev.add_subparsers(dest="evidence_cmd", required=True)
+    _, verbs = verb_group(sub, "evidence", "check, list and describe collected evidence",
+                          "evidence_cmd")
     p = verbs.add_parser("verify", help="re-check every SHA-256 of a collection; names what "
                          "changed (exit 1)")
     p.add_argument("path", metavar="PATH", help="a collection folder or its evidence.tar.gz")

@@ -89,6 +89,14 @@ def printable_output() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+def verb_group(sub: argparse._SubParsersAction, name: str, text: str,  # type: ignore[type-arg]
+               dest: str) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:  # type: ignore[type-arg]
+    """A verb with sub-verbs (``irtui NAME VERB ...``): its parser and the sub-verbs' parsers
+    (one of them is required; the chosen one is ``args.<dest>``)."""
+    p = sub.add_parser(name, help=text, description=text)
+    return p, p.add_subparsers(dest=dest, required=True)
+
+
 def action_parser(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
                   help_text: str) -> argparse.ArgumentParser:
     """A subcommand that changes hosts: ``--dry-run``, ``--quiet``, ``--incident`` and

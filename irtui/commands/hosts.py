@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from irtui.commands import jsondata, jsonout
-from irtui.commands.common import EXIT_OK, hosts_exit, responder
+from irtui.commands.common import EXIT_OK, hosts_exit, responder, verb_group
 from irtui.core.errors import InvalidTargetError, IrtuiError
 from irtui.core.firewall.state import IsolationStatus
 
@@ -113,9 +113,7 @@ def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``probe``, ``status`` and ``hosts import`` to ``sub``."""
-    text = "manage the host list"
-    p = sub.add_parser("hosts", help=text, description=text)
-    hsub = p.add_subparsers(dest="hosts_cmd", required=True)
+    p, hsub = verb_group(sub, "hosts", "manage the host list", "hosts_cmd")
     s = hsub.add_parser("import", help="add the hosts of an Ansible inventory (INI or YAML) "
                         "to the config, keeping its comments")
     s.add_argument("inventory", metavar="INVENTORY", help="inventory file (.ini or .yml)")
