@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from irtui import cli
 from irtui.commands.common import exit_code
 from irtui.core.errors import IrtuiError
+from irtui.core.text import printable
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
@@ -50,7 +51,9 @@ def _drill_runner(config: Config) -> Callable[..., object] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``irtui`` console script; returns the exit code."""
-    args = cli.build_parser().parse_args(argv)
+    args = cli.parse(argv)
+    if isinstance(args, int):  # a command line argparse refused
+        return args
     if not cli.wants_tui(args) and cli.tui_read_only(args):
         print("irtui: --read-only is for the TUI (irtui --read-only); a CLI verb changes "
               "hosts only when you run one — drop --read-only", file=sys.stderr)
@@ -66,5 +69,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_app(config, read_only=cli.tui_read_only(args),
                        drill=_drill_runner(config))
     except IrtuiError as exc:
-        print(f"irtui: {exc.line}", file=sys.stderr)
+        print(f"irtui: {printable(exc.line)}", file=sys.stderr)
         return exit_code(exc)

@@ -5,12 +5,44 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from irtui.core.actions import Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config, load_config
+from tests.backend_fixtures import forced, fw  # noqa: F401  (fixtures)
+from tests.bastion_fixtures import bastion_config, bastion_lab  # noqa: F401  (fixtures)
 from tests.lab_fixtures import clean_lab, lab  # noqa: F401  (fixtures)
-from tests.service_fixtures import keyring_session, smtp_server  # noqa: F401  (fixtures)
+from tests.service_fixtures import (  # noqa: F401  (fixtures)
+    http_server,
+    keyring_session,
+    smtp_server,
+)
+
+# The suite runs on a shared 2-core machine beside namespaces full of sshds: a generated
+# input's timing says nothing about irtui, so no property test may fail for being slow.
+settings.register_profile("irtui", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.load_profile("irtui")
+
+
+@pytest.fixture(autouse=True)
+def _keyring_choice_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``secret_backend.configure`` (run by the TUI and the CLI with a config's [secrets])
+    sets the process's keyring and D-Bus address: restore both after every test, so a lab
+    config's private keyring never leaks into the next test."""
+    import keyring.core
+
+    from irtui.core import secret_backend
+
+    monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)
+    for name in ("_settings", "_file_keyring", "_prompt"):
+        monkeypatch.setattr(secret_backend, name, getattr(secret_backend, name))
+    bus = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus or "-")  # recorded for the restore
+    if bus is None:
+        monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
 
 
 @pytest.fixture(autouse=True)

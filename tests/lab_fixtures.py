@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from irtui.core.errors import IrtuiError
 from irtui.lab import LabInfo, LabSpec, lab_down, lab_status, lab_up
 from irtui.lab.netns import find_binary
 from irtui.lab.probe import ns_run
@@ -118,20 +120,41 @@ def reset_firewall(namespace: str) -> None:
 
 
 def reset_lab_firewalls(info: LabInfo) -> None:
-    """:func:`reset_firewall` in every host namespace and the attacker's."""
+    """:func:`reset_firewall` in every host namespace and the attacker's, and no rollback
+    timer left armed on any host (:func:`reset_rollback_timers`)."""
     for machine in [*info.hosts, info.attacker]:
         reset_firewall(machine.namespace)
+    reset_rollback_timers(info)
 
 
-def _lock_path() -> Path:
+def reset_rollback_timers(info: LabInfo) -> None:
+    """Stop every irtui rollback timer a test left armed on a lab host, and remove the timer
+    files: a timer that fires later would undo the next test's isolation, and an armed one
+    makes its next isolation be refused. Each timer is signalled only after its
+    ``/proc/PID/cmdline`` shows it is one (``irtui-rollback``)."""
+    for host in info.hosts:
+        if host.state_dir is None or not host.state_dir.is_dir():
+            continue
+        for pid_file in host.state_dir.glob("rollback-*.pid"):
+            words = pid_file.read_text().split()
+            pid = int(words[0]) if words and words[0].isdigit() else 0
+            with contextlib.suppress(OSError):
+                if pid and b"irtui-rollback" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.killpg(pid, signal.SIGKILL)
+        for path in host.state_dir.iterdir():
+            path.unlink()
+
+
+def _lock_path(spec: LabSpec = TEST_SPEC) -> Path:
     base = Path("/run/lock")
-    return (base if base.is_dir() else Path("/run")) / f"irtui-lab-{TEST_SPEC.prefix}.lock"
+    return (base if base.is_dir() else Path("/run")) / f"irtui-lab-{spec.prefix}.lock"
 
 
 def acquire_lab_lock(timeout: float = LOCK_WAIT_SECONDS,
-                     notify: Callable[[str], None] | None = None) -> int:
-    """Take the machine-wide lock on the test lab; return the open lock file descriptor
-    (-1 if this process already holds it).
+                     notify: Callable[[str], None] | None = None,
+                     spec: LabSpec = TEST_SPEC) -> int:
+    """Take the machine-wide lock on the test lab ``spec``; return the open lock file
+    descriptor (-1 if this process already holds it).
 
     Two pytest sessions on one machine would share (and tear down, and flush the firewalls
     of) the same test lab, so sessions take turns: a second session waits here, saying so once
@@ -140,7 +163,7 @@ def acquire_lab_lock(timeout: float = LOCK_WAIT_SECONDS,
     Raises:
         pytest.fail.Exception: still held by another session after ``timeout`` seconds.
     """
-    path = _lock_path()
+    path = _lock_path(spec)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + timeout
     announced = False
@@ -190,28 +213,41 @@ def _notifier(config: pytest.Config) -> Callable[[str], None]:
     return notify
 
 
-@pytest.fixture(scope="session")
-def lab(request: pytest.FixtureRequest) -> Iterator[LabInfo]:
-    """The test lab (3 hosts, prefix ``irtest``), up for the whole session.
+@contextlib.contextmanager
+def running_lab(spec: LabSpec, config: pytest.Config) -> Iterator[LabInfo]:
+    """Bring the lab ``spec`` up under its machine-wide lock, yield it, remove it.
 
-    Yields the :class:`LabInfo`; the lab is removed when the session ends. Skips when the lab
-    cannot run here. Holds a machine-wide lock meanwhile, so concurrent test sessions take
-    turns instead of tearing down each other's lab.
+    Skips when the lab cannot run here. Concurrent test sessions take turns on one lab
+    instead of tearing down each other's.
     """
     reason = lab_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    fd = acquire_lab_lock(notify=_notifier(request.config))
+    fd = acquire_lab_lock(notify=_notifier(config), spec=spec)
     try:
-        info = lab_up(TEST_SPEC)
+        if lab_status(spec).anything:  # a crashed session's lab may still be isolated,
+            with contextlib.suppress(IrtuiError, OSError, AssertionError):  # would fail lab_up
+                reset_lab_firewalls(LabInfo.from_spec(spec))
+        info = lab_up(spec)
         try:
             yield info
         finally:
-            for line in lab_down(TEST_SPEC):
+            for line in lab_down(spec):
                 if "not killed" in line:  # a test left a process running in the lab
                     warnings.warn(f"practice lab teardown: {line}", stacklevel=1)
     finally:
         release_lab_lock(fd)
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Iterator[LabInfo]:
+    """The test lab (3 hosts, prefix ``irtest``), up for the whole session.
+
+    Yields the :class:`LabInfo`; the lab is removed when the session ends (see
+    :func:`running_lab`).
+    """
+    with running_lab(TEST_SPEC, request.config) as info:
+        yield info
 
 
 @pytest.fixture

@@ -17,15 +17,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import hmac
-import os
+import json
 import secrets
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -40,6 +37,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from irtui.core.config import EmailSettings
+from irtui.lab import secret_service
 
 LOCALHOST = "127.0.0.1"
 SMTP_USER = "irtui-test"
@@ -268,49 +266,6 @@ def smtps_server(tmp_path: Path) -> Iterator[SMTPTestServer]:
 # Secret Service (gnome-keyring in a private D-Bus session)
 # --------------------------------------------------------------------------------------------
 
-SECRETS_BUS_NAME = "org.freedesktop.secrets"
-
-# A session bus with no service directories: nothing is D-Bus-activated behind our back (no
-# second gnome-keyring-daemon we would not know the pid of, no gcr-prompter), so every
-# process of the session is one we started and stop by pid.
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={socket_dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    """Stop one child process by its pid: SIGTERM, then SIGKILL after 5 s."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def _bus_call(address: str, method: str, arg: str) -> Any:
-    from jeepney import DBusAddress, new_method_call
-    from jeepney.io.blocking import open_dbus_connection
-
-    bus = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus",
-                      interface="org.freedesktop.DBus")
-    with open_dbus_connection(bus=address) as conn:
-        reply = conn.send_and_get_reply(new_method_call(bus, method, "s", (arg,)), timeout=5)
-    return reply.body[0]
-
-
 @dataclass
 class SecretServiceSession:
     """A running private session: ``env`` for subprocesses plus the two daemons' pids."""
@@ -322,72 +277,23 @@ class SecretServiceSession:
 
 @contextlib.contextmanager
 def start_secret_service(base: Path, unlock_password: str) -> Iterator[SecretServiceSession]:
-    """Start ``dbus-daemon`` and an unlocked ``gnome-keyring-daemon --components=secrets``.
-
-    Both run in the foreground as our children; HOME, XDG_DATA_HOME (where
-    ``keyrings/login.keyring`` is written), XDG_CONFIG_HOME and XDG_CACHE_HOME point into
-    ``base``; XDG_RUNTIME_DIR is a short private dir under the system temp dir (unix socket
-    paths are limited to ~107 bytes). The unlock password is fed on stdin byte for byte, with
-    no trailing newline. Both are stopped by pid when the block ends.
-    """
-    for tool in ("dbus-daemon", "gnome-keyring-daemon"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (Debian packages dbus and gnome-keyring)")
-    dirs = {name: base / name for name in ("home", "data", "config", "cache")}
-    for d in dirs.values():
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Start ``dbus-daemon`` and an unlocked ``gnome-keyring-daemon --components=secrets``
+    (:mod:`irtui.lab.secret_service`) as our children, HOME and XDG_* inside ``base``;
+    XDG_RUNTIME_DIR is a short private dir under the system temp dir (unix socket paths are
+    limited to ~107 bytes). Both are stopped by pid when the block ends."""
+    if secret_service.missing_tools():
+        pytest.skip(f"not installed: {', '.join(secret_service.missing_tools())}")
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
     runtime = Path(tempfile.mkdtemp(prefix="irtui-kr-"))  # mode 0700
-    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
-    env.update(
-        HOME=str(dirs["home"]), XDG_DATA_HOME=str(dirs["data"]),
-        XDG_CONFIG_HOME=str(dirs["config"]), XDG_CACHE_HOME=str(dirs["cache"]),
-        XDG_RUNTIME_DIR=str(runtime),
-    )
-    bus_conf = base / "session-bus.conf"
-    bus_conf.write_text(_BUS_CONFIG.format(socket_dir=runtime), encoding="utf-8")
-    bus_log = (base / "dbus-daemon.log").open("wb")
-    gk_log = (base / "gnome-keyring-daemon.log").open("wb")
-    bus: subprocess.Popen[bytes] | None = None
-    gk: subprocess.Popen[bytes] | None = None
+    env = secret_service.private_env(base, runtime)
     try:
-        bus = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={bus_conf}", "--nofork", "--print-address=1"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=bus_log, env=env,
-        )
-        assert bus.stdout is not None
-        address = bus.stdout.readline().decode().strip()
-        bus.stdout.close()
-        if not address:
-            raise RuntimeError(
-                f"dbus-daemon printed no address: {(base / 'dbus-daemon.log').read_text()}"
-            )
-        env["DBUS_SESSION_BUS_ADDRESS"] = address
-
-        gk = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-            stdin=subprocess.PIPE, stdout=gk_log, stderr=gk_log, env=env,
-        )
-        assert gk.stdin is not None
-        gk.stdin.write(unlock_password.encode("utf-8"))  # no trailing newline!
-        gk.stdin.close()
-
-        deadline = time.monotonic() + 15
-        while not _bus_call(address, "NameHasOwner", SECRETS_BUS_NAME):
-            if gk.poll() is not None or time.monotonic() > deadline:
-                log = (base / "gnome-keyring-daemon.log").read_text(errors="replace")
-                raise RuntimeError(f"gnome-keyring-daemon did not come up on the bus "
-                                   f"(exit {gk.poll()}): {log}")
-            time.sleep(0.02)
-        owner = _bus_call(address, "GetConnectionUnixProcessID", SECRETS_BUS_NAME)
-        if owner != gk.pid:
-            raise RuntimeError(f"{SECRETS_BUS_NAME} is owned by pid {owner}, not by the "
-                               f"gnome-keyring-daemon we started (pid {gk.pid})")
-        yield SecretServiceSession(env=env, bus_pid=bus.pid, keyring_pid=gk.pid)
+        service = secret_service.start(base, env, unlock_password, f"unix:dir={runtime}")
+        try:
+            yield SecretServiceSession(env=env, bus_pid=service.bus.pid,
+                                       keyring_pid=service.keyring.pid)
+        finally:
+            service.stop()
     finally:
-        _stop(gk)
-        _stop(bus)
-        gk_log.close()
-        bus_log.close()
         shutil.rmtree(runtime, ignore_errors=True)
 
 
@@ -420,3 +326,86 @@ def keyring_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)
         keyring.set_keyring(SecretService.Keyring())
         yield session.env
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP (webhooks)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HTTPRequest:
+    """One request the test HTTP server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass
+class HTTPTestServer:
+    """A running webhook sink (what :func:`start_http_server` yields).
+
+    Attributes:
+        port: where it listens on 127.0.0.1 (picked by the kernel).
+        requests: every request, in order.
+        replies: path → (status, body) to answer with; other paths get 200 ``{"ok": true}``.
+            A body may contain ``{path}``, replaced by the request path (to prove that a
+            server echoing a token in its error does not leak it).
+    """
+
+    port: int
+    requests: list[HTTPRequest] = field(default_factory=list)
+    replies: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        """``127.0.0.1:PORT``."""
+        return f"{LOCALHOST}:{self.port}"
+
+
+@contextlib.contextmanager
+def start_http_server() -> Iterator[HTTPTestServer]:
+    """An HTTP server on 127.0.0.1 (port chosen by the kernel: never a fixed port) that keeps
+    every request and answers as :attr:`HTTPTestServer.replies` says."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    info = HTTPTestServer(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            info.requests.append(HTTPRequest("POST", self.path, dict(self.headers), body))
+            status, text = info.replies.get(self.path.split("?")[0], (200, '{"ok": true}'))
+            data = text.replace("{path}", self.path).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOCALHOST, 0), Handler)
+    info.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield info
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[HTTPTestServer]:
+    """A webhook sink on 127.0.0.1 (see :func:`start_http_server`)."""
+    with start_http_server() as server:
+        yield server

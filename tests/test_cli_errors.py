@@ -52,13 +52,21 @@ def _ruleset(clean_lab) -> bytes:
     (["isolate", "host1", "--management", "300.1.1.1"], 2, "not a valid IP address"),
     (["notify", "--subject", "x", "--body-file", "/nonexistent/body.txt"], 2,
      "cannot read the message body"),
-    (["notify", "--subject", "x", "--body", "y"], 4, "email is not configured"),
-    (["notify", "--subject", "x", "--body", "y", "--dry-run"], 4, "email is not configured"),
+    (["notify", "--subject", "x", "--body", "y"], 4, "no notification channel is configured"),
+    (["notify", "--subject", "x", "--body", "y", "--dry-run"], 4,
+     "no notification channel is configured"),
+    (["notify", "--channel", "email", "--subject", "x", "--body", "y"], 4,
+     "email (email): not configured — notify.email has no host or sender"),
+    (["notify", "--channel", "slack", "--subject", "x", "--body", "y"], 2,
+     "unknown channel 'slack'"),
 ])
-def test_bad_input_one_line_exit_code_nothing_changed(clean_lab, args: list[str], code: int,
+def test_bad_input_one_line_exit_code_nothing_changed(clean_lab, tmp_path: Path,
+                                                      args: list[str], code: int,
                                                       words: str) -> None:
     before = _ruleset(clean_lab)
-    out = _cli("--config", str(clean_lab.config_path), *args)
+    # the lab's config without its notification sinks: nothing is configured to notify
+    config = _lab_config_with(tmp_path, clean_lab, notify={}, secrets={})
+    out = _cli("--config", str(config), *args)
     assert out.returncode == code, out.stderr
     assert words in _one_clean_line(out)
     assert _ruleset(clean_lab) == before
@@ -86,17 +94,20 @@ def test_unwritable_audit_dir_refuses_before_any_change(clean_lab, tmp_path: Pat
 
 def test_email_not_configured_is_audited(clean_lab, tmp_path: Path) -> None:
     audit = tmp_path / "audit"
-    config = _lab_config_with(tmp_path, clean_lab, audit={"dir": str(audit)},
-                              record={"path": str(tmp_path / "record.db")})
+    config = _lab_config_with(tmp_path, clean_lab, audit={"dir": str(audit)}, notify={},
+                              secrets={}, record={"path": str(tmp_path / "record.db")})
     out = _cli("--config", str(config), "notify", "--subject", "x", "--body", "y")
     assert out.returncode == 4
+    out = _cli("--config", str(config), "notify", "--channel", "email", "--subject", "x",
+               "--body", "y")
+    assert out.returncode == 4
     exported = _cli("--config", str(config), "audit", "export", "--json")
-    notes = [r for r in json.loads(exported.stdout)
+    notes = [r for r in json.loads(exported.stdout)["data"]["records"]
              if r["kind"] == "action" and r["action"] == "notify"]
-    assert [n["ok"] for n in notes] == [False]
-    assert "email is not configured" in notes[0]["detail"]
-    errors = [r for r in json.loads(exported.stdout) if r["kind"] == "error"]
-    assert [e["action"] for e in errors] == ["notify"]  # the error that stopped the verb
+    assert [n["ok"] for n in notes] == [False, False]
+    details = " ".join(n["detail"] for n in notes)
+    assert "no notification channel is configured" in details
+    assert "email (email): not configured" in details
 
 
 def test_empty_config_says_what_to_do(tmp_path: Path) -> None:

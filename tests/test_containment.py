@@ -67,8 +67,14 @@ def test_block_output_is_streamed_and_audited(responder: Responder, clean_lab) -
     responder.execute(plan, sink)
     trail = responder.audit.trail_path.read_text().splitlines()
     records = [json.loads(line) for line in trail]
-    assert [r["event"] for r in records] == ["plan", "result"]
-    assert records[1]["ok"] is True and len(records[1]["results"]) == 2
+    events = [r["event"] for r in records]
+    assert events[0] == "plan" and events[-1] == "result"
+    steps = [(r["host"], r["phase"]) for r in records if r["event"] == "step"]
+    assert set(events[1:-1]) == {"step"}  # each step recorded as it starts and ends
+    assert sorted(steps) == sorted((h, p) for h in ("host1", "host2")
+                                   for p in ("started", "finished") for _ in range(3))
+    assert records[-1]["ok"] is True and len(records[-1]["results"]) == 2
+    assert [r["outcome"] for r in records[-1]["results"]] == ["ok", "ok"]
     assert "block 203.0.113.7/32 on host1, host2" in responder.audit.summary()
     # nft -f prints nothing on success; a failing command's stderr reaches the sink
     plan = responder.plan_unblock(["198.51.100.1"], ["host1"])
@@ -147,7 +153,8 @@ def test_cli_block_dry_run_blocks_unblock_exit_codes(clean_lab, lab_config) -> N
     assert done.returncode == 0, done.stderr
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
     listed = _cli(cfg, "blocks", "--on", "host1", "--json")
-    assert [r["entry"] for r in json.loads(listed.stdout)] == [attacker.v4]
+    [row] = json.loads(listed.stdout)["data"]["hosts"]
+    assert [e["entry"] for e in row["entries"]] == [attacker.v4]
 
     assert _cli(cfg, "unblock", attacker.v4, "--on", "host1").returncode == 0
     assert tcp_connects(attacker.namespace, h1.v4, 22)

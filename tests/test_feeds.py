@@ -4,6 +4,7 @@ entry by entry, applied as one transaction and proven at the traffic level."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -219,14 +220,18 @@ def test_import_of_10000_entries_is_accounted_applied_and_enforced(
     adds = [s for s in plan.steps if s.purpose.startswith("add")]
     checks = [s for s in plan.steps if s.purpose.startswith("check:")]
     assert len(adds) == 1 and len(checks) == 1, [s.purpose for s in plan.steps]
-    assert adds[0].command == "nft -f -" and checks[0].command == "nft -c -f -"
+    # both run under the host's change lock (remote/host_lock.sh)
+    assert adds[0].command.endswith(" nft -f -") and "irtui-host_lock" in adds[0].command
+    assert checks[0].command.endswith(" nft -c -f -")
     assert plan.steps.index(checks[0]) < plan.steps.index(adds[0])
     assert checks[0].stdin == adds[0].stdin
     script = adds[0].stdin or ""
-    assert script.count("add element inet irtui ") == len(feed.blocked)
-    assert script.count("delete element inet irtui ") == len(feed.pre_blocked)
+    # per set: add, delete, add with the TTL (the TTL is set whether or not it was there)
+    final = [line for line in script.splitlines()
+             if line.startswith("add element") and " timeout " in line]
+    assert sum(line.count(" timeout 7200s") for line in final) == len(feed.blocked)
     assert "300.1.1.1" not in script and "127.0.0.1" not in script
-    assert f" {clean_lab.responder_v4} " not in script
+    assert not re.search(rf"(?<![0-9.]){re.escape(clean_lab.responder_v4)}(?![0-9.])", script)
 
     seen: list[Event] = []
     result = responder.execute(plan, seen.append)
@@ -282,8 +287,8 @@ def test_dry_run_import_changes_nothing_and_prints_the_plan(
     # the plan on stdout: checked then applied as one nft script, every element listed
     assert "[host1]" in out.stdout
     assert out.stdout.count("nft -c -f -") == 1 and out.stdout.count("nft -f -") == 1
-    assert out.stdout.count("add element inet irtui ") == 2 * n_blocked  # check + apply
-    assert "add element inet irtui v4_32 { 198.19.1.0 timeout 86400s }" in out.stdout
+    assert out.stdout.count(" timeout 86400s") == 2 * n_blocked  # check + apply
+    assert "add element inet irtui v4_32 { 198.19.1.0 timeout 86400s, " in out.stdout
     assert "add element inet irtui v6_48 { 2001:db8:100:: timeout 86400s }" in out.stdout
     assert f"entries: {len(feed.refused)} refused, {n_blocked} to add" in out.stdout
 

@@ -18,7 +18,7 @@ from irtui.core.errors import ActionError
 from irtui.core.firewall import iptables
 from irtui.core.firewall.backend import BlockRequest, Command, FirewallBackend, IsolationPolicy
 from irtui.core.firewall.iptables import IptablesBackend, RawTable
-from irtui.core.firewall.state import HostState, Network
+from irtui.core.firewall.state import Enforcement, HostState, IsolationStatus, Network
 from irtui.core.remote import script, script_names
 from irtui.lab import LabInfo
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
@@ -172,15 +172,69 @@ def test_parse_fresh_host_and_failures(backend: IptablesBackend) -> None:
                                                "add irtui4 not-an-address\n### irtui ipset 6\n"))
 
 
-def test_half_isolated_host_is_not_reported_isolated(backend: IptablesBackend) -> None:
-    # v4 complete, v6 missing: traffic over IPv6 still flows, so the host is not isolated
+def test_half_isolated_host_is_partial_not_normal(backend: IptablesBackend) -> None:
+    """Issue 8 item 10: v4 complete, v6 missing: IPv6 traffic still flows, so the host is
+    neither isolated nor normal: PARTIAL, and release removes what is there."""
     text = REALISTIC.split("### irtui raw 6")[0] + "### irtui raw 6\n### irtui end\n"
     state = backend.parse_state("h", text)
-    assert state.isolation is None
+    assert not state.isolated
+    assert state.isolation_status is IsolationStatus.PARTIAL
+    assert state.isolation is not None and "IPv6 not isolated" in state.isolation.problem
+    assert state.isolation.since == SINCE
     assert state.detail["isolation"] == {4: "complete", 6: "absent"}
+    (release,) = backend.release_commands(state)
+    assert "-D PREROUTING -j IRTUI-ISOLATE-IN" in (release.stdin or "")
     # ... unless the kernel has no IPv6 at all
     state = backend.parse_state("h", "### irtui no-ipv6\n" + text)
-    assert state.isolation is not None
+    assert state.isolated
+
+
+def test_isolation_jump_after_an_accepting_rule_is_partial(backend: IptablesBackend) -> None:
+    text = REALISTIC.replace("-A PREROUTING -j IRTUI-ISOLATE-IN\n-A PREROUTING -j IRTUI-BLOCK",
+                             "-A PREROUTING -s 10.9.9.9/32 -j ACCEPT\n"
+                             "-A PREROUTING -j IRTUI-ISOLATE-IN\n-A PREROUTING -j IRTUI-BLOCK",
+                             1)
+    state = backend.parse_state("h", text)
+    assert state.isolation_status is IsolationStatus.PARTIAL
+    assert "may accept" in state.isolation.problem  # type: ignore[union-attr]
+
+
+def _enforcement(text: str, backend: IptablesBackend) -> dict[str, Enforcement]:
+    return {e.text: e.enforcement for e in backend.parse_state("h", text).blocks}
+
+
+@pytest.mark.parametrize(("change", "enforced"), [
+    (("", ""), True),
+    (("-A PREROUTING -j IRTUI-BLOCK\n", ""), False),                      # jump gone
+    (("-A IRTUI-BLOCK -m set --match-set irtui4 dst -j DROP\n", ""), False),  # a drop gone
+    (("-A OUTPUT -j IRTUI-BLOCK-OUT\n", ""), False),                      # out jump gone
+    (("-A PREROUTING -j IRTUI-ISOLATE-IN\n",                             # an ACCEPT first
+      "-A PREROUTING -i eth0 -j ACCEPT\n-A PREROUTING -j IRTUI-ISOLATE-IN\n"), False),
+    (("-A PREROUTING -j IRTUI-ISOLATE-IN\n",                             # a jump elsewhere
+      "-A PREROUTING -j SOMEONE-ELSE\n-A PREROUTING -j IRTUI-ISOLATE-IN\n"), False),
+    (("-A PREROUTING -j IRTUI-ISOLATE-IN\n",                             # only drops first
+      "-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP\n"
+      "-A PREROUTING -j CT --notrack\n-A PREROUTING -j IRTUI-ISOLATE-IN\n"), True),
+    (("-A IRTUI-BLOCK -m set --match-set irtui4 src -j DROP\n",          # RETURN in our chain
+      "-A IRTUI-BLOCK -j RETURN\n-A IRTUI-BLOCK -m set --match-set irtui4 src -j DROP\n"),
+     False),
+])
+def test_read_back_checks_enforcement_not_membership(backend: IptablesBackend,
+                                                     change: tuple[str, str],
+                                                     enforced: bool) -> None:
+    """Issue 8 item 10: an entry whose drop rule or jump is missing, or not reached first,
+    is NOT_ENFORCED, with the reason in ``gaps``."""
+    text = REALISTIC.replace(*change, 1) if change[0] else REALISTIC
+    assert change[0] in REALISTIC
+    v4 = {k: v for k, v in _enforcement(text, backend).items() if ":" not in k}
+    expected = Enforcement.ENFORCED if enforced else Enforcement.NOT_ENFORCED
+    assert set(v4.values()) == {expected}
+    state = backend.parse_state("h", text)
+    assert any("iptables raw" in gap for gap in state.gaps) is not enforced
+    # IPv6: irtui6 holds entries but the IPv6 raw table has no block rules at all
+    v6 = {k: v for k, v in _enforcement(text, backend).items() if ":" in k}
+    assert set(v6.values()) == {Enforcement.NOT_ENFORCED}
+    assert any(gap.startswith("ip6tables") for gap in state.gaps)
 
 
 _PLACEHOLDER = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -237,7 +291,9 @@ def test_block_commands_cover_both_families(backend: IptablesBackend) -> None:
     assert script.index('"$2" $(w) --test --noflush') < script.index('"$2" $(w) --noflush')
     assert "-A IRTUI-BLOCK -m set --match-set irtui4 src -j DROP" in v4
     assert "-A IRTUI-BLOCK -m set --match-set irtui6 dst -j DROP" in v6
-    assert "-I PREROUTING 1 -j IRTUI-BLOCK\n" in v6 and "-I OUTPUT 1 -j IRTUI-BLOCK-OUT\n" in v6
+    # jumps to the head: expanded on the host, under the lock, from the raw table then
+    assert "# irtui head PREROUTING IRTUI-BLOCK\n" in v6
+    assert "# irtui head OUTPUT IRTUI-BLOCK-OUT\n" in v6
     # only the v4 family touched: no ip6tables
     _, rules = backend.block_commands(reqs[:1], HostState("h"))
     assert t["ip6tables_restore"] not in rules.argv and "irtui6" not in (rules.stdin or "")
@@ -255,8 +311,8 @@ def test_block_commands_are_exact_for_the_state(backend: IptablesBackend) -> Non
     state = backend.parse_state("h", moved)
     cmds = backend.block_commands([BlockRequest(net("203.0.113.9"), 60)], state)
     assert len(cmds) == 2
-    assert cmds[1].stdin == ("# irtui family 4\n*raw\n-D PREROUTING -j IRTUI-BLOCK\n"
-                             "-I PREROUTING 1 -j IRTUI-BLOCK\nCOMMIT\n")
+    assert cmds[1].stdin == ("# irtui family 4\n*raw\n# irtui head PREROUTING IRTUI-BLOCK\n"
+                             "COMMIT\n")
 
 
 def test_block_refuses_what_ipset_cannot_hold(backend: IptablesBackend) -> None:
@@ -273,15 +329,16 @@ def test_block_refuses_what_ipset_cannot_hold(backend: IptablesBackend) -> None:
 
 
 def test_long_management_list_is_read_back_from_the_rules(backend: IptablesBackend) -> None:
-    mgmt = tuple(net(f"198.18.{i}.0/24") for i in range(40))
+    mgmt = tuple(net(f"198.18.{2 * i}.0/24") for i in range(40))  # apart: nothing collapses
     (cmd,) = backend.isolate_commands(IsolationPolicy(mgmt, SINCE), HostState("h"))
     v4 = (cmd.stdin or "").split("# irtui family 6\n")[0].removeprefix("# irtui family 4\n")
-    assert 'mgmt=*" -j RETURN' in v4
+    comment = next(line for line in v4.splitlines() if "--comment" in line)
+    assert f'--comment "irtui isolation since={SINCE}"' in comment  # no list: read back below
     text = (FRESH.replace("### irtui raw 6", "### irtui no-ipv6\n### irtui raw 6")
             .replace(":OUTPUT ACCEPT [0:0]\n", ":OUTPUT ACCEPT [0:0]\n"
                      + v4.removeprefix("*raw\n").replace("COMMIT\n", "")
-                     .replace("-I PREROUTING 1", "-A PREROUTING").replace("-I OUTPUT 1",
-                                                                          "-A OUTPUT")))
+                     .replace("# irtui head PREROUTING ", "-A PREROUTING -j ")
+                     .replace("# irtui head OUTPUT ", "-A OUTPUT -j ")))
     state = backend.parse_state("h", text)
     assert state.isolation is not None and state.isolation.since == SINCE
     assert state.isolation.management == tuple(str(n) for n in mgmt)

@@ -67,7 +67,8 @@ def test_isolate_and_release(fw: Responder, clean_lab) -> None:
     assert tcp_connects(attacker.namespace, h2.v4, 22)
     state = fw.read_state("host1")
     assert state.isolated and state.isolation is not None and state.isolation.since
-    assert fw.rollback_status("host1").state is TimerState.NONE  # disarmed by the confirmation
+    timer = fw.rollback_status("host1")  # disarmed by the confirmation, as the host logs it
+    assert timer.state is TimerState.DISARMED and timer.detail.startswith("disarmed at")
     snapshots = list(fw.audit.directory.glob("*-host1-rulesets-before.txt"))
     assert len(snapshots) == 1 and "site_rules" in snapshots[0].read_text()
     trail = [json.loads(line) for line in fw.audit.trail_path.read_text().splitlines()]

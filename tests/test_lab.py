@@ -321,6 +321,9 @@ def test_lab_down_removes_only_its_own_lab(lab: LabInfo) -> None:
         small = lab_up(DOWN_SPEC)
         pid = read_pid(small.hosts[0].pid_file)
         assert pid is not None and pid_running(pid)
+        sinks = {role: read_pid(DOWN_SPEC.lab_dir / "notify" / f"{role}.pid")
+                 for role in ("sinks", "keyring", "bus")}
+        assert all(p is not None and pid_running(p) for p in sinks.values())
         assert all(namespace_exists(ns) for ns in small.namespaces)
         assert _ifindex(None, DOWN_SPEC.root_ifname) > 0
     finally:
@@ -329,6 +332,9 @@ def test_lab_down_removes_only_its_own_lab(lab: LabInfo) -> None:
     assert f"deleted interface {DOWN_SPEC.root_ifname}" in removed
     assert f"stopped sshd pid {pid} (host1)" in removed
     assert not pid_running(pid)
+    for role, sink_pid in sinks.items():  # the notification sinks and the lab keyring
+        assert f"stopped lab {role} pid {sink_pid}" in removed
+        assert sink_pid is not None and not pid_running(sink_pid)
     assert not [ns for ns in list_namespaces() if ns.startswith(f"{DOWN_SPEC.prefix}-")]
     link = subprocess.run(["ip", "link", "show", "dev", DOWN_SPEC.root_ifname],
                           capture_output=True, check=False)

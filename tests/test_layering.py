@@ -14,7 +14,8 @@ LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; "
 def test_core_imports_no_textual() -> None:
     code = (
         "import sys, irtui.core.actions, irtui.core.config, irtui.core.ssh, "
-        "irtui.core.firewall.nftables, irtui.core.notify_email, irtui.core.secrets, "
+        "irtui.core.firewall.nftables, irtui.core.notify.email, irtui.core.notify.channels, "
+        "irtui.core.notify.dispatch, irtui.core.secrets, "
         "irtui.core.audit\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich') "
         "or m.startswith('irtui.tui'))\n"

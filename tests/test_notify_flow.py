@@ -39,6 +39,7 @@ def test_cli_secret_then_notify(tmp_path: Path, smtp_server, keyring_session) ->
     env = keyring_session
     missing = _irtui(env, "--config", str(cfg), "notify", "--subject", "x", "--body", "y")
     assert missing.returncode == 4
+    assert "email (email): not configured" in missing.stderr
     assert "irtui secrets set smtp" in missing.stderr
     assert smtp_server.messages == []
 
@@ -57,7 +58,7 @@ def test_cli_secret_then_notify(tmp_path: Path, smtp_server, keyring_session) ->
     assert got.message.get_content().replace("\r\n", "\n") == BODY  # SMTP sends CRLF
     exported = _irtui(env, "--config", str(cfg), "audit", "export", "--json")
     assert exported.returncode == 0, exported.stderr
-    notes = [r for r in json.loads(exported.stdout)
+    notes = [r for r in json.loads(exported.stdout)["data"]["records"]
              if r["kind"] == "action" and r["action"] == "notify"]
     assert len(notes) == 2  # the refused send (no secret) and the sent one, both recorded
     assert [n["ok"] for n in notes] == [False, True]
@@ -80,8 +81,12 @@ async def test_tui_compose_and_send(tmp_path: Path, smtp_server, keyring_session
         await pilot.pause(0.2)
         await app.workers.wait_for_complete()
         await pilot.pause(0.3)
-        assert "email sent" in "\n".join(app.query_one("#log").lines)
+        log = "\n".join(app.query_one("#log").lines)
+        assert "✓ email (email): sent — message <" in log
     assert len(smtp_server.messages) == 1
     message = smtp_server.messages[0].message
     assert message["Subject"] == "incident 42: update"
-    assert "No containment actions recorded" in message.get_content()
+    # the body is the default template, filled from this session's (empty) record
+    content = message.get_content()
+    assert f"Incident {app.responder.audit.session} — containment update" in content
+    assert "Actions (0 action(s): 0 succeeded, 0 failed)" in content

@@ -126,7 +126,8 @@ def test_no_keyring_backend_gives_secret_error_with_fix(
 ):
     value = "never-shown-" + secrets.token_urlsafe(8)
     out = _probe(_clean_env(tmp_path, **extra), value)
-    assert "keyring.backends.fail.Keyring" in out["backend"]
+    assert out["backend"].startswith("none (no usable keyring backend: no OS keyring is "
+                                     "available to use secrets (service irtui)")
     for op in ("get", "set", "delete"):
         assert "no OS keyring is available" in out[op]["problem"], out
         assert "'smtp'" in out[op]["problem"]
@@ -144,7 +145,8 @@ def test_secret_service_forced_but_no_bus_gives_secret_error(bus: str, tmp_path:
         extra["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={tmp_path / 'no-bus-here'}"
     value = "never-shown-" + secrets.token_urlsafe(8)
     out = _probe(_clean_env(tmp_path, **extra), value)
-    assert out["backend"].startswith("unavailable (PYTHON_KEYRING_BACKEND=keyring.backends.")
+    assert out["backend"].startswith("none (no usable keyring backend: cannot use secrets "
+                                     "(service irtui): PYTHON_KEYRING_BACKEND=keyring.backends.")
     for op in ("get", "set", "delete"):
         problem = out[op]["problem"]
         assert "secret 'smtp'" in problem, out

@@ -134,7 +134,7 @@ def test_wrong_key_is_an_authentication_error(lab_config: Config, tmp_path: Path
 
 @pytest.mark.parametrize(("make", "message"), [
     ("public", "not a usable private key (that is the public key)"),
-    ("passphrase", "protected by a passphrase — load it into ssh-agent"),
+    ("passphrase", "protected by a passphrase — store it with irtui secrets set ssh-key"),
     ("junk", "not a usable private key"),
     ("missing", "not found"),
 ])

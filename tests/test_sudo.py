@@ -14,7 +14,7 @@ from irtui.core.actions import Responder
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config
 from irtui.core.errors import SSHError
-from irtui.lab.probe import tcp_connects
+from irtui.lab.probe import ns_run, tcp_connects
 from tests.lab_fixtures import SLOT
 
 # Accounts and sudoers files are machine-wide: one per test lab slot, so parallel workers
@@ -72,3 +72,24 @@ def test_passwordless_sudo_blocks_for_real(lab_config: Config, lab_user: str, cl
         assert str(management) == clean_lab.responder_v4  # survives sudo's env reset
     finally:
         responder.close()
+
+
+def test_sudo_requiretty_names_the_sudoers_fix(lab_config: Config, lab_user: str, clean_lab,
+                                               tmp_path: Path) -> None:
+    """sudoers ``Defaults requiretty`` (still the default on some RHEL-family images): even
+    a NOPASSWD rule cannot pass ``sudo -n`` over a non-interactive session. irtui names
+    requiretty and the sudoers line that lifts it, and changes nothing."""
+    SUDOERS.write_text(f"Defaults:{USER} requiretty\n{USER} ALL=(root) NOPASSWD: ALL\n")
+    SUDOERS.chmod(0o440)
+    ruleset = ["nft", "list", "ruleset"]
+    before = ns_run(clean_lab.hosts[0].namespace, ruleset).stdout
+    responder = _responder(lab_config, tmp_path)
+    try:
+        with pytest.raises(SSHError) as err:
+            responder.plan_block(["203.0.113.7"], ["host1"])
+    finally:
+        responder.close()
+    message = str(err.value)
+    assert "requiretty" in message
+    assert f"Defaults:{USER} !requiretty" in message
+    assert ns_run(clean_lab.hosts[0].namespace, ruleset).stdout == before

@@ -84,13 +84,24 @@ def test_format_duration() -> None:
 def test_block_script_has_both_families_and_ttl() -> None:
     reqs = [BlockRequest(ipaddress.ip_network("203.0.113.7"), 3600),
             BlockRequest(ipaddress.ip_network("2001:db8::/32"), 3600, refresh=True)]
-    script = nftables.block_script(reqs, existing_sets=["v4_24"])
-    assert "add element inet irtui v4_32 { 203.0.113.7 timeout 3600s }" in script
-    assert "delete element inet irtui v6_32 { 2001:db8:: }" in script  # refresh = re-add
-    assert "add element inet irtui v6_32 { 2001:db8:: timeout 3600s }" in script
-    assert "ip saddr & 255.255.255.0 @v4_24" in script  # existing set's rules re-asserted
+    script = nftables.block_script(reqs)
+    lines = script.splitlines()
+    # add, delete, add again: the TTL is set whether or not the entry was there
+    assert lines.index("add element inet irtui v4_32 { 203.0.113.7 }") < \
+        lines.index("delete element inet irtui v4_32 { 203.0.113.7 }") < \
+        lines.index("add element inet irtui v4_32 { 203.0.113.7 timeout 3600s }")
+    assert "add element inet irtui v6_32 { 2001:db8:: timeout 3600s }" in lines
     assert "ip6 daddr & ffff:ffff:: @v6_32" in script
     assert "$" not in script  # every placeholder filled
+
+
+def test_block_script_touches_only_the_sets_it_adds_to() -> None:
+    """Issue 8 item 8: a script planned from an old state must not flush other sets' rules,
+    so it takes no existing sets and flushes only the chains of the sets it adds to."""
+    script = nftables.block_script([BlockRequest(ipaddress.ip_network("203.0.113.0/24"), 60)])
+    flushed = [line.split()[-1] for line in script.splitlines() if line.startswith("flush")]
+    assert flushed == ["v4_24_in", "v4_24_fwd", "v4_24_out"]
+    assert "v4_32" not in script and "v6_" not in script
 
 
 def test_parse_ruleset_reads_entries_and_isolation() -> None:
@@ -102,6 +113,10 @@ def test_parse_ruleset_reads_entries_and_isolation() -> None:
         {"set": {"family": "inet", "table": "irtui", "name": "v6_32", "elem": [
             {"elem": {"val": "2001:db8::", "timeout": 60, "expires": 59}}]}},
         {"set": {"family": "inet", "table": "other", "name": "v4_32", "elem": ["192.0.2.1"]}},
+        {"table": {"family": "inet", "name": "irtui_isolation"}},
+        *({"chain": {"family": "inet", "table": "irtui_isolation", "name": hook, "type": "filter",
+                     "hook": hook, "prio": -160, "policy": "drop"}}
+          for hook in ("input", "output", "forward")),
         {"rule": {"family": "inet", "table": "irtui_isolation", "chain": "input",
                   "comment": "irtui isolation since=2026-11-29T22:30:00Z mgmt=198.18.0.1/32"}},
     ]}

@@ -405,10 +405,10 @@ async def test_spinner_and_cancel_only_where_safe(tmp_path: Path) -> None:
         table.spin()
         assert first.endswith(" block…") and table.get_row("host1")[6] != first
         isolation, block = Run(replace(mixed_plan(), action="isolate")), Run(mixed_plan())
-        app.running = {1: isolation}
+        app.runs = {1: isolation}
         await pilot.press("x")
         assert not isolation.cancel.is_set()  # an isolation is never cancelled
-        app.running = {1: isolation, 2: block}
+        app.runs = {1: isolation, 2: block}
         await pilot.press("x")  # host1 is in both: the latest, the block
         assert block.cancel.is_set() and not isolation.cancel.is_set()
 
@@ -485,7 +485,10 @@ async def test_expired_copy_never_sticks_at_zero(tmp_path: Path) -> None:
         assert table.get_row(entry)[2] == "host1,host2" and table.get_row(entry)[3] in (
             "2s", "1s")
         app.responder.states["host1"] = HostState("host1", (), backend="nftables")  # type: ignore[attr-defined]
-        await pilot.pause(3.2)  # the copy runs out; the 1 s tick notices
+        for _ in range(40):  # the copy runs out; the 1 s tick notices: read again
+            await pilot.pause(0.25)
+            if table.get_row(entry)[2] == "host2":
+                break
         await settle(app, pilot)
         assert table.get_row(entry)[2:4] == ["host2", "permanent"]
         assert table.get_row(entry)[4] == "⚠ lab: 1/3, web: 1/2"

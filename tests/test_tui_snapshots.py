@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Label, TextArea
 
 from irtui.tui.app import IrtuiApp
 from irtui.tui.log_panel import LogPanel
-from irtui.tui.notify_pane import NotifyPane
 from irtui.tui.screens import ConfirmScreen
 from tests.snapshots import compare
 from tests.tui_fixtures import FIXED_NOW, CannedResponder, fixed_config, mixed_plan, record_actions
@@ -38,8 +37,11 @@ async def blocklist(app: IrtuiApp, pilot: Pilot) -> None:
 
 
 async def notify(app: IrtuiApp, pilot: Pilot) -> None:
-    app.query_one(NotifyPane).fill_body("Team: host2 is isolated; 203.0.113.7 is blocked.")
-    await _keys(app, pilot, "3", "escape")
+    await _keys(app, pilot, "3", "escape")  # the template fill and the check ran: now fixed
+    app.query_one("#notify-subject", Input).value = "[INC] containment update"
+    app.query_one("#notify-body", TextArea).text = "Team: host2 is isolated; 203.0.113.7 blocked."
+    app.query_one("#notify-status", Label).update("(status fixed for the snapshot)")
+    await settle(app, pilot)
 
 
 async def log_detail(app: IrtuiApp, pilot: Pilot) -> None:

@@ -21,9 +21,9 @@ from irtui.core.events import HostResult, Outcome, OutputLine
 from irtui.core.plan import Plan, Step
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
+from irtui.tui.compose import ComposePane
 from irtui.tui.hosts_table import HostTable
 from irtui.tui.log_panel import ERROR_MARK
-from irtui.tui.notify_pane import NotifyPane
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
 from tests.tui_helpers import release_with_keys, settle
 
@@ -215,15 +215,16 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         body = app.query_one("#notify-body", TextArea)
-        assert body.text == app.responder.audit.summary()
-        # untouched: refilled with the new summary after the action
+        assert f"Incident {app.responder.audit.session} — containment update" in body.text
+        assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
+        # untouched: refilled from the template after the action
         await pilot.press("b", *"203.0.113.82", "enter")
         await settle(app, pilot)
         await pilot.press("y")
         await settle(app, pilot)
         await settle(app, pilot)
-        assert "block 203.0.113.82" in body.text
-        assert body.text == app.responder.audit.summary()
+        assert "  - 203.0.113.82 on host1" in body.text  # read back from host1's firewall
+        assert "block 203.0.113.82" in body.text  # the action, from the audit records
         # the responder writes a draft: the next action keeps it
         await pilot.press("3", "tab", "tab")
         assert app.focused is body
@@ -238,9 +239,11 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
         await settle(app, pilot)
         assert "unblock 203.0.113.82" in app.responder.audit.summary()
         assert body.text == draft
-        # ctrl+l still refills on demand
+        # ctrl+l still refills on demand, from the new read-back
         await pilot.press("ctrl+l")
-        assert body.text == app.responder.audit.summary()
+        await settle(app, pilot)
+        assert "unblock 203.0.113.82" in body.text
+        assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
 
 
 # ---- 5. the notify pane at 80x24 ----------------------------------------------------------
@@ -266,7 +269,7 @@ async def test_notify_pane_fits_80x24_and_esc_leaves_the_fields(tmp_path: Path) 
             app.query_one(start).focus()
             await pilot.press("escape")
             assert not isinstance(app.focused, Input | TextArea)
-            assert app.query_one(NotifyPane).has_focus is False
+            assert app.query_one(ComposePane).has_focus is False
         await pilot.press("2")
         assert app.query_one("#tabs").active == "blocks"
         await pilot.press("3", "escape", "1")

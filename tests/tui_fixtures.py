@@ -26,9 +26,12 @@ HOSTS = ("host1", "host2", "host3")
 
 
 def fixed_config(tmp_path: Path, **ui: object) -> Config:
-    """Three hosts of group ``lab`` (host1, host2 also in ``web``) at 192.0.2.x."""
-    hosts = tuple(HostConfig(name, f"192.0.2.{10 + i}", groups=("lab", "web") if i < 2
-                             else ("lab",)) for i, name in enumerate(HOSTS))
+    """Three hosts of group ``lab`` (host1, host2 also in ``web``) on loopback addresses
+    with a closed port: nothing should connect to them (:class:`CannedResponder` answers
+    for them), and if something did, it would stay on this machine and fail at once."""
+    hosts = tuple(HostConfig(name, f"127.0.0.{11 + i}", port=9,
+                             groups=("lab", "web") if i < 2 else ("lab",))
+                  for i, name in enumerate(HOSTS))
     config = Config(hosts=hosts, audit_dir=str(tmp_path / "audit"),
                     record_path=str(tmp_path / "record.db"), path="/etc/irtui/config.toml")
     return replace(config, ui=replace(config.ui, **ui)) if ui else config
@@ -57,6 +60,8 @@ class CannedResponder(Responder):
                  states: dict[str, HostState | Exception] | None = None) -> None:
         super().__init__(config)
         self.states = dict(FIXED_STATES if states is None else states)
+        self.ctx.read_state = self.read_state  # type: ignore[method-assign]  (the notify
+        # context and the plans read hosts through the session, not the Responder)
 
     def profile(self, name: str, refresh: bool = False):  # type: ignore[override]
         """No preflight profile: the table shows the backend of the state."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-MODULES = ("contain", "hosts", "notify", "record", "lab", "drill")
+MODULES = ("contain", "collect", "hosts", "notify", "record", "lab", "drill")
 """Verb modules under :mod:`irtui.commands`, in the order their verbs appear in ``--help``."""
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TextIO
 
 from irtui.core.errors import (
     AuditError,
@@ -16,6 +20,7 @@ from irtui.core.errors import (
     SecretError,
     SSHError,
 )
+from irtui.core.text import printable
 
 if TYPE_CHECKING:
     from irtui.core.actions import Responder
@@ -32,7 +37,10 @@ ON_HELP = "enforcement point: host name, @group or all (repeatable)"
 
 def exit_code(exc: IrtuiError) -> int:
     """The exit code for an error that stopped a verb (see the module docstring of
-    :mod:`irtui.cli`)."""
+    :mod:`irtui.cli`). An audit write that failed after a host was changed is 1, never 2
+    (2 promises that nothing changed)."""
+    if isinstance(exc, AuditError) and exc.changed:
+        return EXIT_FAILED
     if isinstance(exc, ConfigError | InvalidTargetError | AuditError):
         return EXIT_INPUT
     if isinstance(exc, SSHError):
@@ -40,6 +48,53 @@ def exit_code(exc: IrtuiError) -> int:
     if isinstance(exc, SecretError | NotifyError):
         return EXIT_NOTIFY
     return EXIT_FAILED
+
+
+def hosts_exit(selected: int, errors: list[IrtuiError], attention: bool = False) -> int:
+    """Exit code of a reading verb over ``selected`` hosts (``status``, ``probe``,
+    ``blocks``), which goes on past a host it cannot read: with one host, that host's
+    error code (3 when unreachable, see :func:`exit_code`); with several, 1 when any failed
+    or any needs ``attention`` (an entry not enforced, a partial isolation, irtui state in
+    two backends), else 0."""
+    if selected == 1 and errors:
+        return exit_code(errors[0])
+    return EXIT_FAILED if errors or attention else EXIT_OK
+
+
+class PrintableStream:
+    """A text stream that writes through :func:`irtui.core.text.printable`: whatever a verb
+    prints (a host's output, an error quoting it, a value read from a firewall) reaches the
+    terminal with its control characters escaped; newlines and tabs stay."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(printable(text, keep_newlines=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding…
+        return getattr(self.stream, name)
+
+
+@contextmanager
+def printable_output() -> Iterator[None]:
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` are :class:`PrintableStream`s."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = PrintableStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = PrintableStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def verb_group(sub: argparse._SubParsersAction, name: str, text: str,  # type: ignore[type-arg]
+               dest: str) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:  # type: ignore[type-arg]
+    """A verb with sub-verbs (``irtui NAME VERB ...``): its parser and the sub-verbs' parsers
+    (one of them is required; the chosen one is ``args.<dest>``)."""
+    p = sub.add_parser(name, help=text, description=text)
+    return p, p.add_subparsers(dest=dest, required=True)
 
 
 def action_parser(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
@@ -80,7 +135,7 @@ class Printer:
             StepStarted,
         )
 
-        with self.lock:
+        with self.lock, contextlib.suppress(OSError):  # a closed terminal: keep going
             if isinstance(event, StepStarted) and not self.quiet:
                 print(f"{event.host} $ {event.command}   # {event.purpose}", file=sys.stderr)
             elif isinstance(event, Countdown) and not self.quiet:
@@ -90,12 +145,51 @@ class Printer:
                 mark = "|" if event.stream == "stdout" else "!"
                 print(f"{event.host} {mark} {event.line}", file=sys.stderr)
             elif isinstance(event, HostResult):
-                print(f"{event.host}: {'ok' if event.ok else 'FAILED'} — {event.message} "
-                      f"({event.duration:.2f} s)")
+                word = "ok" if event.ok else event.outcome.value.upper()
+                print(f"{event.host}: {word} — {event.message} ({event.duration:.2f} s)")
             elif isinstance(event, PlanResult):
                 good, bad = event.counts
                 print(f"{event.summary}: {good} ok, {bad} failed")
             sys.stdout.flush()
+
+
+def _tty_passphrase(question: str) -> str:
+    """Ask on the controlling terminal (never stdin, which may carry piped data)."""
+    import getpass
+
+    try:
+        with open("/dev/tty"):
+            pass
+    except OSError:
+        raise SecretError("the encrypted keyring file needs its passphrase, but there is no "
+                          "terminal to ask on", "run irtui in a terminal") from None
+    return getpass.getpass(question)
+
+
+def configure_secrets(config: Config | str | None) -> Config:
+    """Apply ``[secrets]`` for this CLI run (which keyring; the terminal prompt for an
+    encrypted file's passphrase, asked once).
+
+    Args:
+        config: a loaded config, or a path (None: the default path; a missing default file
+            means the defaults, so ``irtui secrets`` works before any config exists).
+
+    Returns:
+        The config used.
+
+    Raises:
+        ConfigError: the file given (or the existing default file) is invalid.
+    """
+    from irtui.core import secret_backend
+    from irtui.core.config import Config, default_config_path, load_config
+
+    if not isinstance(config, Config):
+        use_defaults = config is None and not default_config_path().exists()
+        config = Config() if use_defaults else load_config(config)
+    secret_backend.configure(config.secrets)
+    secret_backend.set_passphrase_prompt(_tty_passphrase)
+    return config
+
 
 
 def recorder(config: Config, args: argparse.Namespace | None = None) -> IncidentRecorder:
@@ -123,16 +217,62 @@ def responder(config: Config, args: argparse.Namespace | None = None) -> Respond
     return fw
 
 
+INTERRUPT_NOTICE = ("irtui: interrupted — stopping safely: no new step starts; an isolation "
+                    "already applied is not confirmed and its host rolls back by itself when "
+                    "its timer fires; the result is being recorded")
+
+
+@contextlib.contextmanager
+def interruptible(cancel: threading.Event) -> Iterator[list[int]]:
+    """While the block runs, Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal) set
+    ``cancel`` instead of killing irtui, so a running plan ends in a known state and its
+    result is recorded; a second signal only repeats the notice. Yields the list of
+    signals received. Only in the main thread (signal(2) handlers); elsewhere a no-op."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        caught.append(signum)
+        cancel.set()
+        with contextlib.suppress(OSError):
+            print(INTERRUPT_NOTICE if len(caught) == 1 else
+                  "irtui: still stopping safely; the result is being recorded",
+                  file=sys.stderr, flush=True)
+
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in wanted}
+    try:
+        yield caught
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
 def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
-    """Print the plan's notes; with ``--dry-run`` print the plan, else execute it.
+    """Print the plan's notes; with ``--dry-run`` print the plan, else execute it. The plan
+    and the result go into the verb's ``--json`` document.
+
+    Ctrl-C, SIGTERM or SIGHUP during execution stop it safely (see :func:`interruptible`);
+    the result is recorded, marked interrupted.
 
     Returns:
-        EXIT_OK, or EXIT_FAILED when any host failed.
+        EXIT_OK; EXIT_FAILED when any host failed (inconclusive included); 128 + the
+        signal number (130 for Ctrl-C) when interrupted.
     """
+    from irtui.commands.jsonout import report
+
+    report().set_plan(plan)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         print(plan.render())
         return EXIT_OK
-    result = fw.execute(plan, Printer(args.quiet))
+    cancel = threading.Event()
+    with interruptible(cancel) as caught:
+        result = fw.execute(plan, Printer(args.quiet), cancel)
+    report().add_result(result)
+    if caught:
+        return 128 + caught[0]
     return EXIT_OK if result.ok else EXIT_FAILED

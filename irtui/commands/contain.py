@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import sys
 from typing import TYPE_CHECKING
 
-from irtui.commands.common import EXIT_OK, ON_HELP, action_parser, responder, run_plan
-from irtui.core.errors import InvalidTargetError
+from irtui.commands import jsonout
+from irtui.commands.common import ON_HELP, action_parser, hosts_exit, responder, run_plan
+from irtui.core.errors import InvalidTargetError, IrtuiError
 from irtui.core.feed_accounting import account
 
 if TYPE_CHECKING:
@@ -48,15 +48,16 @@ def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]
         targets += feed.entries
     if not targets:
         if any(feed.refused for _, feed in feeds):
-            for name, feed in feeds:
-                print(account(name, feed, None).line(), file=sys.stderr)
+            _feed_lines(feeds, None)
         raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
     return targets, feeds
 
 
 def _feed_lines(feeds: list[tuple[str, Feed]], plan: Plan | None) -> None:
-    for name, feed in feeds:
-        print(account(name, feed, plan).line(), file=sys.stderr)
+    accounts = [account(name, feed, plan) for name, feed in feeds]
+    jsonout.report().put(feeds=jsonout.feed_accounts(accounts))  # --json: data.feeds
+    for line in accounts:
+        print(line.line(), file=sys.stderr)
 
 
 def cmd_block(args: argparse.Namespace, config: Config) -> int:
@@ -69,6 +70,7 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
     except InvalidTargetError:
         _feed_lines(feeds, None)
         raise
+    jsonout.report().set_plan(plan)  # --json: the plan even when refused below
     if plan.confirm_text and not args.dry_run and args.confirm_prefix != plan.confirm_text:
         sizes = ", ".join(f"{n} covers {ipaddress.ip_network(n).num_addresses:,} addresses"
                           for n in plan.confirm_text.split())
@@ -98,6 +100,8 @@ def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
     plan = fw.plan_isolate(
         args.hosts, confirm_timeout=args.confirm_timeout, extra_management=args.management or (),
         keep_session_address=not args.no_session_address, canary=args.canary)
+    if args.collect_first:
+        plan = fw.plan_collect(plan.hosts, volatile_only=True, incident=args.incident, then=plan)
     return run_plan(args, fw, plan)
 
 
@@ -108,26 +112,42 @@ def cmd_release(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
-    """``irtui blocks``: the live blocklist read back from each host."""
+    """``irtui blocks``: the live blocklist read back from each host, with each entry's
+    enforcement. A host that cannot be read prints its error and the others still print;
+    the exit code follows :func:`~irtui.commands.common.hosts_exit`."""
     from irtui.core.durations import format_duration
 
     fw = responder(config, args)
-    rows = []
-    for host in config.select(args.on or ["all"]):
-        state = fw.read_state(host.name)
+    rows, errors, gaps = [], [], []
+    chosen = config.select(args.on or ["all"])
+    for host in chosen:
+        try:
+            state = fw.read_state(host.name)
+        except IrtuiError as exc:
+            errors.append(exc)
+            rows.append({"host": host.name, "error": exc.line})
+            jsonout.report().host(jsonout.host_error(host.name, exc))  # --json
+            continue
+        jsonout.report().host(jsonout.blocks_row(state))  # --json
+        gaps += [f"{host.name}: {gap}" for gap in state.gaps]
         for entry in state.blocks:
             rows.append({"host": host.name, "entry": entry.text, "family": entry.family,
-                         "expires_s": entry.expires, "timeout_s": entry.timeout})
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} EXPIRES IN")
-        for row in rows:
-            print(f"{row['host']:<12} {row['entry']:<40} v{row['family']:<3} "
-                  f"{format_duration(row['expires_s'])}")
-        if not rows:
-            print("(no blocks)")
-    return EXIT_OK
+                         "expires_s": entry.expires, "timeout_s": entry.timeout,
+                         "enforcement": entry.enforcement.value, "enforced": entry.enforced})
+    print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} {'EXPIRES IN':<11} ENFORCED")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['host']:<12} ✗ {row['error']}")
+            continue
+        mark = "yes" if row["enforced"] else str(row["enforcement"]).upper()
+        print(f"{row['host']:<12} {row['entry']:<40} v{row['family']:<3} "
+              f"{format_duration(row['expires_s']):<11} {mark}")
+    if not rows:
+        print("(no blocks)")
+    for gap in gaps:
+        print(f"not enforced: {gap}")
+    unenforced = any("error" not in r and not r["enforced"] for r in rows)
+    return hosts_exit(len(chosen), errors, unenforced)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -166,6 +186,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--canary", metavar="ADDR:PORT",
                    help="self-test target that must become unreachable (default: the first "
                    "of isolation.canaries that is not the host itself)")
+    p.add_argument("--collect-first", action="store_true",
+                   help="collect the volatile evidence (network state, processes) first, "
+                   "then isolate; reports how long that took before containment began")
     p.set_defaults(handler=cmd_isolate)
 
     p = action_parser(sub, "release", "remove irtui's isolation from hosts")
@@ -176,5 +199,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = sub.add_parser("blocks", help=text, description=text)
     p.add_argument("--on", action="append", default=None, metavar="HOST",
                    help=ON_HELP + " (default: all)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_blocks)

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from irtui.commands.common import EXIT_OK, exit_code, responder
+from irtui.commands import jsondata, jsonout
+from irtui.commands.common import EXIT_OK, hosts_exit, responder, verb_group
 from irtui.core.errors import InvalidTargetError, IrtuiError
+from irtui.core.firewall.state import IsolationStatus
 
 if TYPE_CHECKING:
     from irtui.core.actions import Responder
@@ -16,44 +18,69 @@ if TYPE_CHECKING:
 
 
 def each_host(config: Config, names: list[str],
-              render: Callable[[Responder, HostConfig], str]) -> int:
+              render: Callable[[Responder, HostConfig], tuple[str, bool]]) -> int:
     """Print ``render(responder, host)`` per host; an unreachable host prints its one-line
-    error and sets the exit code, the others still print.
+    error and the others still print.
+
+    Args:
+        render: returns the host's line and whether it needs attention (exit code 1).
 
     Returns:
-        The worst exit code met (EXIT_OK when every host answered).
+        See :func:`~irtui.commands.common.hosts_exit`.
     """
     if not config.hosts:
         raise InvalidTargetError(f"no hosts in {config.path or 'the config'}",
                                  "add [[hosts]] tables (see config.example.toml)")
     fw = responder(config)
-    worst = EXIT_OK
-    for host in config.select(names or ["all"]):
+    errors: list[IrtuiError] = []
+    attention = False
+    chosen = config.select(names or ["all"])
+    for host in chosen:
         try:
-            print(render(fw, host))
+            line, alarm = render(fw, host)
         except IrtuiError as exc:
             print(f"{host.name:<12} {exc.line}")
-            worst = max(worst, exit_code(exc))
-    return worst
+            errors.append(exc)
+            continue
+        print(line)
+        attention = attention or alarm
+    return hosts_exit(len(chosen), errors, attention)
 
 
 def cmd_probe(args: argparse.Namespace, config: Config) -> int:
-    """``irtui probe``: each host's preflight line."""
-    return each_host(config, args.hosts,
-                     lambda r, h: f"{h.name:<12} {r.profile(h.name).preflight}")
+    """``irtui probe``: each host's preflight line (a backend conflict needs attention)."""
+    def line(fw: Responder, host: HostConfig) -> tuple[str, bool]:
+        profile = fw.profile(host.name)
+        jsonout.report().host(jsonout.probe_row(host, profile))  # --json
+        return f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict)
+
+    return each_host(config, args.hosts, jsonout.rows_on_error(line))
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    """``irtui status``: reachable, isolated since, number of blocks."""
-    def line(fw: Responder, host: HostConfig) -> str:
+    """``irtui status``: reachable, isolation (normal / isolated since / PARTIAL), number of
+    blocks and how many of them are NOT ENFORCED, and a backend conflict."""
+    def line(fw: Responder, host: HostConfig) -> tuple[str, bool]:
         state = fw.read_state(host.name)
-        iso = "isolated" if state.isolated else "normal"
+        status = state.isolation_status
+        iso = status.value if status is not IsolationStatus.PARTIAL else "PARTIAL isolation"
         if state.isolation and state.isolation.since:
             iso += f" since {state.isolation.since}"
-        return (f"{host.name:<12} {host.address:<20} reachable    {iso}; "
-                f"{len(state.blocks)} blocked")
+        if state.isolation and state.isolation.problem:
+            iso += f" ({state.isolation.problem})"
+        blocked = f"{len(state.blocks)} blocked"
+        unenforced = state.not_enforced
+        if unenforced:
+            blocked += (f", {len(unenforced)} NOT ENFORCED ("
+                        f"{'; '.join(state.gaps[:2]) or 'rules not confirmed'})")
+        conflict = fw.profile(host.name).choice.conflict
+        text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
+                + (f"; CONFLICT: {conflict}" if conflict else ""))
+        attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict)
+        jsonout.report().host(jsonout.status_row(host, state, conflict, attention))  # --json
+        return text, attention
 
-    return each_host(config, args.hosts, line)
+    return each_host(config, args.hosts, jsonout.rows_on_error(line))
 
 
 def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> int:
@@ -77,16 +104,16 @@ def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> 
         print(f"  {name:<24} skipped: {why}")
     verb = "would add" if args.dry_run else "added"
     print(f"{verb} {len(plan.added)} host(s) to {target}; skipped {len(plan.skipped)}")
-    if not args.dry_run and plan.added:
+    written = not args.dry_run and bool(plan.added)
+    if written:
         write_import(plan)
+    jsonout.report().put(**jsondata.host_import(plan, written))  # --json
     return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``probe``, ``status`` and ``hosts import`` to ``sub``."""
-    text = "manage the host list"
-    p = sub.add_parser("hosts", help=text, description=text)
-    hsub = p.add_subparsers(dest="hosts_cmd", required=True)
+    p, hsub = verb_group(sub, "hosts", "manage the host list", "hosts_cmd")
     s = hsub.add_parser("import", help="add the hosts of an Ansible inventory (INI or YAML) "
                         "to the config, keeping its comments")
     s.add_argument("inventory", metavar="INVENTORY", help="inventory file (.ini or .yml)")
@@ -98,7 +125,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = sub.add_parser("probe", help=text, description=text)
     p.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to probe (default: all)")
     p.set_defaults(handler=cmd_probe)
-    text = "show each host's live state: reachable, isolated since, number of blocks"
+    text = ("show each host's live state: reachable, isolation (normal, isolated since, PARTIAL),"
+            " number of blocks and how many are NOT ENFORCED")
     p = sub.add_parser("status", help=text, description=text)
     p.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to read (default: all)")
     p.set_defaults(handler=cmd_status)

@@ -19,9 +19,11 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from irtui.core.config_notify import parse_notify, parse_secrets
 from irtui.core.config_reader import Section
+from irtui.core.dnsnames import dns_name_problem
 from irtui.core.durations import parse_ttl
-from irtui.core.endpoints import is_network, parse_endpoint, split_port
+from irtui.core.endpoints import allow_network, is_network, parse_endpoint, split_port
 from irtui.core.errors import ConfigError, InvalidTargetError
 from irtui.core.settings import (
     BACKENDS,
@@ -31,73 +33,134 @@ from irtui.core.settings import (
     HostConfig,
     IsolationSettings,
     SSHSettings,
+    TriageSettings,
     UISettings,
 )
-from irtui.core.targets import looks_like_address
+from irtui.core.ssh_route import (
+    HostKeys,
+    Route,
+    RouteError,
+    SSHClientConfig,
+    load_ssh_client_config,
+    resolve_route,
+)
+from irtui.core.targets import looks_like_address, parse_network
+from irtui.core.textfile import TextFileError, TextLimits, read_text_file
+from irtui.core.triage import catalog
 
 __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "IsolationSettings",
            "SSHSettings", "UISettings", "default_config_path", "is_network", "load_config",
            "parse_config", "parse_endpoint", "write_toml_atomic"]
 
 ENV_CONFIG = "IRTUI_CONFIG"
-HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "ui", "audit", "record", "keys"}
-KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_+-]+$|^[^\s,]$")
+HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", re.ASCII)
+"""A host name in the config (use ``fullmatch``: ``$`` would also match before a newline)."""
+USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}\$?", re.ASCII)
+"""A login name: POSIX portable characters (plus ``@`` for directory users such as
+``alice@corp.example``), not starting with ``-``, at most 64 characters (the ``useradd``
+default NAME_REGEX, widened)."""
+CONFIG_LIMITS = TextLimits(max_bytes=1 << 20, max_line=64 << 10)
+"""A config file is at most 1 MiB with lines of at most 64 Ki characters: a fixed cap, so
+``--config /dev/urandom`` is refused at once."""
+TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "secrets", "ui", "audit",
+             "record", "triage", "keys"}
+TRIAGE_KEYS = {"evidence_dir", "log_window", "recent_window", "parallel", "disable", "artifacts"}
+KEY_NAME_RE = re.compile(r"[A-Za-z0-9_+-]+|[^\s,]", re.ASCII)
 """One key as Textual names it (``b``, ``ctrl+r``, ``f5``, ``question_mark``) or one printable
-character (``?``)."""
+character (``?``); use ``fullmatch``."""
 
 
 def default_config_path() -> Path:
     """Return the config path: ``$IRTUI_CONFIG`` if set, else the platform config dir
-    (``~/.config/irtui/config.toml`` on Linux, per platformdirs)."""
+    (``~/.config/irtui/config.toml`` on Linux, per platformdirs).
+
+    Raises:
+        ConfigError: there is no home directory to expand ``~`` in.
+    """
     env = os.environ.get(ENV_CONFIG)
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
+    try:
+        if env:
+            return Path(env).expanduser()
+        return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
+    except RuntimeError:  # no $HOME and no passwd entry (a container's --user 1234)
+        raise ConfigError(["no home directory to find the default config in (no $HOME and "
+                           "no passwd entry for this user); pass --config PATH or set "
+                           "IRTUI_CONFIG to an absolute path"]) from None
 
 
 def _ssh(s: Section) -> SSHSettings:
     ssh = SSHSettings(
         user=s.get("user", str, "root"),
         key_file=s.get("key_file", str, ""),
+        key_passphrase_secret=s.get("key_passphrase_secret", str, ""),
         known_hosts=s.get("known_hosts", str, "~/.ssh/known_hosts"),
         connect_timeout=s.number("connect_timeout", 10.0),
         command_timeout=s.number("command_timeout", 120.0),
         use_agent=s.get("use_agent", bool, True),
+        config_file=s.get("config_file", str, ""),
     )
     for key in ("connect_timeout", "command_timeout"):
         if getattr(ssh, key) <= 0:
             s.problem(key, "must be a positive number of seconds")
+    if not USER_RE.fullmatch(ssh.user):
+        s.problem("user", f"{ssh.user!r} is not a login name; use letters, digits, '.', '_', "
+                  "'-' or '@', not starting with '-'")
     return ssh
 
 
-def _host(s: Section, ssh: SSHSettings, seen: set[str]) -> HostConfig:
+def _route(s: Section, name: str, ssh: SSHSettings,
+           client: SSHClientConfig | RouteError | None) -> Route:
+    """The host's route through the ssh config (see :mod:`irtui.core.ssh_route`)."""
+    keys = HostKeys(name=name, address=s.get("address", str, ""), port=s.get("port", int, None),
+                    user=s.get("user", str, None), ssh_alias=s.get("ssh_alias", str, ""),
+                    proxy_jump=s.get("proxy_jump", str, None))
+    fallback = Route(keys.address, keys.port or 22, keys.user or ssh.user)
+    if isinstance(client, RouteError):  # the ssh config itself is already reported
+        return fallback
+    try:
+        return resolve_route(keys, ssh, client)
+    except RouteError as exc:
+        s.problem(exc.key, exc.text)
+        return fallback
+
+
+def _host(s: Section, ssh: SSHSettings, seen: set[str],
+          client: SSHClientConfig | RouteError | None = None) -> HostConfig:
     name = s.get("name", str, "")
-    address = s.get("address", str, "")
-    port = s.get("port", int, 22)
+    route = _route(s, name, ssh, client)
+    address, port = route.address, route.port
     if not name:
         s.problem("name", "missing; give each host a short name like \"web1\"")
-    elif not HOST_NAME_RE.match(name) or name == "all":
+    elif not HOST_NAME_RE.fullmatch(name) or name == "all":
         s.problem("name", f"{name!r} is not a valid host name; use letters, digits, "
                   "'.', '_' or '-' (and not 'all')")
     elif name in seen:
         s.problem("name", f"duplicate host name {name!r}; host names must be unique")
     seen.add(name)
-    if not address:
-        s.problem("address", "missing; give the IP address or DNS name SSH connects to")
-    elif looks_like_address(address) and not is_network(address):
-        s.problem("address", f"{address!r} is not a valid IP address")
+    origin = "" if s.data.get("address") else " (HostName in the ssh config)"
+    if address and looks_like_address(address):
+        if not is_network(address) or "/" in address:
+            s.problem("address", f"{address!r}{origin} is not a valid IP address")
+    elif address and (why := dns_name_problem(address)):
+        s.problem("address", f"{address!r}{origin} is not a valid DNS name: {why}; fix the "
+                  "name or use the IP address")
     if not 0 < port < 65536:
         s.problem("port", f"{port} is not a TCP port; use 1-65535")
-    host = HostConfig(name=name, address=address, port=port, user=s.get("user", str, ssh.user),
-                      groups=s.strings("groups"), firewall=s.get("firewall", str, "") or "")
+    if route.user != ssh.user and not USER_RE.fullmatch(route.user):
+        s.problem("user", f"{route.user!r} is not a login name; use letters, digits, '.', "
+                  "'_', '-' or '@', not starting with '-'")
+    host = HostConfig(name=name, address=address, port=port, user=route.user,
+                      groups=s.strings("groups"), firewall=s.get("firewall", str, "") or "",
+                      key_file=route.key_file, jump=route.jump,
+                      ssh_alias=s.get("ssh_alias", str, ""))
     if host.firewall and host.firewall not in BACKENDS:
         s.problem("firewall", f"{host.firewall!r} is not a backend; use one of "
                   f"{', '.join(BACKENDS)}")
     return host
 
 
-def _hosts(root: Section, ssh: SSHSettings) -> list[HostConfig]:
+def _hosts(root: Section, ssh: SSHSettings,
+           client: SSHClientConfig | RouteError | None = None) -> list[HostConfig]:
     raw_hosts = root.data.get("hosts", [])
     if not isinstance(raw_hosts, list):
         root.problem("hosts", "must be an array of tables written as [[hosts]]")
@@ -109,8 +172,9 @@ def _hosts(root: Section, ssh: SSHSettings) -> list[HostConfig]:
             root.problem(f"hosts[{i}]", "must be a table written as [[hosts]]")
             continue
         s = Section(root.problems, raw, f"hosts[{i}].",
-                    {"name", "address", "port", "user", "groups", "firewall"})
-        hosts.append(_host(s, ssh, seen))
+                    {"name", "address", "port", "user", "groups", "firewall", "ssh_alias",
+                     "proxy_jump"})
+        hosts.append(_host(s, ssh, seen, client))
     return hosts
 
 
@@ -120,8 +184,10 @@ def _firewall(s: Section) -> FirewallSettings:
         s.problem("backend", f"{backend!r} is not a backend; use one of {', '.join(BACKENDS)}")
     never_block = s.strings("never_block")
     for entry in never_block:
-        if not is_network(entry):
-            s.problem("never_block", f"{entry!r} is not an IP address or CIDR")
+        try:
+            parse_network(entry)
+        except InvalidTargetError as exc:
+            s.problem("never_block", exc.line)
     confirm4 = s.get("confirm_prefix_v4", int, 24)
     confirm6 = s.get("confirm_prefix_v6", int, 48)
     if not 0 <= confirm4 <= 32:
@@ -142,10 +208,11 @@ def _isolation(s: Section) -> IsolationSettings:
     for entry in allow:
         try:
             host, _ = split_port(entry)
+            literal = allow_network(entry, host)
         except InvalidTargetError as exc:
             s.problem("allow", exc.line)
             continue
-        if not is_network(host) and (looks_like_address(host) or not HOST_NAME_RE.match(host)):
+        if literal is None and (looks_like_address(host) or dns_name_problem(host)):
             s.problem("allow", f"{entry!r} is not an IP address, CIDR or DNS name "
                       "(optionally with :port)")
     isolation = IsolationSettings(
@@ -172,6 +239,7 @@ def _email(s: Section) -> EmailSettings:
         username=s.get("username", str, ""),
         sender=s.get("sender", str, ""),
         to=s.strings("to"),
+        cc=s.strings("cc"),
         cafile=s.get("cafile", str, ""),
         timeout=s.number("timeout", 30.0),
         password_secret=s.get("password_secret", str, "smtp"),
@@ -191,7 +259,7 @@ def _keys(s: Section) -> tuple[tuple[str, str], ...]:
         if keys is None:
             continue
         names = [k.strip() for k in keys.split(",")]
-        bad = [k for k in names if not KEY_NAME_RE.match(k)]
+        bad = [k for k in names if not KEY_NAME_RE.fullmatch(k)]
         if not keys.strip() or bad:
             s.problem(binding_id, f"{keys!r} is not a key list; write keys as Textual names "
                       "it, comma-separated, e.g. \"ctrl+b\" or \"f5,x\"")
@@ -216,6 +284,38 @@ def _ui(s: Section, keys: tuple[tuple[str, str], ...]) -> UISettings:
     return ui
 
 
+def _window(s: Section, key: str, default: str) -> int:
+    raw = s.get(key, (str, int), default)
+    try:
+        seconds = parse_ttl(raw)
+    except InvalidTargetError:
+        seconds = None
+    if seconds is None:
+        s.problem(key, f"{raw!r} is not a duration; use e.g. 30m, 24h or 7d")
+        return parse_ttl(default) or 0
+    return seconds
+
+
+def _triage(s: Section) -> TriageSettings:
+    triage = TriageSettings(
+        evidence_dir=s.get("evidence_dir", str, ""),
+        log_window=_window(s, "log_window", "24h"),
+        recent_window=_window(s, "recent_window", "7d"),
+        parallel=s.get("parallel", int, 4),
+        disable=s.strings("disable"),
+        artifacts=catalog.parse_overrides(s),
+    )
+    if not 1 <= triage.parallel <= 64:
+        s.problem("parallel", "must be 1-64 hosts at a time")
+    known = {a.name for a in catalog.builtin()} | {a.name for a in triage.artifacts}
+    for name in triage.disable:
+        if name not in known:
+            s.problem("disable", f"{name!r} is not an artifact; use one of {', '.join(known)}")
+    if triage.recent_window < 60:
+        s.problem("recent_window", "must be at least 1m")
+    return triage
+
+
 def parse_config(data: dict[str, Any], path: str = "") -> Config:
     """Validate a parsed TOML document and build a :class:`Config`.
 
@@ -231,25 +331,36 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     """
     problems: list[str] = []
     root = Section(problems, data, "", TOP_LEVEL)
-    ssh = _ssh(root.sub("ssh", {"user", "key_file", "known_hosts", "connect_timeout",
-                                "command_timeout", "use_agent"}))
-    hosts = _hosts(root, ssh)
+    ssh_section = root.sub("ssh", {"user", "key_file", "known_hosts", "connect_timeout",
+                                   "command_timeout", "use_agent", "config_file",
+                                   "key_passphrase_secret"})
+    ssh = _ssh(ssh_section)
+    try:
+        client: SSHClientConfig | RouteError | None = load_ssh_client_config(ssh.config_file)
+    except RouteError as exc:
+        ssh_section.problem(exc.key, exc.text)
+        client = exc
+    hosts = _hosts(root, ssh, client)
     firewall = _firewall(root.sub("firewall", {"default_ttl", "backend", "never_block",
                                                "confirm_prefix_v4", "confirm_prefix_v6"}))
     isolation = _isolation(root.sub("isolation", {"allow", "confirm_timeout", "canaries",
                                                   "allow_dhcp", "allow_nd", "allow_resolvers"}))
-    notify = root.sub("notify", {"email"})
+    notify = root.sub("notify", {"email", "channels", "templates", "default_template"})
     email = _email(notify.sub("email", {"host", "port", "security", "username", "sender", "to",
-                                        "cafile", "timeout", "password_secret"}))
+                                        "cc", "cafile", "timeout", "password_secret"}))
+    notify_settings = parse_notify(notify)
+    secrets = parse_secrets(root.sub("secrets", {"backend", "file", "dbus_address"}))
     ui = _ui(root.sub("ui", {"theme", "refresh_seconds", "log_max_lines", "read_only",
                              "screenshots"}), _keys(root.sub("keys")))
     audit_dir = root.sub("audit", {"dir"}).get("dir", str, "")
     record_path = root.sub("record", {"path"}).get("path", str, "")
+    triage = _triage(root.sub("triage", TRIAGE_KEYS))
     if problems:
         raise ConfigError(problems, path)
     return Config(
         hosts=tuple(replace(h, firewall=h.firewall or firewall.backend) for h in hosts),
-        ssh=ssh, firewall=firewall, isolation=isolation, email=email, ui=ui,
+        ssh=ssh, firewall=firewall, isolation=isolation, email=email,
+        notify=notify_settings, secrets=secrets, ui=ui, triage=triage,
         audit_dir=audit_dir, path=path, record_path=record_path,
     )
 
@@ -261,23 +372,28 @@ def load_config(path: str | Path | None = None) -> Config:
         path: file to read; defaults to :func:`default_config_path`.
 
     Raises:
-        ConfigError: the file is missing, not valid TOML (with line and column), or invalid.
+        ConfigError: the file is missing or unreadable; larger than
+            :data:`CONFIG_LIMITS`; binary or not UTF-8 (with the byte offset and line, TOML
+            v1.0 requires UTF-8); not valid TOML (with line and column); or invalid.
     """
     p = Path(path).expanduser() if path else default_config_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not p.exists():
         raise ConfigError(
-            [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p)
-        ) from None
-    except OSError as exc:
-        raise ConfigError([f"cannot read it ({exc.strerror}); check the path and permissions"],
-                          str(p)) from None
+            [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p))
+    try:
+        text = read_text_file(p, "config", CONFIG_LIMITS, "check the path given to --config")
+    except TextFileError as exc:
+        raise ConfigError([f"{exc.reason}; {exc.fix}"], str(p)) from None
+    except InvalidTargetError as exc:  # unreadable
+        raise ConfigError([f"{exc.problem}; check the path and permissions"], str(p)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML ({exc}); fix the syntax at that line"],
                           str(p)) from None
+    except RecursionError:
+        raise ConfigError(["not valid TOML for irtui (arrays or tables nested too deeply); "
+                           "flatten them"], str(p)) from None
     return parse_config(data, str(p))
 
 

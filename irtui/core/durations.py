@@ -7,7 +7,7 @@ import re
 from irtui.core.errors import InvalidTargetError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+)([smhdw])")
+_PART = re.compile(r"(\d+)([smhdw])", re.ASCII)
 PERMANENT_WORDS = frozenset({"permanent", "never"})
 MAX_TTL = 2_147_483
 """Longest TTL in seconds (~24.8 days): the largest timeout ipset(8) accepts (INT_MAX/1000),
@@ -37,7 +37,7 @@ def parse_ttl(text: str | int | None) -> int | None:
         value = text.strip().lower()
         if value in PERMANENT_WORDS:
             return None
-        if value.isdigit():
+        if value.isascii() and value.isdigit():  # "²".isdigit() is True, int("²") fails
             total = int(value)
         else:
             pos, total = 0, 0
@@ -73,3 +73,24 @@ def format_duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m{s:02d}s"
     return f"{s}s"
+
+
+def exact_duration(seconds: int | None) -> str:
+    """Format a TTL so that :func:`parse_ttl` reads back exactly ``seconds`` (unlike
+    :func:`format_duration`, which rounds for display): ``90061`` → ``1d1h1m1s``,
+    ``3600`` → ``1h``, None → ``permanent``.
+
+    Raises:
+        ValueError: ``seconds`` is not positive.
+    """
+    if seconds is None:
+        return "permanent"
+    if seconds <= 0:
+        raise ValueError(f"a TTL is positive, got {seconds}")
+    parts = []
+    rest = seconds
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

@@ -63,4 +63,15 @@ class ActionError(IrtuiError):
 
 
 class AuditError(IrtuiError):
-    """The audit trail cannot be written; actions refuse to run without it."""
+    """The audit trail cannot be written; actions refuse to run without it.
+
+    Args:
+        problem, fix: as for :class:`IrtuiError`; the problem says truthfully whether
+            anything had been changed when the write failed.
+        changed: hosts whose firewall was, or may have been, changed before the failure
+            (empty: nothing was changed, or the write was not about a change).
+    """
+
+    def __init__(self, problem: str, fix: str = "", changed: tuple[str, ...] = ()) -> None:
+        self.changed = changed
+        super().__init__(problem, fix)

@@ -44,6 +44,54 @@ class Countdown:
     seconds: int
 
 
+class TimerPhase(enum.Enum):
+    """What happened to a host's commit-confirmed rollback timer (see
+    :mod:`irtui.core.actions.commit`).
+
+    ``ARMED``: the host removes the isolation by itself at the deadline unless confirmed.
+    ``CONFIRMED``: disarmed over a new SSH connection: the isolation stays.
+    ``DISARMED``: disarmed because nothing was isolated (the apply failed or never ran).
+    ``LEFT_ARMED``: irtui stopped (interrupted, or the apply's result is unknown) without
+    confirming: the host rolls back by itself at the deadline.
+    ``ROLLED_BACK``: irtui saw that the host rolled back by itself.
+    ``NOT_ROLLED_BACK``: past the deadline the host still holds the isolation.
+    ``UNKNOWN``: past the deadline the host could not be read.
+    """
+
+    ARMED = "armed"
+    CONFIRMED = "confirmed"
+    DISARMED = "disarmed"
+    LEFT_ARMED = "left armed"
+    ROLLED_BACK = "rolled back"
+    NOT_ROLLED_BACK = "not rolled back"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class RollbackEvent:
+    """A change of ``host``'s rollback timer. ``seconds`` (``ARMED``/``LEFT_ARMED``) is how
+    long until the host rolls back by itself, counted when the event was made; ``detail``
+    is one line for people (the host's own words where there are some)."""
+
+    host: str
+    phase: TimerPhase
+    seconds: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Progress of a long step on ``host``: item ``index`` of ``total`` (1-based, e.g.
+    artifact 3 of 17 of an evidence collection), called ``item``, with ``bytes`` received
+    for it so far."""
+
+    host: str
+    item: str
+    index: int
+    total: int
+    bytes: int
+
+
 @dataclass(frozen=True)
 class StepFinished:
     """A step ended with ``exit_code`` after ``duration`` seconds."""
@@ -104,6 +152,11 @@ class PlanResult:
         return all(r.ok for r in self.results)
 
     @property
+    def interrupted(self) -> bool:
+        """True when any host's run was cut short (:attr:`Outcome.INTERRUPTED`)."""
+        return any(r.outcome is Outcome.INTERRUPTED for r in self.results)
+
+    @property
     def counts(self) -> tuple[int, int]:
         """``(succeeded, failed)`` host counts (inconclusive and interrupted count as
         failed)."""
@@ -111,5 +164,6 @@ class PlanResult:
         return good, len(self.results) - good
 
 
-Event = StepStarted | OutputLine | Countdown | StepFinished | HostResult | PlanResult
+Event = (StepStarted | OutputLine | Countdown | Progress | RollbackEvent | StepFinished
+         | HostResult | PlanResult)
 EventSink = Callable[[Event], None]

@@ -46,13 +46,22 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
     def took() -> float:
         return time.monotonic() - started
 
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
     if host in plan.failed:
         return HostResult(host, Outcome.FAILED, plan.failed[host], 0.0)
     if host in plan.skipped:
         return HostResult(host, Outcome.UNCHANGED, f"no change: {plan.skipped[host]}", 0.0)
     reports: list[str] = []
+    doubts: list[str] = []
+    ran = 0
     try:
         for step in (s for s in plan.steps if s.host == host):
+            if cancelled() and step.local is None:  # local steps decide for themselves
+                return HostResult(host, Outcome.INTERRUPTED, (
+                    f"interrupted before: {step.purpose} (it and the steps after it were not "
+                    "run)" if ran else "interrupted before any change"), took())
             on_event(StepStarted(host, step.purpose, step.headline()))
 
             def emit(stream: str, line: str, h: str = host) -> None:
@@ -60,11 +69,17 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
 
             outcome = (step.local(emit, cancel, on_event) if step.local is not None
                        else runner.run_step(step, emit, cancel))
+            ran += 1
             on_event(StepFinished(host, step.purpose, outcome.exit_code, outcome.duration))
+            if outcome.verdict is Outcome.INTERRUPTED:
+                return HostResult(host, Outcome.INTERRUPTED, outcome.stderr.strip()
+                                  or f"interrupted during: {step.purpose}", took())
             if outcome.exit_code != 0:
                 why = failure_reason(outcome.stderr)
                 return HostResult(host, Outcome.FAILED, f"{step.purpose}: exit code "
                                   f"{outcome.exit_code}" + (f": {why}" if why else ""), took())
+            if outcome.verdict is Outcome.INCONCLUSIVE:
+                doubts.append(outcome.stderr.strip() or f"{step.purpose}: inconclusive")
             if step.report_prefix:
                 reports += [line.strip() for line in outcome.stdout.splitlines()
                             if line.startswith(step.report_prefix)]
@@ -74,7 +89,12 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
                 return HostResult(host, Outcome.FAILED, f"verification failed: {problem}",
                                   took())
     except IrtuiError as exc:
+        if cancelled():
+            return HostResult(host, Outcome.INTERRUPTED, f"interrupted: {exc.line}", took())
         return HostResult(host, Outcome.FAILED, exc.line, took())
+    if doubts:
+        return HostResult(host, Outcome.INCONCLUSIVE, "; ".join(["done", *reports, *doubts]),
+                          took())
     return HostResult(host, Outcome.OK, "; ".join(["done", *reports]), took())
 
 
@@ -87,6 +107,10 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
     per line, ``StepFinished``, one ``HostResult`` per host and finally the ``PlanResult``
     (also returned). A host whose step fails stops there; other hosts carry on. Never raises
     for per-host failures.
+
+    Once ``cancel`` is set, no further remote step is started (the host's result is
+    ``INTERRUPTED``), a running command's channel is closed, and local steps (e.g. the
+    commit-confirmed ones) decide how to leave the host in a known state.
     """
 
     def deliver(host: str) -> HostResult:

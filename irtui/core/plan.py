@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from irtui.core.events import EventSink, OutputCallback
+from irtui.core.errors import InvalidTargetError
+from irtui.core.events import EventSink, Outcome, OutputCallback
 from irtui.core.settings import HostConfig
 
 HEREDOC_MARK = "IRTUI_EOF"
@@ -20,9 +21,28 @@ HEREDOC_MARK = "IRTUI_EOF"
 
 def command_line(host: HostConfig, argv: Sequence[str]) -> str:
     """The command line sent to ``host`` for ``argv``: every word ``shlex.quote``d, with
-    ``sudo -n`` (sudo(8): never prompt) in front when the login user is not root."""
+    ``sudo -n`` (sudo(8): never prompt) in front when the login user is not root. The
+    host's shell (``sh -c``) gives back exactly ``argv``.
+
+    Raises:
+        InvalidTargetError: a word holds a NUL (execve(2) would cut the word there, so the
+            host would run something else) or cannot be encoded as UTF-8 (a lone surrogate).
+    """
     words = list(argv) if host.user == "root" else ["sudo", "-n", *argv]
+    for word in words:
+        if "\0" in word or not _encodable(word):
+            raise InvalidTargetError(
+                f"a command word for {host.name} holds a NUL or undecodable character "
+                f"({word!r}); nothing was sent", "remove it from the value given")
     return shlex.join(words)
+
+
+def _encodable(word: str) -> bool:
+    try:
+        word.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class EntryFate(enum.Enum):
@@ -67,12 +87,19 @@ Verifier = Callable[[str], "str | None"]
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What running one step gave: exit code, seconds, and the captured output."""
+    """What running one step gave: exit code, seconds, and the captured output.
+
+    ``verdict`` lets a local step say more than an exit code: ``Outcome.INTERRUPTED`` stops
+    the host's run there (``stderr`` says in what state the host was left);
+    ``Outcome.INCONCLUSIVE`` (with exit code 0) lets the run go on but the host's result can
+    be no better than inconclusive (``stderr`` says why).
+    """
 
     exit_code: int
     duration: float
     stdout: str = ""
     stderr: str = ""
+    verdict: Outcome | None = None
 
 
 @dataclass(frozen=True)

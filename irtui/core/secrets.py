@@ -5,21 +5,28 @@ Secret Service (gnome-keyring, KeePassXC, ...) reached over the D-Bus session bu
 ``secretstorage``. Every secret is stored under the service name :data:`SERVICE` with the
 secret's name as the keyring "username" (for example service ``irtui``, name ``smtp``).
 
+Which keyring is used (the OS keyring, an explicit encrypted file, a lab's own Secret Service)
+and what to say when there is none is :mod:`irtui.core.secret_backend`'s job.
+
+A keyring cannot list what it holds, so the names (never the values) are kept in an index
+entry of the same keyring (:data:`INDEX_NAME`), for ``irtui secrets list``.
+
 Every failure is raised as one :class:`~irtui.core.errors.SecretError` whose message names
 the secret and the fix. Secret values never appear in any message or log record.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail
 
+from irtui.core import secret_backend
 from irtui.core.errors import SecretError
+from irtui.core.secret_backend import KeyringState
 
 try:  # Linux only; other platforms use other backends.
     from secretstorage.exceptions import SecretStorageException
@@ -32,68 +39,29 @@ SERVICE = "irtui"
 
 log = logging.getLogger(__name__)
 
-_NO_BACKEND_FIX = (
-    "run a Secret Service such as gnome-keyring in a D-Bus session (DBUS_SESSION_BUS_ADDRESS "
-    "set, e.g. via your desktop login or dbus-run-session + gnome-keyring-daemon --unlock "
-    "--components=secrets), or set PYTHON_KEYRING_BACKEND to a working keyring backend"
-)
-_LOCKED_FIX = (
-    "unlock the keyring (log in to the desktop session, or start gnome-keyring-daemon with "
-    "--unlock) and retry"
-)
-
-
 def backend_name() -> str:
-    """Describe the active keyring backend, for ``irtui secrets status``.
+    """Describe the keyring irtui uses, for ``irtui secrets status``.
 
     Returns:
-        A one-line description such as ``"keyring.backends.SecretService.Keyring (priority
-        5)"``; the fail backend is described as having no usable keyring, a chainer lists the
-        backends it chains, and a backend that cannot even be loaded (e.g.
-        ``PYTHON_KEYRING_BACKEND`` names one whose service is down) is described with why.
+        ``"keyring.backends.SecretService.Keyring (ready)"``, ``"encrypted file PATH
+        (keyrings.cryptfile) (needs passphrase)"``, or for no usable keyring ``"none (no
+        usable keyring backend: <problem> — <fix>)"``.
 
     Raises:
-        Nothing; it only inspects which backend ``keyring`` selects.
+        Nothing; it only probes (see :func:`irtui.core.secret_backend.status`).
     """
-    try:
-        kr = keyring.get_keyring()
-    except Exception as exc:  # loading a forced backend probes it and may raise anything
-        return f"unavailable ({_load_problem(exc)})"
-    cls = type(kr)
-    text = f"{cls.__module__}.{cls.__qualname__}"
-    if isinstance(kr, fail.Keyring):
-        return f"{text} (no usable keyring backend: {_NO_BACKEND_FIX})"
-    if isinstance(kr, chainer.ChainerBackend):
-        inner = ", ".join(f"{type(b).__module__}.{type(b).__qualname__}" for b in kr.backends)
-        return f"{text} (chaining: {inner})"
-    try:
-        return f"{text} (priority {cls.priority:g})"
-    except Exception:  # a backend's priority probe can itself fail; the name is enough
-        return text
-
-
-def _load_problem(exc: BaseException) -> str:
-    forced = os.environ.get("PYTHON_KEYRING_BACKEND")
-    what = f"PYTHON_KEYRING_BACKEND={forced}" if forced else "the detected keyring backend"
-    return f"{what} cannot be used: {exc or type(exc).__name__}"
-
-
-def _backend(action: str, name: str) -> KeyringBackend:
-    """The active backend. ``keyring.get_keyring()`` loads it on first use, and loading a
-    backend forced by ``PYTHON_KEYRING_BACKEND`` probes it: with no D-Bus session that raises
-    RuntimeError (SecretService) or OSError (jeepney, dead bus socket) — not KeyringError."""
-    try:
-        return keyring.get_keyring()
-    except Exception as exc:
-        raise SecretError(
-            f"cannot {action} secret {name!r} (service {SERVICE}): {_load_problem(exc)}",
-            _NO_BACKEND_FIX,
-        ) from None
+    st = secret_backend.status()
+    if st.state in (KeyringState.NO_BACKEND, KeyringState.REFUSED):
+        return f"none (no usable keyring backend: {st.problem} — {st.fix})"
+    return f"{st.backend} ({st.state.value})"
 
 
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise SecretError("secret name is empty", "give a secret name such as smtp")
+    if name.startswith("."):
+        raise SecretError(f"secret name {name!r} starts with '.', which irtui keeps for "
+                          "itself", "use a plain name such as smtp")
     if any(ch in name for ch in "\r\n\0"):
         raise SecretError(
             f"secret name {name!r} contains a line break or NUL",
@@ -113,23 +81,89 @@ def _keyring_failure(
     """Map an exception raised by the keyring stack to a :class:`SecretError`."""
     where = f"secret {name!r} (service {SERVICE})"
     if isinstance(exc, keyring.errors.NoKeyringError):
-        return SecretError(f"no OS keyring is available to {action} {where}", _NO_BACKEND_FIX)
+        return SecretError(f"no OS keyring is available to {action} {where}",
+                           secret_backend.HEADLESS_FIX)
     if isinstance(exc, keyring.errors.KeyringLocked):
-        return SecretError(f"the OS keyring is locked; cannot {action} {where}", _LOCKED_FIX)
+        return SecretError(f"the OS keyring is locked; cannot {action} {where}",
+                           secret_backend.LOCKED_FIX)
     detail = _scrub(str(exc), value) or type(exc).__name__
     if isinstance(exc, SecretStorageException | OSError):
         # The Secret Service or the D-Bus session went away (or was never there) after the
         # backend was chosen, e.g. PYTHON_KEYRING_BACKEND forces SecretService without a bus.
         return SecretError(
-            f"cannot reach the Secret Service to {action} {where}: {detail}", _NO_BACKEND_FIX
-        )
+            f"cannot reach the Secret Service to {action} {where}: {detail}",
+            secret_backend.HEADLESS_FIX)
     return SecretError(
-        f"OS keyring error while trying to {action} {where} ({backend_name()}): {detail}",
+        f"OS keyring error while trying to {action} {where}: {detail}",
         "check that the keyring daemon is running and unlocked, then retry",
     )
 
 
-_KEYRING_FAILURES = (keyring.errors.KeyringError, SecretStorageException, OSError)
+_KEYRING_FAILURES = (keyring.errors.KeyringError, SecretStorageException, OSError, ValueError)
+"""What the keyring stack raises (ValueError: an encrypted file that does not decrypt)."""
+
+class MissingSecretError(SecretError):
+    """The keyring works but holds no secret of that name (``name`` says which)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"secret {name!r} is not in the OS keyring (service {SERVICE})",
+                         f"run: irtui secrets set {name}")
+
+
+INDEX_NAME = ".index"
+"""The keyring entry holding the JSON list of secret names (not values)."""
+
+
+def _update_index(action: str, name: str, add: bool) -> None:
+    """Add ``name`` to (or remove it from) the index of names."""
+    kr = secret_backend.active(action, name)
+    try:
+        names = set(_read_index(kr))
+        if (name in names) == add:
+            return
+        names = names | {name} if add else names - {name}
+        kr.set_password(SERVICE, INDEX_NAME, json.dumps(sorted(names)))
+    except _KEYRING_FAILURES as exc:
+        raise _keyring_failure(exc, action, name) from None
+
+
+def _read_index(kr: KeyringBackend) -> list[str]:
+    raw = kr.get_password(SERVICE, INDEX_NAME)
+    try:
+        names = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def list_secrets() -> list[str]:
+    """The names of the secrets irtui stored (``irtui secrets set``), sorted; never values.
+
+    A secret stored by another tool (or by irtui before the index existed) is not listed;
+    ``irtui secrets list`` also checks every name the config refers to.
+
+    Raises:
+        SecretError: no keyring, locked, or any other keyring failure.
+    """
+    kr = secret_backend.active("list", "*")
+    try:
+        return sorted(_read_index(kr))
+    except _KEYRING_FAILURES as exc:
+        raise _keyring_failure(exc, "list", "*") from None
+
+
+def has_secret(name: str) -> bool:
+    """True when ``name`` is stored (the value is read and dropped, never returned).
+
+    Raises:
+        SecretError: as :func:`get_secret`, except a missing secret, which is False.
+    """
+    try:
+        get_secret(name)
+    except MissingSecretError:
+        return False
+    return True
 
 
 def get_secret(name: str) -> str:
@@ -148,14 +182,11 @@ def get_secret(name: str) -> str:
     """
     _check_name(name)
     try:
-        value = _backend("read", name).get_password(SERVICE, name)
+        value = secret_backend.active("read", name).get_password(SERVICE, name)
     except _KEYRING_FAILURES as exc:
         raise _keyring_failure(exc, "read", name) from None
     if value is None:
-        raise SecretError(
-            f"secret {name!r} is not in the OS keyring (service {SERVICE})",
-            f"run: irtui secrets set {name}",
-        )
+        raise MissingSecretError(name)
     log.debug("read secret %r from the OS keyring", name)
     return value
 
@@ -177,9 +208,10 @@ def set_secret(name: str, value: str) -> None:
             f"refusing to store an empty value for secret {name!r}", "give a non-empty value"
         )
     try:
-        _backend("store", name).set_password(SERVICE, name, value)
+        secret_backend.active("store", name).set_password(SERVICE, name, value)
     except _KEYRING_FAILURES as exc:
         raise _keyring_failure(exc, "store", name, value) from None
+    _update_index("store", name, add=True)
     log.debug("stored secret %r in the OS keyring", name)
 
 
@@ -198,10 +230,12 @@ def delete_secret(name: str) -> bool:
     """
     _check_name(name)
     try:
-        _backend("delete", name).delete_password(SERVICE, name)
+        secret_backend.active("delete", name).delete_password(SERVICE, name)
     except keyring.errors.PasswordDeleteError:
+        _update_index("delete", name, add=False)
         return False
     except _KEYRING_FAILURES as exc:
         raise _keyring_failure(exc, "delete", name) from None
+    _update_index("delete", name, add=False)
     log.debug("deleted secret %r from the OS keyring", name)
     return True

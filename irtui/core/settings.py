@@ -8,24 +8,59 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
-from irtui.core.errors import UnknownHostError
+from irtui.core.errors import AuditError, UnknownHostError
+from irtui.core.notify.templates import MessageTemplate
+
+if TYPE_CHECKING:
+    from irtui.core.triage.catalog import Artifact
+
+
+@dataclass(frozen=True)
+class JumpHost:
+    """One bastion (``ProxyJump`` hop) on the way to a host, resolved through the ssh config.
+
+    Attributes:
+        name: the hop as the ProxyJump chain names it (an ssh config alias or an address);
+            errors name the bastion by it.
+        address: IP address or DNS name the bastion is reached at (its ``HostName``).
+        port: its SSH TCP port.
+        user: login user on the bastion.
+        key_file: its ``IdentityFile`` (empty: ``ssh.key_file`` / ssh-agent).
+    """
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    key_file: str = ""
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``bastion NAME`` (just NAME when it already says bastion)."""
+        return self.name if "bastion" in self.name.lower() else f"bastion {self.name}"
 
 
 @dataclass(frozen=True)
 class HostConfig:
-    """One managed host (an enforcement point).
+    """One managed host (an enforcement point), with its SSH route resolved.
 
     Attributes:
         name: short unique name used on the command line and in the TUI.
-        address: IP address or DNS name that SSH connects to.
+        address: IP address or DNS name that SSH connects to (from the ssh config's
+            ``HostName`` when the config names an alias).
         port: SSH TCP port (default 22).
         user: SSH login user; non-root users get ``sudo -n``.
         groups: group names for acting on several hosts at once.
         firewall: backend to use (``auto``, ``nftables``, ``iptables-nft``,
             ``iptables-legacy``); ``auto`` follows the preflight probe.
+        key_file: private key for this host (its ssh config ``IdentityFile``); empty means
+            ``ssh.key_file`` / ssh-agent.
+        jump: the bastions to go through, first hop first (``ProxyJump``); empty = direct.
+        ssh_alias: the ssh config ``Host`` alias the route was resolved from ("" if none).
     """
 
     name: str
@@ -34,18 +69,34 @@ class HostConfig:
     user: str = "root"
     groups: tuple[str, ...] = ()
     firewall: str = "auto"
+    key_file: str = ""
+    jump: tuple[JumpHost, ...] = ()
+    ssh_alias: str = ""
+
+    @property
+    def via(self) -> str:
+        """`` via bastion NAME`` (the last hop, the one the host sees) or ``""`` if direct."""
+        return f" via {self.jump[-1].label}" if self.jump else ""
 
 
 @dataclass(frozen=True)
 class SSHSettings:
-    """SSH client settings. Times are in seconds."""
+    """SSH client settings. Times are in seconds.
+
+    ``config_file`` is the OpenSSH client config read for ``Host`` aliases and ``ProxyJump``
+    (see :mod:`irtui.core.ssh_route`): empty means ``~/.ssh/config`` when it exists,
+    ``"none"`` reads none (like ``ssh -F none``). ``key_passphrase_secret`` names the
+    keyring entry holding ``key_file``'s passphrase (empty: the key has none).
+    """
 
     user: str = "root"
     key_file: str = ""
+    key_passphrase_secret: str = ""
     known_hosts: str = "~/.ssh/known_hosts"
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     use_agent: bool = True
+    config_file: str = ""
 
 
 BACKENDS = ("auto", "nftables", "iptables-nft", "iptables-legacy")
@@ -106,6 +157,7 @@ class EmailSettings:
     username: str = ""
     sender: str = ""
     to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
     cafile: str = ""
     timeout: float = 30.0
     password_secret: str = "smtp"
@@ -114,6 +166,50 @@ class EmailSettings:
     def configured(self) -> bool:
         """True when enough is set to try sending."""
         return bool(self.host and self.sender)
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One chat/webhook channel (``[notify.channels] NAME = "keyring:SECRET"``): its apprise
+    URL, which carries the token, lives in the OS keyring under ``secret``, never here."""
+
+    name: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Notification channels and templates besides ``[notify.email]``.
+
+    Attributes:
+        channels: apprise channels in config order.
+        templates: named templates; ``default_template`` names the one used when none is
+            chosen (empty: the built-in one).
+    """
+
+    channels: tuple[ChannelSettings, ...] = ()
+    templates: tuple[MessageTemplate, ...] = ()
+    default_template: str = ""
+
+
+SECRET_BACKENDS = ("auto", "file")
+
+
+@dataclass(frozen=True)
+class SecretsSettings:
+    """Where secrets live (``[secrets]``).
+
+    Attributes:
+        backend: ``auto`` (the OS keyring: Secret Service on Linux) or ``file`` (an
+            encrypted file, keyrings.cryptfile, passphrase asked once per session).
+        file: the encrypted file's path for ``file`` (empty: the platform data dir).
+        dbus_address: a D-Bus session bus to find the Secret Service on (empty: the
+            session's own ``DBUS_SESSION_BUS_ADDRESS``); the practice lab sets its own.
+    """
+
+    backend: str = "auto"
+    file: str = ""
+    dbus_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +237,36 @@ class UISettings:
 
 
 @dataclass(frozen=True)
+class TriageSettings:
+    """Forensic triage settings (``[triage]``).
+
+    Attributes:
+        evidence_dir: where evidence folders go; empty = the platformdirs data dir
+            (``~/.local/share/irtui/evidence`` on Linux).
+        log_window: seconds of logs to collect (journal/auth log), back from now.
+        recent_window: seconds back for "recently changed files".
+        parallel: hosts collected at the same time.
+        disable: built-in artifact names not to collect.
+        artifacts: artifacts from ``[[triage.artifacts]]``, each already merged with the
+            built-in of the same name (see :func:`irtui.core.triage.catalog.effective`).
+    """
+
+    evidence_dir: str = ""
+    log_window: int = 86400
+    recent_window: int = 7 * 86400
+    parallel: int = 4
+    disable: tuple[str, ...] = ()
+    artifacts: tuple[Artifact, ...] = ()
+
+    @property
+    def resolved_evidence_dir(self) -> Path:
+        """The evidence directory with ``~`` expanded and the default applied."""
+        if self.evidence_dir:
+            return Path(self.evidence_dir).expanduser()
+        return Path(platformdirs.user_data_dir("irtui")) / "evidence"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. ``path`` is where it was loaded from (empty if built in code)."""
 
@@ -149,7 +275,10 @@ class Config:
     firewall: FirewallSettings = field(default_factory=FirewallSettings)
     isolation: IsolationSettings = field(default_factory=IsolationSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
     ui: UISettings = field(default_factory=UISettings)
+    triage: TriageSettings = field(default_factory=TriageSettings)
     audit_dir: str = ""
     path: str = ""
     record_path: str = ""
@@ -195,15 +324,34 @@ class Config:
 
     @property
     def resolved_audit_dir(self) -> Path:
-        """Directory for the audit trail and transcripts (platformdirs state dir by default)."""
-        if self.audit_dir:
-            return Path(self.audit_dir).expanduser()
-        return Path(platformdirs.user_state_dir("irtui")) / "audit"
+        """Directory for the audit trail and transcripts (platformdirs state dir by default).
+
+        Raises:
+            AuditError: ``~`` or the default needs a home directory this user does not have
+                (a UID with no passwd entry and no ``$HOME``).
+        """
+        try:
+            if self.audit_dir:
+                return Path(self.audit_dir).expanduser()
+            return Path(platformdirs.user_state_dir("irtui")) / "audit"
+        except RuntimeError:
+            raise AuditError("no home directory to put the audit trail in (no $HOME and no "
+                             "passwd entry for this user); nothing was changed",
+                             "set audit.dir to an absolute path") from None
 
     @property
     def resolved_record_path(self) -> Path:
         """The incident record's SQLite file (``[record] path``; default ``record.db`` in
-        the platformdirs user data dir, e.g. ``~/.local/share/irtui/record.db``)."""
-        if self.record_path:
-            return Path(self.record_path).expanduser()
-        return Path(platformdirs.user_data_dir("irtui")) / "record.db"
+        the platformdirs user data dir, e.g. ``~/.local/share/irtui/record.db``).
+
+        Raises:
+            AuditError: the default needs a home directory this user does not have.
+        """
+        try:
+            if self.record_path:
+                return Path(self.record_path).expanduser()
+            return Path(platformdirs.user_data_dir("irtui")) / "record.db"
+        except RuntimeError:
+            raise AuditError("no home directory to put the incident record in (no $HOME and "
+                             "no passwd entry for this user); nothing was changed",
+                             "set record.path to an absolute path") from None

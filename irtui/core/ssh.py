@@ -1,44 +1,60 @@
-"""SSH execution with paramiko: strict host keys, reused connections, live line streaming.
+"""SSH execution with paramiko: strict host keys, reused connections, live line streaming,
+and raw byte streaming to files with a cap (:meth:`SSHPool.stream`, for evidence).
 
 Rules followed:
 - Host keys are checked against the configured known_hosts file; an unknown or changed key is
   refused before authentication and nothing runs (never ``AutoAddPolicy``).
 - stdout and stderr share one SSH channel window (RFC 4254 §5.2), so both are read at the same
-  time; reading one to its end first deadlocks once the other holds ~2 MB.
-- Non-root users get ``sudo -n`` (sudo(8): non-interactive, fails instead of prompting).
+  time; reading one to its end first deadlocks once the other holds ~2 MB (one read loop for
+  both methods: :func:`irtui.core.channel_io.pump`).
+- Non-root users get ``sudo -n`` (sudo(8): non-interactive, fails instead of prompting); a
+  sudo that wants a password or a tty (sudoers(5) ``requiretty``) is named with its fix.
+- known_hosts is read by :mod:`irtui.core.known_hosts`: ``@revoked`` keys are refused,
+  ``@cert-authority`` lines explained, unreadable lines skipped.
+- A private key file that group or others can access is refused, as OpenSSH refuses it
+  (ssh(1), "UNPROTECTED PRIVATE KEY FILE").
+- Output lines keep bytes that are not UTF-8 as lone surrogates (``surrogateescape``, PEP 383)
+  so the record can keep them exactly; the fronts show them escaped
+  (:func:`irtui.core.text.printable`). Captured text replaces them with U+FFFD.
 """
 
 from __future__ import annotations
 
-import base64
-import codecs
-import hashlib
-import select
+import stat
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import paramiko
 
+from irtui.core.channel_io import (
+    CappedSinks,
+    End,
+    LineSplitter,
+    OutputCallback,
+    ProgressCallback,
+    pump,
+)
 from irtui.core.errors import HostKeyError, SSHError
+from irtui.core.known_hosts import (
+    KnownHosts,
+    RefuseUnknownKey,
+    fingerprint,
+    load_known_hosts,
+    revoked_error,
+)
 from irtui.core.settings import HostConfig, SSHSettings
+from irtui.core.ssh_jump import JumpPool
 
-OutputCallback = Callable[[str, str], None]
-"""Called as ``on_output(stream, line)`` with stream ``"stdout"`` or ``"stderr"`` and the line
-without its newline, from the thread running the command."""
-
-_READ_CHUNK = 65536
-_POLL_SECONDS = 0.2
+_STREAM_WINDOW = 8 * 1024 * 1024
+"""Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
+is not stalled waiting for window adjustments (RFC 4254 §5.2)."""
 SUDO_PASSWORD_MARKERS = ("a password is required", "a terminal is required")
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """Return the OpenSSH-style ``SHA256:<base64>`` fingerprint of a public key
-    (as ``ssh-keygen -lf`` prints it: unpadded base64 of the SHA-256 of the key blob)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+SUDO_REQUIRETTY_MARKERS = ("you must have a tty",)
+"""sudo's refusal under sudoers(5) ``Defaults requiretty`` ("sorry, you must have a tty to
+run sudo"); ``sudo -n`` cannot get past it."""
 
 
 @dataclass(frozen=True)
@@ -57,29 +73,27 @@ class CommandResult:
     stderr: str = ""
 
 
-class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
-    """Refuse any host key not in known_hosts, naming the offered fingerprint."""
+@dataclass(frozen=True)
+class StreamResult:
+    """Outcome of :meth:`SSHPool.stream`.
 
-    def __init__(self, host: HostConfig, known_hosts: Path) -> None:
-        self.host = host
-        self.known_hosts = known_hosts
+    Attributes:
+        exit_code: the remote exit status; None when the channel was closed by irtui (cap,
+            timeout, cancel) or ended without one.
+        duration: wall time in seconds.
+        stdout_bytes / stderr_bytes: bytes written to each file.
+        truncated: a stream reached ``max_bytes``; reading stopped there.
+        timed_out: the timeout expired first.
+        cancelled: the cancel event was set first.
+    """
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
-                         key: paramiko.PKey) -> None:
-        known = client.get_host_keys().get(hostname) or {}
-        if known:
-            expected = ", ".join(f"{t} {fingerprint(k)}" for t, k in known.items())
-            raise HostKeyError(
-                f"host key for {self.host.name} ({hostname}) CHANGED: offered "
-                f"{key.get_name()} {fingerprint(key)}, known_hosts has {expected}; nothing was run",
-                f"verify the new key out of band, then update {self.known_hosts}",
-            )
-        raise HostKeyError(
-            f"unknown host key for {self.host.name} ({hostname}): offered {key.get_name()} "
-            f"{fingerprint(key)}, not in {self.known_hosts}; nothing was run",
-            "verify the fingerprint out of band, then add the key to known_hosts "
-            "(e.g. ssh-keyscan, checked with ssh-keygen -lf)",
-        )
+    exit_code: int | None
+    duration: float
+    stdout_bytes: int
+    stderr_bytes: int
+    truncated: bool = False
+    timed_out: bool = False
+    cancelled: bool = False
 
 
 class SSHPool:
@@ -97,19 +111,32 @@ class SSHPool:
         self._clients: dict[str, paramiko.SSHClient] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._jumps = JumpPool(self._open, settings.connect_timeout)
+        self._known: tuple[tuple[int, int], KnownHosts] | None = None
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(name, threading.Lock())
 
-    def _known_hosts(self) -> Path:
-        path = Path(self.settings.known_hosts).expanduser()
-        if not path.is_file():
-            raise SSHError(
-                f"known_hosts file {path} not found",
-                "set ssh.known_hosts to a file holding your hosts' verified keys",
-            )
-        return path
+    def _known_hosts(self) -> KnownHosts:
+        """known_hosts, parsed once and again only when the file changes (mtime, size)."""
+        path = _expand(self.settings.known_hosts, "ssh.known_hosts")
+        try:
+            info = path.stat()
+        except (OSError, ValueError):
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise SSHError(f"known_hosts file {path} not found",
+                           "set ssh.known_hosts to a file holding your hosts' verified keys")
+        version = (info.st_mtime_ns, info.st_size)
+        with self._guard:
+            cached = self._known
+        if cached is not None and cached[0] == version and cached[1].path == path:
+            return cached[1]
+        known = load_known_hosts(path)
+        with self._guard:
+            self._known = (version, known)
+        return known
 
     def connect(self, host: HostConfig) -> paramiko.SSHClient:
         """Return a live connection to ``host``, opening one if needed.
@@ -131,30 +158,35 @@ class SSHPool:
             self._clients[host.name] = client
             return client
 
-    def _open(self, host: HostConfig) -> paramiko.SSHClient:
-        known_hosts = self._known_hosts()
-        pkey = self._load_key()
+    def _open(self, host: HostConfig, sock: paramiko.Channel | None = None
+              ) -> paramiko.SSHClient:
+        known = self._known_hosts()
+        known_hosts = known.path
+        pkey = self._key_for(host)
         client = paramiko.SSHClient()
-        try:
-            client.load_system_host_keys(str(known_hosts))
-        except (OSError, paramiko.SSHException) as exc:
-            raise SSHError(f"cannot read known_hosts {known_hosts}: {exc}",
-                           "fix or replace that file") from None
-        client.set_missing_host_key_policy(_RefuseUnknownKey(host, known_hosts))
-        where = f"{host.name} ({host.address}:{host.port})"
+        # the name paramiko looks keys up by (SSHClient.connect): host, or [host]:port
+        name = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+        for key in reversed(known.keys_for(name)):  # one key per type: the first listed wins
+            client.get_host_keys().add(name, key.get_name(), key)
+        client.set_missing_host_key_policy(RefuseUnknownKey(host, known))
+        where = f"{host.name} ({host.address}:{host.port}{host.via})"
         timeout = self.settings.connect_timeout
+        if sock is None and host.jump:  # ProxyJump: through the bastions (ssh_jump)
+            sock = self._jumps.channel_to(host)
         try:
             client.connect(
                 host.address, port=host.port, username=host.user,
                 pkey=pkey, allow_agent=self.settings.use_agent,
                 look_for_keys=pkey is None, timeout=timeout, banner_timeout=timeout,
-                auth_timeout=timeout, channel_timeout=timeout,
+                auth_timeout=timeout, channel_timeout=timeout, sock=sock,
             )
         except HostKeyError:
             client.close()
             raise
         except paramiko.BadHostKeyException as exc:
             client.close()
+            if known.is_revoked(exc.key):
+                raise revoked_error(host, name, exc.key, known_hosts) from None
             raise HostKeyError(
                 f"host key for {where} CHANGED: offered {exc.key.get_name()} "
                 f"{fingerprint(exc.key)}, known_hosts has {exc.expected_key.get_name()} "
@@ -171,6 +203,10 @@ class SSHPool:
             raise SSHError(f"{where} unreachable: no answer within {timeout:g} s",
                            "check the address and port in the config and that the host is up"
                            ) from None
+        except (UnicodeError, ValueError) as exc:  # the idna codec; a NUL in the name
+            client.close()
+            raise SSHError(f"{where}: {host.address!r} cannot be resolved ({exc})",
+                           "fix the host's address in the config") from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -182,32 +218,93 @@ class SSHPool:
             transport.set_keepalive(15)
         return client
 
+    def _key_for(self, host: HostConfig) -> paramiko.PKey | None:
+        """``host``'s own key (its ssh config ``IdentityFile``) or ``ssh.key_file``, loaded
+        by :meth:`_load_key` with the same checks; errors name the IdentityFile."""
+        if not host.key_file:
+            return self._load_key()
+        try:
+            return SSHPool(replace(self.settings, key_file=host.key_file))._load_key()
+        except SSHError as exc:
+            source = f"the IdentityFile for {host.name} in your ssh config"
+            raise SSHError(exc.problem, exc.fix.replace("ssh.key_file", source)) from None
+
     def _load_key(self) -> paramiko.PKey | None:
-        """Load ``ssh.key_file`` before connecting, so a wrong file is named as such.
+        """Load ``ssh.key_file`` before connecting, so a wrong file is named as such. A
+        passphrase-protected key is opened with the passphrase from the keyring entry
+        ``ssh.key_passphrase_secret`` (read here, never written anywhere).
 
         Raises:
-            SSHError: missing, not a private key, or passphrase-protected.
+            SSHError: missing, accessible by group or others, not a private key,
+                passphrase-protected without a passphrase secret, or the stored passphrase
+                does not open it.
+            SecretError: the passphrase secret is missing or the keyring is unavailable.
         """
         if not self.settings.key_file:
             return None
-        path = Path(self.settings.key_file).expanduser()
+        path = _expand(self.settings.key_file, "ssh.key_file")
         agent_fix = "or leave ssh.key_file empty to use ssh-agent"
         if not path.is_file():
             raise SSHError(f"SSH key file {path} not found",
                            f"set ssh.key_file to your private key, {agent_fix}")
+        name = self.settings.key_passphrase_secret
+        passphrase = None
+        if name:
+            from irtui.core.secrets import get_secret
+
+            passphrase = get_secret(name)
         try:
-            return paramiko.PKey.from_path(path)
+            key = paramiko.PKey.from_path(
+                path, password=passphrase.encode() if passphrase is not None else None)
         except (paramiko.PasswordRequiredException, TypeError) as exc:
             # cryptography raises TypeError("...password-protected...") for encrypted keys
             if isinstance(exc, TypeError) and "password" not in str(exc).lower():
                 raise
             raise SSHError(f"SSH key file {path} is protected by a passphrase",
-                           f"load it into ssh-agent (ssh-add {path}) and leave ssh.key_file "
-                           "empty") from None
+                           f"store it with irtui secrets set ssh-key and set "
+                           f"ssh.key_passphrase_secret = \"ssh-key\", or load the key into "
+                           f"ssh-agent (ssh-add {path}) and leave ssh.key_file empty") from None
         except (paramiko.SSHException, OSError, ValueError):
+            if passphrase is not None:
+                raise SSHError(f"the passphrase in keyring secret {name!r} does not open the "
+                               f"SSH key file {path}",
+                               f"store the right one with: irtui secrets set {name}") from None
             hint = " (that is the public key)" if path.suffix == ".pub" else ""
             raise SSHError(f"SSH key file {path} is not a usable private key{hint}",
                            f"point ssh.key_file at the private key, {agent_fix}") from None
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            # ssh(1) refuses such a key (sshkey_perm_ok: "UNPROTECTED PRIVATE KEY FILE");
+            # irtui also refuses it when another user owns it
+            raise SSHError(f"SSH key file {path} is accessible by group or others (mode "
+                           f"{mode:04o}): UNPROTECTED PRIVATE KEY FILE, refused as OpenSSH "
+                           "refuses it", f"chmod 600 {path}")
+        return key
+
+    def _start(self, host: HostConfig, command: str, stdin: bytes | None,
+               window_size: int | None = None) -> paramiko.Channel:
+        """Open a session channel on ``host``'s connection, start ``command``, send
+        ``stdin`` then EOF.
+
+        Raises:
+            SSHError, HostKeyError: see :meth:`connect`; the command could not be started.
+        """
+        client = self.connect(host)
+        transport = client.get_transport()
+        if transport is None or not transport.is_active():
+            raise SSHError(f"connection to {host.name} closed", "retry the action")
+        try:
+            channel = transport.open_session(window_size=window_size,
+                                             timeout=self.settings.connect_timeout)
+            channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.drop(host.name)
+            raise SSHError(f"{host.name}: could not start the command ({exc})",
+                           "retry; if it persists check the host's sshd (MaxSessions)") from None
+        return channel
 
     def run(
         self,
@@ -235,67 +332,82 @@ class SSHPool:
             The :class:`CommandResult`.
 
         Raises:
-            SSHError: connection problems, timeout, cancellation, or sudo wanting a password.
+            SSHError: connection problems, timeout, cancellation, or sudo wanting a password
+                or a tty (``requiretty``).
             HostKeyError: see :meth:`connect`.
         """
-        client = self.connect(host)
-        transport = client.get_transport()
-        if transport is None or not transport.is_active():
-            raise SSHError(f"connection to {host.name} closed", "retry the action")
         limit = timeout if timeout is not None else self.settings.command_timeout
         started = time.monotonic()
-        try:
-            channel = transport.open_session(timeout=self.settings.connect_timeout)
-            channel.exec_command(command)
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            self.drop(host.name)
-            raise SSHError(f"{host.name}: could not start the command ({exc})",
-                           "retry; if it persists check the host's sshd (MaxSessions)") from None
-        streams = {"stdout": _LineSplitter("stdout", on_output, capture),
-                   "stderr": _LineSplitter("stderr", on_output, capture)}
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise SSHError(f"{host.name}: cancelled; the remote command was signalled "
-                                   "by closing its channel",
-                                   "check the host's state before retrying")
-                if time.monotonic() - started > limit:
-                    raise SSHError(f"{host.name}: command timed out after {limit:g} s",
-                                   "raise ssh.command_timeout or check the host")
-                got = False
-                if channel.recv_ready():
-                    streams["stdout"].feed(channel.recv(_READ_CHUNK))
-                    got = True
-                if channel.recv_stderr_ready():
-                    streams["stderr"].feed(channel.recv_stderr(_READ_CHUNK))
-                    got = True
-                if got:
-                    continue
-                # EOF (RFC 4254 §5.3) ends both streams; the exit status alone may arrive
-                # before the last stderr bytes, so it is not a reason to stop reading.
-                if (channel.eof_received or channel.closed) and not channel.recv_ready() \
-                        and not channel.recv_stderr_ready():
-                    if channel.exit_status_ready() or channel.closed:
-                        break
-                    channel.status_event.wait(_POLL_SECONDS)
-                    continue
-                select.select([channel], [], [], _POLL_SECONDS)
-        finally:
-            if not channel.closed:
-                channel.close()
+        channel = self._start(host, command, stdin)
+        streams = {"stdout": LineSplitter("stdout", on_output, capture),
+                   "stderr": LineSplitter("stderr", on_output, capture)}
+        end = pump(channel, streams["stdout"].feed, streams["stderr"].feed,
+                    started + limit, cancel)
+        if end is End.CANCELLED:
+            raise SSHError(f"{host.name}: cancelled; the remote command was signalled "
+                           "by closing its channel", "check the host's state before retrying")
+        if end is End.TIMEOUT:
+            raise SSHError(f"{host.name}: command timed out after {limit:g} s",
+                           "raise ssh.command_timeout or check the host")
         for splitter in streams.values():
             splitter.flush()
         exit_code = channel.exit_status if channel.exit_status_ready() else -1
         result = CommandResult(exit_code=exit_code, duration=time.monotonic() - started,
                                stdout=streams["stdout"].text(), stderr=streams["stderr"].text())
-        if exit_code != 0 and host.user != "root" and command.startswith("sudo -n") and any(
-                m in streams["stderr"].last for m in SUDO_PASSWORD_MARKERS):
-            raise SSHError(f"sudo on {host.name} wants a password for {host.user}",
-                           f"allow {host.user} passwordless sudo for nft/iptables, or use root")
+        if exit_code != 0 and host.user != "root" and command.startswith("sudo -n"):
+            _check_sudo(host, streams["stderr"].last)
         return result
+
+    def stream(
+        self,
+        host: HostConfig,
+        command: str,
+        *,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> StreamResult:
+        """Run one command line on ``host`` and stream its raw output bytes straight into
+        ``stdout`` and ``stderr`` (file objects), never holding more than one read chunk
+        (64 KiB) of it in memory. Both streams are drained together (they share one channel
+        window, RFC 4254 §5.2; paramiko#1778).
+
+        Args:
+            host: target host.
+            command: the exact command line.
+            stdout / stderr: binary file objects the bytes are written to, as they arrive.
+            max_bytes: cap per stream in bytes (None: no cap). Past it the channel is closed
+                (the remote command gets SIGPIPE), the result says ``truncated`` and exactly
+                ``max_bytes`` bytes were written.
+            timeout: seconds before the channel is closed and ``timed_out`` set (default
+                ``ssh.command_timeout``); what arrived until then is kept.
+            cancel: when set, the channel is closed and ``cancelled`` set.
+            on_progress: ``on_progress(stdout_bytes, stderr_bytes)`` at most every
+                0.25 s while data arrives, and once at the end.
+
+        Returns:
+            The :class:`StreamResult` (a timeout, cap or cancel is reported there, not
+            raised).
+
+        Raises:
+            SSHError, HostKeyError: the connection could not be made or was lost
+                (:meth:`connect`), or writing to a file failed (``OSError`` is passed on).
+        """
+        limit = timeout if timeout is not None else self.settings.command_timeout
+        started = time.monotonic()
+        channel = self._start(host, command, None, window_size=_STREAM_WINDOW)
+        sinks = CappedSinks(stdout, stderr, max_bytes, on_progress)
+        end = pump(channel, sinks.stdout, sinks.stderr, started + limit, cancel)
+        sinks.report()
+        exit_code = (channel.exit_status if end is End.EOF and channel.exit_status_ready()
+                     else None)
+        return StreamResult(exit_code=exit_code, duration=time.monotonic() - started,
+                            stdout_bytes=sinks.counts[0], stderr_bytes=sinks.counts[1],
+                            truncated=end is End.CAPPED, timed_out=end is End.TIMEOUT,
+                            cancelled=end is End.CANCELLED)
 
     def drop(self, name: str) -> None:
         """Close and forget the connection to host ``name`` (if any)."""
@@ -304,49 +416,40 @@ class SSHPool:
         if client:
             client.close()
 
+    def bastion_connections(self) -> dict[str, int]:
+        """Connections opened so far to each bastion chain (``{"b1": 1}``); see
+        :meth:`JumpPool.opened`."""
+        return self._jumps.opened()
+
     def close(self) -> None:
-        """Close every connection."""
+        """Close every connection (targets first, then their bastions)."""
         for name in list(self._clients):
             self.drop(name)
+        self._jumps.close()
 
 
-class _LineSplitter:
-    """Incremental UTF-8 decoder that emits complete lines."""
+def _expand(text: str, key: str) -> Path:
+    """``text`` with ``~`` expanded; a home that cannot be found (a UID with no passwd entry
+    and no ``$HOME``) is an error naming the config key."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        raise SSHError(f"{key} {text!r} starts with ~ but this user has no home directory",
+                       f"give {key} as an absolute path") from None
 
-    def __init__(self, stream: str, on_output: OutputCallback | None, capture: bool) -> None:
-        self.stream = stream
-        self.on_output = on_output
-        self.capture = capture
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.partial = ""
-        self.parts: list[str] = []
-        self.last = ""
 
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        text = self.decoder.decode(data)
-        if self.capture:
-            self.parts.append(text)
-        text = self.partial + text
-        *lines, self.partial = text.split("\n")
-        for line in lines:
-            self._emit(line)
+def _check_sudo(host: HostConfig, last_stderr: str) -> None:
+    """Turn sudo's own refusals (sudo(8) ``-n``, sudoers(5) ``requiretty``) into one error
+    naming the sudoers fix.
 
-    def _emit(self, line: str) -> None:
-        line = line.rstrip("\r")
-        self.last = line
-        if self.on_output:
-            self.on_output(self.stream, line)
-
-    def flush(self) -> None:
-        tail = self.decoder.decode(b"", final=True)
-        if self.capture and tail:
-            self.parts.append(tail)
-        rest = self.partial + tail
-        self.partial = ""
-        if rest:
-            self._emit(rest)
-
-    def text(self) -> str:
-        return "".join(self.parts)
+    Raises:
+        SSHError: when ``last_stderr`` is one of those refusals.
+    """
+    if any(m in last_stderr for m in SUDO_REQUIRETTY_MARKERS):
+        raise SSHError(f"sudo on {host.name} refuses {host.user} without a terminal: sudoers "
+                       "has requiretty",
+                       f"add 'Defaults:{host.user} !requiretty' to the host's sudoers (visudo "
+                       "-f /etc/sudoers.d/irtui), or use root")
+    if any(m in last_stderr for m in SUDO_PASSWORD_MARKERS):
+        raise SSHError(f"sudo on {host.name} wants a password for {host.user}",
+                       f"allow {host.user} passwordless sudo for nft/iptables, or use root")

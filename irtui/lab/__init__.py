@@ -5,14 +5,9 @@ Needs root on Linux. No Textual imports here: the CLI, the TUI and the tests all
 """
 
 from irtui.lab.info import LabHost, LabInfo
-from irtui.lab.lab import (
-    LabStatus,
-    check_requirements,
-    lab_down,
-    lab_status,
-    lab_up,
-)
+from irtui.lab.lab import check_requirements, lab_down, lab_up
 from irtui.lab.spec import LabSpec
+from irtui.lab.status import LabStatus, lab_status
 
 __all__ = [
     "LabHost",

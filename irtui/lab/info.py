@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from irtui.core.errors import IrtuiError
-from irtui.lab.spec import ATTACKER, ATTACKER_OFFSET, BRIDGE, LabSpec
+from irtui.lab.spec import ATTACKER, ATTACKER_OFFSET, BASTION, BASTION_OFFSET, BRIDGE, LabSpec
+
+STATE_DIR_NAME = "run/irtui"
+"""A lab host's /run is ``host_dir/run`` (see :func:`irtui.lab.sshd.start_sshd`), so irtui's
+rollback timer directory /run/irtui is ``host_dir/run/irtui`` from the responder's side."""
+"""A host's private ``/run/irtui`` is ``lab_dir/hosts/NAME/run-irtui`` (see
+:func:`irtui.lab.sshd.start_sshd`)."""
 
 
 @dataclass(frozen=True)
@@ -17,12 +23,13 @@ class LabHost:
     """One lab machine.
 
     Attributes:
-        name: ``host1``... or ``attacker``.
+        name: ``host1``..., ``attacker`` or ``bastion``.
         namespace: its network namespace.
         v4: IPv4 address (text).
         v6: IPv6 address (text, compressed).
         home: directory bound over /root for its sshd (None for the attacker).
         pid_file: its sshd PID file (None for the attacker).
+        ssh_alias: its ``Host`` alias in ``ssh_config`` (labs with a bastion), else "".
     """
 
     name: str
@@ -31,6 +38,13 @@ class LabHost:
     v6: str
     home: Path | None = None
     pid_file: Path | None = None
+    ssh_alias: str = ""
+
+    @property
+    def state_dir(self) -> Path | None:
+        """Where this host's ``/run/irtui`` (irtui's rollback timer files) is seen from the
+        responder's side; None for the attacker."""
+        return self.home.parent / STATE_DIR_NAME if self.home is not None else None
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,9 @@ class LabInfo:
         switch_namespace: namespace holding the bridge.
         subnet4: IPv4 lab subnet.
         subnet6: IPv6 lab subnet.
+        bastion: the bastion the hosts are reached through, if the lab has one.
+        ssh_config_path: the OpenSSH client config naming the bastion (``ProxyJump``), if
+            the lab has a bastion.
     """
 
     lab_dir: Path
@@ -66,16 +83,19 @@ class LabInfo:
     switch_namespace: str
     subnet4: str
     subnet6: str
+    bastion: LabHost | None = None
+    ssh_config_path: Path | None = None
 
     @property
     def namespaces(self) -> list[str]:
-        """Every namespace of the lab: hosts, attacker, switch."""
+        """Every namespace of the lab: hosts, attacker, bastion (if any), switch."""
         return [*(h.namespace for h in self.hosts), self.attacker.namespace,
-                self.switch_namespace]
+                *([self.bastion.namespace] if self.bastion else []), self.switch_namespace]
 
     def host(self, name: str) -> LabHost:
-        """The host called ``name`` (or the attacker). Raises KeyError if there is none."""
-        for h in [*self.hosts, self.attacker]:
+        """The host called ``name`` (or the attacker, or the bastion). Raises KeyError if
+        there is none."""
+        for h in [*self.hosts, self.attacker, *([self.bastion] if self.bastion else [])]:
             if h.name == name:
                 return h
         raise KeyError(name)
@@ -88,8 +108,14 @@ class LabInfo:
                 doc["pid_file"] = str(h.pid_file)
             if h.home is not None:
                 doc["home"] = str(h.home)
+            if h.ssh_alias:
+                doc["ssh_alias"] = h.ssh_alias
             return doc
 
+        extra: dict[str, Any] = {}
+        if self.bastion is not None:
+            extra = {"bastion": host_doc(self.bastion),
+                     "ssh_config_path": str(self.ssh_config_path)}
         return {
             "prefix": self.prefix,
             "lab_dir": str(self.lab_dir),
@@ -104,6 +130,7 @@ class LabInfo:
             "config_path": str(self.config_path),
             "key_path": str(self.key_path),
             "known_hosts_path": str(self.known_hosts_path),
+            **extra,
         }
 
     @classmethod
@@ -112,7 +139,8 @@ class LabInfo:
         def host(name: str, d: dict[str, Any]) -> LabHost:
             return LabHost(name=name, namespace=d["namespace"], v4=d["v4"], v6=d["v6"],
                            home=Path(d["home"]) if d.get("home") else None,
-                           pid_file=Path(d["pid_file"]) if d.get("pid_file") else None)
+                           pid_file=Path(d["pid_file"]) if d.get("pid_file") else None,
+                           ssh_alias=d.get("ssh_alias", ""))
 
         hosts = sorted((host(n, d) for n, d in doc["hosts"].items()),
                        key=lambda h: int(h.name.removeprefix("host") or 0))
@@ -125,6 +153,8 @@ class LabInfo:
             responder_ifname=doc["responder"]["ifname"],
             switch_namespace=doc["switch"]["namespace"],
             subnet4=doc["subnet4"], subnet6=doc["subnet6"],
+            bastion=host(BASTION, doc["bastion"]) if doc.get("bastion") else None,
+            ssh_config_path=Path(doc["ssh_config_path"]) if doc.get("bastion") else None,
         )
 
     @classmethod
@@ -147,13 +177,18 @@ class LabInfo:
     @classmethod
     def from_spec(cls, spec: LabSpec) -> LabInfo:
         """What a lab built from ``spec`` looks like (no system access)."""
+        alias = spec.bastion
         hosts = [
             LabHost(name=name, namespace=spec.namespace(name),
                     v4=spec.v4(spec.host_offset(i)), v6=spec.v6(spec.host_offset(i)),
                     home=spec.host_dir(name) / "home",
-                    pid_file=spec.host_dir(name) / "sshd.pid")
+                    pid_file=spec.host_dir(name) / "sshd.pid", ssh_alias=name if alias else "")
             for i, name in enumerate(spec.host_names, start=1)
         ]
+        bastion = LabHost(name=BASTION, namespace=spec.bastion_namespace,
+                          v4=spec.v4(BASTION_OFFSET), v6=spec.v6(BASTION_OFFSET),
+                          home=spec.bastion_dir / "home", pid_file=spec.bastion_dir / "sshd.pid",
+                          ssh_alias=BASTION) if spec.bastion else None
         attacker = LabHost(name=ATTACKER, namespace=spec.attacker_namespace,
                            v4=spec.v4(ATTACKER_OFFSET), v6=spec.v6(ATTACKER_OFFSET))
         return cls(
@@ -161,5 +196,6 @@ class LabInfo:
             key_path=spec.key_path, known_hosts_path=spec.known_hosts_path, hosts=hosts,
             attacker=attacker, responder_v4=spec.responder_v4, responder_v6=spec.responder_v6,
             responder_ifname=spec.root_ifname, switch_namespace=spec.switch_namespace,
-            subnet4=spec.subnet4, subnet6=spec.subnet6,
+            subnet4=spec.subnet4, subnet6=spec.subnet6, bastion=bastion,
+            ssh_config_path=spec.ssh_config_path if spec.bastion else None,
         )

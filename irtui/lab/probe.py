@@ -104,10 +104,14 @@ def _family(address: str) -> int:
     return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
 
 
-def _connect(namespace: str | None, address: str, port: int, timeout: float) -> socket.socket:
+def _connect(namespace: str | None, address: str, port: int, timeout: float,
+             source: str | None = None) -> socket.socket:
     sock = socket_in_namespace(namespace, _family(address))
     try:
         sock.settimeout(timeout)
+        if source is not None:
+            _family(source)  # a literal address, never a name
+            sock.bind((source, 0))
         sock.connect((address, port))
     except BaseException:
         sock.close()
@@ -123,7 +127,7 @@ SYN, and makes every "the attacker is cut off" check pay the whole wait."""
 
 
 def tcp_connects(namespace: str | None, address: str, port: int,
-                 timeout: float = HANDSHAKE_WAIT) -> bool:
+                 timeout: float = HANDSHAKE_WAIT, source: str | None = None) -> bool:
     """Whether a TCP connection from ``namespace`` to ``address``:``port`` completes.
 
     Args:
@@ -131,6 +135,8 @@ def tcp_connects(namespace: str | None, address: str, port: int,
         address: a literal IPv4 or IPv6 address (never a name).
         port: TCP port.
         timeout: seconds to wait for the handshake (default :data:`HANDSHAKE_WAIT`).
+        source: a literal address of ``namespace`` to connect from (default: the kernel's
+            choice), e.g. one of several addresses an attacker machine holds.
 
     Returns:
         True if the handshake completed (the connection is closed at once); False on refusal,
@@ -141,7 +147,7 @@ def tcp_connects(namespace: str | None, address: str, port: int,
         IrtuiError: the namespace does not exist.
     """
     try:
-        sock = _connect(namespace, address, port, timeout)
+        sock = _connect(namespace, address, port, timeout, source)
     except OSError:
         return False
     sock.close()

@@ -9,6 +9,7 @@ Inside the lab subnet each role has a fixed offset, the same number in both fami
 * responder (the root namespace, where irtui runs): offset 1 (``198.18.0.1``, ``fd00:1ab::1``)
 * host *i* (1-based): offset ``10 + i`` (``198.18.0.11``, ``fd00:1ab::b``; IPv6 shown in hex)
 * attacker: offset 66 (``198.18.0.66``, ``fd00:1ab::42``)
+* bastion (optional, ``lab up --bastion``): offset 5 (``198.18.0.5``, ``fd00:1ab::5``)
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ TEST_SUBNET_BASE = 16
 the benchmark lab (198.18.9.0/24). The tests' other per-slot subnets (extra labs, a routed
 container) take 198.18.(64+N), (96+N), (128+N) and (160+N): see tests/lab_fixtures.py."""
 MAX_TEST_SLOTS = 32
+TEST_BASTION_SUBNET_BASE = 48
+"""The bastion test lab of slot N uses 198.18.(48+N).0/24, apart from every plain test lab."""
 
 RESPONDER_OFFSET = 1
 HOST_OFFSET = 10
 ATTACKER_OFFSET = 66
+BASTION_OFFSET = 5
 MAX_HOSTS = 50
 
 ATTACKER = "attacker"
+BASTION = "bastion"
 SWITCH = "sw"
 BRIDGE = "br0"
 HOST_IFNAME = "eth0"
@@ -56,6 +61,8 @@ class LabSpec:
         subnet6: IPv6 lab subnet (normally a /64).
         lab_dir: absolute directory for keys, configs, pid files and logs. It must not be under
             /root, because each host's sshd gets a private /root bound over the real one.
+        bastion: add a bastion host; the other hosts then accept SSH only from it, and the
+            lab's config reaches them through it (ProxyJump in ``lab_dir/ssh_config``).
 
     Raises:
         IrtuiError: on construction, when any field is out of range.
@@ -66,6 +73,7 @@ class LabSpec:
     subnet4: str = "198.18.0.0/24"
     subnet6: str = "fd00:1ab::/64"
     lab_dir: Path = DEFAULT_LAB_DIR
+    bastion: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lab_dir", Path(self.lab_dir))
@@ -103,7 +111,8 @@ class LabSpec:
             )
 
     @classmethod
-    def for_tests(cls, hosts: int = 3, slot: int | None = None) -> LabSpec:
+    def for_tests(cls, hosts: int = 3, slot: int | None = None,
+                  bastion: bool = False) -> LabSpec:
         """The spec the test suite uses; it never clashes with a developer's default lab,
         nor with another test lab running at the same time on the same machine.
 
@@ -112,15 +121,23 @@ class LabSpec:
             slot: 0-31; each slot has its own prefix, subnets, directory and lock, so
                 parallel test processes (pytest-xdist workers, two checkouts) each get a lab.
                 Default: :func:`lab_slot`.
+            bastion: the slot's bastion lab instead, a second lab beside the plain one.
 
         Returns:
             ``LabSpec(prefix="irtest<slot>", subnet4="198.18.<16+slot>.0/24",
-            subnet6="fd00:1ab:<16+slot, hex>::/64", lab_dir=/run/irtui-lab-test-<slot>)``.
+            subnet6="fd00:1ab:<16+slot, hex>::/64", lab_dir=/run/irtui-lab-test-<slot>)``;
+            with ``bastion``: prefix ``irbast<slot>``, third octet ``48+slot``, lab_dir
+            ``/run/irtui-lab-test-bastion-<slot>``.
         """
         n = lab_slot() if slot is None else slot
         if not 0 <= n < MAX_TEST_SLOTS:
             raise IrtuiError(f"test lab slot {n} is out of range",
                              f"use 0 to {MAX_TEST_SLOTS - 1} (IRTUI_TEST_SLOT)")
+        if bastion:
+            third = TEST_BASTION_SUBNET_BASE + n
+            return cls(prefix=f"irbast{n}", hosts=hosts, subnet4=f"198.18.{third}.0/24",
+                       subnet6=f"fd00:1ab:{third:x}::/64",
+                       lab_dir=Path(f"{TEST_LAB_DIR}-bastion-{n}"), bastion=True)
         third = TEST_SUBNET_BASE + n
         return cls(prefix=f"irtest{n}", hosts=hosts, subnet4=f"198.18.{third}.0/24",
                    subnet6=f"fd00:1ab:{third:x}::/64", lab_dir=Path(f"{TEST_LAB_DIR}-{n}"))
@@ -152,9 +169,15 @@ class LabSpec:
         return [self.namespace(name) for name in self.host_names]
 
     @property
+    def bastion_namespace(self) -> str:
+        """Namespace of the bastion (``{prefix}-bastion``), whether or not the lab has one."""
+        return self.namespace(BASTION)
+
+    @property
     def all_namespaces(self) -> list[str]:
-        """Every namespace of the lab: hosts, attacker, then the switch."""
-        return [*self.host_namespaces, self.attacker_namespace, self.switch_namespace]
+        """Every namespace of the lab: hosts, attacker, the bastion if any, then the switch."""
+        return [*self.host_namespaces, self.attacker_namespace,
+                *([self.bastion_namespace] if self.bastion else []), self.switch_namespace]
 
     @property
     def root_ifname(self) -> str:
@@ -246,6 +269,16 @@ class LabSpec:
     def known_hosts_path(self) -> Path:
         """``lab_dir/known_hosts``, host keys for every host's v4 and v6 address."""
         return self.lab_dir / "known_hosts"
+
+    @property
+    def bastion_dir(self) -> Path:
+        """``lab_dir/bastion``: the bastion's sshd config, key, pid file, log and home."""
+        return self.lab_dir / BASTION
+
+    @property
+    def ssh_config_path(self) -> Path:
+        """``lab_dir/ssh_config``, the OpenSSH client config of a lab with a bastion."""
+        return self.lab_dir / "ssh_config"
 
     @property
     def authorized_keys_path(self) -> Path:

@@ -16,6 +16,7 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from irtui.core.errors import IrtuiError
@@ -46,8 +47,9 @@ def public_key(path: Path) -> str:
     return f"{fields[0]} {fields[1]}"
 
 
-def sshd_config_text(host_dir: Path, authorized_keys: Path) -> str:
-    """The sshd_config for one lab host whose files live in ``host_dir``."""
+def sshd_config_text(host_dir: Path, authorized_keys: Path, extra: Sequence[str] = ()) -> str:
+    """The sshd_config for one lab host whose files live in ``host_dir``, with the
+    ``extra`` lines (global keywords, e.g. ``AllowUsers``) at the end."""
     lines = [
         "# written by irtui's practice lab; removed by lab_down",
         "Port 22",
@@ -72,7 +74,32 @@ def sshd_config_text(host_dir: Path, authorized_keys: Path) -> str:
     ]
     if SFTP_SERVER.exists():
         lines.append(f"Subsystem sftp {SFTP_SERVER}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *extra]) + "\n"
+
+
+def ensure_sshd(namespace: str, name: str, host_dir: Path, authorized_keys: Path,
+                extra: Sequence[str] = ()) -> None:
+    """Make one lab machine's sshd run with the current config.
+
+    The host key is made once (kept across runs); the config is written when its text
+    changed, and a live sshd started with an older text is restarted (its sessions end);
+    a dead sshd (or one left in an old namespace of that name) is started.
+
+    Raises:
+        IrtuiError: ssh-keygen or sshd failed.
+    """
+    host_dir.mkdir(parents=True, exist_ok=True)
+    generate_key(host_dir / "ssh_host_ed25519_key", f"root@{name}")
+    config = host_dir / "sshd_config"
+    pid_file = host_dir / "sshd.pid"
+    text = sshd_config_text(host_dir, authorized_keys, extra)
+    if not config.exists() or config.read_text() != text:
+        stop_sshd(pid_file, config, namespace)
+        config.write_text(text)
+    if live_sshd(pid_file, config, namespace) is None:
+        stop_sshd(pid_file, config, namespace)
+        pid_file.unlink(missing_ok=True)
+        start_sshd(namespace, name, host_dir)
 
 
 def read_pid(pid_file: Path) -> int | None:

@@ -4,28 +4,28 @@ The app is split by job: :mod:`~irtui.tui.bridge` (the thread → UI queue, log 
 :mod:`~irtui.tui.refresh` (reading the hosts, the blocklist aggregation),
 :mod:`~irtui.tui.flow` (prompt → plan → confirm → execute, cancel, retry),
 :mod:`~irtui.tui.record_view` (incident, timeline, report, screenshots, drill); every key
-comes from :mod:`~irtui.tui.registry`. Threads never touch widgets: workers queue events
-that the UI drains every 80 ms (one batched write per tick, as k9s does).
+comes from :mod:`~irtui.tui.registry`; :mod:`~irtui.tui.running` keeps one change per host
+and makes quitting safe. Threads never touch widgets: workers queue events that the UI drains
+every 80 ms (one batched write per tick, as k9s does).
 """
 
 from __future__ import annotations
 
 import gc
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.widgets import Static, TabbedContent, TabPane
 
 from irtui.core.config import Config
-from irtui.core.errors import IrtuiError
 from irtui.tui.blocklist_view import BlockPane, BlockTable
 from irtui.tui.bridge import DRAIN_SECONDS, EventBridge
 from irtui.tui.flow import ActionFlow
@@ -34,8 +34,7 @@ from irtui.tui.header import StatusHeader
 from irtui.tui.help_text import help_notes
 from irtui.tui.host_view import HostView
 from irtui.tui.hosts_table import HostPane, HostTable
-from irtui.tui.log_panel import ERROR_MARK, LogPanel
-from irtui.tui.notify_pane import NotifyPane
+from irtui.tui.log_panel import LogPanel
 from irtui.tui.palette import Command, IrtuiCommands
 from irtui.tui.record_view import DrillRunner, RecordView
 from irtui.tui.refresh import StateRefresh
@@ -49,19 +48,23 @@ from irtui.tui.registry import (
     key_display,
     specs,
 )
+from irtui.tui.running import ActionGuard, RunningActions
 from irtui.tui.screens import HelpScreen, LogDetailScreen, TargetPrompt
 from irtui.tui.themes import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
     from irtui.core.actions import Responder
+    from irtui.tui.compose import ComposePane
 
 __all__ = ["DRAIN_SECONDS", "IrtuiApp", "key_display", "run_app"]
 
 TAB_TABLES = {"hosts": HostTable, "blocks": BlockTable}
 
 
-class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
+class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, ActionGuard, App[int]):
     """The TUI. All actions go through one :class:`Responder` (the same API as the CLI).
+    At most one change runs per host; quitting while one runs asks first and then stops it
+    safely (:mod:`irtui.tui.running`).
 
     Args:
         config: the loaded config.
@@ -95,7 +98,9 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         self.freeze_gc = freeze_gc
         self.views = {h.name: HostView(h) for h in config.hosts}
         self.cancel = threading.Event()
+        self.running = RunningActions()
         self.keymap_used: dict[str, str] = {}
+        self._started = False
         self._by_action = {s.action.split("(")[0]: s for s in specs(APP)}
         self._init_bridge()
         self._init_refresh()
@@ -124,8 +129,7 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
                     yield HostPane(id="host-pane")
                 with TabPane("2 Blocklist", id="blocks"):
                     yield BlockPane(id="block-pane")
-                with TabPane("3 Notify", id="notify"):
-                    yield NotifyPane(list(self.config.email.to), id="notify-pane")
+                yield TabPane("3 Notify", id="notify")  # the compose pane comes at start
             log = LogPanel(max_lines=self.config.ui.log_max_lines, clock=self.clock,
                            hosts=list(self.views), id="log")
             log.border_title = "Log"
@@ -146,9 +150,18 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
             self.query_one("#host-detail", Static).update(hint)
         self.call_after_refresh(self._start)  # the first frame first
 
-    def _start(self) -> None:
-        """After the first frame: the session, the record, the first reads."""
-        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
+    async def _start(self) -> None:
+        """After the first frame (or at the first key that needs it): the keyring choice,
+        the session, the record, the compose pane, the first reads."""
+        if self._started:
+            return
+        self._started = True
+        from irtui.core import secret_backend
+        from irtui.tui.compose import ComposePane
+
+        secret_backend.configure(self.config.secrets)  # which keyring, before any secret
+        await self.query_one("#notify", TabPane).mount(ComposePane(self.responder,
+                                                                   id="notify-pane"))
         self._log(f"── irtui session {self.responder.audit.session}; "
                   f"audit trail {self.responder.audit.trail_path}")
         if self.read_only:
@@ -156,6 +169,7 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         if not self.views:
             self._log(f"note: {self.query_one('#host-detail', Static).render()}")
         self._audit_probe_worker()
+        self._install_stop_signals()
         self.refresh_state()
         self.refresh_incident()
         if self.freeze_gc:
@@ -196,21 +210,6 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         if self.keymap_used:
             self.set_keymap(self.keymap_used)
 
-    @work(thread=True, group="audit-probe", exit_on_error=False,
-          description="check the audit trail is writable")
-    def _audit_probe_worker(self) -> None:
-        """Surface an unwritable audit directory now, not at the first action (the core
-        refuses to execute without an audit trail): create it and write a probe file."""
-        directory = self.responder.audit.directory
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=directory, prefix=".irtui-probe-") as probe:
-                probe.write(b"probe\n")
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            self._post("line", f"{ERROR_MARK}cannot write the audit trail in {directory} "
-                               f"({reason}) — set audit.dir to a writable directory")
-
     # ---- keys ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -240,7 +239,11 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
     def _tab_changed(self) -> None:
         self.refresh_bindings()
 
-    def action_tab(self, tab: str) -> None:
+    async def action_tab(self, tab: str) -> None:
+        await self._start()  # a key pressed before the first frame was drawn
+        self._show_tab(tab)
+
+    def _show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         target = TAB_TABLES.get(tab)
         if target is not None:
@@ -269,7 +272,7 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         self.query_one(LogPanel).focus()
 
     def on_log_panel_leave(self, message: LogPanel.Leave) -> None:
-        self.action_tab(self._tab())
+        self._show_tab(self._tab())
 
     def on_log_panel_detail(self, message: LogPanel.Detail) -> None:
         self.push_screen(LogDetailScreen(self.query_one(LogPanel).line_text(message.line)))
@@ -313,7 +316,7 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
                 for i in recorder.register.all().values() if not i.closed]
 
     def _select_host(self, name: str) -> None:
-        self.action_tab("hosts")
+        self._show_tab("hosts")
         table = self.query_one(HostTable)
         table.move_cursor(row=table.get_row_index(name))
 
@@ -321,7 +324,7 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
         table = self.query_one(HostTable)
         table.marked = dict.fromkeys(names)
         table.show(list(self.views.values()))
-        self.action_tab("hosts")
+        self._show_tab("hosts")
 
     def _log_of(self, name: str) -> None:
         self.query_one(LogPanel).set_filter(host=name)
@@ -329,39 +332,26 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, App[int]):
 
     # ---- notify ---------------------------------------------------------------------------
 
+    def _compose(self) -> ComposePane:
+        """The Notify tab's compose pane (imported and mounted after the first frame)."""
+        return self.query_one("#notify-pane")  # type: ignore[return-value]
+
     def action_send(self) -> None:
         if self._tab() == "notify":
-            self.query_one(NotifyPane).request_send()
+            self._compose().request_send()
 
     def action_fill_summary(self) -> None:
-        """``ctrl+l``: replace the body with the incident summary (the draft is lost)."""
-        self.query_one(NotifyPane).fill_body(self.responder.audit.summary())
+        """``ctrl+l``: refill subject and body from the template (the draft is lost)."""
+        self._compose().fill_from_template(force=True)
 
     def _refill_notify(self) -> None:
-        self.query_one(NotifyPane).refill_body(self.responder.audit.summary())
+        if not self._stopping:
+            self._compose().refill()
 
-    @on(NotifyPane.Send)
-    def _send(self, message: NotifyPane.Send) -> None:
-        self._log(f"── sending email '{message.subject}'")
-        self._send_worker(message.to, message.subject, message.body)
-
-    @work(thread=True, group="notify", exit_on_error=False, description="send email")
-    def _send_worker(self, to: list[str], subject: str, body: str) -> None:
-        try:
-            message_id = self.responder.notify_email(to, subject, body)
-            self._post("line", f"✓ email sent ({message_id})")
-        except IrtuiError as exc:
-            self._post("line", f"{ERROR_MARK}{exc.line}")
-        except Exception as exc:
-            self._post("line", f"{ERROR_MARK}internal error while sending: {exc!r}")
+    def on_compose_pane_log_lines(self, message: Message) -> None:
+        self._write(list(getattr(message, "lines", [])))
 
     # ---- quitting -------------------------------------------------------------------------
-
-    async def action_quit(self) -> None:
-        self.cancel.set()
-        for run in self.running.values():
-            run.cancel.set()
-        self.exit(0)
 
     def on_unmount(self) -> None:
         self.cancel.set()

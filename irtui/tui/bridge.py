@@ -10,23 +10,11 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from irtui.core.events import Countdown, Event, HostResult, OutputLine, PlanResult, StepStarted
+from irtui.core.events import Countdown, Event
+from irtui.core.text import printable
+from irtui.tui.eventlog import event_lines
 from irtui.tui.hosts_table import HostTable
-from irtui.tui.log_panel import (
-    CMD,
-    ERR,
-    ERROR,
-    ERROR_MARK,
-    HEAD,
-    NOTE,
-    OUT,
-    STDERR_MARK,
-    STDOUT_MARK,
-    WAIT,
-    WAIT_MARK,
-    LogPanel,
-    classify,
-)
+from irtui.tui.log_panel import ERROR, ERROR_MARK, WAIT, WAIT_MARK, LogPanel, classify
 from irtui.tui.toasts import Toaster
 
 if TYPE_CHECKING:
@@ -39,22 +27,10 @@ Entry = tuple[str, int, str]
 
 
 def render_event(event: Event) -> list[Entry]:
-    """The log lines of one execution event (host-tagged, typed by kind)."""
-    if isinstance(event, OutputLine):
-        stderr = event.stream != "stdout"
-        mark = STDERR_MARK if stderr else STDOUT_MARK
-        return [(event.host, ERR if stderr else OUT, f"{event.host}{mark}{event.line}")]
-    if isinstance(event, StepStarted):
-        return [(event.host, CMD, f"$ {event.host}: {event.command}   # {event.purpose}")]
-    if isinstance(event, HostResult):
-        if event.ok:
-            return [(event.host, NOTE, f"✓ {event.host}: {event.message} "
-                                       f"({event.duration:.2f} s)")]
-        return [(event.host, ERROR, f"{ERROR_MARK}{event.host}: {event.message}")]
-    if isinstance(event, PlanResult):
-        good, bad = event.counts
-        return [("", HEAD, f"── {event.summary}: {good} ok, {bad} failed")]
-    return []
+    """The log lines of one execution event (:func:`irtui.tui.eventlog.event_lines`),
+    tagged with the event's host and typed by kind."""
+    host = str(getattr(event, "host", ""))
+    return [(host, classify(line, (host,))[1], line) for line in event_lines(event)]
 
 
 class EventBridge:
@@ -77,6 +53,8 @@ class EventBridge:
         self.events.append((kind, payload))
 
     def _drain(self) -> None:
+        if not self.is_running:  # type: ignore[attr-defined]
+            return  # no screen left
         if not self.events:
             self.toaster.tick()
             return
@@ -126,7 +104,10 @@ class EventBridge:
         """The one place log lines are written. irtui's own error lines (failed host
         results, refused input, unreachable hosts…) also pop up as toasts (capped, one per
         distinct message, see :class:`Toaster`), which wrap, so the fix half of
-        ``problem — fix`` is never cut off at 80 columns. Remote stderr is only logged."""
+        ``problem — fix`` is never cut off at 80 columns. Remote stderr is only logged.
+        Control characters are escaped (``printable``): a host's output never drives the
+        terminal."""
+        entries = [(host, kind, printable(text)) for host, kind, text in entries]
         self.query_one(LogPanel).write_entries(entries)  # type: ignore[attr-defined]
         self.toaster.add(text.removeprefix(ERROR_MARK) for _, kind, text in entries
                          if kind == ERROR)

@@ -76,7 +76,7 @@ def check_request(config: Config, request: TargetRequest, *, block: bool) -> Pro
             problem = Problem(problem.field, problem.message.replace(token, short),
                               problem.bad) if token != short else problem
         return problem
-    if block and request.ttl:
+    if block:  # the CLI's --ttl rule: required (the prompt comes prefilled with the default)
         try:
             parse_ttl(request.ttl)
         except InvalidTargetError as exc:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from textual import work
 
 from irtui.core.errors import IrtuiError, UnknownHostError
+from irtui.core.events import Outcome
 from irtui.core.ioc_paste import split_pasted
 from irtui.core.plan import Plan
 from irtui.tui.blocklist_view import BlockTable
@@ -30,7 +31,7 @@ from irtui.tui.screens import ConfirmScreen
 if TYPE_CHECKING:
     from irtui.core.actions import Responder
     from irtui.core.config import Config
-    from irtui.core.events import PlanResult
+    from irtui.core.events import Event, PlanResult
     from irtui.tui.host_view import HostView
 
 Rebuild = Callable[[list[str]], Plan]
@@ -40,9 +41,31 @@ CANCELLABLE = frozenset({"block", "unblock"})
 commit-confirm and rollback must run to their end."""
 
 
+class LinkedCancel(threading.Event):
+    """A run's own cancel flag (``x``) that also reads as set once the app's is (quitting
+    stops every run)."""
+
+    def __init__(self, app_cancel: threading.Event) -> None:
+        super().__init__()
+        self.app_cancel = app_cancel
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.app_cancel.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+            if left <= 0:
+                break
+            super().wait(left)
+        return self.is_set()
+
+
 @dataclass
 class Run:
-    """An action running now: its plan and its own cancel flag."""
+    """An action running now: its plan and the cancel flag it runs with (its own for the
+    cancellable actions, else the app's: only quitting stops an isolation)."""
 
     plan: Plan
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -70,7 +93,7 @@ class ActionFlow:
 
     def _init_flow(self) -> None:
         self._planning = False  # a plan is being built: its confirmation is coming
-        self.running: dict[int, Run] = {}
+        self.runs: dict[int, Run] = {}
         self._retry: tuple[Rebuild, list[str], str] | None = None
 
     # ---- what an action applies to ------------------------------------------------------
@@ -95,7 +118,7 @@ class ActionFlow:
                      problem: Problem | None = None) -> None:
         """``b``: the prompt; hosts are the marked (or selected) hosts; on the Blocklist the
         marked (or selected) entries and their hosts are prefilled."""
-        from irtui.core.durations import format_duration
+        from irtui.core.durations import exact_duration
 
         targets, hosts = "", " ".join(self._host_targets())
         if request is None and self._tab() == "blocks":
@@ -103,7 +126,7 @@ class ActionFlow:
             targets = " ".join(r.entry for r in rows)
             held = {h for r in rows for h in r.targets}
             hosts = " ".join(h for h in self.views if h in held) or hosts
-        ttl = format_duration(self.config.firewall.default_ttl)
+        ttl = exact_duration(self.config.firewall.default_ttl)  # prefilled; empty is refused
         self._prompt("Block address(es) — the IOC to drop", request or TargetRequest(
             targets, ttl, hosts), problem, block=True)
 
@@ -117,7 +140,7 @@ class ActionFlow:
             if got is None:
                 return
             targets = split_pasted(got.targets)
-            ttl = got.ttl or "default"  # empty = firewall.default_ttl
+            ttl = got.ttl  # as the CLI's --ttl: empty is refused, the default is prefilled
 
             def rebuild(hosts: list[str]) -> Plan:
                 return (self.responder.plan_block(targets, hosts, ttl) if block
@@ -191,13 +214,13 @@ class ActionFlow:
     def action_isolate(self) -> None:
         """``i``: isolate the marked (or selected) hosts."""
         hosts = self._host_targets()
-        if hosts:
+        if hosts and not self._refuse_if_busy(hosts):  # type: ignore[attr-defined]
             self._plan_then_confirm(lambda on: self.responder.plan_isolate(on), hosts)
 
     def action_release(self) -> None:
         """``r``: release the marked (or selected) hosts."""
         hosts = self._host_targets()
-        if hosts:
+        if hosts and not self._refuse_if_busy(hosts):  # type: ignore[attr-defined]
             self._plan_then_confirm(lambda on: self.responder.plan_release(on), hosts)
 
     # ---- plan → confirm → execute ---------------------------------------------------------
@@ -237,6 +260,8 @@ class ActionFlow:
             post("call", self._planned)
 
     def _confirm(self, plan: Plan, rebuild: Rebuild) -> None:
+        if plan.steps and self._refuse_if_busy(plan.hosts):  # type: ignore[attr-defined]
+            return
         for note in plan.notes[:20]:
             self._log(f"note: {note}")  # type: ignore[attr-defined]
         if not plan.steps:
@@ -261,29 +286,41 @@ class ActionFlow:
 
     def _execute(self, plan: Plan, rebuild: Rebuild, screenshot: str | None = None) -> None:
         assert not self.read_only
+        refused = self.running.start(plan)  # type: ignore[attr-defined]
+        if refused:  # a change already runs on one of its hosts
+            self.notify(refused, severity="warning", timeout=10,  # type: ignore[attr-defined]
+                        markup=False)
+            self._log(f"── not started: {refused}")  # type: ignore[attr-defined]
+            return
         self._log(f"── {plan.summary}")  # type: ignore[attr-defined]
         for host in plan.hosts:
             self.views[host].running, self.views[host].busy = plan.action, ""
         self.query_one(HostTable).action_clear_marks()  # type: ignore[attr-defined]
         self.query_one(BlockTable).clear_marks()  # type: ignore[attr-defined]
         self.query_one(HostTable).show(list(self.views.values()))  # type: ignore[attr-defined]
-        run = Run(plan)
-        if self.cancel.is_set():  # type: ignore[attr-defined]
-            run.cancel.set()
-        self.running[id(run)] = run
+        app_cancel: threading.Event = self.cancel  # type: ignore[attr-defined]
+        run = Run(plan, LinkedCancel(app_cancel) if plan.action in CANCELLABLE else app_cancel)
+        self.runs[id(run)] = run
         self._execute_worker(run, rebuild, screenshot)
 
     @work(thread=True, group="action", exit_on_error=False, description="run plan")
     def _execute_worker(self, run: Run, rebuild: Rebuild, screenshot: str | None) -> None:
         plan, post = run.plan, self._post  # type: ignore[attr-defined]
+        running = self.running  # type: ignore[attr-defined]
         started = time.monotonic()
         done: set[str] = set()
         result: PlanResult | None = None
+
+        def on_event(event: Event) -> None:
+            running.observe(event)
+            post("event", event)
+
         try:
-            result = self.responder.execute(plan, lambda e: post("event", e), run.cancel)
+            result = self.responder.execute(plan, on_event, run.cancel)
             for r in result.results:
-                mark, outcome = ("✓", "ok") if r.ok else ("✗", "failed")
-                post("busy", (r.host, f"{mark} {plan.action} {outcome}"))
+                mark = "✓" if r.ok else "?" if r.outcome is Outcome.INCONCLUSIVE else "✗"
+                word = "ok" if r.ok else r.outcome.value
+                post("busy", (r.host, f"{mark} {plan.action} {word}"))
                 done.add(r.host)
             if screenshot:
                 self._keep_screenshot(plan, screenshot)  # type: ignore[attr-defined]
@@ -300,13 +337,15 @@ class ActionFlow:
             post("line", f"── took {time.monotonic() - started:.2f} s"
                  + (f"; a retries {', '.join(failed)}" if failed else ""))
             post("call", lambda: self._finished(run, rebuild, failed))
+            running.finish(plan)  # last: quitting waits for this
 
     def _finished(self, run: Run, rebuild: Rebuild, failed: list[str]) -> None:
-        self.running.pop(id(run), None)
+        self.runs.pop(id(run), None)
         if failed:
             self._retry = (rebuild, failed, run.plan.summary)
-        self.refresh_state(run.plan.hosts)  # type: ignore[attr-defined]
-        self._after_action()  # type: ignore[attr-defined]
+        if not self._stopping:  # type: ignore[attr-defined]
+            self.refresh_state(run.plan.hosts)  # type: ignore[attr-defined]
+            self._after_action()  # type: ignore[attr-defined]
 
     def action_retry(self) -> None:
         """``a``: the last action again, planned afresh on the hosts where it failed."""
@@ -321,11 +360,11 @@ class ActionFlow:
     def action_cancel_action(self) -> None:
         """``x``: cancel the running block/unblock on the selected host (else the latest
         one); the hosts stop after their current step. Never an isolation."""
-        if not self.running:
+        if not self.runs:
             self.notify("no action is running", severity="warning")  # type: ignore[attr-defined]
             return
         host = self.query_one(HostTable).selected_host()  # type: ignore[attr-defined]
-        runs = list(self.running.values())
+        runs = list(self.runs.values())
         run = next((r for r in reversed(runs) if host in r.plan.hosts), runs[-1])
         if run.plan.action not in CANCELLABLE:
             self.notify(f"{run.plan.action} cannot be cancelled: the host's commit-confirm "

@@ -12,6 +12,9 @@ SYMBOLS: tuple[tuple[str, str], ...] = (
     ("■ ISO 22:30", "isolated by irtui since 22:30 UTC, read back from the host's ruleset"),
     ("⏳ rollback 42s", "a commit-confirm timer is armed on the host: it removes the "
                        "isolation by itself in 42 s unless irtui confirms"),
+    ("◐ PARTIAL", "an isolation read back as only partly in force (the line under the "
+                  "table says what is missing)"),
+    ("3 ⚠", "Blocks: the host lists the entries but its rules do not enforce them"),
     ("unknown", "the host's state could not be read (see its error under the table)"),
     ("⠋ block…", "an action runs on this host now (x cancels a block or unblock)"),
     ("✓ block ok / ✗ block failed", "how the host's last action ended (the log says why)"),

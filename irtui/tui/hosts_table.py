@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from irtui.core.firewall.state import IsolationStatus
 from irtui.core.rollback import TimerState
 from irtui.tui.cells import clip, toggle
 from irtui.tui.host_view import HostView
@@ -132,8 +133,9 @@ class HostTable(DataTable[str]):
             return (name, address, "✗ no", "unknown", "?", firewall, activity)
         state = view.state
         assert state is not None
+        count = str(len(view.known_blocks() or ()))
         return (name, address, "✓ yes", HostTable.isolation_cell(view),
-                str(len(view.known_blocks() or ())), firewall, activity)
+                f"{count} ⚠" if state.gaps else count, firewall, activity)
 
     @staticmethod
     def isolation_cell(view: HostView) -> str:
@@ -146,6 +148,8 @@ class HostTable(DataTable[str]):
         state = view.state
         if state is None:
             return "unknown"
+        if state.isolation_status is IsolationStatus.PARTIAL:
+            return "◐ PARTIAL"
         if not state.isolated:
             return "normal"
         since = state.isolation.since if state.isolation else ""
@@ -162,8 +166,13 @@ class HostTable(DataTable[str]):
         elif not view.error:
             parts.append("probing the firewall…")
         if view.state is not None and view.state.isolation is not None:
-            since = view.state.isolation.since
-            parts.append(f"isolated since {since}" if since else "isolated")
+            iso = view.state.isolation
+            if iso.problem:
+                parts.append(f"{ERROR_MARK}PARTIAL isolation: {iso.problem}")
+            else:
+                parts.append(f"isolated since {iso.since}" if iso.since else "isolated")
+        if view.state is not None and view.state.gaps:
+            parts.append(f"{ERROR_MARK}blocks NOT ENFORCED: {'; '.join(view.state.gaps[:2])}")
         if view.rollback.state in (TimerState.ARMED, TimerState.FIRED):
             parts.append(f"rollback timer {view.rollback}")
         if view.running:

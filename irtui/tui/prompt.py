@@ -147,7 +147,7 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
             if self.ttl is not None:
                 with Horizontal(classes="modal-row"):
                     yield Label("TTL:", classes="modal-label")
-                    yield TokenInput(self.ttl, placeholder="30m, 24h, 7d or permanent",
+                    yield TokenInput(self.ttl, placeholder="required: 30m, 24h, 7d or permanent",
                                      id="prompt-ttl", compact=True)
             with Horizontal(classes="modal-row"):
                 yield Label("Hosts:", classes="modal-label")

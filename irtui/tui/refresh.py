@@ -1,4 +1,6 @@
-"""Reading the hosts' live state, and the blocklist's aggregation, off the UI thread.
+"""Reading the hosts' live state, and the blocklist's aggregation, off the UI thread: every
+host's firewall and rollback timer (on start, on ``ctrl+r``, after each action and every
+``ui.refresh_seconds``), and a check at start that the audit trail can be written.
 
 Poll with "worker finishes, then a timer schedules the next run" (Dolphie); skip a poll while
 a dialog is open so rows never move under the responder. A mixin of
@@ -8,6 +10,7 @@ a dialog is open so rows never move under the responder. A mixin of
 from __future__ import annotations
 
 import itertools
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +18,7 @@ from textual import work
 
 from irtui.core.errors import IrtuiError
 from irtui.core.firewall.state import HostState
+from irtui.core.text import printable
 from irtui.tui.blocklist import BlockModel, HostBlocks, aggregate_blocks, index_blocks
 from irtui.tui.blocklist_view import BlockTable
 from irtui.tui.log_panel import ERROR_MARK
@@ -37,6 +41,22 @@ class StateRefresh:
         self._reads = itertools.count(1)  # orders host reads (see the "state" event)
         self._refresh_timer: Any = None
 
+    @work(thread=True, group="audit-probe", exit_on_error=False,
+          description="check the audit trail is writable")
+    def _audit_probe_worker(self) -> None:
+        """Surface an unwritable audit directory now, not at the first action (the core
+        refuses to execute without an audit trail): create it and write a probe file."""
+        directory = self.responder.audit.directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=directory, prefix=".irtui-probe-") as probe:
+                probe.write(b"probe\n")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self._post("line", f"{ERROR_MARK}cannot write the audit trail in "  # type: ignore[attr-defined]
+                               f"{directory} ({reason}) — set audit.dir to a writable "
+                               "directory")
+
     def refresh_state(self, names: list[str] | None = None) -> None:
         """Read the live firewall state of ``names`` (default all hosts) in a worker."""
         self._refresh_worker(names or list(self.views))
@@ -53,8 +73,8 @@ class StateRefresh:
                 state: HostState = self.responder.read_state(name)
                 timer = self.responder.rollback_status(name)
                 post("state", (name, seq, state, None, profile, index_blocks(state), timer))
-            except IrtuiError as exc:
-                post("state", (name, seq, None, exc.line, profile, None, None))
+            except IrtuiError as exc:  # may quote the host (an SSH banner, stderr): escaped
+                post("state", (name, seq, None, printable(exc.line), profile, None, None))
             except Exception as exc:  # never let a surprise kill the TUI
                 post("state", (name, seq, None, f"internal error: {exc!r}", profile, None,
                                None))

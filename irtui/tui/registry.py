@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from textual.binding import Binding
 from textual.keys import format_key
 
-APP, HOSTS, BLOCKS, LOG, DIALOG = "app", "hosts", "blocks", "log", "dialog"
-"""Scopes: where a binding lives (the app, a widget), or ``dialog`` (help text only: the
-dialogs own those keys)."""
+APP, HOSTS, BLOCKS, LOG, NOTIFY, DIALOG = "app", "hosts", "blocks", "log", "notify", "dialog"
+"""Scopes: where a binding lives (the app, a widget); ``notify`` and ``dialog`` are listed
+for the help and the README only (the compose pane and the dialogs own those keys)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class ActionSpec:
         action: the Textual action it runs (``block``, ``tab('hosts')``).
         label: the footer's word for it.
         description: one line for the help screen, the palette and the README.
-        scope: :data:`APP`, :data:`HOSTS`, :data:`BLOCKS`, :data:`LOG` or :data:`DIALOG`.
+        scope: :data:`APP`, :data:`HOSTS`, :data:`BLOCKS`, :data:`LOG`, :data:`NOTIFY` or
+            :data:`DIALOG`.
         changes_hosts: it changes a host (or starts something that does): absent in
             read-only mode.
         dangerous: it goes through a confirmation showing the plan.
@@ -138,9 +139,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("report", "w", "report", "Report",
                "write the incident's report (Markdown + HTML) into the audit directory"),
     # ---- notify ------------------------------------------------------------------------
-    ActionSpec("send", "ctrl+s", "send", "Send", "send the email in the Notify tab"),
-    ActionSpec("fill_summary", "ctrl+l", "fill_summary", "Summary",
-               "refill the Notify body with the incident summary (the draft is replaced)"),
+    ActionSpec("send", "ctrl+s", "send", "Send",
+               "Notify tab: send to every channel in Via (each result in the log; a failed "
+               "channel offers a retry)"),
+    ActionSpec("fill_summary", "ctrl+l", "fill_summary", "Refill",
+               "Notify tab: refill subject and body from the template (the draft is replaced)"),
     # ---- always ------------------------------------------------------------------------
     ActionSpec("help", "question_mark,f1", "help", "Help",
                "this help: every key, every symbol, the input syntax", footer=1),
@@ -177,6 +180,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
                palette=False, footer=8),
     ActionSpec("log.leave", "escape", "leave", "Back", "back to the table", scope=LOG,
                palette=False),
+    # ---- the Notify tab (its compose pane owns these bindings) ---------------------------
+    ActionSpec("notify.preview", "ctrl+o", "preview", "Preview",
+               "preview the message as each channel will get it", scope=NOTIFY,
+               palette=False),
+    ActionSpec("notify.secret", "ctrl+g", "store_secret", "Store secret",
+               "store a missing secret in the keyring (typed masked)", scope=NOTIFY,
+               palette=False),
+    ActionSpec("notify.leave", "escape", "leave", "Leave", "leave the fields (1/2/3 work "
+               "again; alt+1/2/3 work from inside)", scope=NOTIFY, palette=False),
     # ---- dialogs (help text only) --------------------------------------------------------
     ActionSpec("dialog.confirm", "y", "", "", "confirm a plan (release, block, unblock)",
                scope=DIALOG, palette=False),
@@ -247,7 +259,7 @@ def current_keys(spec: ActionSpec, keymap: dict[str, str]) -> str:
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     (APP, "Everywhere"), (HOSTS, "Host table"), (BLOCKS, "Blocklist table"),
-    (LOG, "Log (l)"), (DIALOG, "Dialogs"))
+    (LOG, "Log (l)"), (NOTIFY, "Notify tab"), (DIALOG, "Dialogs"))
 
 
 def help_rows(*, read_only: bool = False, keymap: dict[str, str] | None = None,

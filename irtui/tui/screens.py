@@ -1,5 +1,5 @@
-"""Dialogs: the confirmation of a plan, help, and a log line in full. (The block/unblock
-prompt is in :mod:`irtui.tui.prompt`, re-exported here.)
+"""Dialogs: the confirmation of a plan, quitting while an action runs, help, and a log line
+in full. (The block/unblock prompt is in :mod:`irtui.tui.prompt`, re-exported here.)
 
 Every dialog dismisses at most once (:class:`~irtui.tui.modal.OnceModal`).
 """
@@ -20,9 +20,10 @@ from irtui.core.plan import Plan
 from irtui.core.plan_summary import Tone, failed_line, summarize
 from irtui.tui.modal import SCROLL_BINDINGS, OnceModal
 from irtui.tui.prompt import Problem, TargetPrompt, TargetRequest
+from irtui.tui.registry import key_display
 
 __all__ = ["ConfirmScreen", "HelpScreen", "LogDetailScreen", "OnceModal", "Problem",
-           "TargetPrompt", "TargetRequest"]
+           "QuitScreen", "TargetPrompt", "TargetRequest", "key_display"]
 
 TONE_STYLES = {Tone.HEAD: "bold", Tone.CHANGE: "", Tone.QUIET: "dim", Tone.WARN: "yellow",
                Tone.FAIL: "bold red"}
@@ -165,6 +166,49 @@ class ConfirmScreen(OnceModal[bool]):
         event.stop()
         target = "#confirm-typed" if self.require else "#cancel"
         self.query_one(target).focus()
+
+
+class QuitScreen(OnceModal[bool]):
+    """Asks before quitting while an action runs; ``question`` says what quitting means for
+    each busy host (e.g. when it rolls back by itself). Focus starts on Stay: Enter, ``n``
+    and Esc stay, ``y`` quits anyway."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "stay", "Stay", id="quit.stay"),
+        Binding("y", "quit_anyway", "Quit anyway", id="quit.anyway"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-box", classes="modal-box"):
+            yield Label("Quit while an action runs?", classes="modal-title")
+            yield Static(self.question, id="quit-question", markup=False)
+            with Horizontal(classes="modal-buttons"):
+                yield Button("Stay (n)", id="stay", variant="primary", compact=True)
+                yield Button("Quit anyway (y)", id="quit-anyway", variant="error",
+                             compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    def action_stay(self) -> None:
+        self.dismiss(False)
+
+    def action_quit_anyway(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#stay")
+    def _pressed_stay(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#quit-anyway")
+    def _pressed_quit(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(True)
 
 
 class HelpScreen(OnceModal[None]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -17,8 +18,10 @@ def theme_dirs() -> list[Path]:
     """Folders searched for ``*.toml`` themes, later ones overriding earlier ones: the
     packaged themes, the source checkout's ``themes/`` and ``<user config dir>/themes``."""
     here = Path(__file__).resolve().parent.parent
-    return [here / "themes", here.parent / "themes",
-            Path(platformdirs.user_config_dir("irtui")) / "themes"]
+    dirs = [here / "themes", here.parent / "themes"]
+    with contextlib.suppress(RuntimeError):  # no home directory: only the packaged themes
+        dirs.append(Path(platformdirs.user_config_dir("irtui")) / "themes")
+    return dirs
 
 
 def load_themes() -> tuple[list[Theme], list[str]]:

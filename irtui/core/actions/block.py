@@ -15,7 +15,8 @@ from irtui.core.actions.runner import steps_for
 from irtui.core.durations import format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.backend import BlockRequest
-from irtui.core.firewall.state import Network, entry_text
+from irtui.core.firewall.state import HostState, Network, entry_text
+from irtui.core.hostlock import locked_all
 from irtui.core.plan import EntryFate, EntryStatus, Plan
 from irtui.core.remote import run_script
 from irtui.core.settings import HostConfig
@@ -78,7 +79,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     expected: dict[str, list[Network]] = {}
 
     def one(host: HostConfig) -> None:
-        profile = ctx.profile(host.name)
+        profile = ctx.changeable(host.name)
         state = ctx.read_state(host.name)
         accounting = dict(refused_everywhere)
         requests: list[BlockRequest] = []
@@ -101,7 +102,8 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         if not requests:
             plan.skipped[host.name] = "nothing to block here"
             return
-        plan.steps += steps_for(host, profile.backend.block_commands(requests, state))
+        plan.steps += steps_for(host, locked_all(profile.backend.block_commands(requests, state),
+                                                 "block", ctx.lock_wait))
         if "conntrack" in profile.facts.binaries:
             plan.steps += steps_for(host, [run_script(
                 "conntrack_cut", purpose="cut existing flows of the blocked entries (conntrack)",
@@ -120,12 +122,27 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                     f"(TTL {format_duration(seconds)})")
 
     def verify(host: str) -> str | None:
-        state = ctx.read_state(host)
-        missing = [str(n) for n in expected.get(host, []) if state.find(n) is None]
-        return f"not in the live blocklist: {', '.join(missing[:5])}" if missing else None
+        return enforcement_problem(ctx.read_state(host), expected.get(host, []))
 
     plan.verify = verify
     return plan
+
+
+def enforcement_problem(state: HostState, expected: Sequence[Network]) -> str | None:
+    """Why ``expected`` is not blocked on the host whose live state is ``state``: entries
+    missing from the blocklist, or present but not enforced (their drop rules are missing
+    or not reached, see :class:`~irtui.core.firewall.state.Enforcement`); None when every
+    one is in force."""
+    missing = [entry_text(n) for n in expected if state.find(n) is None]
+    unenforced = [entry for n in expected if (entry := state.find(n)) and not entry.enforced]
+    problems = []
+    if missing:
+        problems.append(f"not in the live blocklist: {', '.join(missing[:5])}")
+    if unenforced:
+        why = "; ".join(state.gaps[:2]) or "the read-back could not confirm the drop rules"
+        problems.append(f"in the blocklist but {unenforced[0].enforcement.value.upper()}: "
+                        f"{', '.join(e.text for e in unenforced[:5])} ({why})")
+    return "; ".join(problems) or None
 
 
 def _what(networks: list[Network]) -> str:
@@ -151,6 +168,7 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
     removed: dict[str, list[Network]] = {}
 
     def one(host: HostConfig) -> None:
+        backend = ctx.changeable(host.name).backend
         state = ctx.read_state(host.name)
         present = [n for n in networks if state.find(n) is not None]
         removed[host.name] = present
@@ -163,8 +181,8 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         if not present:
             plan.skipped[host.name] = "not blocked there"
             return
-        plan.steps += steps_for(host, ctx.profile(host.name).backend.unblock_commands(present,
-                                                                                     state))
+        plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
+                                                 "unblock", ctx.lock_wait))
 
     plan_each(plan, chosen, one)
 

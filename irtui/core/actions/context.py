@@ -10,6 +10,7 @@ from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import run_read
 from irtui.core.errors import ActionError, InvalidTargetError, SSHError
 from irtui.core.firewall.state import HostState
+from irtui.core.hostlock import LOCK_WAIT_SECONDS
 from irtui.core.plan import Plan
 from irtui.core.record.trail import AuditTrail
 from irtui.core.settings import Config, HostConfig
@@ -18,16 +19,40 @@ from irtui.core.ssh import SSHPool
 
 @dataclass
 class ActionContext:
-    """The shared pieces of one irtui session (one TUI run or one CLI command)."""
+    """The shared pieces of one irtui session (one TUI run or one CLI command).
+
+    ``lock_wait``: seconds a change waits for another irtui change on the same host before
+    failing with "host busy" (see :mod:`irtui.core.hostlock`).
+    """
 
     config: Config
     pool: SSHPool
     audit: AuditTrail
     profiles: ProfileCache
+    lock_wait: float = LOCK_WAIT_SECONDS
 
     def profile(self, name: str, refresh: bool = False) -> HostProfile:
         """``name``'s preflight profile (probed once, cached; see :class:`ProfileCache`)."""
         return self.profiles.get(name, refresh)
+
+    def changeable(self, name: str) -> HostProfile:
+        """``name``'s profile, for planning a change there.
+
+        Raises:
+            ActionError: irtui's own state is in two firewall backends on the host (see
+                :func:`~irtui.core.firewall.detect.choose_backend`): a change through one
+                would leave the other's blocks or isolation unseen, so none is made.
+            UnknownHostError, SSHError, HostKeyError: while probing.
+        """
+        profile = self.profile(name)
+        if profile.choice.conflict:
+            raise ActionError(
+                f"{name}: {profile.choice.conflict}; refusing to change it (one backend's "
+                "blocks or isolation would be hidden from the other)",
+                "remove irtui's state from the backend no longer used (nftables: nft delete "
+                "table inet irtui / irtui_isolation; iptables: the IRTUI-* raw chains and "
+                "ipsets irtui4/irtui6); nothing was changed")
+        return profile
 
     def read_state(self, name: str) -> HostState:
         """Read ``name``'s firewall with its backend and return the live state.

@@ -1,7 +1,7 @@
 """The action API both fronts call: one object per session, delegating to one module per
 capability (:mod:`~irtui.core.actions.block`, :mod:`~irtui.core.actions.isolate`,
 :mod:`~irtui.core.actions.status`, :mod:`~irtui.core.actions.notify`,
-:mod:`~irtui.core.actions.record`).
+:mod:`~irtui.core.actions.record`, :mod:`~irtui.core.actions.collect`).
 
 Every change goes plan → (confirmation by the front) → :meth:`Responder.execute`, which
 streams events, verifies by reading the host's firewall back, and writes the audit trail.
@@ -9,19 +9,25 @@ streams events, verifies by reading the host's firewall back, and writes the aud
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from irtui.core.actions import block, isolate, notify, record, status
+from irtui.core.actions import block, collect, isolate, notify, record, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.runner import SSHRunner
+from irtui.core.audit import result_not_recorded
 from irtui.core.durations import parse_ttl
+from irtui.core.errors import AuditError
 from irtui.core.events import Event, EventSink, PlanResult
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
+from irtui.core.notify.dispatch import Outgoing, Preview
+from irtui.core.notify.result import ChannelResult
+from irtui.core.notify.templates import ContextSource, NotifyContext
 from irtui.core.plan import Plan
 from irtui.core.record.drift import HostDrift
 from irtui.core.record.legacy import ImportReport
@@ -108,36 +114,81 @@ class Responder:
         return with_parameters(self.audit, isolate.plan_release(self.ctx, hosts),
                                hosts=list(hosts))
 
+    def plan_collect(self, hosts: Sequence[str], *, artifacts: Sequence[str] | None = None,
+                     volatile_only: bool = False, incident: str | None = None,
+                     then: Plan | None = None) -> Plan:
+        """See :func:`irtui.core.actions.collect.plan_collect`; the evidence is filed under
+        ``incident``, else the incident this session records in."""
+        if incident is None and isinstance(self.ctx.audit, IncidentRecorder):
+            incident = self.ctx.audit.incident_for("collect")
+        return collect.plan_collect(self.ctx, hosts, artifacts, volatile_only, incident, then)
+
     # ---- execution ---------------------------------------------------------------------
 
     def execute(self, plan: Plan, on_event: EventSink,
                 cancel: threading.Event | None = None) -> PlanResult:
-        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording the plan
-        before anything runs (one transaction), then every step, host result and the result
-        in the audit trail.
+        """Execute ``plan`` (see :func:`irtui.core.executor.execute`), recording in the
+        audit trail the plan, each step as it starts and ends, every change of a rollback
+        timer as it happens (so a process killed mid-way leaves a trail of how far it got),
+        every output line, and the result.
 
         Args:
             plan: from one of the ``plan_*`` methods.
-            on_event: ``on_event(event)`` called from worker threads.
-            cancel: set it to stop; running channels are closed.
+            on_event: ``on_event(event)`` called from worker threads. If it raises (e.g. the
+                terminal is gone), the action and its record carry on without it.
+            cancel: set it to stop: no new remote step starts and running read-only
+                commands are cut; an isolation leaves each host in a known state (see
+                :mod:`irtui.core.actions.commit`). The result then says ``interrupted``.
 
         Returns:
             The :class:`PlanResult`.
         """
         track = track_action(self.audit, plan)
+        front_ok = [True]
 
         def sink(event: Event) -> None:
-            track.event(event)
-            on_event(event)
+            # A trail that cannot be written must not derail a host half-way (e.g. report a
+            # confirmed isolation as failed): the run goes on, and writing the result below
+            # raises the AuditError that names the problem.
+            with contextlib.suppress(AuditError):
+                track.event(event)
+            if front_ok[0]:
+                try:
+                    on_event(event)
+                except Exception:  # a broken front must not stop the action or its record
+                    front_ok[0] = False
 
         hosts = {name: self.config.host(name) for name in plan.hosts}
         result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel)
-        track.finish(result)
+        try:
+            track.finish(result)
+        except AuditError as exc:  # hosts ran: never "nothing was changed" now
+            reason = exc.problem.removesuffix("; nothing was changed")
+            raise result_not_recorded(result, reason) from None
         return result
 
-    def notify_email(self, to: Sequence[str], subject: str, body: str) -> str:
-        """See :func:`irtui.core.actions.notify.send_email`."""
-        return notify.send_email(self.ctx, to, subject, body)
+    # ---- notifications -------------------------------------------------------------------
+
+    def notify(self, out: Outgoing, channels: Sequence[str] = ()) -> list[ChannelResult]:
+        """See :func:`irtui.core.actions.notify.send`."""
+        return notify.send(self.ctx, out, channels)
+
+    def notify_preview(self, out: Outgoing, channels: Sequence[str] = ()) -> list[Preview]:
+        """See :func:`irtui.core.actions.notify.preview`."""
+        return notify.preview(self.ctx, out, channels)
+
+    def notify_problems(self, channels: Sequence[str] = ()) -> list[ChannelResult]:
+        """See :func:`irtui.core.actions.notify.problems`."""
+        return notify.problems(self.ctx, channels)
+
+    def notify_context(self, source: ContextSource | None = None) -> NotifyContext:
+        """See :func:`irtui.core.actions.notify.incident_context`."""
+        return notify.incident_context(self.ctx, source)
+
+    def render_template(self, template: str = "",
+                        context: NotifyContext | None = None) -> tuple[str, str]:
+        """See :func:`irtui.core.actions.notify.render`."""
+        return notify.render(self.ctx, template, context)
 
     # ---- the incident record ---------------------------------------------------------
 

@@ -8,10 +8,9 @@ gateways, resolvers and the responder's session address (its preflight facts).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
-from irtui.core.endpoints import is_network, split_port
+from irtui.core.endpoints import split_port
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.state import Network
 from irtui.core.ioc_paste import refang
@@ -27,12 +26,25 @@ Guard = list[tuple[Network, str]]
 
 
 def config_guard(config: Config) -> Guard:
-    """The guardrails from the config: literal ``isolation.allow`` networks (whatever their
-    port; DNS names are not resolved here) and ``firewall.never_block``."""
-    hosts = [split_port(a)[0] for a in config.isolation.allow]
-    guard: Guard = [(ipaddress.ip_network(h, strict=False), "isolation.allow (a management "
-                     "network)") for h in hosts if is_network(h)]
-    guard += [(ipaddress.ip_network(a, strict=False), "firewall.never_block")
+    """The guardrails from the config: literal ``isolation.allow`` networks and
+    ``firewall.never_block``, normalised like every block target (an IPv4-mapped entry
+    protects the IPv4 range it stands for). DNS names are not resolved here.
+
+    A port-scoped allow entry (``198.51.100.0/24:22``) protects its whole network: a block
+    drops every port of an address in both directions, so blocking any address inside it
+    would cut that management endpoint too. The rule's name says which port is protected.
+    """
+    guard: Guard = []
+    for entry in config.isolation.allow:
+        host, port = split_port(entry)
+        try:
+            network, _ = parse_network(host)
+        except InvalidTargetError:
+            continue  # a DNS name (the config refuses anything else)
+        guard.append((network, "isolation.allow (a management network)" if port is None else
+                      f"isolation.allow: management endpoint {entry} (port {port}); a block "
+                      "drops every port of an address, so it would cut that endpoint"))
+    guard += [(parse_network(a)[0], "firewall.never_block")
               for a in config.firewall.never_block]
     return guard
 

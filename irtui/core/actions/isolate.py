@@ -1,143 +1,30 @@
 """Network isolation, commit-confirmed, and its release.
 
-Per host: save the current rulesets locally, arm a rollback timer on the host, apply the
-isolation atomically, confirm over a NEW SSH connection (only that disarms the timer), then
-self-test that a canary is unreachable. If the confirmation cannot be made, the host removes
-the isolation by itself when the timer fires, and irtui reports what the host did.
+Per host: save the current rulesets locally, check the self-test's canary is reachable, arm
+a rollback timer on the host, apply the isolation atomically, confirm over a NEW SSH
+connection (only that disarms the timer), then self-test that the canary is unreachable.
+If the confirmation cannot be made, the host removes the isolation by itself when the timer
+fires, and irtui reports what the host did. The steps and their rules are in
+:mod:`irtui.core.actions.commit`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from irtui.core.actions.commit import CommitConfirmed
 from irtui.core.actions.context import ActionContext, plan_each
-from irtui.core.actions.runner import run_captured, steps_for
+from irtui.core.actions.runner import steps_for
 from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
-from irtui.core.errors import InvalidTargetError, IrtuiError
-from irtui.core.events import Countdown, EventSink, OutputCallback
-from irtui.core.firewall.backend import FirewallBackend, IsolationPolicy
+from irtui.core.errors import ActionError, InvalidTargetError
+from irtui.core.firewall.backend import IsolationPolicy
 from irtui.core.firewall.state import HostState, Network
-from irtui.core.plan import Plan, Step, StepOutcome, command_line
-from irtui.core.rollback import (
-    arm_command,
-    canary_command,
-    disarm_command,
-    snapshot_command,
-)
+from irtui.core.hostlock import locked_all
+from irtui.core.plan import Plan
 from irtui.core.settings import HostConfig
-from irtui.core.ssh import SSHPool
-
-ROLLBACK_GRACE_SECONDS = 3
-"""How long past the timer's deadline irtui waits before reading back whether the host
-rolled back (the timer's own ``sleep`` and the rollback script take a moment)."""
-
-
-class CommitConfirmed:
-    """The local steps of one host's commit-confirmed isolation: save the rulesets, arm the
-    timer (remembering when), and confirm over a new connection.
-
-    Args:
-        ctx: the session.
-        host: the host being isolated.
-        backend: its firewall backend (its rollback script is what the timer runs).
-        timeout: seconds from arming until the host rolls back by itself.
-    """
-
-    def __init__(self, ctx: ActionContext, host: HostConfig, backend: FirewallBackend,
-                 timeout: int) -> None:
-        self.ctx = ctx
-        self.host = host
-        self.timeout = timeout
-        self.snapshot = snapshot_command()
-        self.arm = arm_command(host.name, timeout, backend.rollback_command())
-        self.disarm = disarm_command(host.name)
-        self.armed_at: float | None = None
-        audit = ctx.audit
-        self.saved = audit.directory / f"{audit.session}-{host.name}-rulesets-before.txt"
-
-    def line(self, argv: Sequence[str]) -> str:
-        """The command line for ``argv`` on this host."""
-        return command_line(self.host, argv)
-
-    def save(self, on_output: OutputCallback, cancel: threading.Event | None,
-             on_event: EventSink) -> StepOutcome:
-        """Dump every ruleset of the host into the audit directory (SHA-256 in the trail)."""
-        outcome = run_captured(self.ctx.pool, self.host, self.line(self.snapshot.argv), None,
-                               cancel)
-        self.ctx.audit.save_text(self.saved, outcome.stdout)
-        on_output("stdout", f"saved {len(outcome.stdout.encode())} bytes to {self.saved}")
-        return outcome
-
-    def arm_timer(self, on_output: OutputCallback, cancel: threading.Event | None,
-                  on_event: EventSink) -> StepOutcome:
-        """Arm the rollback on the host and note when."""
-        outcome = run_captured(self.ctx.pool, self.host, self.line(self.arm.argv), on_output,
-                               cancel)
-        self.armed_at = time.monotonic()
-        return outcome
-
-    def confirm(self, on_output: OutputCallback, cancel: threading.Event | None,
-                on_event: EventSink) -> StepOutcome:
-        """Open a fresh connection and disarm; if that fails, wait for the host's own
-        rollback and report what the host did."""
-        started = time.monotonic()
-        armed_at = self.armed_at if self.armed_at is not None else started
-        left = max(1.0, self.timeout - (time.monotonic() - armed_at))
-        settings = self.ctx.config.ssh
-        fresh = SSHPool(replace(settings, connect_timeout=min(settings.connect_timeout,
-                                                              max(2.0, left / 2))))
-        try:
-            result = fresh.run(self.host, self.line(self.disarm.argv), capture=True,
-                               on_output=on_output, cancel=cancel, timeout=max(2.0, left))
-            if result.exit_code == 0:
-                return StepOutcome(0, time.monotonic() - started, result.stdout)
-            reason = (result.stderr.strip().splitlines() or [f"exit {result.exit_code}"])[-1]
-        except IrtuiError as exc:
-            reason = exc.line
-        finally:
-            fresh.close()
-        on_output("stderr", f"confirmation failed: {reason}")
-        message = (f"could not confirm over a new SSH connection ({reason}); "
-                   f"{self._wait_for_rollback(armed_at, cancel, on_event)} — "
-                   "check isolation.allow / --management")
-        on_output("stderr", message)
-        return StepOutcome(1, time.monotonic() - started, "", message)
-
-    def _wait_for_rollback(self, armed_at: float, cancel: threading.Event | None,
-                           on_event: EventSink) -> str:
-        deadline = armed_at + self.timeout + ROLLBACK_GRACE_SECONDS
-        while (remaining := deadline - time.monotonic()) > 0:
-            if cancel is not None and cancel.is_set():
-                break
-            on_event(Countdown(self.host.name, "rollback", int(remaining)))
-            time.sleep(min(1.0, remaining))
-        self.ctx.pool.drop(self.host.name)
-        try:
-            still = self.ctx.read_state(self.host.name).isolated
-        except IrtuiError as exc:
-            return f"after the rollback deadline the host is still unreachable ({exc.line})"
-        return ("the host did NOT roll back: it is still isolated" if still else
-                "the host rolled back by itself: isolation removed, previous rules kept")
-
-    def steps(self, isolate: list[Step], canary: tuple[str, int] | None) -> list[Step]:
-        """Save, arm, ``isolate``, confirm, then the self-test against ``canary``."""
-        name = self.host.name
-        steps = [
-            Step(name, self.line(self.snapshot.argv), self.snapshot.purpose, local=self.save),
-            Step(name, self.line(self.arm.argv), self.arm.purpose, local=self.arm_timer),
-            *isolate,
-            Step(name, "# over a NEW SSH connection: " + self.line(self.disarm.argv),
-                 "confirm over a new SSH connection, then disarm the rollback",
-                 local=self.confirm),
-        ]
-        if canary is not None:
-            steps += steps_for(self.host, [canary_command(*canary)])
-        return steps
 
 
 def _management(ctx: ActionContext, host: HostConfig, allow: list[tuple[Network, int | None]],
@@ -159,6 +46,26 @@ def _management(ctx: ActionContext, host: HostConfig, allow: list[tuple[Network,
     return mgmt, ports
 
 
+def _kept_label(host: HostConfig, session: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+                net: Network) -> str:
+    """``net`` as the plan shows it; through a bastion, the session address is the last
+    bastion's address as the host sees it (``$SSH_CONNECTION``), and the note says so."""
+    if host.jump and session is not None and net == ipaddress.ip_network(session):
+        return f"{net} (the bastion this session comes through)"
+    return str(net)
+
+
+def _bastion_notes(ctx: ActionContext, host: HostConfig) -> list[str]:
+    """A warning when ``host`` is a bastion other configured hosts are reached through:
+    isolating it also cuts irtui's path to them."""
+    behind = [h.name for h in ctx.config.hosts
+              if any((j.address, j.port) == (host.address, host.port) for j in h.jump)]
+    if not behind:
+        return []
+    return [f"{host.name}: it is the bastion irtui reaches {', '.join(behind)} through; while "
+            "it is isolated those hosts cannot be reached (release it first to act on them)"]
+
+
 def _canaries(canary: str | None, configured: Sequence[str]) -> list[tuple[str, int]]:
     endpoints: list[tuple[str, int]] = []
     for text in ([canary] if canary else list(configured)):
@@ -176,9 +83,11 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
     """Plan commit-confirmed network isolation of ``hosts``.
 
     Kept reachable: loopback, the management networks (this SSH session's source address,
-    ``isolation.allow`` with DNS names resolved now, ``extra_management``), DHCP and IPv6
-    neighbour discovery (per config), and the host's resolvers if
-    ``isolation.allow_resolvers``. Interfaces are never taken down.
+    ``isolation.allow`` with DNS names resolved now, ``extra_management``; overlaps
+    collapsed per family), DHCP and IPv6 neighbour discovery on the link only (per config;
+    see :class:`~irtui.core.firewall.backend.IsolationPolicy`), and the host's resolvers if
+    ``isolation.allow_resolvers``. Interfaces are never taken down. The isolation records
+    the time it was applied ("isolated since"), not the time of this plan.
 
     Args:
         hosts: host names, ``@group`` or ``all``.
@@ -211,7 +120,7 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         plan.confirm_text = chosen[0].name
 
     def one(host: HostConfig) -> None:
-        profile = ctx.profile(host.name)
+        profile = ctx.changeable(host.name)
         facts = profile.facts
         own = {a.ip for a in facts.addresses}
         if facts.ssh_client is not None and (facts.ssh_client in own
@@ -226,25 +135,38 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
                                        if state.isolation and state.isolation.since
                                        else "already isolated")
             return
+        if state.isolation is not None:
+            raise ActionError(f"{host.name} is partially isolated ({state.isolation.problem})",
+                              f"release it first (irtui release {host.name}), then isolate")
         mgmt, ports = _management(ctx, host, allow, keep_session_address)
-        kept = ", ".join([str(m) for m in mgmt] + [f"{n} port {p}" for n, p in ports])
-        extras = [x for x, on in (("DHCP", iso.allow_dhcp), ("IPv6 ND", iso.allow_nd)) if on]
+        policy = IsolationPolicy(tuple(mgmt), since, allow_dhcp=iso.allow_dhcp,
+                                 allow_nd=iso.allow_nd, endpoints=ports)
+        kept = ", ".join([_kept_label(host, facts.ssh_client, m) for m in policy.management]
+                         + [f"{n} port {p}" for n, p in policy.endpoints])
+        plan.notes += _bastion_notes(ctx, host)
+        extras = [x for x, on in (("DHCP on the link", iso.allow_dhcp),
+                                  ("IPv6 ND on the link", iso.allow_nd)) if on]
         plan.notes.append(f"{host.name}: stays reachable: {kept}, loopback"
                           + (f", {', '.join(extras)}" if extras else "")
                           + "; everything else is dropped in, out and forwarded")
-        policy = IsolationPolicy(tuple(mgmt), since, allow_dhcp=iso.allow_dhcp,
-                                 allow_nd=iso.allow_nd, endpoints=ports)
         target = next((e for e in endpoints if ipaddress.ip_address(e[0]) not in own), None)
         if endpoints and target is None:
             plan.notes.append(f"{host.name}: every canary is the host itself; no self-test")
-        commit = CommitConfirmed(ctx, host, profile.backend, timeout)
-        isolate = steps_for(host, profile.backend.isolate_commands(policy, state))
-        plan.steps += commit.steps(isolate, target)
+        elif target is None:
+            plan.notes.append(f"{host.name}: no canary configured (isolation.canaries): "
+                              "no self-test")
+        backend = profile.backend
+        commit = CommitConfirmed(ctx, host, backend, timeout, target)
+        plan.steps += commit.steps(
+            lambda at: backend.isolate_commands(replace(policy, since=at), state), since)
 
     plan_each(plan, chosen, one)
 
     def verify(host: str) -> str | None:
-        return None if ctx.read_state(host).isolated else "isolation not present"
+        isolation = ctx.read_state(host).isolation
+        if isolation is None:
+            return "isolation not present"
+        return f"isolation incomplete: {isolation.problem}" if isolation.problem else None
 
     plan.verify = verify
     return plan
@@ -261,20 +183,25 @@ def plan_release(ctx: ActionContext, hosts: Sequence[str]) -> Plan:
                 [h.name for h in chosen])
 
     def one(host: HostConfig) -> None:
+        backend = ctx.changeable(host.name).backend
         state: HostState = ctx.read_state(host.name)
-        if not state.isolated:
+        if state.isolation is None:
             plan.skipped[host.name] = "not isolated"
             return
-        since = state.isolation.since if state.isolation else ""
-        plan.notes.append(f"{host.name}: removes only irtui's isolation"
+        since = state.isolation.since
+        partial = (f" (PARTIAL: {state.isolation.problem})" if state.isolation.problem
+                   else "")
+        plan.notes.append(f"{host.name}: removes only irtui's isolation{partial}"
                           + (f" (in force since {since})" if since else "")
                           + "; all traffic it dropped flows again; other rules untouched")
-        plan.steps += steps_for(host, ctx.profile(host.name).backend.release_commands(state))
+        plan.steps += steps_for(host, locked_all(backend.release_commands(state), "release",
+                                                 ctx.lock_wait))
 
     plan_each(plan, chosen, one)
 
     def verify(host: str) -> str | None:
-        return "isolation still present" if ctx.read_state(host).isolated else None
+        isolation = ctx.read_state(host).isolation
+        return None if isolation is None else f"isolation still present ({isolation.status.value})"
 
     plan.verify = verify
     return plan

@@ -7,7 +7,9 @@ SSH, so each backend can be unit-tested on text and lab-tested through the same 
 
 from __future__ import annotations
 
+import ipaddress
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,7 +17,7 @@ from irtui.core.firewall.state import HostState, Network
 from irtui.core.remote import Command
 
 __all__ = ["BlockRequest", "Command", "FirewallBackend", "IsolationPolicy", "backend_named",
-           "backend_names", "register"]
+           "backend_names", "collapse", "endpoint_text", "register"]
 
 
 @dataclass(frozen=True)
@@ -28,15 +30,38 @@ class BlockRequest:
     refresh: bool = False
 
 
+def collapse(networks: Iterable[Network]) -> tuple[Network, ...]:
+    """``networks`` without overlaps, per family (``ipaddress.collapse_addresses``): IPv4
+    first, then IPv6, each in address order. A session address inside an allowed CIDR
+    disappears into it (nft's interval sets refuse overlapping elements: "conflicting
+    intervals specified")."""
+    nets = list(networks)
+    return tuple(n for version in (4, 6)
+                 for n in ipaddress.collapse_addresses(x for x in nets if x.version == version))
+
+
+def endpoint_text(network: Network, port: int) -> str:
+    """An endpoint as the config and ``--management`` write it: ``net:port`` for IPv4,
+    ``[net]:port`` for IPv6."""
+    return f"{network}:{port}" if network.version == 4 else f"[{network}]:{port}"
+
+
 @dataclass(frozen=True)
 class IsolationPolicy:
-    """What stays reachable during isolation.
+    """What stays reachable during isolation. ``management`` is collapsed on construction
+    (see :func:`collapse`) and ``endpoints`` lose duplicates, so every backend renders the
+    same normalised lists.
 
     Attributes:
         management: networks allowed in both directions (any port, any state).
         since: ISO 8601 UTC start time, recorded in the ruleset.
-        allow_dhcp: keep DHCPv4 (RFC 2131, UDP 67/68) and DHCPv6 (RFC 8415, UDP 546/547).
-        allow_nd: keep IPv6 neighbour discovery (RFC 4861 ICMPv6 types 133-137).
+        allow_dhcp: keep DHCPv4 (RFC 2131, UDP 67/68) to and from the limited broadcast
+            address only, and DHCPv6 (RFC 8415, UDP 546/547) between link-local addresses and
+            the All_DHCP_Relay_Agents_and_Servers group ff02::1:2; a DHCP server that
+            answers by unicast from a routable address must be in ``management``.
+        allow_nd: keep IPv6 neighbour discovery (RFC 4861 ICMPv6 types 133-137) with hop
+            limit 255 (§7.1.1, 7.1.2) from link-local or unspecified sources and to
+            link-local or multicast destinations.
         endpoints: ``(network, port)`` pairs allowed only on that TCP/UDP port, on either side
             (so ``mgmt:22`` covers SSH into the host and ``edr:443`` its agent calling out).
     """
@@ -47,11 +72,15 @@ class IsolationPolicy:
     allow_nd: bool = True
     endpoints: tuple[tuple[Network, int], ...] = ()
 
-    def listed(self) -> str:
-        """Comma list of what stays reachable (``net`` or ``net:port``), for the ruleset
-        comment that records the isolation."""
-        return ",".join([str(n) for n in self.management]
-                        + [f"{n}:{port}" for n, port in self.endpoints])
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "management", collapse(self.management))
+        object.__setattr__(self, "endpoints", tuple(dict.fromkeys(self.endpoints)))
+
+    def listed(self) -> list[str]:
+        """What stays reachable, as :attr:`Isolation.management` reads it back: ``net``,
+        ``net:port`` or ``[v6net]:port``."""
+        return [str(n) for n in self.management] + [endpoint_text(n, port)
+                                                    for n, port in self.endpoints]
 
 
 class FirewallBackend(ABC):

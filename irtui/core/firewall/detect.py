@@ -34,6 +34,8 @@ class HostFacts:
         resolvers: ``nameserver`` addresses from /etc/resolv.conf.
         ssh_client: the address the responder's session comes from (``$SSH_CONNECTION``).
         ipv6_disabled: ``net.ipv6.conf.all.disable_ipv6`` is 1.
+        legacy_chains / xt_chains: chain names in iptables-legacy / iptables-nft (any table).
+        ipsets: names of the ipsets on the host.
     """
 
     host: str
@@ -47,6 +49,34 @@ class HostFacts:
     resolvers: tuple[Address, ...] = ()
     ssh_client: Address | None = None
     ipv6_disabled: bool = False
+    legacy_chains: tuple[str, ...] = ()
+    xt_chains: tuple[str, ...] = ()
+    ipsets: tuple[str, ...] = ()
+
+    def irtui_state(self) -> dict[str, str]:
+        """Where irtui's own state is: backend name → what of irtui's is there (its nft
+        tables; its IRTUI-* chains per iptables variant; its ipsets, which any iptables
+        variant may use: they count for a variant only when no variant holds irtui's
+        chains, under ``"iptables"``)."""
+        from irtui.core.firewall import iptables_state, nftables
+
+        nft = nftables.templates()["names"]
+        ipt = iptables_state.names()
+        out: dict[str, str] = {}
+        tables = [t for t in (nft["table"], nft["isolation_table"])
+                  if f"inet {t}" in self.nft_tables]
+        if tables:
+            out["nftables"] = "table " + ", ".join(f"inet {t}" for t in tables)
+        chains = {ipt[k] for k in ("block_in", "block_out", "isolate_in", "isolate_out")}
+        for variant, found in (("iptables-nft", self.xt_chains),
+                               ("iptables-legacy", self.legacy_chains)):
+            mine = sorted(chains & set(found))
+            if mine:
+                out[variant] = "chains " + ", ".join(mine)
+        sets = sorted({ipt["set4"], ipt["set6"]} & set(self.ipsets))
+        if sets and not {"iptables-nft", "iptables-legacy"} & set(out):
+            out["iptables"] = "ipsets " + ", ".join(sets)
+        return out
 
     @property
     def global_ipv6(self) -> bool:
@@ -93,10 +123,14 @@ def _count(lines: list[str]) -> int:
 
 
 def _addr(text: str) -> Address | None:
+    """The address in ``text`` (scope id dropped); an IPv4-mapped IPv6 address (how a
+    dual-stack sshd shows an IPv4 client, RFC 4291 §2.5.5.2) as the IPv4 address it is."""
     try:
-        return ipaddress.ip_address(text.split("%")[0])
+        address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return None
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped or address
 
 
 def parse_probe(host: str, text: str) -> HostFacts:
@@ -135,7 +169,13 @@ def parse_probe(host: str, text: str) -> HostFacts:
         addresses=tuple(addresses), gateways=tuple(gateways), resolvers=tuple(resolvers),
         ssh_client=_addr(ssh_line[0]) if ssh_line else None,
         ipv6_disabled="".join(sec.get("ipv6-disabled", [])).strip() == "1",
+        legacy_chains=_words(sec.get("legacy-chains", [])),
+        xt_chains=_words(sec.get("xt-chains", [])), ipsets=_words(sec.get("ipsets", [])),
     )
+
+
+def _words(lines: list[str]) -> tuple[str, ...]:
+    return tuple(line.strip() for line in lines if line.strip())
 
 
 BACKEND_TOOLS = {
@@ -153,16 +193,44 @@ BACKEND_V6_TOOLS = {
 @dataclass(frozen=True)
 class BackendChoice:
     """The backend for a host and why; ``ipv6_protected`` is False when the host has global
-    IPv6 but the backend has no IPv6 tool there."""
+    IPv6 but the backend has no IPv6 tool there. ``conflict`` is non-empty when irtui's own
+    state is in two backends: irtui reads with ``name`` but refuses every change there (see
+    :func:`choose_backend`)."""
 
     name: str
     reason: str
     ipv6_protected: bool
+    conflict: str = ""
+
+
+def _iptables_by_rules(facts: HostFacts) -> str:
+    if facts.legacy_rules and facts.has(*BACKEND_TOOLS["iptables-legacy"]):
+        return "iptables-legacy"
+    if facts.has(*BACKEND_TOOLS["iptables-nft"]):
+        return "iptables-nft"
+    return "iptables-legacy"
+
+
+def _holders(facts: HostFacts) -> dict[str, str]:
+    """:meth:`HostFacts.irtui_state` with ipsets alone given to an iptables variant."""
+    found = facts.irtui_state()
+    if "iptables" in found:
+        found[_iptables_by_rules(facts)] = found.pop("iptables")
+    return found
 
 
 def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
-    """Pick the backend: the forced one, else the tool that already holds the host's filtering
-    rules (iptables-legacy, then iptables-nft), else nftables, else whatever is installed.
+    """Pick the backend: the forced one; else the one holding irtui's own state (its nft
+    table, or its IRTUI-* chains in one iptables variant), so fail2ban or Docker adding
+    iptables rules later never hides irtui's blocks and isolation; else the tool that holds
+    the host's filtering rules (iptables-legacy, then iptables-nft); else nftables, else
+    whatever is installed.
+
+    When irtui's state is in two backends (or in another one than the forced one), the
+    choice carries a ``conflict``: reading one would hide the other's blocks or isolation,
+    and acting on one could leave the other's rules contradicting it, so every change is
+    refused there until the responder removes one (the safe reading: nothing reported as
+    done can be undone by the other set of rules).
 
     Raises:
         ActionError: the forced backend's tools are missing, or no supported tool exists.
@@ -170,13 +238,32 @@ def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
     def v6(name: str) -> bool:
         return not facts.global_ipv6 or facts.has(*BACKEND_V6_TOOLS[name])
 
+    holders = _holders(facts)
+
+    def conflict(name: str) -> str:
+        # ipsets alone (no IRTUI-* chains anywhere) belong to no iptables variant in
+        # particular: either variant may use them (another irtui run may be half-way
+        # through creating its sets before its chains), so they conflict only with nftables
+        others = {k: v for k, v in holders.items() if k != name
+                  and not (name.startswith("iptables") and v.startswith("ipsets "))}
+        if not others:
+            return ""
+        where = [f"{k} ({v})" for k, v in holders.items()]
+        if name not in holders:
+            where.append(f"{name} (forced in the config)")
+        return "irtui state in both " + " and ".join(where)
+
     if forced != "auto":
         if not facts.has(*BACKEND_TOOLS[forced]):
             missing = [t for t in BACKEND_TOOLS[forced] if t not in facts.binaries]
             raise ActionError(f"{facts.host}: firewall backend {forced} forced in the config "
                               f"but {', '.join(missing)} not installed",
                               "install it or set the host's firewall = \"auto\"")
-        return BackendChoice(forced, "set in the config", v6(forced))
+        return BackendChoice(forced, "set in the config", v6(forced), conflict(forced))
+    for name in ("nftables", "iptables-nft", "iptables-legacy"):
+        if name in holders and facts.has(*BACKEND_TOOLS[name]):
+            return BackendChoice(name, f"irtui's {holders[name]} already there", v6(name),
+                                 conflict(name))
     if facts.legacy_rules and facts.has(*BACKEND_TOOLS["iptables-legacy"]):
         return BackendChoice("iptables-legacy", f"{facts.legacy_rules} rules in "
                              "iptables-legacy", v6("iptables-legacy"))
@@ -195,6 +282,8 @@ def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
 def preflight_line(facts: HostFacts, choice: BackendChoice) -> str:
     """One line for the host list / ``irtui probe``: backend, why, IPv6 and managers."""
     parts = [f"{choice.name} ({choice.reason})"]
+    if choice.conflict:
+        parts.insert(0, f"CONFLICT: {choice.conflict}; changes refused until one is removed")
     if facts.global_ipv6:
         parts.append("IPv6 protected" if choice.ipv6_protected else "NOT protected over IPv6")
     else:

@@ -154,14 +154,14 @@ class IptablesBackend(FirewallBackend):
     @staticmethod
     def _jump_lines(raw: RawTable | None, chain: str, target: str) -> list[str]:
         """Nothing when ``chain`` already starts with the one jump to ``target`` (after other
-        irtui jumps only); else delete every such jump and insert one at position 1."""
+        irtui jumps only); else a ``jump_head`` line, which the apply script expands from the
+        raw table as it is when the change runs (delete every such jump, insert one at
+        position 1), so a stale plan can neither fail nor leave two jumps."""
         n = names()
         ours = (n["block_in"], n["block_out"], n["isolate_in"], n["isolate_out"])
         if raw is not None and raw.jump_at_head(chain, target, ours):
             return []
-        count = len(raw.jumps(chain, target)) if raw is not None else 0
-        return [fill("jump_delete", chain=chain, target=target)] * count + \
-            [fill("jump_insert", chain=chain, target=target)]
+        return [fill("jump_head", chain=chain, target=target)]
 
     @staticmethod
     def _chain_lines(raw: RawTable | None, rules: list[str], chains: Sequence[str]) -> list[str]:
@@ -250,8 +250,10 @@ class IptablesBackend(FirewallBackend):
         kernel has none; one command, because the first family applied may cut the SSH
         session that would carry a second) declaring ``IRTUI-ISOLATE-IN``/``-OUT``
         (loopback, management networks, DHCP and neighbour discovery as the policy says, then
-        DROP) and jumping to them at the head of raw PREROUTING/OUTPUT. Re-isolating replaces
-        the chains' rules; an unchanged isolation gives no command.
+        DROP) and jumping to them at the head of raw PREROUTING/OUTPUT. Chains ``state`` shows
+        absent are created with ``-N``, so the restore fails (changing nothing) if another
+        run created them meanwhile; re-isolating a partial isolation replaces the chains'
+        rules; an unchanged isolation gives no command.
 
         Raises:
             ActionError: ``policy.since`` is not a plain ISO timestamp, or iptables is
@@ -264,10 +266,8 @@ class IptablesBackend(FirewallBackend):
         versions = (4, 6) if facts.ipv6 else (4,)
         self._require(facts, [self._tool("restore", v) for v in versions], "isolate",
                       state.host)
-        mgmt = policy.listed()
-        comment = fill("isolate_comment", since=policy.since, mgmt=mgmt)
-        if len(comment) > COMMENT_MAX:
-            comment = fill("isolate_comment", since=policy.since, mgmt="*")
+        comment = fill("isolate_comment", since=policy.since)
+        assert len(comment) <= COMMENT_MAX  # since is at most 64 plain characters
         n = names()
         inputs: dict[int, list[str]] = {}
         for v in versions:
@@ -283,14 +283,19 @@ class IptablesBackend(FirewallBackend):
                 if policy.allow_dhcp:
                     rules[way].append(fill(f"isolate_{way}_dhcp{v}"))
                 if policy.allow_nd and v == 6:
-                    rules[way] += [fill(f"isolate_{way}_nd", type=int(t))
-                                   for t in templates()["nd_types"]]
+                    rules[way] += [fill(f"isolate_{way}_nd", peer=str(peer), type=int(t))
+                                   for peer in templates()[f"nd_peers_{way}"]
+                                   for t in templates()[f"nd_types_{way}"]]
                 rules[way].append(fill(f"isolate_{way}_last"))
             raw = facts.raw.get(v)
-            lines = self._chain_lines(raw, rules["in"] + rules["out"],
-                                      (n["isolate_in"], n["isolate_out"])) + \
+            chains = (n["isolate_in"], n["isolate_out"])
+            lines = self._chain_lines(raw, rules["in"] + rules["out"], chains) + \
                 self._jump_lines(raw, "PREROUTING", n["isolate_in"]) + \
                 self._jump_lines(raw, "OUTPUT", n["isolate_out"])
+            absent = [c for c in chains if raw is None or not raw.has_chain(c)]
+            lines = [fill("chain_new", chain=line[1:].split()[0])
+                     if line.startswith(":") and line[1:].split()[0] in absent else line
+                     for line in lines]
             if lines:
                 inputs[v] = lines
         if not inputs:

@@ -15,7 +15,15 @@ from string import Template
 from typing import Any
 
 from irtui.core.errors import ActionError
-from irtui.core.firewall.state import BlockEntry, HostState, Isolation
+from irtui.core.firewall.backend import endpoint_text
+from irtui.core.firewall.enforcement import ipt_block_problem, ipt_isolation
+from irtui.core.firewall.state import (
+    BlockEntry,
+    Enforcement,
+    HostState,
+    Isolation,
+    IsolationStatus,
+)
 from irtui.core.remote import sections
 
 MARKER = "### irtui "
@@ -122,7 +130,8 @@ class Facts:
         )
 
 
-def _parse_set(host: str, version: int, lines: list[str]) -> tuple[bool, list[BlockEntry]]:
+def _parse_set(host: str, version: int, lines: list[str],
+               enforcement: Enforcement = Enforcement.UNKNOWN) -> tuple[bool, list[BlockEntry]]:
     name = set_name(version)
     exists = False
     entries: list[BlockEntry] = []
@@ -146,7 +155,8 @@ def _parse_set(host: str, version: int, lines: list[str]) -> tuple[bool, list[Bl
             if network.version != version:
                 continue
             left = remaining or None  # timeout 0 / no timeout: permanent
-            entries.append(BlockEntry(network, timeout=left, expires=left))
+            entries.append(BlockEntry(network, timeout=left, expires=left,
+                                      enforcement=enforcement))
     return exists, entries
 
 
@@ -189,30 +199,50 @@ def _comment(rule: tuple[str, ...]) -> str | None:
     return None
 
 
-def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Isolation | None:
-    """Isolation when it is complete in every family in ``families``; since/mgmt from the
-    first rule's comment (``mgmt=*``: read from the RETURN rules)."""
-    n = names()
-    if not all(_isolation_status(raws.get(v)) == "complete" for v in families):
+def _returned(rule: tuple[str, ...]) -> str | None:
+    """What an isolation RETURN rule keeps reachable: ``net`` for a management network,
+    ``net:port`` / ``[v6net]:port`` for an endpoint; None for loopback, DHCP, ND and the
+    rest (they have no ``-s``, or a ``-s`` of a link-local/unspecified peer with no port)."""
+    if len(rule) < 4 or rule[0] != "-s" or rule[-2:] != ("-j", "RETURN"):
         return None
-    since, mgmt_text = "", "*"
+    if "--dst-type" not in rule:  # only management rules are limited to the host itself
+        return None
+    network = ipaddress.ip_network(rule[1], strict=False)
+    for side in ("--dport", "--sport"):
+        if side in rule:
+            return endpoint_text(network, int(rule[rule.index(side) + 1]))
+    return str(network)
+
+
+def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Isolation | None:
+    """irtui's isolation across ``families`` (None when no piece of it exists; ``PARTIAL``
+    when some pieces are missing, see :func:`~irtui.core.firewall.enforcement.ipt_isolation`):
+    ``since`` from the first rule's comment, the management list from the RETURN rules (an
+    isolation written by an older irtui also kept it in the comment: ``mgmt=a,b``, or
+    ``mgmt=*``)."""
+    n = names()
+    status, problem = ipt_isolation(raws, families, n)
+    if status is IsolationStatus.NORMAL:
+        return None
+    since, legacy = "", ""
     for v in families:
         raw = raws.get(v)
         rules = raw.rules(n["isolate_in"]) if raw else ()
         comment = _comment(rules[0]) if rules else None
         if comment and "since=" in comment:
             fields = dict(p.split("=", 1) for p in comment.split() if "=" in p)
-            since, mgmt_text = fields.get("since", ""), fields.get("mgmt", "")
+            since, legacy = fields.get("since", ""), fields.get("mgmt", "")
             break
-    if mgmt_text != "*":
-        return Isolation(since, tuple(m for m in mgmt_text.split(",") if m))
-    mgmt: list[str] = []
+    listed: list[str] = []
     for v in families:
         raw = raws.get(v)
         for rule in raw.rules(n["isolate_in"]) if raw else ():
-            if len(rule) >= 4 and rule[0] == "-s" and rule[-2:] == ("-j", "RETURN"):
-                mgmt.append(str(ipaddress.ip_network(rule[1], strict=False)))
-    return Isolation(since, tuple(mgmt))
+            kept = _returned(rule)
+            if kept is not None and kept not in listed:
+                listed.append(kept)
+    if not listed and legacy not in ("", "*"):
+        listed = [m for m in legacy.split(",") if m]
+    return Isolation(since, tuple(listed), status, problem)
 
 
 def parse_read(host: str, text: str, backend: str) -> HostState:
@@ -228,8 +258,10 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
 
     ``detail`` holds: ``sets`` {4|6: irtui's set exists}, ``raw`` {4|6: :class:`RawTable`},
     ``missing`` (binaries not installed), ``ipv6`` (the kernel has IPv6) and ``isolation``
-    {4|6: ``complete``/``partial``/``absent``}. ``isolation`` is reported only when it is
-    complete in every family the host has (a half-isolated host is not isolated).
+    {4|6: ``complete``/``partial``/``absent``}. ``isolation`` is ``ISOLATED`` only when it is
+    complete in every family the host has; a half-isolated host is ``PARTIAL``. Each entry's
+    ``enforcement`` says whether raw PREROUTING/OUTPUT reach irtui's drop rules for its set
+    (:func:`~irtui.core.firewall.enforcement.ipt_block_problem`); ``gaps`` says why not.
 
     Raises:
         ActionError: the read script did not run to its end marker, or an ipset entry is
@@ -244,10 +276,16 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
     blocks: list[BlockEntry] = []
     sets: dict[int, bool] = {}
     raws: dict[int, RawTable | None] = {}
+    gaps: list[str] = []
     for v in (4, 6):
-        sets[v], entries = _parse_set(host, v, sec.get(f"ipset {v}", []))
-        blocks.extend(entries)
         raws[v] = _parse_raw(sec.get(f"raw {v}", []))
+        problem = ipt_block_problem(raws[v], v, names())
+        sets[v], entries = _parse_set(host, v, sec.get(f"ipset {v}", []),
+                                      Enforcement.NOT_ENFORCED if problem
+                                      else Enforcement.ENFORCED)
+        blocks.extend(entries)
+        if problem and entries:
+            gaps.append(problem)
     ipv6 = "no-ipv6" not in sec
     families = (4, 6) if ipv6 else (4,)
     blocks.sort(key=lambda e: (e.family, e.network))
@@ -256,4 +294,4 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
         "isolation": {v: _isolation_status(raws[v]) for v in (4, 6)},
     }
     return HostState(host=host, blocks=tuple(blocks), isolation=_isolation(raws, families),
-                     backend=backend, detail=detail)
+                     backend=backend, detail=detail, gaps=tuple(gaps))

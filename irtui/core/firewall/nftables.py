@@ -3,11 +3,13 @@ for ``nft -j list ruleset`` (libnftables-json(5))."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
 import tomllib
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from string import Template
@@ -19,11 +21,20 @@ from irtui.core.firewall.backend import (
     Command,
     FirewallBackend,
     IsolationPolicy,
+    collapse,
+    endpoint_text,
+)
+from irtui.core.firewall.enforcement import (
+    NftRuleset,
+    nft_isolation_problem,
+    nft_set_problem,
 )
 from irtui.core.firewall.state import (
     BlockEntry,
+    Enforcement,
     HostState,
     Isolation,
+    IsolationStatus,
     Network,
     describe_networks,
 )
@@ -31,6 +42,8 @@ from irtui.core.remote import run_script
 
 NFT = "nft"
 SET_NAME = re.compile(r"^v([46])_(\d{1,3})$")
+SINCE = re.compile(r"^[0-9A-Za-z:.+-]{1,64}$")
+MGMT_SETS = ("mgmt4", "mgmt6")
 
 
 @cache
@@ -70,35 +83,57 @@ def _set_rules(name: str) -> str:
         _fill("set_rules", set=name, match=match, mask=mask)
 
 
-def block_script(requests: Iterable[BlockRequest], existing_sets: Iterable[str] = ()) -> str:
-    """One nft transaction: ensure the table and chains, (re)declare every set with its drop
-    rules, then add each request (a refresh deletes and re-adds, renewing the timeout).
+def _by_set(networks: Iterable[Network]) -> dict[str, list[Network]]:
+    out: dict[str, list[Network]] = {}
+    for net in dict.fromkeys(networks):
+        out.setdefault(set_name(net), []).append(net)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][1], -int(kv[0].split("_")[1]))))
+
+
+def block_script(requests: Iterable[BlockRequest]) -> str:
+    """One nft transaction: ensure irtui's table, then for each set the requests touch
+    (re)declare the set and its own drop rules (:data:`nftables.toml` ``set_rules``), and
+    put each entry in with its timeout (add, delete, add again: renews the TTL whether or not
+    the entry is already there). Nothing here depends on what the host held when the change
+    was planned, so concurrent changes cannot undo each other's rules.
 
     Args:
-        requests: entries to add; ``ttl`` in seconds or None (permanent).
-        existing_sets: set names already on the host (their rules are re-asserted).
+        requests: entries to add; ``ttl`` in seconds or None (permanent). A network given
+            twice keeps the last request.
     """
-    reqs = list(requests)
-    sets = sorted(set(existing_sets) | {set_name(r.network) for r in reqs},
-                  key=lambda n: (n[1], -int(n.split("_")[1])))
-    parts = [_fill("ensure_table")] + [_set_rules(s) for s in sets]
-    for r in reqs:
-        if r.refresh:
-            parts.append(_fill("delete_element", set=set_name(r.network),
-                               element=element(r.network)))
-        parts.append(_fill("add_element", set=set_name(r.network),
-                           element=element(r.network, r.ttl)))
+    latest = {r.network: r for r in requests}
+    parts = [_fill("ensure_table")]
+    for name, nets in _by_set(latest).items():
+        parts.append(_set_rules(name))
+        plain = ", ".join(element(n) for n in nets)
+        parts += [_fill("add_elements", set=name, elements=plain),
+                  _fill("delete_elements", set=name, elements=plain),
+                  _fill("add_elements", set=name, elements=", ".join(
+                      element(n, latest[n].ttl) for n in nets))]
     return "".join(parts)
 
 
 def unblock_script(networks: Iterable[Network]) -> str:
-    """Script deleting ``networks`` from irtui's sets (each must be present: nft(8))."""
-    return "".join(_fill("delete_element", set=set_name(net), element=element(net))
-                   for net in networks)
+    """Script removing ``networks`` from irtui's sets, whether or not each is still there
+    when it runs (add then delete, one transaction; the set is declared first so even a set
+    removed meanwhile cannot fail the script)."""
+    parts = [_fill("ensure_table")]
+    for name, nets in _by_set(networks).items():
+        version = 4 if name.startswith("v4") else 6
+        plain = ", ".join(element(n) for n in nets)
+        parts += [_fill("add_set", set=name, type=f"ipv{version}_addr"),
+                  _fill("add_elements", set=name, elements=plain),
+                  _fill("delete_elements", set=name, elements=plain)]
+    return "".join(parts)
 
 
 def isolate_script(policy: IsolationPolicy) -> str:
-    """Script creating irtui's isolation table for ``policy``."""
+    """Script creating irtui's isolation table for ``policy`` (refused as a whole, changing
+    nothing, when the table already exists).
+
+    Raises:
+        ActionError: ``policy.since`` is not a plain ISO 8601 timestamp.
+    """
     def elements(version: int) -> str:
         items = [str(n) for n in policy.management if n.version == version]
         return f"elements = {{ {', '.join(items)} }}" if items else ""
@@ -113,9 +148,11 @@ def isolate_script(policy: IsolationPolicy) -> str:
                   "port": port}
         extra_in.append(Template(t["isolate_endpoint_input"]).substitute(values))
         extra_out.append(Template(t["isolate_endpoint_output"]).substitute(values))
+    if not SINCE.match(policy.since):
+        raise ActionError(f"isolation start time {policy.since!r} is not an ISO 8601 "
+                          "timestamp", "pass the time irtui generated")
     return _fill("isolate", mgmt4=elements(4), mgmt6=elements(6), since=policy.since,
-                 mgmt_list=policy.listed(), input_extra="\n".join(extra_in),
-                 output_extra="\n".join(extra_out))
+                 input_extra="\n".join(extra_in), output_extra="\n".join(extra_out))
 
 
 def _network(value: Any, length: int | None = None) -> Network:
@@ -128,23 +165,94 @@ def _network(value: Any, length: int | None = None) -> Network:
     raise ValueError(f"unexpected set element {value!r}")
 
 
-def _entries(elems: list[Any], length: int) -> list[BlockEntry]:
+def _entries(elems: list[Any], length: int, enforcement: Enforcement) -> list[BlockEntry]:
     entries = []
     for item in elems:
         if isinstance(item, dict) and "elem" in item:
             inner = item["elem"]
             entries.append(BlockEntry(_network(inner["val"], length), inner.get("timeout"),
-                                      inner.get("expires")))
+                                      inner.get("expires"), enforcement))
         else:
-            entries.append(BlockEntry(_network(item, length)))
+            entries.append(BlockEntry(_network(item, length), enforcement=enforcement))
     return entries
+
+
+def _set_networks(elems: list[Any]) -> list[Network]:
+    """An interval set's elements (addresses, prefixes, ranges) as networks."""
+    out: list[Network] = []
+    for item in elems:
+        if isinstance(item, dict) and "range" in item:
+            first, last = (ipaddress.ip_address(x) for x in item["range"])
+            out += ipaddress.summarize_address_range(first, last)  # type: ignore[arg-type]
+        else:
+            out.append(_network(item))
+    return out
+
+
+def _endpoint(rule: dict[str, Any]) -> tuple[Network, int] | None:
+    """``(network, port)`` of an endpoint rule (``ip saddr NET ... th dport PORT accept``)."""
+    network, port = None, None
+    for expr in rule.get("expr", []):
+        match = expr.get("match") if isinstance(expr, dict) else None
+        payload = (match or {}).get("left", {}).get("payload", {}) if match else {}
+        if payload.get("field") in ("saddr", "daddr") and payload.get("protocol") in ("ip",
+                                                                                      "ip6"):
+            right = match["right"]
+            if isinstance(right, str) and right.startswith("@"):
+                return None
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                network = _network(right)
+        elif payload.get("protocol") == "th" and isinstance(match["right"], int):
+            port = match["right"]
+    return (network, port) if network is not None and port is not None else None
+
+
+def _isolation(items: list[Any], rules: list[dict[str, Any]], table: str) -> Isolation:
+    """The isolation as the ruleset holds it: ``since`` from the loopback rule's comment,
+    the management list from the mgmt sets' elements and the endpoint rules (an isolation
+    written by an older irtui also kept it in the comment: ``mgmt=a,b``)."""
+    since, legacy = "", ""
+    for rule in rules:
+        comment = rule.get("comment", "")
+        if "since=" in comment:
+            fields = dict(part.split("=", 1) for part in comment.split() if "=" in part)
+            since, legacy = fields.get("since", ""), fields.get("mgmt", "")
+    nets: list[Network] = []
+    for item in items:
+        s = item.get("set", {})
+        if s.get("table") == table and s.get("name") in MGMT_SETS:
+            nets += _set_networks(s.get("elem", []))
+    endpoints = dict.fromkeys(e for r in rules if r.get("chain") == "input"
+                              and (e := _endpoint(r)) is not None)
+    listed = [str(n) for n in collapse(nets)] + [endpoint_text(n, p) for n, p in endpoints]
+    if not listed and legacy:
+        listed = [m for m in legacy.split(",") if m]
+    return Isolation(since=since, management=tuple(listed))
+
+
+def _enforcement(ruleset: NftRuleset, table: str, sets: Iterable[str]
+                 ) -> tuple[dict[str, Enforcement], list[str]]:
+    """Each irtui set's :class:`Enforcement` and the reasons for those not enforced."""
+    flags, why = ruleset.table_flags(table)
+    gaps = [why] if why else []
+    out: dict[str, Enforcement] = {}
+    for name in sets:
+        version, length = (int(x) for x in SET_NAME.match(name).groups())  # type: ignore[union-attr]
+        problem = nft_set_problem(ruleset, table, name, version, length)
+        if problem:
+            gaps.append(problem)
+        out[name] = Enforcement.NOT_ENFORCED if problem else flags
+    return out, gaps
 
 
 def parse_ruleset(host: str, text: str) -> HostState:
     """Parse ``nft -j list ruleset`` output into a :class:`HostState`.
 
     Lines before the JSON document (warnings some nft builds print) are skipped.
-    ``detail["sets"]`` lists irtui's set names present on the host.
+    ``detail["sets"]`` lists irtui's set names present on the host. Every entry carries its
+    set's :class:`Enforcement` (see :mod:`~irtui.core.firewall.enforcement`) and
+    ``HostState.gaps`` says why a set is not enforced; an isolation table missing a base
+    chain with policy drop (or dormant) is ``PARTIAL``.
 
     Raises:
         ActionError: the output is not the JSON nft prints.
@@ -157,30 +265,35 @@ def parse_ruleset(host: str, text: str) -> HostState:
         raise ActionError(f"{host}: could not parse nft's JSON ruleset ({exc})",
                           "check that nftables on the host supports `nft -j`") from None
     names = _names()
-    blocks: list[BlockEntry] = []
-    sets: list[str] = []
-    isolation: Isolation | None = None
+    found: dict[str, tuple[list[Any], int]] = {}
+    rules: list[dict[str, Any]] = []
+    isolated = False
     for item in items:
         if "set" in item:
             s = item["set"]
             match = SET_NAME.match(s.get("name", ""))
             if s.get("family") == "inet" and s.get("table") == names["table"] and match:
-                sets.append(s["name"])
-                blocks.extend(_entries(s.get("elem", []), int(match.group(2))))
+                found[s["name"]] = (s.get("elem", []), int(match.group(2)))
         elif "rule" in item:
             rule = item["rule"]
-            comment = rule.get("comment", "")
-            if rule.get("table") == names["isolation_table"] and "since=" in comment:
-                fields = dict(part.split("=", 1) for part in comment.split() if "=" in part)
-                mgmt = tuple(m for m in fields.get("mgmt", "").split(",") if m)
-                isolation = Isolation(since=fields.get("since", ""), management=mgmt)
-        elif "table" in item:
-            table = item["table"]
-            if table.get("name") == names["isolation_table"] and isolation is None:
-                isolation = Isolation(since="")
+            if rule.get("table") == names["isolation_table"]:
+                rules.append(rule)
+                isolated = True
+        elif "table" in item and item["table"].get("name") == names["isolation_table"]:
+            isolated = True
+    isolation = _isolation(items, rules, names["isolation_table"]) if isolated else None
+    ruleset = NftRuleset.of(items)
+    enforcement, gaps = _enforcement(ruleset, names["table"], found)
+    blocks = [entry for name, (elems, length) in found.items()
+              for entry in _entries(elems, length, enforcement[name])]
     blocks.sort(key=lambda e: (e.family, e.network))
+    if isolation is not None:
+        problem = nft_isolation_problem(ruleset, names["isolation_table"])
+        if problem:
+            isolation = replace(isolation, status=IsolationStatus.PARTIAL, problem=problem)
     return HostState(host=host, blocks=tuple(blocks), isolation=isolation,
-                     backend="nftables", detail={"sets": sets})
+                     backend="nftables", detail={"sets": list(found)},
+                     gaps=tuple(gaps))
 
 
 class NftablesBackend(FirewallBackend):
@@ -204,9 +317,10 @@ class NftablesBackend(FirewallBackend):
                 Command((NFT, "-f", "-"), purpose, script)]
 
     def block_commands(self, requests: list[BlockRequest], state: HostState) -> list[Command]:
-        existing = [str(s) for s in state.detail.get("sets", [])]  # type: ignore[attr-defined]
+        """``nft -c -f -`` then ``nft -f -`` of :func:`block_script` (``state`` is not
+        needed: the script re-asserts what it touches)."""
         what = describe_networks([r.network for r in requests])
-        return self._checked(block_script(requests, existing), f"add {what} to the blocklist")
+        return self._checked(block_script(requests), f"add {what} to the blocklist")
 
     def unblock_commands(self, networks: list[Network], state: HostState) -> list[Command]:
         return self._checked(unblock_script(networks),

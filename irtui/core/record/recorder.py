@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,13 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 from irtui.core.audit import AuditRecord
 from irtui.core.errors import AuditError, InvalidTargetError
-from irtui.core.events import Event, HostResult, OutputLine, PlanResult, StepFinished, StepStarted
+from irtui.core.events import (
+    Event,
+    HostResult,
+    OutputLine,
+    PlanResult,
+    RollbackEvent,
+    StepFinished,
+    StepStarted,
+)
 from irtui.core.plan import EntryFate, Plan
 from irtui.core.record.incidents import parse_id
 from irtui.core.record.register import IncidentRegister, analyst_name
 from irtui.core.record.store import Record, RecordStore, SQLiteStore
 from irtui.core.record.timeline import actions_of, summary_text
 from irtui.core.record.times import utc_stamp
+from irtui.core.text import escape_text
 
 if TYPE_CHECKING:
     from irtui.core.settings import Config
@@ -52,6 +62,15 @@ def _intent(plan: Plan, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         elif plan.action in ("isolate", "release"):
             out[host] = {"isolated": plan.action == "isolate"}
     return out
+
+
+def rollback_fields(event: RollbackEvent) -> dict[str, Any]:
+    """The fields of a ``rollback`` record: host, phase, seconds left and the UTC time the
+    host rolls back by itself (for ``armed``/``left armed``), and the host's words."""
+    fires = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + event.seconds))
+             if event.seconds is not None else None)
+    return {"host": event.host, "phase": event.phase.value, "seconds_left": event.seconds,
+            "fires_at": fires, "detail": event.detail}
 
 
 class ActionTrack:
@@ -77,7 +96,8 @@ class ActionTrack:
                                     action=self.plan.action, **fields)
 
     def _stream(self, lines: list[str]) -> dict[str, Any]:
-        data = "".join(f"{line}\n" for line in lines).encode("utf-8", "replace")
+        # the host's exact bytes (output lines keep undecodable bytes as surrogates)
+        data = "".join(f"{line}\n" for line in lines).encode("utf-8", "surrogateescape")
         if not data:
             return {"sha256": self.recorder.empty_sha, "bytes": 0, "lines": 0}
         ref = self.recorder.store.put_artifact(data)
@@ -94,6 +114,10 @@ class ActionTrack:
         elif isinstance(event, StepStarted):
             with self._lock:
                 self._open[event.host] = (utc_stamp(), {})
+            # so a process killed mid-step leaves a trail of how far it got
+            self._write("step", host=event.host, purpose=event.purpose, phase="started")
+        elif isinstance(event, RollbackEvent):
+            self._write("rollback", **rollback_fields(event))
         elif isinstance(event, StepFinished):
             with self._lock:
                 started, streams = self._open.pop(event.host, (utc_stamp(), {}))
@@ -101,7 +125,8 @@ class ActionTrack:
                 self._done[event.host] = index + 1
             steps = self._steps.get(event.host, [])
             command = steps[index].render() if index < len(steps) else event.purpose
-            self._write("step", host=event.host, purpose=event.purpose, command=command,
+            self._write("step", host=event.host, purpose=event.purpose, phase="finished",
+                        command=command,
                         started_at=started, exit_code=event.exit_code,
                         duration_s=event.duration,
                         stdout=self._stream(streams.get("stdout", [])),
@@ -113,6 +138,7 @@ class ActionTrack:
     def finish(self, result: PlanResult) -> None:
         """Write the result record (after every host's)."""
         self._write("result", summary=result.summary, ok=result.ok,
+                    interrupted=result.interrupted,
                     results=[{"host": r.host, "outcome": r.outcome.value, "ok": r.ok,
                               "message": r.message, "duration_s": r.duration}
                              for r in result.results])
@@ -202,8 +228,10 @@ class IncidentRecorder:
                     **ref.as_field())
 
     def write(self, event: str, **fields: Any) -> None:
-        """Record ``fields`` as a record of kind ``event``."""
-        self.append(event, self.incident_for(event), **fields)
+        """Record ``fields`` as a record of kind ``event``, in the ``incident`` field's
+        incident if it names one (a collection filed under it), else the session's."""
+        incident = fields.pop("incident", None) or self.incident_for(event)
+        self.append(event, incident, **fields)
 
     def parameters(self, plan: Plan, **params: Any) -> Plan:
         """Note the parameters ``plan`` was built from (recorded with it); returns it."""
@@ -258,12 +286,14 @@ class IncidentRecorder:
             self._last = None
 
     def output(self, line: OutputLine) -> None:
-        """Append one remote output line to the session transcript."""
+        """Append one remote output line to the session transcript, escaped as the plain
+        trail does it (:func:`irtui.core.text.escape_text`: control characters and bytes that
+        are not UTF-8 as ``\\xHH``, so the file is safe to ``cat`` and
+        :func:`irtui.core.text.unescape_bytes` gives the host's exact bytes back)."""
         stamp = utc_stamp()[11:23]
         self._file(self.transcript_path,
-                   f"{stamp} {line.host} {line.stream}: {line.line}\n".encode("utf-8",
-                                                                              "replace"),
-                   append=True)
+                   f"{stamp} {line.host} {line.stream}: {escape_text(line.line)}\n"
+                   .encode(), append=True)
 
     def note(self, action: str, summary: str, ok: bool, detail: str = "") -> None:
         """Record an action that is not a remote plan (e.g. a notification)."""
@@ -326,6 +356,12 @@ class IncidentRecorder:
     def incident_id(self) -> str | None:
         """The incident this session records in, without opening one."""
         return self._incident or self.register.current_id()
+
+    @property
+    def pinned_incident(self) -> str | None:
+        """The incident this session was told to record in (``--incident``) or has recorded
+        in so far; None while it has written nothing (e.g. a dry run). Never opens one."""
+        return self._incident
 
     def use(self, incident_id: str) -> None:
         """Record this session's actions in ``incident_id`` and make it the analyst's

@@ -72,6 +72,22 @@ def md_cell(value: Any) -> str:
     return " ".join(str(value if value is not None else "—").split()).replace("|", "\\|")
 
 
+def _evidence(body: dict[str, Any]) -> dict[str, Any]:
+    """One evidence row for the report, from either kind of evidence record: a single item
+    (``name``, ``sha256``, ``bytes``, ``command``) or a sealed triage collection (``path``,
+    ``status``, ``tar_sha256``, ``bytes``, ``files``, ``summary``; see
+    :mod:`irtui.core.triage.host_collection`)."""
+    if "tar_sha256" in body:
+        return {"ts": body.get("ts", body.get("finished", "")), "host": body.get("host", ""),
+                "name": f"triage collection {body.get('path', '')} ({body.get('status', '')}, "
+                        f"{body.get('files', 0)} files)",
+                "sha256": body.get("tar_sha256", ""), "bytes": body.get("bytes", 0),
+                "command": f"irtui collect — {body.get('summary', '')}"}
+    return {"ts": body.get("ts", ""), "host": body.get("host", ""),
+            "name": body.get("name", ""), "sha256": body.get("sha256", ""),
+            "bytes": body.get("bytes", ""), "command": body.get("command", "")}
+
+
 def _describe(record: Record, actions: Mapping[int, Action]) -> dict[str, Any] | None:
     b = record.body
     kind = record.kind
@@ -98,8 +114,8 @@ def _describe(record: Record, actions: Mapping[int, Action]) -> dict[str, Any] |
     elif kind == "plan.declined":
         row.update(what=f"declined: {b.get('summary')}", outcome="declined")
     elif kind == "evidence":
-        row.update(what=f"evidence {b.get('name')}", hosts=b.get("host", ""),
-                   detail=f"sha256 {b.get('sha256')}")
+        e = _evidence(b)
+        row.update(what=f"evidence {e['name']}", hosts=e["host"], detail=f"sha256 {e['sha256']}")
     elif kind == "artifact":
         row.update(what=f"{b.get('role', 'artifact')}: {b.get('title', '')}")
     elif kind == "snapshot":
@@ -157,7 +173,7 @@ def build_context(inp: ReportInput, store: RecordStore) -> dict[str, Any]:
     return {
         "incident": inp.incident, "metrics": metrics, "actions": actions,
         "timeline": timeline, "per_host": dict(sorted(per_host.items())),
-        "evidence": [r.body for r in inp.records if r.kind == "evidence"],
+        "evidence": [_evidence(r.body) for r in inp.records if r.kind == "evidence"],
         "notifications": [a for a in actions if a.action == "notify"],
         "screens": _screens(inp.records, store), "environment": inp.environment,
         "chain": inp.chain, "drill": inp.drill, "generated_at": utc_stamp(),

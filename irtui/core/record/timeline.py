@@ -45,7 +45,8 @@ class Action:
         analyst, reason: who and why.
         outcome: ``ok``, ``failed`` or ``interrupted``.
         hosts: target hosts; ``results``: host → :class:`HostOutcome`.
-        steps: its step records' bodies, in order.
+        steps: its finished step records' bodies, in order (each step also has a
+            ``phase: started`` record, written before it runs, not listed here).
         record: the plan (or action) record's body.
     """
 
@@ -87,8 +88,8 @@ def actions_of(records: Sequence[Record]) -> list[Action]:
         owner = actions.get(body.get("action_id", -1))
         if owner is None:
             continue
-        if record.kind == "step":
-            owner.steps.append(body)
+        if record.kind == "step" and body.get("phase") != "started":
+            owner.steps.append(body)  # a started-only record marks how far a killed run got
         elif record.kind == "host_result":
             host = str(body.get("host", ""))
             owner.results[host] = HostOutcome(host, str(body.get("outcome", "")),

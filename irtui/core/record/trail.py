@@ -7,9 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from irtui.core.audit import AuditLog
-from irtui.core.events import Event, OutputLine, PlanResult
+from irtui.core.events import (
+    Event,
+    OutputLine,
+    PlanResult,
+    RollbackEvent,
+    StepFinished,
+    StepStarted,
+)
 from irtui.core.plan import Plan
-from irtui.core.record.recorder import ActionTrack, IncidentRecorder
+from irtui.core.record.recorder import ActionTrack, IncidentRecorder, rollback_fields
 
 AuditTrail = AuditLog | IncidentRecorder
 
@@ -23,9 +30,17 @@ class LogTrack:
         audit.plan(plan)
 
     def event(self, event: Event) -> None:
-        """Send output lines to the transcript."""
+        """Output lines into the transcript; steps (``step`` records) and rollback timer
+        changes (``rollback`` records) into the trail as they happen."""
         if isinstance(event, OutputLine):
             self.audit.output(event)
+        elif isinstance(event, StepStarted):
+            self.audit.write("step", host=event.host, purpose=event.purpose, phase="started")
+        elif isinstance(event, StepFinished):
+            self.audit.write("step", host=event.host, purpose=event.purpose, phase="finished",
+                             exit_code=event.exit_code, duration_s=round(event.duration, 3))
+        elif isinstance(event, RollbackEvent):
+            self.audit.write("rollback", **rollback_fields(event))
 
     def finish(self, result: PlanResult) -> None:
         """Record the result."""

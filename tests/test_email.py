@@ -1,4 +1,4 @@
-"""irtui.core.notify_email against a real SMTP server (aiosmtpd) on 127.0.0.1 — no mocks."""
+"""irtui.core.notify.email against a real SMTP server (aiosmtpd) on 127.0.0.1 — no mocks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import trustme
 
 from irtui.core.config import EmailSettings
 from irtui.core.errors import NotifyError, SecretError
-from irtui.core.notify_email import build_message, send_email, send_email_with_keyring
+from irtui.core.notify.email import build_message, send_email, send_email_with_keyring
 from irtui.core.secrets import set_secret
 from tests import service_fixtures
 from tests.service_fixtures import (
@@ -81,9 +81,10 @@ def test_wrong_password_names_the_fix_and_sends_nothing(smtp_server: SMTPTestSer
     assert "irtui secrets set smtp" in text
     assert "rejected the login" in text and "irtui-test" in text
     assert wrong not in text and smtp_server.password not in text
-    # smtplib tries each offered mechanism (PLAIN, then LOGIN) before giving up.
-    assert smtp_server.auth_attempts
-    assert all(user == "irtui-test" and not ok for user, ok in smtp_server.auth_attempts)
+    assert "not retried" in text
+    # Exactly one AUTH exchange reached the server: no loop over PLAIN then LOGIN (smtplib's
+    # login() would try each offered mechanism), nothing that trips an account lockout.
+    assert smtp_server.auth_attempts == [("irtui-test", False)]
     assert smtp_server.messages == []
 
 
@@ -246,3 +247,58 @@ def test_build_message_headers():
     assert msg["Message-ID"].endswith("@example.org>")
     assert msg["Date"]
     assert msg.get_content() == "body\n"
+
+
+# ---- Cc, attachments, provider hints ------------------------------------------------------------
+
+
+def test_cc_and_attachments_arrive(smtp_server: SMTPTestServer, tmp_path: Path):
+    report = tmp_path / "rapport-incident-42.pdf"
+    report.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 40)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hôte isolé ✅\n", encoding="utf-8")
+    send_email(smtp_server.settings(), ["soc@example.org"], SUBJECT, BODY, smtp_server.password,
+               cc=["Ops <ops@example.net>", "cert@example.org"], attachments=[report, notes])
+    [got] = smtp_server.messages
+    assert got.rcpt_tos == ["soc@example.org", "ops@example.net", "cert@example.org"]
+    assert got.message["Cc"] == "Ops <ops@example.net>, cert@example.org"
+    assert got.message["Subject"] == SUBJECT
+    assert _content(got.message.get_body(("plain",)).get_content()) == BODY
+    files = {p.get_filename(): p for p in got.message.iter_attachments()}
+    assert files["rapport-incident-42.pdf"].get_content_type() == "application/pdf"
+    assert files["rapport-incident-42.pdf"].get_payload(decode=True) == report.read_bytes()
+    assert files["notes.txt"].get_payload(decode=True) == notes.read_bytes()
+    assert got.data.isascii()
+
+
+def test_cc_only_keeps_the_configured_to(smtp_server: SMTPTestServer):
+    settings = smtp_server.settings(to=("oncall@example.org",))
+    send_email(settings, [], "s", "b\n", smtp_server.password, cc=["ops@example.net"])
+    assert smtp_server.messages[0].rcpt_tos == ["oncall@example.org", "ops@example.net"]
+
+
+def test_unreadable_attachment_is_named_and_nothing_is_sent(smtp_server: SMTPTestServer,
+                                                            tmp_path: Path):
+    with pytest.raises(NotifyError) as info:
+        send_email(smtp_server.settings(), ["soc@example.org"], "s", "b", smtp_server.password,
+                   attachments=[tmp_path / "missing.pdf"])
+    assert "cannot read attachment" in info.value.problem and "missing.pdf" in info.value.problem
+    assert smtp_server.auth_attempts == [] and smtp_server.messages == []
+
+
+@pytest.mark.parametrize(("host", "reply", "hint"), [
+    ("smtp.gmail.com", "535 5.7.8 Username and Password not accepted", "app password"),
+    ("smtp.office365.com", "535 5.7.139 Authentication unsuccessful", "SMTP AUTH"),
+    ("mail.example.org", "534 5.7.9 Application-specific password required", "app password"),
+    ("smtp.mail.me.com", "535 5.7.8 Authentication failed", "app-specific password"),
+])
+def test_provider_hint_on_refused_login(host: str, reply: str, hint: str):
+    from irtui.core.notify.email_errors import provider_hint
+
+    assert hint in provider_hint(host, reply)
+
+
+def test_no_hint_for_an_unknown_server():
+    from irtui.core.notify.email_errors import provider_hint
+
+    assert provider_hint("mail.example.org", "535 5.7.8 Authentication failed") == ""
