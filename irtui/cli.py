@@ -21,7 +21,7 @@ from irtui.core.errors import IrtuiError
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``irtui``."""
-    from irtui.core.config import default_config_path
+    from irtui.core.paths import default_config_path
 
     try:
         where = str(default_config_path())
