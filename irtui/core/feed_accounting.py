@@ -51,7 +51,7 @@ def _key(text: str) -> str:
         try:  # a bare dotted quad (inet_pton(3) takes only the canonical form): feed fast path
             socket.inet_pton(socket.AF_INET, text)
             return f"{text}/32"
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate in the text
             pass
     try:
         return str(parse_network(refang(text))[0])

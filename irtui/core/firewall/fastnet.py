@@ -39,7 +39,7 @@ def network_from_text(text: str, length: int | None = None) -> Network:
             if bits is None or 0 <= bits <= 32:
                 return ipaddress.IPv4Network((value, 32 if bits is None else bits),
                                              strict=False)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate in the text
         pass
     return ipaddress.ip_network(text if length is None else f"{text}/{length}", strict=False)
 
