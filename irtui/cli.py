@@ -5,7 +5,11 @@ parser and maps errors to exit codes.
 
 Exit codes: 0 success; 1 the action failed on at least one host; 2 bad input or config
 (nothing changed); 3 a host could not be reached or its key was refused (nothing changed
-there); 4 a secret or notification problem; 130 interrupted (Ctrl-C).
+there); 4 a secret or notification problem; 130 interrupted (Ctrl-C; 143 SIGTERM, 129
+SIGHUP).
+
+Every verb takes ``--json``: one JSON document on stdout (schema ``irtui/1``, see
+:mod:`irtui.commands.jsonout`) carrying the same exit code.
 """
 
 from __future__ import annotations
@@ -13,10 +17,62 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from irtui.commands import add_all
-from irtui.commands.common import EXIT_INTERRUPTED, exit_code, printable_output
+from irtui.commands import add_all, jsonout
+from irtui.commands.common import EXIT_INPUT, EXIT_INTERRUPTED, exit_code, printable_output
 from irtui.core.errors import IrtuiError
+
+
+class UsageError(Exception):
+    """argparse refused the command line (raised by :meth:`Parser.error`)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors raised as :class:`UsageError` so :func:`parse` can
+    answer them in JSON too (``--json``)."""
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's hook for a refused command line: raise :class:`UsageError`."""
+        raise UsageError(self, message)
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace | int:
+    """Parse ``argv`` (default ``sys.argv[1:]``).
+
+    Returns:
+        The namespace; or, for a command line argparse refuses, 2 (EXIT_INPUT) after
+        argparse's usage and error lines on stderr and, with ``--json``, the envelope on
+        stdout. ``--help`` still exits (SystemExit 0).
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        return parser.parse_args(words)
+    except UsageError as exc:
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+        if "--json" in words:
+            jsonout.usage_error(_verb_named(parser, words), exc.parser.prog, exc.message)
+        return EXIT_INPUT
+
+
+def _verb_named(parser: argparse.ArgumentParser, words: list[str]) -> str:
+    """The verb ``words`` name (``incident new``), following the subcommands; "" if none."""
+    names: list[str] = []
+    for word in words:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            break
+        if word in subs[0].choices:
+            names.append(word)
+            parser = subs[0].choices[word]
+    return " ".join(names)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         where = str(default_config_path())
     except IrtuiError:  # no home directory: --config is then required
         where = "~/.config/irtui/config.toml"
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="irtui", description="Incident-response console: contain, block, notify, record. "
         "Without a subcommand it opens the TUI.")
     parser.add_argument("--config", metavar="PATH",
@@ -35,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd")
     sub.add_parser("tui", help="open the TUI (the default)")
     add_all(sub)
+    for name, child in sub.choices.items():
+        if name != "tui":
+            jsonout.add_option(child, name)
     return parser
 
 
@@ -46,26 +105,29 @@ def wants_tui(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Run the verb of parsed ``args``; errors become one line on stderr and an exit code.
     Everything printed goes through :func:`irtui.core.text.printable` (control characters
-    escaped), so a compromised host cannot drive the terminal.
+    escaped), so a compromised host cannot drive the terminal. With ``--json`` the verb's
+    JSON document is written on stdout and its human text on stderr
+    (:mod:`irtui.commands.jsonout`).
 
     Returns:
         The exit code (see the module docstring).
     """
-    with printable_output():  # a host's output never reaches the terminal raw
+    with printable_output(), jsonout.collecting(args) as report:
         try:
             if not getattr(args, "needs_config", True):
-                return int(args.handler(args, None))
+                return report.done(int(args.handler(args, None)))
             from irtui.commands.common import configure_secrets
             from irtui.core.config import load_config
 
-            return int(args.handler(args, configure_secrets(load_config(args.config))))
+            config = configure_secrets(load_config(args.config))
+            return report.done(int(args.handler(args, config)))
         except IrtuiError as exc:
             print(f"irtui: {exc.line}", file=sys.stderr)
             _record_error(args, exc)
-            return exit_code(exc)
-        except KeyboardInterrupt:
+            return report.done(exit_code(exc), exc)
+        except KeyboardInterrupt as exc:
             print("irtui: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return report.done(EXIT_INTERRUPTED, exc)
 
 
 def _record_error(args: argparse.Namespace, exc: IrtuiError) -> None:
@@ -80,4 +142,5 @@ def _record_error(args: argparse.Namespace, exc: IrtuiError) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one CLI verb from ``argv``; returns the exit code (the TUI is started by
     :mod:`irtui.launcher`)."""
-    return run(build_parser().parse_args(argv))
+    args = parse(argv)
+    return args if isinstance(args, int) else run(args)

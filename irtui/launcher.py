@@ -28,7 +28,9 @@ def _capture_screen(config: Config) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``irtui`` console script; returns the exit code."""
-    args = cli.build_parser().parse_args(argv)
+    args = cli.parse(argv)
+    if isinstance(args, int):  # a command line argparse refused
+        return args
     if not cli.wants_tui(args):
         args.screen_capture = _capture_screen
         return cli.run(args)

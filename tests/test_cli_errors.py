@@ -102,7 +102,7 @@ def test_email_not_configured_is_audited(clean_lab, tmp_path: Path) -> None:
                "--body", "y")
     assert out.returncode == 4
     exported = _cli("--config", str(config), "audit", "export", "--json")
-    notes = [r for r in json.loads(exported.stdout)
+    notes = [r for r in json.loads(exported.stdout)["data"]["records"]
              if r["kind"] == "action" and r["action"] == "notify"]
     assert [n["ok"] for n in notes] == [False, False]
     details = " ".join(n["detail"] for n in notes)

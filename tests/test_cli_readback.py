@@ -47,9 +47,10 @@ def test_blocks_goes_on_past_an_unreachable_host(clean_lab, tmp_path: Path) -> N
                for line in lines), out.stdout
     listed = _cli(cfg, "blocks", "--json")
     assert listed.returncode == 1
-    rows = json.loads(listed.stdout)
-    assert [(r["host"], r["entry"], r["enforced"]) for r in rows] == [
-        ("host2", attacker.v4, True)]
+    rows = json.loads(listed.stdout)["data"]["hosts"]
+    assert [(r["host"], e["entry"], e["enforced"]) for r in rows for e in r.get("entries", [])
+            ] == [("host2", attacker.v4, True)]
+    assert [r["host"] for r in rows if r["error"]] == ["ghost"]
     assert "ghost" in listed.stderr
     assert _cli(cfg, "blocks", "--on", "ghost").returncode == 3  # the one host named
 

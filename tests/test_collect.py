@@ -88,7 +88,7 @@ def test_cli_collect_then_one_changed_byte_fails_verify(lab_config: Config, tmp_
                  "--incident", incident, "-q"]) == 0
     assert "host1: ok — done; evidence: " in capsys.readouterr().out
     assert main(["--config", config, "evidence", "list", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["data"]["collections"]
     assert len(rows) == 1 and rows[0]["status"] == "complete" and rows[0]["incident"] == incident
     folder = Path(rows[0]["path"])
     assert main(["evidence", "verify", str(folder)]) == 0

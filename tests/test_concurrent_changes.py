@@ -19,6 +19,7 @@ from irtui.core import hostlock
 from irtui.core.config import write_toml_atomic
 from irtui.core.remote import script
 from irtui.lab.probe import ns_run, tcp_connects
+from irtui.lab.sshd import read_pid
 from tests.attacker_aliases import attacker_aliases, covering
 
 ROUNDS = {"nftables": 10, "iptables-nft": 4, "iptables-legacy": 4}
@@ -82,7 +83,9 @@ def test_two_processes_at_once_every_ok_is_enforced(backend: str, clean_lab, res
 def test_a_held_lock_makes_a_change_wait_then_fail_clearly(responder, clean_lab) -> None:
     h1, h2, attacker = clean_lab.hosts[0], clean_lab.hosts[1], clean_lab.attacker
     holder = subprocess.Popen(
-        ["ip", "netns", "exec", h1.namespace, "sh", "-c", script("host_lock"), "lock", "30",
+        # inside host1 as its sshd sees it (its own /run: where irtui's commands take the lock)
+        ["nsenter", f"--target={read_pid(h1.pid_file)}", "--mount", "--net",
+         "sh", "-c", script("host_lock"), "lock", "30",
          "fail", "another responder (test)", "sh", "-c", "echo held; sleep 8"],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -153,7 +153,8 @@ def test_cli_block_dry_run_blocks_unblock_exit_codes(clean_lab, lab_config) -> N
     assert done.returncode == 0, done.stderr
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
     listed = _cli(cfg, "blocks", "--on", "host1", "--json")
-    assert [r["entry"] for r in json.loads(listed.stdout)] == [attacker.v4]
+    [row] = json.loads(listed.stdout)["data"]["hosts"]
+    assert [e["entry"] for e in row["entries"]] == [attacker.v4]
 
     assert _cli(cfg, "unblock", attacker.v4, "--on", "host1").returncode == 0
     assert tcp_connects(attacker.namespace, h1.v4, 22)

@@ -4,7 +4,6 @@ and nothing changed on any lab host."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -19,6 +18,7 @@ import pytest
 from irtui.core import feeds
 from irtui.core.config import HostConfig, load_config
 from irtui.core.errors import SSHError
+from irtui.core.record.store import SQLiteStore
 from irtui.core.settings import SSHSettings
 from irtui.core.ssh import SSHPool
 from irtui.lab.probe import tcp_connects
@@ -146,7 +146,8 @@ def test_uid_without_passwd_entry_is_recorded_as_uid(clean_lab) -> None:
         shutil.copyfile(clean_lab.known_hosts_path, work / "known_hosts")
         config = config_copy(clean_lab, work / "config.toml",
                              ssh={"key_file": str(key), "known_hosts": str(work / "known_hosts")},
-                             audit={"dir": str(work / "audit")})
+                             audit={"dir": str(work / "audit")},
+                             record={"path": str(work / "record.db")})
         for path in (key, work / "known_hosts", config):
             os.chown(path, uid, uid)
         key.chmod(0o600)
@@ -160,9 +161,9 @@ def test_uid_without_passwd_entry_is_recorded_as_uid(clean_lab) -> None:
         assert b"Traceback" not in out.stderr, out.stderr.decode()
         assert out.returncode == 0, out.stderr.decode()
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
-        trail = next((work / "audit").glob("*.jsonl"))
-        operators = {json.loads(line)["operator"] for line in trail.read_text().splitlines()}
-        assert operators == {f"uid {uid}@{socket.gethostname()}"}
+        records = SQLiteStore(work / "record.db").records()
+        analysts = {r.body["analyst"] for r in records if "analyst" in r.body}
+        assert analysts == {f"uid {uid}@{socket.gethostname()}"}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -280,8 +280,12 @@ def test_ctrl_c_in_the_cli_at_each_step(clean_lab: LabInfo, tmp_path: Path, step
     records = trail(audit_dir)
     assert_record_agrees(records, "host1", end)
     result = result_for(records, "host1")
-    assert result["interrupted"] is True and result["outcome"] == "interrupted", \
-        (result, out, watch.text)
+    # Ctrl-C at the confirm step lets the confirmation finish (it is never cut off); on a
+    # loaded machine the signal may then land after the last step too: the result is then
+    # truthfully ok, and the host is confirmed. Otherwise it is recorded as interrupted.
+    finished = step == "confirm" and end == CONFIRMED and result["outcome"] == "ok"
+    assert finished or (result["interrupted"] is True
+                        and result["outcome"] == "interrupted"), (result, out, watch.text)
     if end == ROLLED_BACK:
         assert "roll back by itself" in out + watch.text
     assert end in LIVE_ENDS[step], (out, watch.text)

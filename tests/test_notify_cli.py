@@ -111,7 +111,7 @@ def test_template_fills_subject_and_body(tmp_path: Path, smtp_server: SMTPTestSe
     exported = subprocess.run([sys.executable, "-m", "irtui", "--config", str(cfg), "audit",
                                "export", "--json"], env=keyring_session, cwd=REPO,
                               capture_output=True, text=True, timeout=60, check=True)
-    trail = json.loads(exported.stdout)
+    trail = json.loads(exported.stdout)["data"]["records"]
     assert [r["ok"] for r in trail if r.get("action") == "notify"] == [True]
     bad = _irtui(keyring_session, cfg, "--template", "nope", "--channel", "email")
     assert bad.returncode == 2 and "unknown template 'nope'" in bad.stderr

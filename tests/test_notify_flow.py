@@ -58,7 +58,7 @@ def test_cli_secret_then_notify(tmp_path: Path, smtp_server, keyring_session) ->
     assert got.message.get_content().replace("\r\n", "\n") == BODY  # SMTP sends CRLF
     exported = _irtui(env, "--config", str(cfg), "audit", "export", "--json")
     assert exported.returncode == 0, exported.stderr
-    notes = [r for r in json.loads(exported.stdout)
+    notes = [r for r in json.loads(exported.stdout)["data"]["records"]
              if r["kind"] == "action" and r["action"] == "notify"]
     assert len(notes) == 2  # the refused send (no secret) and the sent one, both recorded
     assert [n["ok"] for n in notes] == [False, True]

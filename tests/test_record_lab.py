@@ -27,6 +27,7 @@ from irtui.core.record.report import ReportInput, build_context, render
 from irtui.core.record.times import seconds_between, utc_stamp
 from irtui.core.settings import EmailSettings
 from irtui.lab.probe import ns_run, tcp_connects
+from tests.json_helpers import schema_problems
 from tests.lab_fixtures import reset_firewall
 
 pytestmark = pytest.mark.lab
@@ -146,7 +147,7 @@ def test_killed_mid_isolation_the_chain_verifies_and_the_action_is_interrupted(
     verify = _irtui(config, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "chain intact" in verify.stdout
-    records = json.loads(_irtui(config, "audit", "export", "--json").stdout)
+    records = json.loads(_irtui(config, "audit", "export", "--json").stdout)["data"]["records"]
     plans = [r for r in records if r["kind"] == "plan"]
     assert [p["action"] for p in plans] == ["isolate"] and plans[0]["reason"] == "kill test"
     assert not [r for r in records if r["kind"] == "result"]
@@ -203,11 +204,16 @@ def test_drill_auto_passes_and_writes_a_report_with_a_screenshot(clean_lab,
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "drill"
     run = subprocess.run([sys.executable, "-m", "irtui", "drill", "--auto", "--lab-dir",
-                          str(clean_lab.lab_dir), "--out", str(out)],
+                          str(clean_lab.lab_dir), "--out", str(out), "--json"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "drill PASSED" in run.stdout
-    incident = run.stdout.strip().splitlines()[-1].split("(")[1].rstrip(")")
+    assert "drill PASSED" in run.stderr  # with --json the human text goes to stderr
+    incident = run.stderr.strip().splitlines()[-1].split("(")[1].rstrip(")")
+    doc = json.loads(run.stdout)  # stdout: the one JSON document (tests/test_json_*.py)
+    assert schema_problems(doc) == [] and doc["exit_code"] == 0 and doc["verb"] == "drill"
+    assert doc["incident"] == incident and doc["data"]["passed"]
+    assert [s["passed"] for s in doc["data"]["steps"]] == [True] * 4
+    assert doc["data"]["report"] == [str(out / f"{incident}.md"), str(out / f"{incident}.html")]
     html = (out / f"{incident}.html").read_text()
     markdown = (out / f"{incident}.md").read_text()
     assert html.count('src="data:image/svg+xml;base64,') >= 1

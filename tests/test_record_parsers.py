@@ -138,7 +138,7 @@ def test_a_uid_without_a_passwd_entry_records_as_uid() -> None:
                          timeout=60, preexec_fn=lambda: (os.setgid(54321), os.setuid(54321)))
     assert out.returncode == 0, out.stderr
     (record,) = SQLiteStore(data / "record.db").records()
-    assert record.get("analyst").startswith("uid54321@")
+    assert record.get("analyst").startswith("uid 54321@")
     shutil.rmtree(data)
 
 

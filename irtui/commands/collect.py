@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from irtui.commands.common import EXIT_FAILED, EXIT_OK, action_parser, responder, run_plan
+from irtui.commands import jsondata, jsonout
+from irtui.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    action_parser,
+    responder,
+    run_plan,
+    verb_group,
+)
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
@@ -35,6 +43,7 @@ def cmd_verify(args: argparse.Namespace, config: Config | None) -> int:
     from irtui.core.triage.verify import verify
 
     report = verify(args.path)
+    jsonout.report().put(**jsondata.evidence_check(report))  # --json
     for line in report.lines():
         print(line)
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -73,9 +82,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     base = config.triage.resolved_evidence_dir
     wanted = incident_component(args.incident) if args.incident else None
     rows = [r for r in _collections(base) if wanted is None or r["incident"] == wanted]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return EXIT_OK
+    jsonout.report().put(evidence_dir=str(base), collections=rows)  # --json
     print(f"evidence in {base}")
     print(f"{'COLLECTION':<20} {'INCIDENT':<16} {'HOST':<12} {'STATUS':<10} {'FILES':>5} "
           f"{'BYTES':>13}  PATH")
@@ -92,9 +99,7 @@ def cmd_artifacts(args: argparse.Namespace, config: Config) -> int:
     from irtui.core.triage import catalog
 
     artifacts = [catalog.describe(a) for a in catalog.effective(config.triage)]
-    if args.json:
-        print(json.dumps(artifacts, indent=2))
-        return EXIT_OK
+    jsonout.report().put(artifacts=artifacts)  # --json
     for a in artifacts:
         root = " root" if a["needs_root"] else ""
         fallback = f"; fallback {a['fallback']}" if a["fallback"] else ""
@@ -114,18 +119,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="only the volatile part: network state and processes (order 1-2)")
     p.set_defaults(handler=cmd_collect)
 
-    text = "check, list and describe collected evidence"
-    ev = sub.add_parser("evidence", help=text, description=text)
-    verbs = ev.add_subparsers(dest="evidence_cmd", required=True)
+    _, verbs = verb_group(sub, "evidence", "check, list and describe collected evidence",
+                          "evidence_cmd")
     p = verbs.add_parser("verify", help="re-check every SHA-256 of a collection; names what "
                          "changed (exit 1)")
     p.add_argument("path", metavar="PATH", help="a collection folder or its evidence.tar.gz")
     p.set_defaults(handler=cmd_verify, needs_config=False)
     p = verbs.add_parser("list", help="collections under triage.evidence_dir")
     p.add_argument("--incident", metavar="ID", help="only this incident")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_list)
     p = verbs.add_parser("artifacts", help="the artifacts in force (built-in + config)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_artifacts)
 

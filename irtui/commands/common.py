@@ -89,6 +89,14 @@ def printable_output() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+def verb_group(sub: argparse._SubParsersAction, name: str, text: str,  # type: ignore[type-arg]
+               dest: str) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:  # type: ignore[type-arg]
+    """A verb with sub-verbs (``irtui NAME VERB ...``): its parser and the sub-verbs' parsers
+    (one of them is required; the chosen one is ``args.<dest>``)."""
+    p = sub.add_parser(name, help=text, description=text)
+    return p, p.add_subparsers(dest=dest, required=True)
+
+
 def action_parser(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
                   help_text: str) -> argparse.ArgumentParser:
     """A subcommand that changes hosts: ``--dry-run``, ``--quiet``, ``--incident`` and
@@ -243,7 +251,8 @@ def interruptible(cancel: threading.Event) -> Iterator[list[int]]:
 
 
 def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
-    """Print the plan's notes; with ``--dry-run`` print the plan, else execute it.
+    """Print the plan's notes; with ``--dry-run`` print the plan, else execute it. The plan
+    and the result go into the verb's ``--json`` document.
 
     Ctrl-C, SIGTERM or SIGHUP during execution stop it safely (see :func:`interruptible`);
     the result is recorded, marked interrupted.
@@ -252,6 +261,9 @@ def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
         EXIT_OK; EXIT_FAILED when any host failed (inconclusive included); 128 + the
         signal number (130 for Ctrl-C) when interrupted.
     """
+    from irtui.commands.jsonout import report
+
+    report().set_plan(plan)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
@@ -260,6 +272,7 @@ def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
     cancel = threading.Event()
     with interruptible(cancel) as caught:
         result = fw.execute(plan, Printer(args.quiet), cancel)
+    report().add_result(result)
     if caught:
         return 128 + caught[0]
     return EXIT_OK if result.ok else EXIT_FAILED

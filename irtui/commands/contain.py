@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from irtui.commands import jsonout
 from irtui.commands.common import ON_HELP, action_parser, hosts_exit, responder, run_plan
 from irtui.core.errors import InvalidTargetError, IrtuiError
 
@@ -38,7 +38,6 @@ def _accounting(plan: Plan) -> None:
 def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]]]:
     """The positional IOCs (pasted text split like the TUI splits it) plus every entry of
     ``--from-file`` feeds (``-``: stdin)."""
-    from irtui.core.feed_accounting import account
     from irtui.core.feeds import load_feed
     from irtui.core.ioc_paste import split_pasted
 
@@ -48,8 +47,7 @@ def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]
         targets += feed.entries
     if not targets:
         if any(feed.refused for _, feed in feeds):
-            for name, feed in feeds:
-                print(account(name, feed, None).line(), file=sys.stderr)
+            _feed_lines(feeds, None)
         raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
     return targets, feeds
 
@@ -57,8 +55,10 @@ def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]
 def _feed_lines(feeds: list[tuple[str, Feed]], plan: Plan | None) -> None:
     from irtui.core.feed_accounting import account
 
-    for name, feed in feeds:
-        print(account(name, feed, plan).line(), file=sys.stderr)
+    accounts = [account(name, feed, plan) for name, feed in feeds]
+    jsonout.report().put(feeds=jsonout.feed_accounts(accounts))  # --json: data.feeds
+    for line in accounts:
+        print(line.line(), file=sys.stderr)
 
 
 def cmd_block(args: argparse.Namespace, config: Config) -> int:
@@ -71,6 +71,7 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
     except InvalidTargetError:
         _feed_lines(feeds, None)
         raise
+    jsonout.report().set_plan(plan)  # --json: the plan even when refused below
     if plan.confirm_text and not args.dry_run and args.confirm_prefix != plan.confirm_text:
         sizes = ", ".join(f"{n} covers {ipaddress.ip_network(n).num_addresses:,} addresses"
                           for n in plan.confirm_text.split())
@@ -114,8 +115,8 @@ def cmd_release(args: argparse.Namespace, config: Config) -> int:
 def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
     """``irtui blocks``: the live blocklist read back from each host (all at once), with each
     entry's enforcement. The table prints each host as it answers; a host that cannot be read
-    prints its error and the others still print; ``--json`` prints every host's entries in
-    host order, one object per line. The exit code follows
+    prints its error and the others still print; ``--json``: one row per host in
+    ``data.hosts``, in the config's order. The exit code follows
     :func:`~irtui.commands.common.hosts_exit`."""
     from irtui.core.gcpause import gc_paused
 
@@ -129,44 +130,36 @@ def _blocks(args: argparse.Namespace, config: Config) -> int:
     fw = responder(config, args)
     chosen = config.select(args.on or ["all"])
     gaps: list[str] = []
-    rows: dict[str, list[dict[str, object]]] = {}
+    rows: dict[str, dict[str, Any]] = {}  # --json: data.hosts
+    unenforced = [False]
 
     def show(name: str, got: object) -> None:
         if isinstance(got, IrtuiError):
-            if not args.json:
-                print(f"{name:<12} ✗ {got.line}", flush=True)
+            rows[name] = jsonout.host_error(name, got)
+            print(f"{name:<12} ✗ {got.line}", flush=True)
             return
         state = got.state  # type: ignore[attr-defined]
+        rows[name] = jsonout.blocks_row(state)
         gaps.extend(f"{name}: {gap}" for gap in state.gaps)
-        rows[name] = [{"host": name, "entry": entry.text, "family": entry.family,
-                       "expires_s": entry.expires, "timeout_s": entry.timeout,
-                       "enforcement": entry.enforcement.value, "enforced": entry.enforced}
-                      for entry in state.blocks]
-        if not args.json:
-            print("".join(f"{name:<12} {r['entry']:<40} v{r['family']:<3} "
-                          f"{format_duration(r['expires_s']):<11} "  # type: ignore[arg-type]
-                          f"{'yes' if r['enforced'] else str(r['enforcement']).upper()}\n"
-                          for r in rows[name]), end="", flush=True)
+        unenforced[0] = unenforced[0] or any(not e.enforced for e in state.blocks)
+        print("".join(f"{name:<12} {e.text:<40} v{e.family:<3} "
+                      f"{format_duration(e.expires):<11} "
+                      f"{'yes' if e.enforced else e.enforcement.value.upper()}\n"
+                      for e in state.blocks), end="", flush=True)
 
-    if not args.json:
-        print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} {'EXPIRES IN':<11} ENFORCED")
-    got = fw.read_many([h.name for h in chosen], show)
+    print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} {'EXPIRES IN':<11} ENFORCED")
+    try:
+        got = fw.read_many([h.name for h in chosen], show)
+    finally:  # --json: the hosts in the config's order, also those read before a Ctrl-C
+        for host in chosen:
+            if host.name in rows:
+                jsonout.report().host(rows[host.name])
     errors = [e for e in got.values() if isinstance(e, IrtuiError)]
-    every = [row for h in chosen for row in rows.get(h.name, [])]
-    if args.json:
-        # one entry per line: the same JSON array, C-encoded (json's indent= output is built
-        # in pure Python: seconds for 100,000 entries)
-        sys.stdout.write("[\n" + ",\n".join(f"  {json.dumps(row)}" for row in every)
-                         + ("\n]\n" if every else "]\n"))
-        for exc in errors:
-            print(f"irtui: {exc.line}", file=sys.stderr)
-    else:
-        if not every and not errors:
-            print("(no blocks)")
-        for gap in gaps:
-            print(f"not enforced: {gap}")
-    unenforced = any(not row["enforced"] for row in every)
-    return hosts_exit(len(chosen), errors, unenforced)
+    if not errors and not any(row["entries"] for row in rows.values()):
+        print("(no blocks)")
+    for gap in gaps:
+        print(f"not enforced: {gap}")
+    return hosts_exit(len(chosen), errors, unenforced[0])
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -218,5 +211,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = sub.add_parser("blocks", help=text, description=text)
     p.add_argument("--on", action="append", default=None, metavar="HOST",
                    help=ON_HELP + " (default: all)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_blocks)

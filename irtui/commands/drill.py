@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from irtui.commands import jsondata, jsonout
 from irtui.commands.common import EXIT_FAILED, EXIT_OK
 
 
@@ -24,6 +25,8 @@ def cmd_drill(args: argparse.Namespace, config: object = None) -> int:
 
     drill = Drill(info, Path(args.out), say, capture, timeout=args.timeout)
     result = drill.run(auto=args.auto)
+    jsonout.report().incident = result.incident  # --json
+    jsonout.report().put(**jsondata.drill(result))
     if result.report:
         print("\n".join(str(p) for p in result.report))
     print(f"drill {'PASSED' if result.passed else 'FAILED'} ({result.incident})")

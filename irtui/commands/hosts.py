@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from irtui.commands.common import EXIT_OK, hosts_exit, responder
+from irtui.commands import jsondata, jsonout
+from irtui.commands.common import EXIT_OK, hosts_exit, responder, verb_group
 from irtui.core.errors import InvalidTargetError, IrtuiError
 
 if TYPE_CHECKING:
@@ -17,14 +18,16 @@ if TYPE_CHECKING:
 
 
 def each_host(config: Config, names: list[str],
-              render: Callable[[HostConfig, Any], tuple[str, bool]],
+              render: Callable[[HostConfig, Any], tuple[str, bool, dict[str, Any]]],
               probe_only: bool = False) -> int:
     """Read the hosts at once (probe and firewall, one round trip each; with ``probe_only``
     a fresh probe alone) and print ``render(host, read)`` per host as soon as that host
     answered; an unreachable host prints its one-line error and the others still print.
+    ``--json``: one row per host in ``data.hosts``, in the order of the config.
 
     Args:
-        render: returns the host's line and whether it needs attention (exit code 1).
+        render: returns the host's line, whether it needs attention (exit code 1), and
+            its ``--json`` row.
 
     Returns:
         See :func:`~irtui.commands.common.hosts_exit`.
@@ -35,25 +38,33 @@ def each_host(config: Config, names: list[str],
     fw = responder(config)
     chosen = {h.name: h for h in config.select(names or ["all"])}
     errors: list[IrtuiError] = []
+    rows: dict[str, dict[str, Any]] = {}
     attention = [False]
 
     def show(name: str, got: Any) -> None:
         if isinstance(got, IrtuiError):
             print(f"{name:<12} {got.line}", flush=True)
             errors.append(got)
+            rows[name] = jsonout.host_error(name, got)
             return
-        line, alarm = render(chosen[name], got)
+        line, alarm, rows[name] = render(chosen[name], got)
         print(line, flush=True)
         attention[0] = attention[0] or alarm
 
-    (fw.probe_many if probe_only else fw.read_many)(list(chosen), show)
+    try:
+        (fw.probe_many if probe_only else fw.read_many)(list(chosen), show)
+    finally:  # --json: the rows in the config's order, also those read before a Ctrl-C
+        for name in chosen:
+            if name in rows:
+                jsonout.report().host(rows[name])
     return hosts_exit(len(chosen), errors, attention[0])
 
 
 def cmd_probe(args: argparse.Namespace, config: Config) -> int:
     """``irtui probe``: each host's preflight line (a backend conflict needs attention)."""
-    def line(host: HostConfig, profile: HostProfile) -> tuple[str, bool]:
-        return f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict)
+    def line(host: HostConfig, profile: HostProfile) -> tuple[str, bool, dict[str, Any]]:
+        return (f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict),
+                jsonout.probe_row(host, profile))
 
     return each_host(config, args.hosts, line, probe_only=True)
 
@@ -63,7 +74,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     blocks and how many of them are NOT ENFORCED, and a backend conflict."""
     from irtui.core.firewall.state import IsolationStatus
 
-    def line(host: HostConfig, got: HostRead) -> tuple[str, bool]:
+    def line(host: HostConfig, got: HostRead) -> tuple[str, bool, dict[str, Any]]:
         state = got.state
         status = state.isolation_status
         iso = status.value if status is not IsolationStatus.PARTIAL else "PARTIAL isolation"
@@ -79,7 +90,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         conflict = got.profile.choice.conflict
         text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
                 + (f"; CONFLICT: {conflict}" if conflict else ""))
-        return text, bool(unenforced or status is IsolationStatus.PARTIAL or conflict)
+        attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict)
+        return text, attention, jsonout.status_row(host, state, conflict, attention)
 
     return each_host(config, args.hosts, line)
 
@@ -105,16 +117,16 @@ def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> 
         print(f"  {name:<24} skipped: {why}")
     verb = "would add" if args.dry_run else "added"
     print(f"{verb} {len(plan.added)} host(s) to {target}; skipped {len(plan.skipped)}")
-    if not args.dry_run and plan.added:
+    written = not args.dry_run and bool(plan.added)
+    if written:
         write_import(plan)
+    jsonout.report().put(**jsondata.host_import(plan, written))  # --json
     return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``probe``, ``status`` and ``hosts import`` to ``sub``."""
-    text = "manage the host list"
-    p = sub.add_parser("hosts", help=text, description=text)
-    hsub = p.add_subparsers(dest="hosts_cmd", required=True)
+    p, hsub = verb_group(sub, "hosts", "manage the host list", "hosts_cmd")
     s = hsub.add_parser("import", help="add the hosts of an Ansible inventory (INI or YAML) "
                         "to the config, keeping its comments")
     s.add_argument("inventory", metavar="INVENTORY", help="inventory file (.ini or .yml)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from irtui.commands import jsondata, jsonout
 from irtui.commands.common import EXIT_FAILED, EXIT_OK
 
 
@@ -17,6 +18,7 @@ def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
         else LabSpec()
     if args.lab_cmd == "up":
         info = lab_up(spec)
+        jsonout.report().put(lab=info.to_json())  # --json
         print(f"lab is up: {', '.join(h.name for h in info.hosts)} and attacker "
               f"{info.attacker.v4}")
         if info.bastion is not None:
@@ -28,11 +30,13 @@ def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
               "lab's own keyring; send from the Notify tab, then: irtui lab inbox")
     elif args.lab_cmd == "down":
         removed = lab_down(spec)
+        jsonout.report().put(removed=list(removed))  # --json
         print("\n".join(removed) if removed else "nothing to remove")
     elif args.lab_cmd == "inbox":
         from irtui.lab.sinks import inbox
 
         items = inbox(spec)
+        jsonout.report().put(**jsondata.inbox(items))  # --json
         for item in items:
             print(f"── {item.ts} {'mail' if item.kind == 'mail' else 'webhook post'}")
             print("\n".join(item.lines))
@@ -41,6 +45,7 @@ def cmd_lab(args: argparse.Namespace, config: object = None) -> int:
               f"irtui --config {spec.config_path} notify")
     else:
         status = lab_status(spec)
+        jsonout.report().put(**jsondata.lab_status(status))  # --json
         print(status)
         return EXIT_OK if status.up else EXIT_FAILED
     return EXIT_OK

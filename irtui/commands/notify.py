@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from irtui.commands import jsondata, jsonout
 from irtui.commands.common import (
     EXIT_NOTIFY,
     EXIT_OK,
@@ -62,8 +63,11 @@ def cmd_notify(args: argparse.Namespace, config: Config) -> int:
         out = Outgoing(subject, body, _split(args.to), _split(args.cc),
                        tuple(args.attach or ()))
         channels = list(args.channel or ())
+        jsonout.report().put(subject=subject)  # --json
         if args.dry_run:
-            for p in fw.notify_preview(out, channels):
+            previews = fw.notify_preview(out, channels)
+            jsonout.report().put(previews=[jsondata.preview(p) for p in previews])
+            for p in previews:
                 print(f"── {p.channel} ({p.kind})")
                 if p.problem is not None:
                     print(f"   would not send: {p.problem.line}")
@@ -73,6 +77,7 @@ def cmd_notify(args: argparse.Namespace, config: Config) -> int:
         results = fw.notify(out, channels)
     finally:
         fw.close()
+    jsonout.report().put(channels=[jsondata.channel(r) for r in results])  # --json
     for r in results:
         if r.ok:
             print(r.line)
@@ -94,21 +99,27 @@ def cmd_secrets(args: argparse.Namespace, config: Config | None = None) -> int:
         else:
             value = sys.stdin.read().rstrip("\r\n")
         secrets.set_secret(args.name, value)
+        jsonout.report().put(name=args.name, stored=True,  # --json
+                             backend=secrets.backend_name())
         print(f"stored secret {args.name!r} ({secrets.backend_name()})")
     elif args.secrets_cmd == "delete":
         gone = secrets.delete_secret(args.name)
+        jsonout.report().put(name=args.name, deleted=bool(gone))  # --json
         print(f"deleted {args.name!r}" if gone else f"{args.name!r} was not stored")
     elif args.secrets_cmd == "list":
         stored = set(secrets.list_secrets())
         wanted = _referenced(config)
-        for name in sorted(stored | set(wanted)):
-            state = "stored" if name in stored or secrets.has_secret(name) else "MISSING"
-            use = f"  ({wanted[name]})" if name in wanted else ""
-            print(f"{name:<24} {state}{use}")
-        missing = [n for n in wanted if n not in stored and not secrets.has_secret(n)]
+        entries = [(name, name in stored or secrets.has_secret(name), wanted.get(name))
+                   for name in sorted(stored | set(wanted))]
+        jsonout.report().put(**jsondata.secrets_list(entries))  # --json
+        for name, present, what in entries:
+            use = f"  ({what})" if what else ""
+            print(f"{name:<24} {'stored' if present else 'MISSING'}{use}")
+        missing = [name for name, present, what in entries if what and not present]
         return EXIT_NOTIFY if missing else EXIT_OK
     else:
         status = secret_backend.status()
+        jsonout.report().put(keyring=jsondata.keyring(status))  # --json
         print(f"keyring: {status.backend} ({status.state.value})")
         headless = (status.state is secret_backend.KeyringState.NO_BACKEND
                     and not config.secrets.dbus_address)

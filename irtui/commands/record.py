@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from irtui.commands import jsondata, jsonout
 from irtui.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -53,11 +54,11 @@ def _show(rec: IncidentRecorder, incident: Incident, args: argparse.Namespace) -
     print(f"analysts: {', '.join(incident.analysts)}")
     for ts, who, old, new, note in incident.history:
         print(f"{ts}  {who}: {old} → {new}" + (f" ({note})" if note else ""))
-    for action in actions_of(rec.store.records(incident.id)):
-        if args.host and args.host not in action.hosts:
-            continue
-        if args.action and action.action != args.action:
-            continue
+    shown = [a for a in actions_of(rec.store.records(incident.id))
+             if (not args.host or args.host in a.hosts)
+             and (not args.action or a.action == args.action)]
+    jsonout.report().put(actions=[jsondata.action(a) for a in shown])  # --json
+    for action in shown:
         print(f"{action.ts}  #{action.id:<5} {action.outcome.upper():<11} {action.summary}"
               f"  [{action.reason}]")
         for host, r in action.results.items():
@@ -73,26 +74,29 @@ def cmd_incident(args: argparse.Namespace, config: Config) -> int:
     rec = recorder(config, args)
     reg = rec.register
     verb = args.incident_cmd
+    incident: Incident | None = None
     if verb == "new":
         incident = reg.open(" ".join(args.title), args.severity, args.detected_at)
         print(f"{incident.id} opened (status detected); it is now your current incident")
     elif verb == "list":
         incidents = list(reg.all().values())
-        if args.json:
-            print(json.dumps([{"id": i.id, "title": i.title, "status": i.status.value,
-                               "severity": i.severity, "opened_at": i.opened_at,
-                               "closed_at": i.closed_at} for i in incidents], indent=2))
-        for incident in [] if args.json else incidents:
-            print(_line(incident, reg.current_id()))
-        if not incidents and not args.json:
+        current = reg.current_id()
+        jsonout.report().put(current=current,  # --json
+                             incidents=[jsondata.incident(i, current) for i in incidents])
+        for item in incidents:
+            print(_line(item, current))
+        if not incidents:
             print("(no incidents; open one with irtui incident new TITLE)")
     elif verb == "show":
-        _show(rec, reg.get(_which(rec, args.id)), args)
+        incident = reg.get(_which(rec, args.id))
+        _show(rec, incident, args)
     elif verb == "use":
-        print(_line(reg.use(args.id), args.id.upper()))
+        incident = reg.use(args.id)
+        print(_line(incident, args.id.upper()))
     elif verb == "note":
         target = _which(rec, args.incident)
         reg.add_note(target, " ".join(args.text))
+        incident = reg.get(target)
         print(f"noted in {target}")
     elif verb == "close":
         incident = reg.set_status(_which(rec, args.id), Phase.CLOSED, args.note or "")
@@ -103,6 +107,9 @@ def cmd_incident(args: argparse.Namespace, config: Config) -> int:
             reg.set_status(target, parse_phase(args.set), args.note or "")
         incident = reg.get(target)
         print(f"{incident.id}: {incident.status.value}")
+    if incident is not None:  # --json
+        jsonout.report().incident = incident.id
+        jsonout.report().put(incident=jsondata.incident(incident, reg.current_id()))
     return EXIT_OK
 
 
@@ -110,10 +117,18 @@ def cmd_audit(args: argparse.Namespace, config: Config) -> int:
     """``irtui audit verify|export|import``."""
     fw = responder(config, args)
     if args.audit_cmd == "export":
-        print(json.dumps(fw.export_record(args.id), indent=2, ensure_ascii=False))
+        records = fw.export_record(args.id)
+        if args.id:
+            jsonout.report().incident = fw.recorder.register.get(args.id).id
+        if args.json:  # the envelope carries the records
+            jsonout.report().put(records=records)
+        else:
+            print(json.dumps(records, indent=2, ensure_ascii=False))
         return EXIT_OK
     if args.audit_cmd == "import":
         incident, done = fw.import_legacy(Path(args.dir) if args.dir else None, args.incident)
+        jsonout.report().incident = incident  # --json
+        jsonout.report().put(**jsondata.legacy_import(incident, done))
         for path, lines in done.imported.items():
             print(f"imported {path} ({lines} lines) into {incident}")
         for path, numbers in done.unreadable.items():
@@ -123,9 +138,9 @@ def cmd_audit(args: argparse.Namespace, config: Config) -> int:
             print(f"{path}: already imported")
         return EXIT_OK
     check = fw.verify_record(args.id)
-    if args.json:
-        print(json.dumps(check.as_dict(), indent=2))
-    elif check.chain.problem is not None:
+    jsonout.report().incident = check.incident  # --json
+    jsonout.report().put(**jsondata.record_check(check))
+    if check.chain.problem is not None:
         print(f"TAMPERED: {check.chain.problem.message}")
     else:
         scope = f"; {check.records} in {check.incident}" if check.incident else ""
@@ -142,14 +157,9 @@ def cmd_audit(args: argparse.Namespace, config: Config) -> int:
 def cmd_drift(args: argparse.Namespace, config: Config) -> int:
     """``irtui drift``: the record's intended state against each host's live read-back."""
     drifts = responder(config, args).drift(args.on or ["all"])
-    if args.json:
-        print(json.dumps([{"host": d.host, "error": d.error,
-                           "lost": [b.__dict__ for b in d.lost], "unrecorded": d.unrecorded,
-                           "expiry": [[b.entry, note] for b, note in d.expiry],
-                           "isolation_lost": d.isolation_lost,
-                           "isolation_unrecorded": d.isolation_unrecorded,
-                           "uncertain": d.uncertain} for d in drifts], indent=2))
-    for d in [] if args.json else drifts:
+    for d in drifts:  # --json: data.hosts
+        jsonout.report().host(jsondata.drift(d))
+    for d in drifts:
         if d.error:
             print(f"{d.host}: UNKNOWN — {d.error}")
             continue
@@ -178,6 +188,7 @@ def cmd_reapply(args: argparse.Namespace, config: Config) -> int:
     if not args.reason:
         fw.recorder.reason = "re-apply after drift"
     plans = fw.plan_reapply(fw.drift(args.on or ["all"]))
+    jsonout.report().put(plans=[jsonout.plan_json(p) for p in plans])  # --json
     if not plans:
         print("nothing to re-apply: no block or isolation was lost")
         return EXIT_OK
@@ -187,7 +198,10 @@ def cmd_reapply(args: argparse.Namespace, config: Config) -> int:
             print(f"note: {note}", file=sys.stderr)
         if args.dry_run:
             print(plan.render())
-        elif not fw.execute(plan, Printer(args.quiet)).ok:
+            continue
+        result = fw.execute(plan, Printer(args.quiet))
+        jsonout.report().add_result(result)  # --json
+        if not result.ok:
             worst = EXIT_FAILED
     return worst
 
@@ -195,8 +209,11 @@ def cmd_reapply(args: argparse.Namespace, config: Config) -> int:
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
     """``irtui report INCIDENT``: Markdown + standalone HTML."""
     fw = responder(config, args)
-    md, html = fw.write_report(_which(fw.recorder, args.id), Path(args.out),
-                               detected_at=args.detected_at, conclusion=args.conclusion or "")
+    incident = _which(fw.recorder, args.id)
+    md, html = fw.write_report(incident, Path(args.out), detected_at=args.detected_at,
+                               conclusion=args.conclusion or "")
+    jsonout.report().incident = incident  # --json
+    jsonout.report().put(**jsondata.report_files(md, html))
     print(f"{md}\n{html}")
     return EXIT_OK
 
@@ -210,8 +227,7 @@ def _incident_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     s.add_argument("--severity", default="medium",
                    help="unassessed, low, medium (default), high or critical")
     s.add_argument("--detected-at", metavar="TIME", help="when it was detected (ISO 8601)")
-    s = isub.add_parser("list", help="every incident (* marks your current one)")
-    s.add_argument("--json", action="store_true")
+    isub.add_parser("list", help="every incident (* marks your current one)")
     s = isub.add_parser("show", help="an incident and its timeline")
     s.add_argument("id", nargs="?", metavar="ID", help="default: your current incident")
     s.add_argument("--host", help="only actions on this host")
@@ -240,10 +256,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     s = asub.add_parser("verify", help="check the hash chain from its first record "
                         "(exit 1 naming the first bad record)")
     s.add_argument("id", nargs="?", metavar="INCIDENT", help="also count this incident's")
-    s.add_argument("--json", action="store_true")
-    s = asub.add_parser("export", help="the records as JSON")
+    s = asub.add_parser("export", help="the records as a JSON array (with --json: in the "
+                        "envelope's data.records)")
     s.add_argument("id", nargs="?", metavar="INCIDENT", help="only this incident's")
-    s.add_argument("--json", action="store_true", default=True, help="JSON (the default)")
     s = asub.add_parser("import", help="import the JSONL trails of earlier irtui versions")
     s.add_argument("dir", nargs="?", help="default: audit.dir")
     record_options(s, reason=False)
@@ -252,7 +267,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     text = "compare the record's intended blocks and isolations with the hosts"
     p = sub.add_parser("drift", help=text, description=text + " (exit 1 on drift)")
     p.add_argument("--on", action="append", metavar="HOST", help=ON_HELP + " (default: all)")
-    p.add_argument("--json", action="store_true")
     record_options(p, reason=False)
     p.set_defaults(handler=cmd_drift)
 

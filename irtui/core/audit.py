@@ -3,11 +3,9 @@ plus a plain-text transcript of all remote output, one pair of files per session
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +17,7 @@ from typing import Any
 from irtui.core.errors import AuditError
 from irtui.core.events import Outcome, OutputLine, PlanResult
 from irtui.core.filenames import file_component
+from irtui.core.identity import analyst
 from irtui.core.plan import Plan
 from irtui.core.text import escape_text
 
@@ -27,14 +26,8 @@ WRITABLE_FIX = "set audit.dir to a writable directory"
 
 
 def operator_name() -> str:
-    """Who runs irtui, for the record: ``user@host``. The user is ``getpass.getuser()``
-    (``$LOGNAME``, ``$USER``… then the passwd entry); a UID with no passwd entry and none of
-    those variables (a container's ``--user 1234``) is recorded as ``uid 1234``."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # KeyError up to Python 3.12, OSError from 3.13
-        user = f"uid {os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
+    """Who runs irtui, for the record: see :func:`irtui.core.identity.analyst`."""
+    return analyst()
 
 
 def utc_now() -> str:

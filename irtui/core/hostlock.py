@@ -11,11 +11,10 @@ must never keep a host isolated.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from collections.abc import Iterable
 
+from irtui.core.identity import analyst
 from irtui.core.remote import Command, run_script
 
 LOCK_WAIT_SECONDS = 30
@@ -32,11 +31,7 @@ EXIT_HOST_BUSY = 75
 def operator() -> str:
     """Who is changing the host, as the lock file records it: ``user@machine pid N`` (the
     uid when the user has no passwd entry)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid {os.getuid()}"
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+    return f"{analyst()} pid {os.getpid()}"
 
 
 def locked(command: Command, action: str, wait: float = LOCK_WAIT_SECONDS, *,

@@ -42,7 +42,9 @@ from irtui.lab.topology import (
 )
 
 MARKER = ".irtui-lab"
-SSH_WAIT_SECONDS = 10.0
+SSH_WAIT_SECONDS = 30.0
+"""How long lab_up waits for every sshd to accept connections (generous: a loaded CI machine
+starting many namespaces at once can take several seconds)."""
 
 # binary -> Debian package that provides it
 REQUIRED_BINARIES = {

@@ -241,7 +241,11 @@ def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
     holders = _holders(facts)
 
     def conflict(name: str) -> str:
-        others = {k: v for k, v in holders.items() if k != name}
+        # ipsets alone (no IRTUI-* chains anywhere) belong to no iptables variant in
+        # particular: either variant may use them (another irtui run may be half-way
+        # through creating its sets before its chains), so they conflict only with nftables
+        others = {k: v for k, v in holders.items() if k != name
+                  and not (name.startswith("iptables") and v.startswith("ipsets "))}
         if not others:
             return ""
         where = [f"{k} ({v})" for k, v in holders.items()]

@@ -128,7 +128,6 @@ class Incident:
         id: ``INC-2026-0042``.
         title: one line.
         severity: one of :data:`SEVERITIES`.
-        status: the current phase.
         opened_at: UTC time of the opening record.
         opened_by: analyst (``user@host``) who opened it.
         detected_at: when the activity was detected, if given at opening.
@@ -143,6 +142,7 @@ class Incident:
     title: str
     severity: str
     status: Phase
+    """The current phase (NIST SP 800-61; see :data:`TRANSITIONS`)."""
     opened_at: str
     opened_by: str
     detected_at: str | None = None

@@ -40,6 +40,7 @@ from irtui.core.record.register import IncidentRegister, analyst_name
 from irtui.core.record.store import Record, RecordStore, SQLiteStore
 from irtui.core.record.timeline import actions_of, summary_text
 from irtui.core.record.times import utc_stamp
+from irtui.core.text import escape_text
 
 if TYPE_CHECKING:
     from irtui.core.settings import Config
@@ -95,7 +96,8 @@ class ActionTrack:
                                     action=self.plan.action, **fields)
 
     def _stream(self, lines: list[str]) -> dict[str, Any]:
-        data = "".join(f"{line}\n" for line in lines).encode("utf-8", "replace")
+        # the host's exact bytes (output lines keep undecodable bytes as surrogates)
+        data = "".join(f"{line}\n" for line in lines).encode("utf-8", "surrogateescape")
         if not data:
             return {"sha256": self.recorder.empty_sha, "bytes": 0, "lines": 0}
         ref = self.recorder.store.put_artifact(data)
@@ -284,12 +286,14 @@ class IncidentRecorder:
             self._last = None
 
     def output(self, line: OutputLine) -> None:
-        """Append one remote output line to the session transcript."""
+        """Append one remote output line to the session transcript, escaped as the plain
+        trail does it (:func:`irtui.core.text.escape_text`: control characters and bytes that
+        are not UTF-8 as ``\\xHH``, so the file is safe to ``cat`` and
+        :func:`irtui.core.text.unescape_bytes` gives the host's exact bytes back)."""
         stamp = utc_stamp()[11:23]
         self._file(self.transcript_path,
-                   f"{stamp} {line.host} {line.stream}: {line.line}\n".encode("utf-8",
-                                                                              "replace"),
-                   append=True)
+                   f"{stamp} {line.host} {line.stream}: {escape_text(line.line)}\n"
+                   .encode(), append=True)
 
     def note(self, action: str, summary: str, ok: bool, detail: str = "") -> None:
         """Record an action that is not a remote plan (e.g. a notification)."""
@@ -352,6 +356,12 @@ class IncidentRecorder:
     def incident_id(self) -> str | None:
         """The incident this session records in, without opening one."""
         return self._incident or self.register.current_id()
+
+    @property
+    def pinned_incident(self) -> str | None:
+        """The incident this session was told to record in (``--incident``) or has recorded
+        in so far; None while it has written nothing (e.g. a dry run). Never opens one."""
+        return self._incident
 
     def use(self, incident_id: str) -> None:
         """Record this session's actions in ``incident_id`` and make it the analyst's

@@ -7,15 +7,13 @@ session), with secrets redacted by field name (:func:`clean`).
 
 from __future__ import annotations
 
-import os
-import pwd
 import re
-import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from irtui.core.errors import InvalidTargetError
+from irtui.core.identity import analyst
 from irtui.core.record.incidents import (
     Incident,
     Phase,
@@ -34,14 +32,8 @@ INCIDENT_KINDS = ("incident.opened", "incident.status", "incident.note")
 
 
 def analyst_name() -> str:
-    """The analyst as ``user@host`` from the real UID (``uid1234@host`` when the UID has no
-    passwd entry, as in some containers)."""
-    uid = os.getuid()
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = f"uid{uid}"
-    return f"{user}@{socket.gethostname()}"
+    """The analyst as ``user@host`` (see :func:`irtui.core.identity.analyst`)."""
+    return analyst()
 
 
 def clean(value: Any, key: str = "") -> Any:
