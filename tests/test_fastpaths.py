@@ -5,6 +5,7 @@ irtui's "go"), the line splitter, the nft templates, feed accounting, the config
 from __future__ import annotations
 
 import ipaddress
+import json
 import subprocess
 from dataclasses import replace
 
@@ -331,3 +332,36 @@ def test_the_largest_lab_collides_with_nothing() -> None:
     subnet = ipaddress.ip_network(spec.subnet4)
     assert all(ipaddress.ip_address(a) in subnet for a in v4)
     assert len({spec.mac(o) for o in roles}) == len(roles)
+
+
+# -- --json: long row lists one object per line --------------------------------------------
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12))
+flat_rows = st.lists(st.dictionaries(st.text(max_size=6), scalars, max_size=4), min_size=1,
+                     max_size=3).map(lambda rows: rows * 40)  # 40..120: around ROW_LIST_MIN
+json_docs = st.recursive(
+    st.one_of(scalars, flat_rows),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), json_docs, max_size=4))
+def test_json_documents_read_back_exactly_and_stay_printable(doc: dict) -> None:
+    from irtui.commands import jsonout
+
+    text = jsonout.dumps(doc)
+    assert json.loads(text) == doc
+    assert text.isascii() and all(" " <= c <= "~" or c == "\n" for c in text)
+
+
+def test_a_blocklist_in_json_has_one_entry_per_line() -> None:
+    from irtui.commands import jsonout
+
+    entry = {"entry": "192.0.2.7", "family": 4, "timeout_s": None, "expires_s": None,
+             "enforcement": "enforced", "enforced": True}
+    doc = {"data": {"hosts": [{"host": "h", "entries": [entry] * jsonout.ROW_LIST_MIN}]}}
+    lines = jsonout.dumps(doc).splitlines()
+    assert lines.count(f"          {json.dumps(entry)},") == jsonout.ROW_LIST_MIN - 1
+    assert json.loads("\n".join(lines)) == doc
