@@ -77,7 +77,7 @@ def _verb_named(parser: argparse.ArgumentParser, words: list[str]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``irtui``."""
-    from irtui.core.config import default_config_path
+    from irtui.core.paths import default_config_path
 
     try:
         where = str(default_config_path())

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from irtui.commands import jsonout
 from irtui.commands.common import ON_HELP, action_parser, hosts_exit, responder, run_plan
 from irtui.core.errors import InvalidTargetError, IrtuiError
-from irtui.core.feed_accounting import account
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
@@ -54,6 +53,8 @@ def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]
 
 
 def _feed_lines(feeds: list[tuple[str, Feed]], plan: Plan | None) -> None:
+    from irtui.core.feed_accounting import account
+
     accounts = [account(name, feed, plan) for name, feed in feeds]
     jsonout.report().put(feeds=jsonout.feed_accounts(accounts))  # --json: data.feeds
     for line in accounts:
@@ -112,42 +113,53 @@ def cmd_release(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_blocks(args: argparse.Namespace, config: Config) -> int:
-    """``irtui blocks``: the live blocklist read back from each host, with each entry's
-    enforcement. A host that cannot be read prints its error and the others still print;
-    the exit code follows :func:`~irtui.commands.common.hosts_exit`."""
+    """``irtui blocks``: the live blocklist read back from each host (all at once), with each
+    entry's enforcement. The table prints each host as it answers; a host that cannot be read
+    prints its error and the others still print; ``--json``: one row per host in
+    ``data.hosts``, in the config's order. The exit code follows
+    :func:`~irtui.commands.common.hosts_exit`."""
+    from irtui.core.gcpause import gc_paused
+
+    with gc_paused():  # 100,000 rows: see irtui.core.gcpause
+        return _blocks(args, config)
+
+
+def _blocks(args: argparse.Namespace, config: Config) -> int:
     from irtui.core.durations import format_duration
 
     fw = responder(config, args)
-    rows, errors, gaps = [], [], []
     chosen = config.select(args.on or ["all"])
-    for host in chosen:
-        try:
-            state = fw.read_state(host.name)
-        except IrtuiError as exc:
-            errors.append(exc)
-            rows.append({"host": host.name, "error": exc.line})
-            jsonout.report().host(jsonout.host_error(host.name, exc))  # --json
-            continue
-        jsonout.report().host(jsonout.blocks_row(state))  # --json
-        gaps += [f"{host.name}: {gap}" for gap in state.gaps]
-        for entry in state.blocks:
-            rows.append({"host": host.name, "entry": entry.text, "family": entry.family,
-                         "expires_s": entry.expires, "timeout_s": entry.timeout,
-                         "enforcement": entry.enforcement.value, "enforced": entry.enforced})
+    gaps: list[str] = []
+    rows: dict[str, dict[str, Any]] = {}  # --json: data.hosts
+    unenforced = [False]
+
+    def show(name: str, got: object) -> None:
+        if isinstance(got, IrtuiError):
+            rows[name] = jsonout.host_error(name, got)
+            print(f"{name:<12} ✗ {got.line}", flush=True)
+            return
+        state = got.state  # type: ignore[attr-defined]
+        rows[name] = jsonout.blocks_row(state)
+        gaps.extend(f"{name}: {gap}" for gap in state.gaps)
+        unenforced[0] = unenforced[0] or any(not e.enforced for e in state.blocks)
+        print("".join(f"{name:<12} {e.text:<40} v{e.family:<3} "
+                      f"{format_duration(e.expires):<11} "
+                      f"{'yes' if e.enforced else e.enforcement.value.upper()}\n"
+                      for e in state.blocks), end="", flush=True)
+
     print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} {'EXPIRES IN':<11} ENFORCED")
-    for row in rows:
-        if "error" in row:
-            print(f"{row['host']:<12} ✗ {row['error']}")
-            continue
-        mark = "yes" if row["enforced"] else str(row["enforcement"]).upper()
-        print(f"{row['host']:<12} {row['entry']:<40} v{row['family']:<3} "
-              f"{format_duration(row['expires_s']):<11} {mark}")
-    if not rows:
+    try:
+        got = fw.read_many([h.name for h in chosen], show)
+    finally:  # --json: the hosts in the config's order, also those read before a Ctrl-C
+        for host in chosen:
+            if host.name in rows:
+                jsonout.report().host(rows[host.name])
+    errors = [e for e in got.values() if isinstance(e, IrtuiError)]
+    if not errors and not any(row["entries"] for row in rows.values()):
         print("(no blocks)")
     for gap in gaps:
         print(f"not enforced: {gap}")
-    unenforced = any("error" not in r and not r["enforced"] for r in rows)
-    return hosts_exit(len(chosen), errors, unenforced)
+    return hosts_exit(len(chosen), errors, unenforced[0])
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

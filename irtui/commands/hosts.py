@@ -5,25 +5,29 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from irtui.commands import jsondata, jsonout
 from irtui.commands.common import EXIT_OK, hosts_exit, responder, verb_group
 from irtui.core.errors import InvalidTargetError, IrtuiError
-from irtui.core.firewall.state import IsolationStatus
 
 if TYPE_CHECKING:
-    from irtui.core.actions import Responder
+    from irtui.core.actions.profiles import HostProfile
+    from irtui.core.actions.reads import HostRead
     from irtui.core.config import Config, HostConfig
 
 
 def each_host(config: Config, names: list[str],
-              render: Callable[[Responder, HostConfig], tuple[str, bool]]) -> int:
-    """Print ``render(responder, host)`` per host; an unreachable host prints its one-line
-    error and the others still print.
+              render: Callable[[HostConfig, Any], tuple[str, bool, dict[str, Any]]],
+              probe_only: bool = False) -> int:
+    """Read the hosts at once (probe and firewall, one round trip each; with ``probe_only``
+    a fresh probe alone) and print ``render(host, read)`` per host as soon as that host
+    answered; an unreachable host prints its one-line error and the others still print.
+    ``--json``: one row per host in ``data.hosts``, in the order of the config.
 
     Args:
-        render: returns the host's line and whether it needs attention (exit code 1).
+        render: returns the host's line, whether it needs attention (exit code 1), and
+            its ``--json`` row.
 
     Returns:
         See :func:`~irtui.commands.common.hosts_exit`.
@@ -32,36 +36,46 @@ def each_host(config: Config, names: list[str],
         raise InvalidTargetError(f"no hosts in {config.path or 'the config'}",
                                  "add [[hosts]] tables (see config.example.toml)")
     fw = responder(config)
+    chosen = {h.name: h for h in config.select(names or ["all"])}
     errors: list[IrtuiError] = []
-    attention = False
-    chosen = config.select(names or ["all"])
-    for host in chosen:
-        try:
-            line, alarm = render(fw, host)
-        except IrtuiError as exc:
-            print(f"{host.name:<12} {exc.line}")
-            errors.append(exc)
-            continue
-        print(line)
-        attention = attention or alarm
-    return hosts_exit(len(chosen), errors, attention)
+    rows: dict[str, dict[str, Any]] = {}
+    attention = [False]
+
+    def show(name: str, got: Any) -> None:
+        if isinstance(got, IrtuiError):
+            print(f"{name:<12} {got.line}", flush=True)
+            errors.append(got)
+            rows[name] = jsonout.host_error(name, got)
+            return
+        line, alarm, rows[name] = render(chosen[name], got)
+        print(line, flush=True)
+        attention[0] = attention[0] or alarm
+
+    try:
+        (fw.probe_many if probe_only else fw.read_many)(list(chosen), show)
+    finally:  # --json: the rows in the config's order, also those read before a Ctrl-C
+        for name in chosen:
+            if name in rows:
+                jsonout.report().host(rows[name])
+    return hosts_exit(len(chosen), errors, attention[0])
 
 
 def cmd_probe(args: argparse.Namespace, config: Config) -> int:
     """``irtui probe``: each host's preflight line (a backend conflict needs attention)."""
-    def line(fw: Responder, host: HostConfig) -> tuple[str, bool]:
-        profile = fw.profile(host.name)
-        jsonout.report().host(jsonout.probe_row(host, profile))  # --json
-        return f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict)
+    def line(host: HostConfig, profile: HostProfile) -> tuple[str, bool, dict[str, Any]]:
+        return (f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict),
+                jsonout.probe_row(host, profile))
 
-    return each_host(config, args.hosts, jsonout.rows_on_error(line))
+    return each_host(config, args.hosts, line, probe_only=True)
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """``irtui status``: reachable, isolation (normal / isolated since / PARTIAL), number of
     blocks and how many of them are NOT ENFORCED, and a backend conflict."""
-    def line(fw: Responder, host: HostConfig) -> tuple[str, bool]:
-        state = fw.read_state(host.name)
+    from irtui.core.firewall.state import IsolationStatus
+
+    def line(host: HostConfig, got: HostRead) -> tuple[str, bool, dict[str, Any]]:
+        state = got.state
         status = state.isolation_status
         iso = status.value if status is not IsolationStatus.PARTIAL else "PARTIAL isolation"
         if state.isolation and state.isolation.since:
@@ -73,22 +87,21 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         if unenforced:
             blocked += (f", {len(unenforced)} NOT ENFORCED ("
                         f"{'; '.join(state.gaps[:2]) or 'rules not confirmed'})")
-        conflict = fw.profile(host.name).choice.conflict
+        conflict = got.profile.choice.conflict
         text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
                 + (f"; CONFLICT: {conflict}" if conflict else ""))
         attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict)
-        jsonout.report().host(jsonout.status_row(host, state, conflict, attention))  # --json
-        return text, attention
+        return text, attention, jsonout.status_row(host, state, conflict, attention)
 
-    return each_host(config, args.hosts, jsonout.rows_on_error(line))
+    return each_host(config, args.hosts, line)
 
 
 def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> int:
     """``irtui hosts import INVENTORY``: show the hosts an Ansible inventory adds, then
     append them to the config (or ``--out``), keeping the rest of the file as it is."""
-    from irtui.core.config import default_config_path
     from irtui.core.config_hosts import plan_import, write_import
     from irtui.core.inventory import read_inventory
+    from irtui.core.paths import default_config_path
 
     hosts = read_inventory(args.inventory)
     plan = plan_import(Path(args.config or default_config_path()), hosts, args.inventory)

@@ -77,6 +77,40 @@ def pump(channel: paramiko.Channel, on_stdout: Callable[[bytes], bool | None],
             channel.close()
 
 
+class Replies:
+    """A running command's stdin, kept open so the caller can answer what the command prints
+    (:meth:`~irtui.core.ssh.SSHPool.run` with ``replies=``): the line callback calls
+    :meth:`send`, or :meth:`close` to send EOF (RFC 4254 §5.3). Both run in the thread reading
+    the channel; a channel already gone makes them return False, never raise."""
+
+    def __init__(self) -> None:
+        self.channel: paramiko.Channel | None = None
+
+    def attach(self, channel: paramiko.Channel) -> None:
+        """Answer on ``channel`` from now on (called when the command has started)."""
+        self.channel = channel
+
+    def send(self, text: str) -> bool:
+        """Write ``text`` (UTF-8) to the command's stdin; False when it could not be sent."""
+        try:
+            if self.channel is None or self.channel.closed:
+                return False
+            self.channel.sendall(text.encode())
+            return True
+        except (OSError, EOFError, paramiko.SSHException):
+            return False
+
+    def close(self) -> bool:
+        """Send EOF on the command's stdin; False when the channel is already gone."""
+        try:
+            if self.channel is None or self.channel.closed:
+                return False
+            self.channel.shutdown_write()
+            return True
+        except (OSError, EOFError, paramiko.SSHException):
+            return False
+
+
 class CappedSinks:
     """Writes each stream's bytes to its file, up to ``cap`` bytes per stream."""
 
@@ -126,9 +160,14 @@ class LineSplitter:
         self.on_output = on_output
         self.capture = capture
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-        self.partial = ""
+        self.pending: list[str] = []  # the unfinished line, in pieces: joined once it ends
         self.parts: list[str] = []
         self.last = ""
+
+    @property
+    def partial(self) -> str:
+        """The text after the last newline so far."""
+        return "".join(self.pending)
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -136,8 +175,11 @@ class LineSplitter:
         text = self.decoder.decode(data)
         if self.capture:
             self.parts.append(_replaced(text))
-        text = self.partial + text
-        *lines, self.partial = text.split("\n")
+        if "\n" not in text:  # e.g. nft's JSON: one line of megabytes in 64 KiB chunks
+            self.pending.append(text)
+            return
+        *lines, rest = (self.partial + text).split("\n")
+        self.pending = [rest] if rest else []
         for line in lines:
             self._emit(line)
 
@@ -152,7 +194,7 @@ class LineSplitter:
         if self.capture and tail:
             self.parts.append(_replaced(tail))
         rest = self.partial + tail
-        self.partial = ""
+        self.pending = []
         if rest:
             self._emit(rest)
 

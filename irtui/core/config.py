@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import tomli_w
 
 from irtui.core.config_notify import parse_notify, parse_secrets
@@ -25,6 +24,7 @@ from irtui.core.dnsnames import dns_name_problem
 from irtui.core.durations import parse_ttl
 from irtui.core.endpoints import allow_network, is_network, parse_endpoint, split_port
 from irtui.core.errors import ConfigError, InvalidTargetError
+from irtui.core.paths import default_config_path
 from irtui.core.settings import (
     BACKENDS,
     Config,
@@ -52,7 +52,6 @@ __all__ = ["Config", "EmailSettings", "FirewallSettings", "HostConfig", "Isolati
            "SSHSettings", "UISettings", "default_config_path", "is_network", "load_config",
            "parse_config", "parse_endpoint", "write_toml_atomic"]
 
-ENV_CONFIG = "IRTUI_CONFIG"
 HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", re.ASCII)
 """A host name in the config (use ``fullmatch``: ``$`` would also match before a newline)."""
 USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}\$?", re.ASCII)
@@ -64,28 +63,14 @@ CONFIG_LIMITS = TextLimits(max_bytes=1 << 20, max_line=64 << 10)
 ``--config /dev/urandom`` is refused at once."""
 TOP_LEVEL = {"hosts", "ssh", "firewall", "isolation", "notify", "secrets", "ui", "audit",
              "record", "triage", "keys"}
+MAX_PARALLEL_LIMIT = 1024
+"""Upper bound of ``ssh.max_parallel``: each host in flight holds a thread and a socket (plus
+paramiko's transport thread) on this machine, so the bound is the client's own threads and
+file descriptors (a default ``ulimit -n`` of 1024)."""
 TRIAGE_KEYS = {"evidence_dir", "log_window", "recent_window", "parallel", "disable", "artifacts"}
 KEY_NAME_RE = re.compile(r"[A-Za-z0-9_+-]+|[^\s,]", re.ASCII)
 """One key as Textual names it (``b``, ``ctrl+r``, ``f5``, ``question_mark``) or one printable
 character (``?``); use ``fullmatch``."""
-
-
-def default_config_path() -> Path:
-    """Return the config path: ``$IRTUI_CONFIG`` if set, else the platform config dir
-    (``~/.config/irtui/config.toml`` on Linux, per platformdirs).
-
-    Raises:
-        ConfigError: there is no home directory to expand ``~`` in.
-    """
-    env = os.environ.get(ENV_CONFIG)
-    try:
-        if env:
-            return Path(env).expanduser()
-        return Path(platformdirs.user_config_dir("irtui")) / "config.toml"
-    except RuntimeError:  # no $HOME and no passwd entry (a container's --user 1234)
-        raise ConfigError(["no home directory to find the default config in (no $HOME and "
-                           "no passwd entry for this user); pass --config PATH or set "
-                           "IRTUI_CONFIG to an absolute path"]) from None
 
 
 def _ssh(s: Section) -> SSHSettings:
@@ -98,10 +83,14 @@ def _ssh(s: Section) -> SSHSettings:
         command_timeout=s.number("command_timeout", 120.0),
         use_agent=s.get("use_agent", bool, True),
         config_file=s.get("config_file", str, ""),
+        max_parallel=s.get("max_parallel", int, 64),
     )
     for key in ("connect_timeout", "command_timeout"):
         if getattr(ssh, key) <= 0:
             s.problem(key, "must be a positive number of seconds")
+    if not 1 <= ssh.max_parallel <= MAX_PARALLEL_LIMIT:
+        s.problem("max_parallel", f"must be 1 to {MAX_PARALLEL_LIMIT} hosts at once, got "
+                  f"{ssh.max_parallel}")
     if not USER_RE.fullmatch(ssh.user):
         s.problem("user", f"{ssh.user!r} is not a login name; use letters, digits, '.', '_', "
                   "'-' or '@', not starting with '-'")
@@ -333,7 +322,7 @@ def parse_config(data: dict[str, Any], path: str = "") -> Config:
     root = Section(problems, data, "", TOP_LEVEL)
     ssh_section = root.sub("ssh", {"user", "key_file", "known_hosts", "connect_timeout",
                                    "command_timeout", "use_agent", "config_file",
-                                   "key_passphrase_secret"})
+                                   "key_passphrase_secret", "max_parallel"})
     ssh = _ssh(ssh_section)
     try:
         client: SSHClientConfig | RouteError | None = load_ssh_client_config(ssh.config_file)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import takewhile
 
 from irtui.core.errors import IrtuiError
 from irtui.core.events import (
@@ -19,7 +21,9 @@ from irtui.core.events import (
 )
 from irtui.core.plan import Plan, Step, StepOutcome
 
-MAX_PARALLEL = 16
+MAX_PARALLEL = 64
+"""Hosts run at once when the caller gives no ``max_parallel`` (``ssh.max_parallel``'s
+default)."""
 
 
 class Runner:
@@ -28,6 +32,28 @@ class Runner:
     def run_step(self, step: Step, on_output: OutputCallback,
                  cancel: threading.Event | None) -> StepOutcome:  # pragma: no cover
         raise NotImplementedError
+
+    def run_batch(self, steps: list[Step], on_event: EventSink,
+                  cancel: threading.Event | None) -> list[StepOutcome] | None:
+        """Run consecutive remote steps of one host in one go, emitting their events and
+        starting each next step only while ``cancel`` is not set (see
+        :func:`irtui.core.step_batch.run_batch`). Returns the outcomes of the steps that
+        ran, or None, with nothing run, when this runner cannot (the steps then run one by
+        one)."""
+        return None
+
+
+def batchable(step: Step) -> bool:
+    """True when ``step`` may travel in a batch: remote, with an input that can be a
+    command-line argument (no NUL, encodable as UTF-8)."""
+    text = step.stdin or ""
+    if step.local is not None or "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def failure_reason(stderr: str) -> str:
@@ -57,20 +83,13 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
     doubts: list[str] = []
     ran = 0
     try:
-        for step in (s for s in plan.steps if s.host == host):
-            if cancelled() and step.local is None:  # local steps decide for themselves
+        steps = [s for s in plan.steps if s.host == host]
+        for step, outcome in _outcomes(steps, runner, on_event, cancel, plan.batch_steps):
+            if outcome is None:  # cancelled before this remote step started
                 return HostResult(host, Outcome.INTERRUPTED, (
                     f"interrupted before: {step.purpose} (it and the steps after it were not "
                     "run)" if ran else "interrupted before any change"), took())
-            on_event(StepStarted(host, step.purpose, step.headline()))
-
-            def emit(stream: str, line: str, h: str = host) -> None:
-                on_event(OutputLine(h, stream, line))
-
-            outcome = (step.local(emit, cancel, on_event) if step.local is not None
-                       else runner.run_step(step, emit, cancel))
             ran += 1
-            on_event(StepFinished(host, step.purpose, outcome.exit_code, outcome.duration))
             if outcome.verdict is Outcome.INTERRUPTED:
                 return HostResult(host, Outcome.INTERRUPTED, outcome.stderr.strip()
                                   or f"interrupted during: {step.purpose}", took())
@@ -96,6 +115,36 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
         return HostResult(host, Outcome.INCONCLUSIVE, "; ".join(["done", *reports, *doubts]),
                           took())
     return HostResult(host, Outcome.OK, "; ".join(["done", *reports]), took())
+
+
+def _outcomes(steps: list[Step], runner: Runner, on_event: EventSink,
+              cancel: threading.Event | None, batch: bool
+              ) -> Iterator[tuple[Step, StepOutcome | None]]:
+    """Run one host's steps in order, yielding each with its outcome, or with None (and
+    stopping) when ``cancel`` is set before a remote step starts. With ``batch``,
+    consecutive remote steps go as one batch when the runner can (same events; inside the
+    batch, too, no step starts after a cancel)."""
+    i = 0
+    while i < len(steps):
+        step = steps[i]
+        if cancel is not None and cancel.is_set() and step.local is None:
+            yield step, None  # local steps decide for themselves
+            return
+        group = list(takewhile(batchable, steps[i:])) if batch else []
+        outcomes = runner.run_batch(group, on_event, cancel) if len(group) > 1 else None
+        if outcomes is None:
+            on_event(StepStarted(step.host, step.purpose, step.headline()))
+
+            def emit(stream: str, line: str, h: str = step.host) -> None:
+                on_event(OutputLine(h, stream, line))
+
+            outcome = (step.local(emit, cancel, on_event) if step.local is not None
+                       else runner.run_step(step, emit, cancel))
+            on_event(StepFinished(step.host, step.purpose, outcome.exit_code,
+                                  outcome.duration))
+            outcomes = [outcome]
+        yield from zip(steps[i:], outcomes, strict=False)
+        i += len(outcomes)
 
 
 def execute(plan: Plan, runner: Runner, on_event: EventSink,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -46,6 +47,12 @@ class FeedAccount:
 
 def _key(text: str) -> str:
     """The plan's accounting key for one feed entry: the normalised network, else the text."""
+    if "/" not in text:
+        try:  # a bare dotted quad (inet_pton(3) takes only the canonical form): feed fast path
+            socket.inet_pton(socket.AF_INET, text)
+            return f"{text}/32"
+        except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate in the text
+            pass
     try:
         return str(parse_network(refang(text))[0])
     except InvalidTargetError:

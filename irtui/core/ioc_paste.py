@@ -26,6 +26,8 @@ _DEFANG = (
 _SCHEME = re.compile(r"^(?:hxxps?|https?|fxp|ftp|[a-z][a-z0-9+.-]*)\[?:\]?//", re.IGNORECASE)
 _V4_PORT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$")
 _V6_PORT = re.compile(r"^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$")
+_PLAIN_V4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?", re.ASCII)
+"""A token that is already a bare IPv4 address or CIDR: nothing to undo (feed fast path)."""
 MAX_TOKEN = 200
 """Longer tokens are refused without further parsing (no address is that long)."""
 
@@ -59,6 +61,8 @@ def refang(token: str) -> str:
         InvalidTargetError: a URL or an ``address:port`` (irtui blocks whole addresses; the
             fix names the address to give), or a token longer than :data:`MAX_TOKEN`.
     """
+    if _PLAIN_V4.fullmatch(token):
+        return token
     if len(token) > MAX_TOKEN:
         raise InvalidTargetError(f"{token[:40]!r}… is {len(token)} characters, too long for "
                                  "an IP address or CIDR", "give one address or CIDR per token")

@@ -158,6 +158,9 @@ class Plan:
         confirm_text: when set, the responder must type exactly this to confirm (a host name
             before isolating, a large prefix before blocking it).
         entries: host → {entry → :class:`EntryStatus`} for every requested entry.
+        batch_steps: a host's consecutive remote steps may travel as one remote command
+            (:mod:`irtui.core.step_batch`; set by block and unblock plans only), with the
+            same events, outcomes and "no new step after a cancel".
     """
 
     action: str
@@ -171,6 +174,7 @@ class Plan:
     verify: Verifier | None = None
     confirm_text: str | None = None
     entries: dict[str, dict[str, EntryStatus]] = field(default_factory=dict)
+    batch_steps: bool = False
 
     def counts(self) -> dict[str, int]:
         """How many entry/host pairs fall in each fate family (:attr:`EntryFate.family`)."""

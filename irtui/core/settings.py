@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from irtui.core.errors import AuditError, UnknownHostError
-from irtui.core.notify.templates import MessageTemplate
 
 if TYPE_CHECKING:
+    from irtui.core.notify.templates import MessageTemplate
     from irtui.core.triage.catalog import Artifact
 
 
@@ -87,6 +87,8 @@ class SSHSettings:
     (see :mod:`irtui.core.ssh_route`): empty means ``~/.ssh/config`` when it exists,
     ``"none"`` reads none (like ``ssh -F none``). ``key_passphrase_secret`` names the
     keyring entry holding ``key_file``'s passphrase (empty: the key has none).
+    ``max_parallel`` is how many hosts are read or changed at once (one thread and one
+    connection each); a slow or dead host holds only its own slot, up to its timeout.
     """
 
     user: str = "root"
@@ -97,6 +99,7 @@ class SSHSettings:
     command_timeout: float = 120.0
     use_agent: bool = True
     config_file: str = ""
+    max_parallel: int = 64
 
 
 BACKENDS = ("auto", "nftables", "iptables-nft", "iptables-legacy")

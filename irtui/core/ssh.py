@@ -11,8 +11,9 @@ Rules followed:
   sudo that wants a password or a tty (sudoers(5) ``requiretty``) is named with its fix.
 - known_hosts is read by :mod:`irtui.core.known_hosts`: ``@revoked`` keys are refused,
   ``@cert-authority`` lines explained, unreadable lines skipped.
-- A private key file that group or others can access is refused, as OpenSSH refuses it
-  (ssh(1), "UNPROTECTED PRIVATE KEY FILE").
+- The private key is loaded, checked and kept once per pool (:mod:`irtui.core.ssh_keys`:
+  a key file that group or others can access is refused, as OpenSSH refuses it); known_hosts
+  is parsed once and again only when the file changes.
 - Output lines keep bytes that are not UTF-8 as lone surrogates (``surrogateescape``, PEP 383)
   so the record can keep them exactly; the fronts show them escaped
   (:func:`irtui.core.text.printable`). Captured text replaces them with U+FFFD.
@@ -23,8 +24,7 @@ from __future__ import annotations
 import stat
 import threading
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import paramiko
@@ -35,6 +35,7 @@ from irtui.core.channel_io import (
     LineSplitter,
     OutputCallback,
     ProgressCallback,
+    Replies,
     pump,
 )
 from irtui.core.errors import HostKeyError, SSHError
@@ -47,6 +48,7 @@ from irtui.core.known_hosts import (
 )
 from irtui.core.settings import HostConfig, SSHSettings
 from irtui.core.ssh_jump import JumpPool
+from irtui.core.ssh_keys import KeyCache, expand_path
 
 _STREAM_WINDOW = 8 * 1024 * 1024
 """Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
@@ -113,6 +115,16 @@ class SSHPool:
         self._guard = threading.Lock()
         self._jumps = JumpPool(self._open, settings.connect_timeout)
         self._known: tuple[tuple[int, int], KnownHosts] | None = None
+        self._known_load = threading.Lock()  # concurrent first connections parse it once
+        self._keys = KeyCache()
+        self._generations: dict[str, int] = {}
+
+    def generation(self, name: str) -> int:
+        """A number that changes each time a new connection to host ``name`` is opened (0
+        before the first): what was learnt over an older connection may be out of date (the
+        host may have rebooted, or the session now comes from another address)."""
+        with self._guard:
+            return self._generations.get(name, 0)
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._guard:
@@ -120,7 +132,7 @@ class SSHPool:
 
     def _known_hosts(self) -> KnownHosts:
         """known_hosts, parsed once and again only when the file changes (mtime, size)."""
-        path = _expand(self.settings.known_hosts, "ssh.known_hosts")
+        path = expand_path(self.settings.known_hosts, "ssh.known_hosts")
         try:
             info = path.stat()
         except (OSError, ValueError):
@@ -129,14 +141,13 @@ class SSHPool:
             raise SSHError(f"known_hosts file {path} not found",
                            "set ssh.known_hosts to a file holding your hosts' verified keys")
         version = (info.st_mtime_ns, info.st_size)
-        with self._guard:
+        with self._known_load:
             cached = self._known
-        if cached is not None and cached[0] == version and cached[1].path == path:
-            return cached[1]
-        known = load_known_hosts(path)
-        with self._guard:
+            if cached is not None and cached[0] == version and cached[1].path == path:
+                return cached[1]
+            known = load_known_hosts(path)
             self._known = (version, known)
-        return known
+            return known
 
     def connect(self, host: HostConfig) -> paramiko.SSHClient:
         """Return a live connection to ``host``, opening one if needed.
@@ -156,6 +167,8 @@ class SSHPool:
                 client.close()
             client = self._open(host)
             self._clients[host.name] = client
+            with self._guard:
+                self._generations[host.name] = self._generations.get(host.name, 0) + 1
             return client
 
     def _open(self, host: HostConfig, sock: paramiko.Channel | None = None
@@ -219,72 +232,29 @@ class SSHPool:
         return client
 
     def _key_for(self, host: HostConfig) -> paramiko.PKey | None:
-        """``host``'s own key (its ssh config ``IdentityFile``) or ``ssh.key_file``, loaded
-        by :meth:`_load_key` with the same checks; errors name the IdentityFile."""
+        """``host``'s own key (its ssh config ``IdentityFile``) or ``ssh.key_file`` (None:
+        ssh-agent or paramiko's own search), loaded once per pool (:class:`KeyCache`) with
+        the checks of :func:`~irtui.core.ssh_keys.load_private_key`; errors about a host's
+        IdentityFile name it.
+
+        Raises:
+            SSHError, SecretError: see :func:`~irtui.core.ssh_keys.load_private_key`.
+        """
+        secret = self.settings.key_passphrase_secret
         if not host.key_file:
-            return self._load_key()
+            return self._keys.get(self.settings.key_file, secret) if self.settings.key_file \
+                else None
         try:
-            return SSHPool(replace(self.settings, key_file=host.key_file))._load_key()
+            return self._keys.get(host.key_file, secret)
         except SSHError as exc:
             source = f"the IdentityFile for {host.name} in your ssh config"
             raise SSHError(exc.problem, exc.fix.replace("ssh.key_file", source)) from None
 
-    def _load_key(self) -> paramiko.PKey | None:
-        """Load ``ssh.key_file`` before connecting, so a wrong file is named as such. A
-        passphrase-protected key is opened with the passphrase from the keyring entry
-        ``ssh.key_passphrase_secret`` (read here, never written anywhere).
-
-        Raises:
-            SSHError: missing, accessible by group or others, not a private key,
-                passphrase-protected without a passphrase secret, or the stored passphrase
-                does not open it.
-            SecretError: the passphrase secret is missing or the keyring is unavailable.
-        """
-        if not self.settings.key_file:
-            return None
-        path = _expand(self.settings.key_file, "ssh.key_file")
-        agent_fix = "or leave ssh.key_file empty to use ssh-agent"
-        if not path.is_file():
-            raise SSHError(f"SSH key file {path} not found",
-                           f"set ssh.key_file to your private key, {agent_fix}")
-        name = self.settings.key_passphrase_secret
-        passphrase = None
-        if name:
-            from irtui.core.secrets import get_secret
-
-            passphrase = get_secret(name)
-        try:
-            key = paramiko.PKey.from_path(
-                path, password=passphrase.encode() if passphrase is not None else None)
-        except (paramiko.PasswordRequiredException, TypeError) as exc:
-            # cryptography raises TypeError("...password-protected...") for encrypted keys
-            if isinstance(exc, TypeError) and "password" not in str(exc).lower():
-                raise
-            raise SSHError(f"SSH key file {path} is protected by a passphrase",
-                           f"store it with irtui secrets set ssh-key and set "
-                           f"ssh.key_passphrase_secret = \"ssh-key\", or load the key into "
-                           f"ssh-agent (ssh-add {path}) and leave ssh.key_file empty") from None
-        except (paramiko.SSHException, OSError, ValueError):
-            if passphrase is not None:
-                raise SSHError(f"the passphrase in keyring secret {name!r} does not open the "
-                               f"SSH key file {path}",
-                               f"store the right one with: irtui secrets set {name}") from None
-            hint = " (that is the public key)" if path.suffix == ".pub" else ""
-            raise SSHError(f"SSH key file {path} is not a usable private key{hint}",
-                           f"point ssh.key_file at the private key, {agent_fix}") from None
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            # ssh(1) refuses such a key (sshkey_perm_ok: "UNPROTECTED PRIVATE KEY FILE");
-            # irtui also refuses it when another user owns it
-            raise SSHError(f"SSH key file {path} is accessible by group or others (mode "
-                           f"{mode:04o}): UNPROTECTED PRIVATE KEY FILE, refused as OpenSSH "
-                           "refuses it", f"chmod 600 {path}")
-        return key
-
     def _start(self, host: HostConfig, command: str, stdin: bytes | None,
-               window_size: int | None = None) -> paramiko.Channel:
+               window_size: int | None = None, replies: Replies | None = None
+               ) -> paramiko.Channel:
         """Open a session channel on ``host``'s connection, start ``command``, send
-        ``stdin`` then EOF.
+        ``stdin`` then EOF (with ``replies``: no EOF, the channel is handed to it).
 
         Raises:
             SSHError, HostKeyError: see :meth:`connect`; the command could not be started.
@@ -299,7 +269,10 @@ class SSHPool:
             channel.exec_command(command)
             if stdin:
                 channel.sendall(stdin)
-            channel.shutdown_write()
+            if replies is None:
+                channel.shutdown_write()
+            else:
+                replies.attach(channel)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.drop(host.name)
             raise SSHError(f"{host.name}: could not start the command ({exc})",
@@ -316,6 +289,7 @@ class SSHPool:
         cancel: threading.Event | None = None,
         timeout: float | None = None,
         capture: bool = False,
+        replies: Replies | None = None,
     ) -> CommandResult:
         """Run one command line on ``host`` and stream its output line by line.
 
@@ -327,6 +301,8 @@ class SSHPool:
             cancel: when set, the channel is closed and :class:`SSHError` raised.
             timeout: seconds before giving up (default ``ssh.command_timeout``).
             capture: also return the whole stdout/stderr text in the result.
+            replies: keep the command's stdin open after ``stdin`` so that ``on_output``
+                can answer it through this object (see :class:`Replies`).
 
         Returns:
             The :class:`CommandResult`.
@@ -338,7 +314,7 @@ class SSHPool:
         """
         limit = timeout if timeout is not None else self.settings.command_timeout
         started = time.monotonic()
-        channel = self._start(host, command, stdin)
+        channel = self._start(host, command, stdin, replies=replies)
         streams = {"stdout": LineSplitter("stdout", on_output, capture),
                    "stderr": LineSplitter("stderr", on_output, capture)}
         end = pump(channel, streams["stdout"].feed, streams["stderr"].feed,
@@ -355,7 +331,7 @@ class SSHPool:
         result = CommandResult(exit_code=exit_code, duration=time.monotonic() - started,
                                stdout=streams["stdout"].text(), stderr=streams["stderr"].text())
         if exit_code != 0 and host.user != "root" and command.startswith("sudo -n"):
-            _check_sudo(host, streams["stderr"].last)
+            check_sudo(host, streams["stderr"].last)
         return result
 
     def stream(
@@ -428,17 +404,7 @@ class SSHPool:
         self._jumps.close()
 
 
-def _expand(text: str, key: str) -> Path:
-    """``text`` with ``~`` expanded; a home that cannot be found (a UID with no passwd entry
-    and no ``$HOME``) is an error naming the config key."""
-    try:
-        return Path(text).expanduser()
-    except RuntimeError:
-        raise SSHError(f"{key} {text!r} starts with ~ but this user has no home directory",
-                       f"give {key} as an absolute path") from None
-
-
-def _check_sudo(host: HostConfig, last_stderr: str) -> None:
+def check_sudo(host: HostConfig, last_stderr: str) -> None:
     """Turn sudo's own refusals (sudo(8) ``-n``, sudoers(5) ``requiretty``) into one error
     naming the sudoers fix.
 

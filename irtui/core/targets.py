@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 
 from irtui.core.errors import InvalidTargetError
+from irtui.core.firewall.fastnet import network_from_text
 from irtui.core.firewall.state import Network
 
 IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
@@ -117,7 +118,7 @@ def parse_network(text: str) -> tuple[Network, str | None]:
                    "interface scope",
                    "give the address without %<zone>; a block applies on every interface")
     try:
-        strict = ipaddress.ip_network(value, strict=False)
+        strict = network_from_text(value)  # = ip_network(value, strict=False), faster
     except ValueError:
         raise InvalidTargetError(
             f"{text!r} is not an IP address or CIDR",

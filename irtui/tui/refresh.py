@@ -69,17 +69,20 @@ class StateRefresh:
             profile = None
             seq = next(self._reads)  # reads that start later win, whenever they finish
             try:
-                profile = self.responder.profile(name)  # probed once, then cached
-                state: HostState = self.responder.read_state(name)
+                got = self.responder.read_host(name)  # the probe rides along when due
+                profile = got.profile
+                state: HostState = got.state
                 timer = self.responder.rollback_status(name)
                 post("state", (name, seq, state, None, profile, index_blocks(state), timer))
             except IrtuiError as exc:  # may quote the host (an SSH banner, stderr): escaped
+                profile = profile or self.responder.ctx.profiles.cached(name)
                 post("state", (name, seq, None, printable(exc.line), profile, None, None))
             except Exception as exc:  # never let a surprise kill the TUI
                 post("state", (name, seq, None, f"internal error: {exc!r}", profile, None,
                                None))
 
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(names)))) as pool:
+        parallel = self.config.ssh.max_parallel
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
             list(pool.map(read, names))
         post("call", self._schedule_refresh)
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from irtui.core.actions.context import ActionContext, plan_each
 from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
+from irtui.core.actions.overlap import SPECIAL, OverlapIndex
 from irtui.core.actions.runner import steps_for
 from irtui.core.durations import format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
@@ -61,9 +62,10 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     notes: list[str] = []
     networks, refused_everywhere = parse_targets(targets, notes)
     guard = config_guard(ctx.config)
-    plan = Plan("block", "", [h.name for h in chosen], notes=notes)
+    plan = Plan("block", "", [h.name for h in chosen], notes=notes, batch_steps=True)
+    screen = OverlapIndex([*SPECIAL, *(n for n, _ in guard)])  # exact, fast: see overlap.py
     for net in networks:
-        why = refusal(net) or guard_hit(net, guard)
+        why = (refusal(net) or guard_hit(net, guard)) if screen.overlaps(net) else None
         if why:
             refused_everywhere[str(net)] = EntryStatus(EntryFate.REFUSED, why)
     wanted = [n for n in networks if str(n) not in refused_everywhere]
@@ -84,8 +86,9 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         accounting = dict(refused_everywhere)
         requests: list[BlockRequest] = []
         host_guard = profile.facts.protected()
+        host_screen = OverlapIndex(n for n, _ in host_guard)
         for net in wanted:
-            hit = guard_hit(net, host_guard)
+            hit = guard_hit(net, host_guard) if host_screen.overlaps(net) else None
             if hit:
                 accounting[str(net)] = EntryStatus(EntryFate.REFUSED, hit)
             elif net.version == 6 and not profile.choice.ipv6_protected:
@@ -112,7 +115,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
             notes.append(f"{host.name}: NOT protected over IPv6 — install the IPv6 tool "
                          f"for {profile.choice.name}")
 
-    plan_each(plan, chosen, one)
+    plan_each(plan, chosen, one, ctx)
     if not plan.steps and not plan.failed:
         reasons = {f"{entry} {status}" for per_host in plan.entries.values()
                    for entry, status in per_host.items()}
@@ -164,7 +167,8 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         raise InvalidTargetError("; ".join(f"{t}: {why.reason}" for t, why in bad.items()),
                                  "give an IPv4/IPv6 address or prefix")
     plan = Plan("unblock", f"unblock {', '.join(str(n) for n in networks)} on "
-                f"{', '.join(h.name for h in chosen)}", [h.name for h in chosen], notes=notes)
+                f"{', '.join(h.name for h in chosen)}", [h.name for h in chosen], notes=notes,
+                batch_steps=True)
     removed: dict[str, list[Network]] = {}
 
     def one(host: HostConfig) -> None:
@@ -184,7 +188,7 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
                                                  "unblock", ctx.lock_wait))
 
-    plan_each(plan, chosen, one)
+    plan_each(plan, chosen, one, ctx)
 
     def verify(host: str) -> str | None:
         state = ctx.read_state(host)

@@ -4,10 +4,10 @@ profiles, plus the reads and host selection they all need."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from irtui.core.actions.profiles import HostProfile, ProfileCache
-from irtui.core.actions.runner import run_read
+from irtui.core.actions.reads import Prefetch, prefetched, read_host
 from irtui.core.errors import ActionError, InvalidTargetError, SSHError
 from irtui.core.firewall.state import HostState
 from irtui.core.hostlock import LOCK_WAIT_SECONDS
@@ -30,10 +30,14 @@ class ActionContext:
     audit: AuditTrail
     profiles: ProfileCache
     lock_wait: float = LOCK_WAIT_SECONDS
+    prefetch: Prefetch = field(default_factory=Prefetch, repr=False, compare=False)
 
     def profile(self, name: str, refresh: bool = False) -> HostProfile:
-        """``name``'s preflight profile (probed once, cached; see :class:`ProfileCache`)."""
-        return self.profiles.get(name, refresh)
+        """``name``'s preflight profile (probed, then cached while fresh; see
+        :class:`ProfileCache`); while a plan is built, the one read with its state
+        (:func:`~irtui.core.actions.reads.prefetched`)."""
+        got = None if refresh else self.prefetch.profile(name, self.profiles.fresh(name))
+        return got if got is not None else self.profiles.get(name, refresh)
 
     def changeable(self, name: str) -> HostProfile:
         """``name``'s profile, for planning a change there.
@@ -55,16 +59,14 @@ class ActionContext:
         return profile
 
     def read_state(self, name: str) -> HostState:
-        """Read ``name``'s firewall with its backend and return the live state.
+        """Read ``name``'s firewall with its backend and return the live state (one round
+        trip, the preflight probe included when due: see :mod:`~irtui.core.actions.reads`).
 
         Raises:
             UnknownHostError, SSHError, HostKeyError, ActionError.
         """
-        host = self.config.host(name)
-        backend = self.profile(name).backend
-        text = run_read(self.pool, host, backend.read_command(),
-                        timeout=self.config.ssh.connect_timeout * 3 + 30)
-        return backend.parse_state(name, text)
+        got = self.prefetch.state(name)
+        return got if got is not None else read_host(self, name).state
 
     def select(self, hosts: Sequence[str]) -> list[HostConfig]:
         """Resolve host names, ``@group`` or ``all`` to hosts.
@@ -78,11 +80,22 @@ class ActionContext:
         return chosen
 
 
-def plan_each(plan: Plan, chosen: list[HostConfig], one: Callable[[HostConfig], None]) -> None:
+def plan_each(plan: Plan, chosen: list[HostConfig], one: Callable[[HostConfig], None],
+              ctx: ActionContext | None = None) -> None:
     """Plan each host with ``one(host)``. With several hosts, one host's read failure
     (unreachable, key refused, tool missing) is recorded as that host's failure in
     ``plan.failed`` instead of stopping the others; with a single host the error propagates
-    as the one clear message."""
+    as the one clear message. With ``ctx``, every host is read at once first (probe and
+    firewall, see :func:`~irtui.core.actions.reads.prefetched`) and ``one`` runs on those
+    reads, host after host."""
+    if ctx is None:
+        _plan_each(plan, chosen, one)
+        return
+    with prefetched(ctx, [h.name for h in chosen]):
+        _plan_each(plan, chosen, one)
+
+
+def _plan_each(plan: Plan, chosen: list[HostConfig], one: Callable[[HostConfig], None]) -> None:
     for host in chosen:
         try:
             one(host)

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from irtui.core.actions import block, collect, isolate, notify, record, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
+from irtui.core.actions.reads import HostRead, Outcome, each_host, read_host, read_many
 from irtui.core.actions.runner import SSHRunner
 from irtui.core.audit import result_not_recorded
 from irtui.core.durations import parse_ttl
-from irtui.core.errors import AuditError
+from irtui.core.errors import AuditError, IrtuiError
 from irtui.core.events import Event, EventSink, PlanResult
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
+from irtui.core.gcpause import gc_paused
 from irtui.core.notify.dispatch import Outgoing, Preview
 from irtui.core.notify.result import ChannelResult
 from irtui.core.notify.templates import ContextSource, NotifyContext
@@ -79,6 +81,26 @@ class Responder:
         """See :meth:`ActionContext.read_state`."""
         return self.ctx.read_state(name)
 
+    def read_host(self, name: str) -> HostRead:
+        """See :func:`irtui.core.actions.reads.read_host` (profile and state, one round
+        trip)."""
+        return read_host(self.ctx, name)
+
+    def read_many(self, names: Sequence[str],
+                  on_result: Callable[[str, Outcome], None] | None = None
+                  ) -> dict[str, Outcome]:
+        """See :func:`irtui.core.actions.reads.read_many` (all at once, results as each
+        host finishes)."""
+        return read_many(self.ctx, names, on_result)
+
+    def probe_many(self, names: Sequence[str],
+                   on_result: Callable[[str, HostProfile | IrtuiError], None] | None = None
+                   ) -> dict[str, HostProfile | IrtuiError]:
+        """Probe ``names`` afresh, all at once (see
+        :func:`irtui.core.actions.reads.each_host`)."""
+        return each_host(self.ctx, names, lambda name: self.profile(name, refresh=True),
+                         on_result)
+
     def rollback_status(self, name: str) -> RollbackTimer:
         """See :func:`irtui.core.actions.status.rollback_status`."""
         return status.rollback_status(self.ctx, name)
@@ -89,13 +111,16 @@ class Responder:
                    ttl: int | str | None = "default") -> Plan:
         """See :func:`irtui.core.actions.block.plan_block`."""
         seconds = self.config.firewall.default_ttl if ttl == "default" else parse_ttl(ttl)
-        return with_parameters(self.audit, block.plan_block(self.ctx, targets, hosts, ttl),
-                               targets=list(targets), hosts=list(hosts), ttl=ttl, ttl_s=seconds)
+        with gc_paused():  # a feed of 100,000 entries: see irtui.core.gcpause
+            plan = block.plan_block(self.ctx, targets, hosts, ttl)
+        return with_parameters(self.audit, plan, targets=list(targets), hosts=list(hosts),
+                               ttl=ttl, ttl_s=seconds)
 
     def plan_unblock(self, targets: Sequence[str], hosts: Sequence[str]) -> Plan:
         """See :func:`irtui.core.actions.block.plan_unblock`."""
-        return with_parameters(self.audit, block.plan_unblock(self.ctx, targets, hosts),
-                               targets=list(targets), hosts=list(hosts))
+        with gc_paused():
+            plan = block.plan_unblock(self.ctx, targets, hosts)
+        return with_parameters(self.audit, plan, targets=list(targets), hosts=list(hosts))
 
     def plan_isolate(self, hosts: Sequence[str], *, confirm_timeout: int | None = None,
                      extra_management: Sequence[str] = (), keep_session_address: bool = True,
@@ -159,7 +184,8 @@ class Responder:
                     front_ok[0] = False
 
         hosts = {name: self.config.host(name) for name in plan.hosts}
-        result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel)
+        result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel,
+                         max_parallel=self.config.ssh.max_parallel)
         try:
             track.finish(result)
         except AuditError as exc:  # hosts ran: never "nothing was changed" now

@@ -160,7 +160,7 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         plan.steps += commit.steps(
             lambda at: backend.isolate_commands(replace(policy, since=at), state), since)
 
-    plan_each(plan, chosen, one)
+    plan_each(plan, chosen, one, ctx)
 
     def verify(host: str) -> str | None:
         isolation = ctx.read_state(host).isolation
@@ -197,7 +197,7 @@ def plan_release(ctx: ActionContext, hosts: Sequence[str]) -> Plan:
         plan.steps += steps_for(host, locked_all(backend.release_commands(state), "release",
                                                  ctx.lock_wait))
 
-    plan_each(plan, chosen, one)
+    plan_each(plan, chosen, one, ctx)
 
     def verify(host: str) -> str | None:
         isolation = ctx.read_state(host).isolation

@@ -110,7 +110,7 @@ def _read_all(ctx: ActionContext) -> dict[str, HostState | str]:
     names = [h.name for h in ctx.config.hosts]
     if not names:
         return {}
-    with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+    with ThreadPoolExecutor(max_workers=min(ctx.config.ssh.max_parallel, len(names))) as pool:
         return dict(pool.map(one, names))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from irtui.core.actions import block, isolate
 from irtui.core.actions.context import ActionContext
+from irtui.core.actions.reads import read_many
 from irtui.core.durations import format_duration
 from irtui.core.errors import ActionError, IrtuiError
 from irtui.core.plan import Plan
@@ -206,9 +207,13 @@ def check_drift(ctx: ActionContext, hosts: Sequence[str] = ()) -> list[HostDrift
     now = datetime.now(UTC)
     intents = intended_state(rec.store.records(), now)
     drifts = []
+    reads = read_many(ctx, [h.name for h in chosen])  # all at once (ssh.max_parallel)
     for host in chosen:
         try:
-            drifts.append(compare(intents.get(host.name), ctx.read_state(host.name), now))
+            got = reads[host.name]
+            if isinstance(got, IrtuiError):
+                raise got
+            drifts.append(compare(intents.get(host.name), got.state, now))
         except IrtuiError as exc:
             intent = intents.get(host.name)
             drifts.append(HostDrift(host.name, uncertain=dict(intent.uncertain) if intent

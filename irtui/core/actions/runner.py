@@ -7,12 +7,13 @@ import threading
 from collections.abc import Sequence
 
 from irtui.core.errors import ActionError
-from irtui.core.events import OutputCallback
+from irtui.core.events import EventSink, OutputCallback
 from irtui.core.executor import Runner
 from irtui.core.plan import Step, StepOutcome, command_line
 from irtui.core.remote import Command
 from irtui.core.settings import HostConfig
 from irtui.core.ssh import SSHPool
+from irtui.core.step_batch import run_batch
 
 
 def run_captured(pool: SSHPool, host: HostConfig, command: str,
@@ -46,15 +47,21 @@ def run_read(pool: SSHPool, host: HostConfig, command: Command, suffix: str = ""
     line = command_line(host, command.argv) + suffix
     result = pool.run(host, line, capture=True, timeout=timeout)
     if result.exit_code != 0:
-        err = result.stderr.strip().splitlines()
-        tool = command.argv[0]
-        if result.exit_code == 127:
-            raise ActionError(f"{host.name}: {tool} is not installed",
-                              "install it, or force another firewall backend for the host")
-        raise ActionError(f"{host.name}: {command.purpose} failed: "
-                          f"{err[-1] if err else f'exit {result.exit_code}'}",
-                          "check that the login user may run it (root or sudo -n)")
+        raise read_failed(host, command, result.exit_code, result.stderr)
     return result.stdout
+
+
+def read_failed(host: HostConfig, command: Command, code: int, stderr: str) -> ActionError:
+    """The error for read-only ``command`` exiting ``code`` on ``host``: the tool is missing
+    (127, the shell's "command not found", POSIX sh "Exit Status"), else its last stderr
+    line."""
+    if code == 127:
+        return ActionError(f"{host.name}: {command.argv[0]} is not installed",
+                           "install it, or force another firewall backend for the host")
+    err = stderr.strip().splitlines()
+    return ActionError(f"{host.name}: {command.purpose} failed: "
+                       f"{err[-1] if err else f'exit {code}'}",
+                       "check that the login user may run it (root or sudo -n)")
 
 
 def steps_for(host: HostConfig, commands: Sequence[Command],
@@ -75,3 +82,7 @@ class SSHRunner(Runner):
                  cancel: threading.Event | None) -> StepOutcome:
         return run_captured(self.pool, self.hosts[step.host], step.command, on_output,
                             cancel, step.stdin)
+
+    def run_batch(self, steps: list[Step], on_event: EventSink,
+                  cancel: threading.Event | None) -> list[StepOutcome] | None:
+        return run_batch(self.pool, self.hosts[steps[0].host], steps, on_event, cancel)

@@ -17,6 +17,7 @@ from typing import Any
 from irtui.core.errors import ActionError
 from irtui.core.firewall.backend import endpoint_text
 from irtui.core.firewall.enforcement import ipt_block_problem, ipt_isolation
+from irtui.core.firewall.fastnet import network_from_text, sort_key
 from irtui.core.firewall.state import (
     BlockEntry,
     Enforcement,
@@ -146,7 +147,7 @@ def _parse_set(host: str, version: int, lines: list[str],
             if "nomatch" in options:
                 continue  # an exception inside a blocked prefix, not a block
             try:
-                network = ipaddress.ip_network(words[2], strict=False)
+                network = network_from_text(words[2])
                 remaining = int(options[options.index("timeout") + 1]) \
                     if "timeout" in options else 0
             except (ValueError, IndexError):
@@ -288,7 +289,7 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
             gaps.append(problem)
     ipv6 = "no-ipv6" not in sec
     families = (4, 6) if ipv6 else (4,)
-    blocks.sort(key=lambda e: (e.family, e.network))
+    blocks.sort(key=sort_key)
     detail: dict[str, object] = {
         "sets": sets, "raw": raws, "missing": tuple(sec.get("missing", [])), "ipv6": ipv6,
         "isolation": {v: _isolation_status(raws[v]) for v in (4, 6)},

@@ -29,6 +29,7 @@ from irtui.core.firewall.enforcement import (
     nft_isolation_problem,
     nft_set_problem,
 )
+from irtui.core.firewall.fastnet import network_from_text, sort_key
 from irtui.core.firewall.state import (
     BlockEntry,
     Enforcement,
@@ -57,8 +58,38 @@ def _names() -> dict[str, Any]:
     return dict(templates()["names"])
 
 
+@cache
+def _format(name: str) -> str:
+    """Template ``name`` turned once into a ``str.format`` pattern: ``$x``/``${x}`` become
+    ``{x}``, ``$$`` a ``$``, literal braces doubled. Filling it is several times faster than
+    ``string.Template`` (one line per entry of a 100,000-address feed) with the same result.
+
+    Raises:
+        ValueError: an invalid placeholder, as ``Template.substitute`` would.
+    """
+    text, out, pos = templates()[name], [], 0
+    for m in Template.pattern.finditer(text):
+        out.append(text[pos:m.start()].replace("{", "{{").replace("}", "}}"))
+        key = m.group("named") or m.group("braced")
+        if m.group("escaped") is not None:
+            out.append("$")
+        elif key:
+            out.append("{" + key + "}")
+        else:
+            raise ValueError(f"invalid placeholder in nftables.toml [{name}] at {m.start()}")
+        pos = m.end()
+    out.append(text[pos:].replace("{", "{{").replace("}", "}}"))
+    return "".join(out)
+
+
+@cache
+def _name_values() -> dict[str, Any]:
+    return _names()
+
+
 def _fill(name: str, **values: object) -> str:
-    return Template(templates()[name]).substitute(_names(), **values).strip("\n") + "\n"
+    # values override [names], as in Template(...).substitute(_names(), **values)
+    return _format(name).format_map({**_name_values(), **values}).strip("\n") + "\n"
 
 
 def set_name(network: Network) -> str:
@@ -157,11 +188,10 @@ def isolate_script(policy: IsolationPolicy) -> str:
 
 def _network(value: Any, length: int | None = None) -> Network:
     if isinstance(value, str):
-        return ipaddress.ip_network(value if length is None else f"{value}/{length}",
-                                    strict=False)
+        return network_from_text(value, length)
     if isinstance(value, dict) and "prefix" in value:
         prefix = value["prefix"]
-        return ipaddress.ip_network(f"{prefix['addr']}/{prefix['len']}", strict=False)
+        return network_from_text(f"{prefix['addr']}/{prefix['len']}")
     raise ValueError(f"unexpected set element {value!r}")
 
 
@@ -286,7 +316,7 @@ def parse_ruleset(host: str, text: str) -> HostState:
     enforcement, gaps = _enforcement(ruleset, names["table"], found)
     blocks = [entry for name, (elems, length) in found.items()
               for entry in _entries(elems, length, enforcement[name])]
-    blocks.sort(key=lambda e: (e.family, e.network))
+    blocks.sort(key=sort_key)
     if isolation is not None:
         problem = nft_isolation_problem(ruleset, names["isolation_table"])
         if problem:

@@ -41,12 +41,12 @@ def clean(value: Any, key: str = "") -> Any:
     UTF-8, floats rounded to milliseconds, tuples/paths/enums as JSON values."""
     if key and SECRET_KEY.search(key) and value not in (None, ""):
         return "[redacted]"
+    if isinstance(value, str):  # first: a feed's 100,000 entries are strings
+        return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, Mapping):
         return {str(k): clean(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [clean(v) for v in value]
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, bool | int) or value is None:
         return value
     if isinstance(value, float):

@@ -4,11 +4,23 @@
 # by irtui from a normalised ipaddress value. Lists the conntrack table once and deletes the
 # flows of every prefix and of every single address that has flows.
 # Prints "flows cut: N".
+# No tracked flow at all (nothing hooks conntrack in this network namespace, or its table is
+# empty): nothing to cut, and none of the work below. The kernel's own count comes first
+# (nf_conntrack_count, see proc_sys_net_netfilter(5)): no listing at all when it says 0.
+count=
+read -r count 2>/dev/null < /proc/sys/net/netfilter/nf_conntrack_count
+listing=
+[ "$count" = 0 ] || listing=$(conntrack -L 2>/dev/null)
+if [ -z "$listing" ]; then
+  cat > /dev/null  # take the input all the same: the sender never blocks on it
+  echo "flows cut: 0"
+  exit 0
+fi
 entries=$(mktemp) || exit 1
 flows=$(mktemp) || exit 1
 trap 'rm -f "$entries" "$flows"' EXIT
 cat > "$entries"
-conntrack -L 2>/dev/null | tr ' ' '\n' | sed -n 's/^\(src\|dst\)=//p' | sort -u > "$flows"
+printf '%s\n' "$listing" | tr ' ' '\n' | sed -n 's/^\(src\|dst\)=//p' | sort -u > "$flows"
 n=0
 for net in $(grep '/' "$entries"; grep -v '/' "$entries" | grep -Fx -f "$flows"); do
   for dir in -s -d; do

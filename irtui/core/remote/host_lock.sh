@@ -10,7 +10,10 @@ wait=$1 mode=$2 who=$3
 shift 3
 command -v flock >/dev/null 2>&1 || {
   echo "flock(1) is not installed on the host: install util-linux" >&2; exit 69; }
-ns=$(readlink /proc/self/ns/net 2>/dev/null | tr -cd '0-9')
+ns=$(readlink /proc/self/ns/net 2>/dev/null)  # "net:[4026531840]": its digits name the lock
+ns=${ns#net:\[}
+ns=${ns%\]}
+case $ns in *[!0-9]*) ns=$(printf '%s' "$ns" | tr -cd '0-9') ;; esac
 lock="/run/irtui-change${ns:+-$ns}.lock"
 exec 9>>"$lock" || exit 73
 if flock -w "$wait" 9; then

@@ -3,30 +3,68 @@
 # irtui's own tables, chains and sets are), the host's addresses, default routes and
 # resolvers, and the SSH session it sees.
 # $1 the login shell's $SSH_CONNECTION (sudo resets the environment, so it is passed on).
+# It runs on every first contact with a host (and again after a reconnection), so it stays
+# cheap: shell built-ins where they give the same output, and the iptables dumps and
+# systemctl only where there is something for them to find.
+session=$1
+set -f
 echo '### which'
+have_ipset=no
 for b in nft iptables-nft ip6tables-nft iptables-legacy ip6tables-legacy ipset conntrack; do
-  p=$(command -v "$b" 2>/dev/null) && echo "$b $p"
+  # like `command -v`, without a subshell per tool: the first executable in $PATH
+  IFS=:
+  for d in $PATH; do
+    if [ -n "$d" ] && [ -f "$d/$b" ] && [ -x "$d/$b" ]; then
+      echo "$b $d/$b"
+      [ "$b" = ipset ] && have_ipset=yes
+      break
+    fi
+  done
+  unset IFS
 done
+# dash's `read` reports failure on some /proc files it did read: test the value instead.
+first_line() { line=; read -r line 2>/dev/null < "$1"; [ -n "$line" ]; }
+# "### NAME-rules" (the -A rule count) and "### NAME-chains" (chain names, sorted, once)
+# of the iptables-save text $2.
+rules_and_chains() {
+  echo "### $1-rules"
+  if [ -z "$2" ]; then
+    echo 0
+    echo "### $1-chains"
+    return
+  fi
+  printf '%s\n' "$2" | grep -c '^-A'
+  echo "### $1-chains"
+  printf '%s\n' "$2" | sed -n 's/^:\([^ ]*\) .*/\1/p' | sort -u
+}
 echo '### nft-tables'
-nft list tables 2>/dev/null
+nft_ok=yes
+tables=$(nft list tables 2>/dev/null) || nft_ok=no
+[ -n "$tables" ] && echo "$tables"
 # Whole-table saves list only tables that exist (a legacy `-t raw` read would create one).
 # Chain names show whose rules these are (irtui's IRTUI-* chains: irtui's own state).
-legacy=$({ iptables-legacy-save; ip6tables-legacy-save; } 2>/dev/null)
-xt=$({ iptables-nft-save; ip6tables-nft-save; } 2>/dev/null)
-echo '### legacy-rules'
-printf '%s\n' "$legacy" | grep -c '^-A'
-echo '### legacy-chains'
-printf '%s\n' "$legacy" | sed -n 's/^:\([^ ]*\) .*/\1/p' | sort -u
-echo '### xt-rules'
-printf '%s\n' "$xt" | grep -c '^-A'
-echo '### xt-chains'
-printf '%s\n' "$xt" | sed -n 's/^:\([^ ]*\) .*/\1/p' | sort -u
+# iptables-legacy-save dumps only the tables the kernel lists in these files (empty: none).
+legacy=
+if first_line /proc/net/ip_tables_names || first_line /proc/net/ip6_tables_names; then
+  legacy=$({ iptables-legacy-save; ip6tables-legacy-save; } 2>/dev/null)
+fi
+# iptables-nft keeps its rules in nftables tables of family ip/ip6: none listed, none there.
+xt=
+case "$nft_ok:$tables" in
+  yes:*"table ip "*|yes:*"table ip6 "*|no:*)
+    xt=$({ iptables-nft-save; ip6tables-nft-save; } 2>/dev/null) ;;
+esac
+rules_and_chains legacy "$legacy"
+rules_and_chains xt "$xt"
 echo '### ipsets'
-ipset list -n 2>/dev/null
+[ "$have_ipset" = yes ] && ipset list -n 2>/dev/null
 echo '### services'
-for s in firewalld ufw; do
-  st=$(systemctl is-active "$s" 2>/dev/null) && echo "$s $st"
-done
+# systemctl answers only where systemd runs (sd_booted(3): /run/systemd/system exists).
+if [ -d /run/systemd/system ]; then
+  for s in firewalld ufw; do
+    st=$(systemctl is-active "$s" 2>/dev/null) && echo "$s $st"
+  done
+fi
 echo '### addr'
 ip -j addr show 2>/dev/null
 echo
@@ -38,7 +76,7 @@ echo
 echo '### resolv'
 grep '^nameserver' /etc/resolv.conf 2>/dev/null
 echo '### ssh'
-echo "$1"
+echo "$session"
 echo '### ipv6-disabled'
-cat /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+first_line /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo "$line"
 echo '### end'
