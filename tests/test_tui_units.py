@@ -121,7 +121,7 @@ def test_registry_ids_unique_and_bindings_carry_them() -> None:
     assert len(ids) == len(set(ids))
     app_ids = {b.id for b in registry.bindings(registry.APP)}
     assert {"block", "unblock", "isolate", "release", "help", "quit"} <= app_ids
-    assert "collect" not in app_ids  # hooks are listed for the lead, never bound
+    assert {"collect", "collect_contain"} <= app_ids  # forensic triage, wired
     keys: dict[tuple[str, str], str] = {}
     for spec in registry.ACTIONS:
         if spec.scope == registry.DIALOG:

@@ -223,6 +223,25 @@ class ActionFlow:
         if hosts and not self._refuse_if_busy(hosts):  # type: ignore[attr-defined]
             self._plan_then_confirm(lambda on: self.responder.plan_release(on), hosts)
 
+    # ---- forensic triage ------------------------------------------------------------------
+
+    def action_collect(self) -> None:
+        """``c``: collect triage evidence from the marked (or selected) hosts, in order of
+        volatility, into ``triage.evidence_dir/<incident>/<host>/``."""
+        hosts = self._host_targets()
+        if hosts and not self._refuse_if_busy(hosts):  # type: ignore[attr-defined]
+            self._plan_then_confirm(lambda on: self.responder.plan_collect(on), hosts)
+
+    def action_collect_contain(self) -> None:
+        """``C``: collect the volatile evidence (network state, processes) first, then isolate
+        each host, commit-confirmed; a host whose collection is incomplete is not isolated
+        (the result says so and why)."""
+        hosts = self._host_targets()
+        if hosts and not self._refuse_if_busy(hosts):  # type: ignore[attr-defined]
+            self._plan_then_confirm(
+                lambda on: self.responder.plan_collect(
+                    on, volatile_only=True, then=self.responder.plan_isolate(on)), hosts)
+
     # ---- plan → confirm → execute ---------------------------------------------------------
 
     def _plan_then_confirm(self, rebuild: Rebuild, hosts: list[str],

@@ -119,10 +119,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
                changes_hosts=False, footer=11),
     ActionSpec("collect", "c", "collect", "Collect",
                "collect forensic triage data from the marked (or selected) hosts",
-               changes_hosts=True, needs="host", hook=True),
+               changes_hosts=True, needs="host"),
     ActionSpec("collect_contain", "C", "collect_contain", "Collect+contain",
-               "collect triage data, then isolate the marked (or selected) hosts",
-               changes_hosts=True, dangerous=True, needs="host", hook=True),
+               "collect the volatile triage data, then isolate the marked (or selected) "
+               "hosts, commit-confirmed: type the host name to confirm",
+               changes_hosts=True, dangerous=True, needs="host"),
     # ---- views -------------------------------------------------------------------------
     *_tabs(),
     ActionSpec("filter", "slash", "filter", "Filter",
