@@ -126,7 +126,9 @@ async def _shoot(tmp_path: Path, name: str, size: tuple[int, int], step: Step,
             field.cursor_blink = False
         app.clear_notifications()
         for table in app.screen.query(DataTable):
-            table.refresh()  # a DataTable sizes its columns on its next idle: give it one
+            # a DataTable sizes its columns when its queue next empties (Idle): a message
+            # to it guarantees one, a bare refresh() does not
+            table.call_later(table.refresh)
         await settle(app, pilot)
         compare(f"{name}-{size[0]}x{size[1]}", app.export_screenshot(), size,
                 tmp_path / "snapshots")
