@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from irtui.core.actions import Responder
+from irtui.core.actions.reads import HostRead
 from irtui.core.config import Config, HostConfig
 from irtui.core.errors import SSHError
 from irtui.core.events import HostResult, Outcome, PlanResult
@@ -67,6 +68,10 @@ class CannedResponder(Responder):
         """No preflight profile: the table shows the backend of the state."""
         self.read_state(name)
         return None
+
+    def read_host(self, name: str) -> HostRead:
+        """The canned state, without a preflight profile (as :meth:`profile`)."""
+        return HostRead(None, self.read_state(name))  # type: ignore[arg-type]
 
     def read_state(self, name: str) -> HostState:
         found = self.states[name]
