@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -90,6 +91,21 @@ def _legacy_tables(namespace: str, family: str) -> list[str]:
     names = "ip_tables_names" if family == "4" else "ip6_tables_names"
     proc = ns_run(namespace, ["cat", f"/proc/net/{names}"])
     return proc.stdout.decode().split() if proc.returncode == 0 else []
+
+
+def protected_key_copy(key_file: str, directory: Path) -> tuple[Path, str]:
+    """A copy of the lab's private key in ``directory``, encrypted with a fresh passphrase.
+
+    Returns:
+        ``(path, passphrase)``; the file is mode 0600.
+    """
+    key = directory / "id_lab_protected"
+    key.write_bytes(Path(key_file).read_bytes())
+    key.chmod(0o600)
+    passphrase = "pass-" + secrets.token_urlsafe(12)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(key)], check=True,
+                   capture_output=True)
+    return key, passphrase
 
 
 def reset_firewall(namespace: str) -> None:

@@ -7,7 +7,6 @@ known_hosts read once per pool. Speed itself is measured in benchmarks/fleet.py,
 from __future__ import annotations
 
 import ipaddress
-import secrets as pysecrets
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from irtui.core.secrets import set_secret
 from irtui.core.settings import SSHSettings
 from irtui.core.ssh import CommandResult, SSHPool
 from irtui.lab.probe import ns_run, tcp_connects
-from tests.lab_fixtures import TEST_SPEC, nft_set_elements
+from tests.lab_fixtures import TEST_SPEC, nft_set_elements, protected_key_copy
 
 pytestmark = pytest.mark.lab
 
@@ -341,12 +340,7 @@ def test_the_pool_reads_key_and_known_hosts_once(lab_config: Config, tmp_path: P
 def test_a_passphrase_from_the_keyring_is_read_once_per_pool(
         lab_config: Config, tmp_path: Path, keyring_session: dict[str, str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    key = tmp_path / "id_lab_protected"
-    key.write_bytes(Path(lab_config.ssh.key_file).read_bytes())
-    key.chmod(0o600)
-    passphrase = "pass-" + pysecrets.token_urlsafe(12)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(key)], check=True,
-                   capture_output=True)
+    key, passphrase = protected_key_copy(lab_config.ssh.key_file, tmp_path)
     set_secret("ssh-key", passphrase)
     asked = _spy(monkeypatch, irtui_secrets, "get_secret")
     pool = SSHPool(replace(lab_config.ssh, key_file=str(key), key_passphrase_secret="ssh-key"))

@@ -20,6 +20,7 @@ from irtui.core.secret_backend import HEADLESS_HELP, KeyringState
 from irtui.core.secrets import delete_secret, get_secret, list_secrets, set_secret
 from irtui.core.settings import ChannelSettings, Config, NotifySettings, SecretsSettings
 from irtui.tui.app import IrtuiApp
+from tests.lab_fixtures import protected_key_copy
 from tests.test_secrets import _clean_env
 from tests.tui_helpers import log_text, settle
 
@@ -130,12 +131,7 @@ def test_ssh_key_passphrase_comes_from_the_keyring(lab_config: Config, tmp_path:
     from irtui.core.errors import SSHError
     from irtui.core.ssh import SSHPool
 
-    key = tmp_path / "id_lab_protected"
-    key.write_bytes(Path(lab_config.ssh.key_file).read_bytes())
-    key.chmod(0o600)
-    passphrase = "pass-" + pysecrets.token_urlsafe(12)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(key)], check=True,
-                   capture_output=True)
+    key, passphrase = protected_key_copy(lab_config.ssh.key_file, tmp_path)
     settings = replace(lab_config.ssh, key_file=str(key), key_passphrase_secret="ssh-key")
     set_secret("ssh-key", passphrase)
     pool = SSHPool(settings)
