@@ -369,6 +369,8 @@ def test_running_actions_guard_and_quit_question() -> None:
     question = running.question() or ""
     assert question.startswith("an isolation of host1 is in progress: quit anyway? the host "
                                "will roll back by itself in ") and "unless confirmed" in question
+    running.observe(RollbackEvent("host1", TimerPhase.ARMED, 0, "armed"))
+    assert (running.question() or "").endswith("will roll back by itself now (it is due)")
     running.observe(RollbackEvent("host1", TimerPhase.NOT_ROLLED_BACK))
     assert "did NOT roll back" in (running.question() or "")
     running.finish(iso)

@@ -89,13 +89,36 @@ async def test_quit_asks_while_an_isolation_runs(lab_config: Config, clean_lab: 
         await pilot.pause(0.3)
         question = getattr(app.screen, "question", "")
         assert "isolation of host1 is in progress: quit anyway?" in question
-        assert "the host will roll back by itself in" in question
+        assert "the host will roll back by itself" in question
         await pilot.press("n")  # stay
         await pilot.pause(0.3)
         assert app.is_running and not getattr(app.screen, "question", "")
         await _until_log(app, pilot, "── took", 30)
         await settle(app, pilot)
         await pilot.press("q")  # nothing runs any more: quits at once
+        await pilot.pause(0.3)
+        assert not app.is_running
+    result = result_for(trail(tmp_path / "audit"), "host1")
+    assert result is not None and "rolled back by itself" in result["message"]
+    assert end_state(clean_lab.hosts[0]) == ROLLED_BACK
+
+
+async def test_the_quit_question_follows_the_action_live(lab_config: Config,
+                                                         clean_lab: LabInfo,
+                                                         tmp_path: Path) -> None:
+    """The dialog never shows what was true when it opened: once the isolation has ended
+    behind it (here: rolled back by itself) it says nothing runs any more."""
+    async with _isolating(lab_config, tmp_path) as (app, pilot):
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        first = getattr(app.screen, "question", "")
+        assert "the host will roll back by itself" in first
+        await _until_log(app, pilot, "── took", 30)
+        await pilot.pause(0.5)
+        shown = str(app.screen.query_one("#quit-question").render())
+        assert "nothing runs any more" in shown, shown
+        assert "roll back by itself" not in shown
+        await pilot.press("y")
         await pilot.pause(0.3)
         assert not app.is_running
     result = result_for(trail(tmp_path / "audit"), "host1")

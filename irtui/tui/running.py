@@ -115,9 +115,10 @@ class RunningActions:
                 parts.append(f"a {what.action} on {host} is in progress: quit anyway? it "
                              "stops before its next step and is recorded as interrupted")
             elif phase in (TimerPhase.ARMED, TimerPhase.LEFT_ARMED) and deadline is not None:
-                left = max(0, round(deadline - time.monotonic()))
+                left = round(deadline - time.monotonic())
+                when = f"in {left} s unless confirmed" if left > 0 else "now (it is due)"
                 parts.append(f"an isolation of {host} is in progress: quit anyway? the host "
-                             f"will roll back by itself in {left} s unless confirmed")
+                             f"will roll back by itself {when}")
             else:
                 parts.append(f"an isolation of {host} is in progress: quit anyway? "
                              + _AFTER_QUIT.get(phase, "nothing is isolated yet; it stops "
@@ -144,7 +145,7 @@ class ActionGuard:
 
     def _ask_quit(self, question: str, decided: Callable[[bool | None], None]) -> None:
         if not any(isinstance(s, QuitScreen) for s in self.screen_stack):
-            self.push_screen(QuitScreen(question), decided)
+            self.push_screen(QuitScreen(question, self.running.question), decided)
 
     async def action_quit(self) -> None:
         """``q``: quit at once when nothing runs; else ask (see

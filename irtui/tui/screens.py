@@ -7,6 +7,7 @@ Every dialog dismisses at most once (:class:`~irtui.tui.modal.OnceModal`).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -178,9 +179,19 @@ class QuitScreen(OnceModal[bool]):
         Binding("y", "quit_anyway", "Quit anyway", id="quit.anyway"),
     ]
 
-    def __init__(self, question: str) -> None:
+    FOLLOW_SECONDS = 0.25
+    """How often the question is read again while the dialog is open."""
+    ENDED = ("nothing runs any more (the result is in the log): quitting changes nothing on "
+             "any host")
+
+    def __init__(self, question: str,
+                 follow: Callable[[], str | None] | None = None) -> None:
+        """``follow()`` gives the question as it is now (None: nothing runs any more); the
+        dialog shows it live, so what it says is never older than :attr:`FOLLOW_SECONDS`
+        (an isolation may reach its next phase while the responder reads)."""
         super().__init__()
         self.question = question
+        self.follow = follow
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-box", classes="modal-box"):
@@ -193,6 +204,15 @@ class QuitScreen(OnceModal[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
+        if self.follow is not None:
+            self.set_interval(self.FOLLOW_SECONDS, self._follow)
+
+    def _follow(self) -> None:
+        assert self.follow is not None
+        now = self.follow() or self.ENDED
+        if now != self.question:
+            self.question = now
+            self.query_one("#quit-question", Static).update(now)
 
     def action_stay(self) -> None:
         self.dismiss(False)
