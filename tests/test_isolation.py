@@ -184,6 +184,29 @@ def test_self_test_fails_when_the_canary_is_reachable(responder: Responder, clea
     responder.execute(responder.plan_release(["host1"]), lambda e: None)
 
 
+def test_no_self_test_against_a_canary_isolated_in_the_same_plan(responder: Responder,
+                                                               clean_lab) -> None:
+    """The lab's canaries are host1:22 and host2:22. Isolating both at once, each one's
+    canary is cut off by the same plan, so its timeout would prove nothing: the plan says
+    so and no host claims a passed self-test; alone, host1 still tests against host2."""
+    h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]
+    alone = responder.plan_isolate(["host1"])
+    assert f"irtui-canary {h2.v4} 22" in alone.render()
+    plan = responder.plan_isolate(["host1", "host2"])
+    notes = "\n".join(plan.notes)
+    for host in ("host1", "host2"):
+        assert f"{host}: every canary is a host this plan isolates too" in notes, notes
+    assert "irtui-canary" not in plan.render()
+    result = responder.execute(plan, lambda e: None)
+    try:
+        assert result.ok, result
+        assert not any("self-test: canary" in r.message for r in result.results), result
+        assert not tcp_connects(clean_lab.attacker.namespace, h1.v4, 22)
+    finally:
+        assert responder.execute(responder.plan_release(["host1", "host2"]),
+                                 lambda e: None).ok
+
+
 def test_group_isolation_one_failure_does_not_stop_the_others(lab_config: Config, clean_lab,
                                                               tmp_path) -> None:
     base = clean_lab.hosts[0].v4.rsplit(".", 1)[0]

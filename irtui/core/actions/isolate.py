@@ -10,6 +10,7 @@ fires, and irtui reports what the host did. The steps and their rules are in
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
@@ -66,6 +67,21 @@ def _bastion_notes(ctx: ActionContext, host: HostConfig) -> list[str]:
             "it is isolated those hosts cannot be reached (release it first to act on them)"]
 
 
+def _addresses_of(ctx: ActionContext, hosts: Sequence[HostConfig]
+                  ) -> dict[str, set[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    """Each host's addresses as far as known without a round trip: its configured address
+    when it is an IP, and the addresses its cached preflight profile found."""
+    found: dict[str, set[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
+    for host in hosts:
+        addresses = found.setdefault(host.name, set())
+        with contextlib.suppress(ValueError):
+            addresses.add(ipaddress.ip_address(host.address))
+        profile = ctx.profiles.cached(host.name)
+        if profile is not None:
+            addresses.update(a.ip for a in profile.facts.addresses)
+    return found
+
+
 def _canaries(canary: str | None, configured: Sequence[str]) -> list[tuple[str, int]]:
     endpoints: list[tuple[str, int]] = []
     for text in ([canary] if canary else list(configured)):
@@ -119,6 +135,8 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
     if len(chosen) == 1:
         plan.confirm_text = chosen[0].name
 
+    together = _addresses_of(ctx, chosen)
+
     def one(host: HostConfig) -> None:
         profile = ctx.changeable(host.name)
         facts = profile.facts
@@ -149,8 +167,15 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         plan.notes.append(f"{host.name}: stays reachable: {kept}, loopback"
                           + (f", {', '.join(extras)}" if extras else "")
                           + "; everything else is dropped in, out and forwarded")
-        target = next((e for e in endpoints if ipaddress.ip_address(e[0]) not in own), None)
-        if endpoints and target is None:
+        others = {a for name, addrs in together.items() if name != host.name for a in addrs}
+        usable = [e for e in endpoints if ipaddress.ip_address(e[0]) not in own]
+        target = next((e for e in usable if ipaddress.ip_address(e[0]) not in others), None)
+        if usable and target is None:
+            # its timeout would prove nothing: that host is being cut off too
+            plan.notes.append(f"{host.name}: every canary is a host this plan isolates too "
+                              f"({', '.join(f'{a}:{p}' for a, p in usable)}); no self-test "
+                              "(configure isolation.canaries outside the isolated hosts)")
+        elif endpoints and target is None:
             plan.notes.append(f"{host.name}: every canary is the host itself; no self-test")
         elif target is None:
             plan.notes.append(f"{host.name}: no canary configured (isolation.canaries): "
