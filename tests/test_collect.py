@@ -162,6 +162,9 @@ def test_caps_timeouts_and_failures_never_stop_a_collection(lab_config: Config,
     finally:
         responder.close()
     assert result.ok, result.results[0].message
+    message = result.results[0].message  # the responder sees which artifacts fell short
+    assert "1 failed (boom: exit 2)" in message, message
+    assert "2 partial (big, hang)" in message, message
     log = log_of(folders["host1"])
     assert log["big"]["status"] == "partial" and log["big"]["truncated"]
     assert log["big"]["stdout_bytes"] == 1_000_000

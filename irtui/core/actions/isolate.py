@@ -113,7 +113,8 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         keep_session_address: keep this SSH session's source address (turn off only when
             the session arrives through an address that must not stay allowed).
         canary: ``address:port`` for the self-test (default: the first of
-            ``isolation.canaries`` that is not the host itself).
+            ``isolation.canaries`` that is neither the host itself nor a host this plan
+            isolates too).
 
     Raises:
         InvalidTargetError: empty or unresolvable allowlist, or the target is the machine

@@ -184,9 +184,16 @@ class HostCollection:
                 "clock_uncertainty_s": f.clock_uncertainty}
 
     def summary(self) -> str:
-        """``N artifacts: 14 complete, 1 not available, ...``."""
+        """``N artifacts: 14 complete, 1 failed (fs-suid: exit 1), 1 not available, ...``:
+        failed and partial artifacts are named."""
         counts = Counter(r.status.value for r in self.records)
-        parts = [f"{n} {status}" for status, n in counts.most_common()]
+        named = {ArtifactStatus.FAILED, ArtifactStatus.PARTIAL}  # a responder must see which
+        parts = []
+        for status, n in counts.most_common():
+            names = [r.name + ("" if r.exit_code is None else f": exit {r.exit_code}")
+                     for r in self.records if r.status.value == status
+                     and r.status in named]
+            parts.append(f"{n} {status}" + (f" ({', '.join(names)})" if names else ""))
         unprivileged = [r.name for r in self.records
                         if any(n.startswith("ran without root") for n in r.notes)]
         text = f"{len(self.records)} artifacts: {', '.join(parts)}"
