@@ -376,3 +376,18 @@ def test_running_actions_guard_and_quit_question() -> None:
     running.finish(iso)
     assert running.question() is None and running.start(block) is None
     assert (running.question() or "").startswith("a block on host1 is in progress")
+
+
+def test_plan_tally_names_interrupted_and_inconclusive_hosts() -> None:
+    """``0 ok, 1 failed`` alone would hide that an interrupted isolation may be in force."""
+    from irtui.core.events import HostResult, Outcome, PlanResult
+
+    def result(*outcomes: Outcome) -> PlanResult:
+        return PlanResult("isolate", "isolate", tuple(HostResult(f"h{i}", o, "", 0.0)
+                                                      for i, o in enumerate(outcomes)))
+
+    assert result(Outcome.OK, Outcome.FAILED).tally() == "1 ok, 1 failed"
+    assert result(Outcome.INTERRUPTED).tally() == "0 ok, 1 failed (1 interrupted)"
+    assert result(Outcome.UNCHANGED, Outcome.INCONCLUSIVE, Outcome.INTERRUPTED,
+                  Outcome.FAILED).tally() == ("1 ok, 3 failed (1 inconclusive, "
+                                              "1 interrupted)")

@@ -148,8 +148,7 @@ class Printer:
                 word = "ok" if event.ok else event.outcome.value.upper()
                 print(f"{event.host}: {word} — {event.message} ({event.duration:.2f} s)")
             elif isinstance(event, PlanResult):
-                good, bad = event.counts
-                print(f"{event.summary}: {good} ok, {bad} failed")
+                print(f"{event.summary}: {event.tally()}")
             sys.stdout.flush()
 
 
@@ -218,8 +217,9 @@ def responder(config: Config, args: argparse.Namespace | None = None) -> Respond
 
 
 INTERRUPT_NOTICE = ("irtui: interrupted — stopping safely: no new step starts; an isolation "
-                    "already applied is not confirmed and its host rolls back by itself when "
-                    "its timer fires; the result is being recorded")
+                    "not yet confirmed is not confirmed now, and its host rolls back by "
+                    "itself when its timer fires (one already confirmed stays); each host's "
+                    "result below says where it stands, and is being recorded")
 
 
 @contextlib.contextmanager

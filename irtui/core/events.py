@@ -163,6 +163,16 @@ class PlanResult:
         good = sum(r.ok for r in self.results)
         return good, len(self.results) - good
 
+    def tally(self) -> str:
+        """``"2 ok, 1 failed"``, then, when there are any, how many of the failed were
+        inconclusive or interrupted (``"0 ok, 1 failed (1 interrupted)"``): an interrupted
+        host may well be in a known, intended state — its own result says which."""
+        good, bad = self.counts
+        special = [f"{n} {outcome.value}" for outcome in (Outcome.INCONCLUSIVE,
+                                                          Outcome.INTERRUPTED)
+                   if (n := sum(r.outcome is outcome for r in self.results))]
+        return f"{good} ok, {bad} failed" + (f" ({', '.join(special)})" if special else "")
+
 
 Event = (StepStarted | OutputLine | Countdown | Progress | RollbackEvent | StepFinished
          | HostResult | PlanResult)

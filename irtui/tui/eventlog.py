@@ -32,6 +32,5 @@ def event_lines(event: Event) -> list[str]:
         return [f"{WAIT_MARK}{event.host}: rollback timer {event.phase.value}"
                 + (f": {event.detail}" if event.detail else "")]
     if isinstance(event, PlanResult):
-        good, bad = event.counts
-        return [f"── {event.summary}: {good} ok, {bad} failed"]
+        return [f"── {event.summary}: {event.tally()}"]
     return []
