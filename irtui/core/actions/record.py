@@ -173,7 +173,8 @@ def report(ctx: ActionContext, incident: str, out_dir: Path, *, detected_at: str
     detected = utc_stamp(parse_time(detected_at)) if detected_at else None
     check = verify_record(ctx)
     inp = ReportInput(found, rec.store.records(found.id), environment(ctx.config),
-                      check.as_dict(), detected, conclusion, drill, rec.analyst)
+                      check.as_dict(), detected, conclusion, drill, rec.analyst,
+                      whole_record=rec.store.records(kinds=("plan", "host_result", "result")))
     return write_report(inp, rec.store, out_dir)
 
 

@@ -5,16 +5,28 @@ with their TTL, isolation periods, notifications).
 Times to contain and notify start at the detection time given to the report
 (``--detected-at``), else the one given when the incident was opened, else the opening.
 A host counts as contained from its first block or isolation that succeeded there (read
-back from the host, see :class:`~irtui.core.events.Outcome`).
+back from the host, see :class:`~irtui.core.events.Outcome`): a failed, interrupted or
+refused action never stops the clock.
+
+Runs stopped by an error before any change (:mod:`.stops`: refused input, an unreachable
+host while planning) are not actions: they are counted apart, so the totals and the
+timeline agree. Dry runs record nothing.
+
+Blocks: every entry blocked at some point, each with what became of it by the report's
+time (unblocked, expired, or still *intended*: the record holds what irtui meant to be
+true; the firewall's live state is what ``irtui drift`` reads).
 """
 
 from __future__ import annotations
 
+import enum
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from irtui.core.record.incidents import Incident
+from irtui.core.record.stops import Stop, StopKind
 from irtui.core.record.timeline import INTERRUPTED, Action
 from irtui.core.record.times import parse_time, seconds_between, utc_stamp
 
@@ -34,17 +46,62 @@ class HostMetrics:
     failed: int = 0
 
 
+class BlockState(enum.Enum):
+    """What became of a block by the report's time, per the record."""
+
+    INTENDED = "intended blocked"
+    """Neither unblocked nor expired on at least one host: irtui means it to be blocked."""
+    UNBLOCKED = "unblocked"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+    """Not unblocked, but its TTL was not recorded: it may have expired."""
+
+
 @dataclass(frozen=True)
 class BlockRow:
-    """One entry blocked on some hosts by one action, with its TTL (seconds; None for
-    permanent, ``"unknown"`` when the plan did not say) and when it ends."""
+    """One entry blocked on some hosts by one action.
+
+    Attributes:
+        entry: the address or prefix (``203.0.113.9/32``).
+        hosts: where it was placed (the hosts whose result succeeded).
+        ttl_s: its TTL in seconds; None for permanent, ``"unknown"`` when the plan did not
+            say.
+        placed_at, expires_at: UTC times (``expires_at`` None: permanent or unknown).
+        unblocked: ``(host, UTC time)`` of each later successful unblock of it.
+        state: what became of it by the report's time; ``ended_at`` when it was unblocked
+            everywhere or expired; ``intended_hosts`` where it is still meant to be blocked.
+    """
 
     entry: str
     hosts: tuple[str, ...]
     ttl_s: int | str | None
     placed_at: str
     expires_at: str | None
-    removed_at: str | None = None
+    unblocked: tuple[tuple[str, str], ...] = ()
+    state: BlockState = BlockState.INTENDED
+    ended_at: str | None = None
+    intended_hosts: tuple[str, ...] = ()
+
+    @property
+    def removed_at(self) -> str | None:
+        """When the last of its hosts was unblocked (None while any host is not)."""
+        done = {h for h, _ in self.unblocked}
+        return max(ts for _, ts in self.unblocked) if done >= set(self.hosts) else None
+
+    def at(self, now: datetime) -> BlockRow:
+        """This row with ``state``, ``ended_at`` and ``intended_hosts`` as of ``now``."""
+        removed = self.removed_at
+        expired = self.expires_at is not None and parse_time(self.expires_at) <= now
+        if removed and not (expired and self.expires_at and self.expires_at < removed):
+            return replace(self, state=BlockState.UNBLOCKED, ended_at=removed,
+                           intended_hosts=())
+        if expired:
+            return replace(self, state=BlockState.EXPIRED, ended_at=self.expires_at,
+                           intended_hosts=())
+        done = {h for h, _ in self.unblocked}
+        left = tuple(h for h in self.hosts if h not in done)
+        state = BlockState.UNKNOWN if self.ttl_s == "unknown" else BlockState.INTENDED
+        return replace(self, state=state, ended_at=None, intended_hosts=left)
 
 
 @dataclass(frozen=True)
@@ -71,6 +128,9 @@ class Metrics:
     succeeded: int = 0
     failed: int = 0
     interrupted: int = 0
+    refused: int = 0
+    not_run: int = 0
+    at: str = ""
     host_results_ok: int = 0
     host_results_failed: int = 0
     notifications_sent: int = 0
@@ -79,6 +139,20 @@ class Metrics:
     hosts: list[HostMetrics] = field(default_factory=list)
     blocks: list[BlockRow] = field(default_factory=list)
     isolations: list[IsolationPeriod] = field(default_factory=list)
+    uncontained: list[str] = field(default_factory=list)
+    """Hosts a block or isolation targeted (not skipped) that no such action contained."""
+    stops: list[Stop] = field(default_factory=list)
+    """Runs stopped by an error (``refused`` + ``not_run`` changed nothing)."""
+
+    @property
+    def intended_blocks(self) -> list[BlockRow]:
+        """Blocks still meant to be in force at :attr:`at` (per the record, not live)."""
+        return [b for b in self.blocks if b.state is BlockState.INTENDED]
+
+    @property
+    def unknown_blocks(self) -> list[BlockRow]:
+        """Blocks not unblocked whose TTL was not recorded (they may have expired)."""
+        return [b for b in self.blocks if b.state is BlockState.UNKNOWN]
 
     @property
     def hosts_contained(self) -> int:
@@ -92,14 +166,29 @@ class Metrics:
         return max(times) if times else None
 
 
-def _blocks(actions: Sequence[Action]) -> list[BlockRow]:
+def _net(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        return text
+
+
+def _unblocks(actions: Sequence[Action]) -> list[tuple[str, str, str]]:
+    """``(entry, host, UTC time)`` of every successful unblock, in time order."""
+    out = []
+    for action in actions:
+        if action.action != "unblock" or action.kind != "plan":
+            continue
+        intent = action.record.get("intent", {})
+        for host, result in action.results.items():
+            if result.ok:
+                out += [(_net(e), host, result.ts) for e in intent.get(host, {}).get("unblock", [])]
+    return sorted(set(out), key=lambda u: u[2])
+
+
+def _blocks(actions: Sequence[Action], later: Sequence[Action], now: datetime) -> list[BlockRow]:
     rows: list[BlockRow] = []
     for action in actions:
-        if action.action == "unblock" and action.kind == "plan":
-            entries = action.record.get("entries", {})
-            gone = {e for h, r in action.results.items() if r.ok for e in entries.get(h, {})}
-            rows = [replace(r, removed_at=action.end)
-                    if r.removed_at is None and r.entry in gone else r for r in rows]
         if action.action != "block" or action.kind != "plan":
             continue
         intent = action.record.get("intent", {})
@@ -112,10 +201,15 @@ def _blocks(actions: Sequence[Action]) -> list[BlockRow]:
                 ttl = intent.get(host, {}).get("ttl_s", "unknown")
         placed = action.end or action.ts
         expires = (utc_stamp(parse_time(placed) + timedelta(seconds=ttl))
-                   if isinstance(ttl, int) else None)
+                   if isinstance(ttl, int) and ttl else None)
         rows += [BlockRow(entry, tuple(sorted(hosts)), ttl, placed, expires)
                  for entry, hosts in per_entry.items()]
-    return rows
+    seen = {a.id for a in actions}
+    for entry, host, ts in _unblocks([*actions, *(a for a in later if a.id not in seen)]):
+        rows = [replace(r, unblocked=(*r.unblocked, (host, ts)))
+                if _net(r.entry) == entry and host in r.hosts and r.placed_at <= ts
+                and host not in {h for h, _ in r.unblocked} else r for r in rows]
+    return [r.at(now) for r in rows]
 
 
 def _isolations(actions: Sequence[Action]) -> list[IsolationPeriod]:
@@ -134,20 +228,32 @@ def _isolations(actions: Sequence[Action]) -> list[IsolationPeriod]:
 
 
 def compute(incident: Incident, actions: Sequence[Action],
-            detected_at: str | None = None) -> Metrics:
+            detected_at: str | None = None, *, stops: Sequence[Stop] = (),
+            later: Sequence[Action] = (), now: datetime | None = None) -> Metrics:
     """The metrics of ``incident`` from its ``actions`` (see
     :func:`~irtui.core.record.timeline.actions_of`).
 
     Args:
         detected_at: UTC record time to measure from (already parsed by the caller).
+        stops: its runs stopped by an error (:func:`~irtui.core.record.stops.stops_of`).
+        later: actions of the whole record (every incident), so an unblock recorded in
+            another incident ends this incident's block too; default none.
+        now: the report's time (aware, UTC) for expiries; default now.
     """
+    now = now or datetime.now(UTC)
     if detected_at:
         start, source = detected_at, "detection time given to the report"
     elif incident.detected_at:
         start, source = incident.detected_at, "detection time given when the incident was opened"
     else:
         start, source = incident.opened_at, "opening of the incident"
-    m = Metrics(start, source, actions=len(actions))
+    m = Metrics(start, source, actions=len(actions), at=utc_stamp(now), stops=list(stops))
+    for stop in stops:
+        m.refused += stop.kind is StopKind.REFUSED
+        m.not_run += stop.kind is StopKind.NOT_RUN
+        if stop.kind is StopKind.FAILED and stop.action_id is None:
+            m.actions += 1  # a failure no recorded action accounts for
+            m.failed += 1
     hosts: dict[str, HostMetrics] = {}
     for action in actions:
         if action.ok:
@@ -181,6 +287,9 @@ def compute(incident: Incident, actions: Sequence[Action],
                 hm.contained_at = result.ts
                 hm.time_to_contain_s = seconds_between(start, result.ts)
     m.hosts = sorted(hosts.values(), key=lambda h: h.host)
-    m.blocks = _blocks(actions)
+    targeted = {h for a in actions if a.action in CONTAINING and a.kind == "plan"
+                for h in a.hosts if h not in a.record.get("skipped", {})}
+    m.uncontained = sorted(h.host for h in m.hosts if h.host in targeted and not h.contained_at)
+    m.blocks = _blocks(actions, later, now)
     m.isolations = _isolations(actions)
     return m

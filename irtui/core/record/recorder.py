@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irtui.core.audit import AuditRecord
-from irtui.core.errors import AuditError, InvalidTargetError
+from irtui.core.errors import AuditError, InvalidTargetError, IrtuiError
 from irtui.core.events import (
     Event,
     HostResult,
@@ -37,6 +38,7 @@ from irtui.core.events import (
 from irtui.core.plan import EntryFate, Plan
 from irtui.core.record.incidents import parse_id
 from irtui.core.record.register import IncidentRegister, analyst_name
+from irtui.core.record.stops import StopKind, classify
 from irtui.core.record.store import Record, RecordStore, SQLiteStore
 from irtui.core.record.timeline import actions_of, summary_text
 from irtui.core.record.times import utc_stamp
@@ -58,7 +60,7 @@ def _intent(plan: Plan, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             if "ttl_s" in params:
                 out[host]["ttl_s"] = params["ttl_s"]
         elif plan.action == "unblock":
-            out[host] = {"unblock": list(entries)}
+            out[host] = {"unblock": [e for e, st in entries.items() if not st.refused]}
         elif plan.action in ("isolate", "release"):
             out[host] = {"isolated": plan.action == "isolate"}
     return out
@@ -184,6 +186,8 @@ class IncidentRecorder:
         self._lock = threading.RLock()
         self._params: dict[int, tuple[Plan, dict[str, Any]]] = {}
         self._last: ActionTrack | None = None
+        self._last_written = -1
+        self._failed_note: tuple[str, int] | None = None
 
     @classmethod
     def for_config(cls, config: Config, **kwargs: Any) -> IncidentRecorder:
@@ -195,7 +199,9 @@ class IncidentRecorder:
 
     def append(self, kind: str, incident: str | None, **fields: Any) -> Record:
         """Append one record (see :meth:`IncidentRegister.append`)."""
-        return self.register.append(kind, incident, **fields)
+        record = self.register.append(kind, incident, **fields)
+        self._last_written = record.seq
+        return record
 
     def _file(self, path: Path, data: bytes, append: bool) -> None:
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
@@ -297,17 +303,42 @@ class IncidentRecorder:
 
     def note(self, action: str, summary: str, ok: bool, detail: str = "") -> None:
         """Record an action that is not a remote plan (e.g. a notification)."""
-        self.append("action", self.incident_for(summary), action=action, summary=summary,
-                    ok=ok, detail=detail, reason=self.reason)
+        record = self.append("action", self.incident_for(summary), action=action,
+                             summary=summary, ok=ok, detail=detail, reason=self.reason)
+        self._failed_note = None if ok else (action, record.seq)
         self.records.append(AuditRecord(utc_stamp(), action, summary, ok, detail))
 
-    def error(self, action: str, message: str) -> None:
-        """Record an error that stopped an action before it had a plan (bad input, an
-        unreachable host while planning). Never raises."""
+    def error(self, action: str, message: str, error: BaseException | None = None, *,
+              dry_run: bool = False) -> None:
+        """Record an error that stopped a verb, with whether anything had changed (its
+        :class:`~irtui.core.record.stops.StopKind`): a refusal of bad input or an error
+        while planning changed nothing and is not a failed action; an error while a plan of
+        this session runs, or right after a failed notification of the same verb, belongs
+        to that action (``action_id``). Never raises.
+
+        Args:
+            action: the verb; message: the error's one line.
+            error: the exception; default the one being handled (``sys.exception()``) when
+                its line is ``message``.
+            dry_run: the verb was a ``--dry-run``.
+        """
+        if error is None:
+            handled = sys.exception()
+            error = handled if isinstance(handled, IrtuiError) and handled.line == message \
+                else None
+        with self._lock:
+            running = self._last
+            note = self._failed_note
+        owner = running.id if running is not None else None
+        if owner is None and note is not None and note == (action, self._last_written):
+            owner = note[1]
+        kind = StopKind.FAILED if owner is not None else classify(error, running=False)
         try:
             incident = self.incident_id()
             if incident:
-                self.append("error", incident, action=action, message=message)
+                self.append("error", incident, action=action, message=message,
+                            stop=kind.value, action_id=owner, dry_run=dry_run,
+                            error_type=type(error).__name__ if error else None)
         except (AuditError, InvalidTargetError):
             pass
 

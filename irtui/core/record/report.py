@@ -13,6 +13,7 @@ import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from irtui.core.errors import AuditError
 from irtui.core.record.chain import digest
 from irtui.core.record.incidents import Incident
 from irtui.core.record.metrics import Metrics, compute
+from irtui.core.record.stops import Stop, stops_of
 from irtui.core.record.store import Record, RecordStore
 from irtui.core.record.timeline import Action, actions_of
 from irtui.core.record.times import seconds_between, utc_stamp
@@ -40,6 +42,9 @@ class ReportInput:
         conclusion: the analyst's conclusion (default: the closing note, if any).
         drill: the drill's sections (see :mod:`irtui.lab.drill`), or None.
         generated_by: ``user@host``.
+        whole_record: the records of every incident (chain order), so an unblock recorded
+            in another incident ends this one's block; None: only ``records``.
+        at: the report's time (aware, UTC) for expiries; None: now.
     """
 
     incident: Incident
@@ -51,6 +56,8 @@ class ReportInput:
     drill: Mapping[str, Any] | None = None
     generated_by: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    whole_record: Sequence[Record] | None = None
+    at: datetime | None = None
 
 
 def duration(seconds: float | None) -> str:
@@ -88,7 +95,17 @@ def _evidence(body: dict[str, Any]) -> dict[str, Any]:
             "bytes": body.get("bytes", ""), "command": body.get("command", "")}
 
 
-def _describe(record: Record, actions: Mapping[int, Action]) -> dict[str, Any] | None:
+def _stopped(row: dict[str, Any], stop: Stop) -> None:
+    """A timeline row for a run stopped by an error: refused or not run changed nothing and
+    never reads "failed"; one inside an action points at it."""
+    what = {"refused": "refused", "not run": "not run"}.get(stop.kind.value, "error in")
+    row.update(what=f"{what}: {stop.action}" + (" (dry run)" if stop.dry_run else "")
+               + (f" (action #{stop.action_id})" if stop.action_id is not None else ""),
+               outcome=stop.kind.label, css=stop.kind.name.lower(), detail=stop.message)
+
+
+def _describe(record: Record, actions: Mapping[int, Action],
+              stops: Mapping[int, Stop]) -> dict[str, Any] | None:
     b = record.body
     kind = record.kind
     row: dict[str, Any] = {"ts": record.ts, "analyst": b.get("analyst", ""), "hosts": "",
@@ -109,8 +126,7 @@ def _describe(record: Record, actions: Mapping[int, Action]) -> dict[str, Any] |
         if kind == "action" and b.get("detail"):
             row["detail"] += f"; {b.get('detail')}"
     elif kind == "error":
-        row.update(what=f"error in {b.get('action')}", outcome="failed",
-                   detail=b.get("message", ""))
+        _stopped(row, stops[record.seq])
     elif kind == "plan.declined":
         row.update(what=f"declined: {b.get('summary')}", outcome="declined")
     elif kind == "evidence":
@@ -130,6 +146,7 @@ def _describe(record: Record, actions: Mapping[int, Action]) -> dict[str, Any] |
                    detail=f"from {b.get('source')} line {b.get('line')}")
     else:
         return None
+    row.setdefault("css", row["outcome"])
     return row
 
 
@@ -155,7 +172,10 @@ def build_context(inp: ReportInput, store: RecordStore) -> dict[str, Any]:
     """Everything the templates show, from ``inp``'s records."""
     actions = actions_of(inp.records)
     by_id = {a.id: a for a in actions}
-    metrics: Metrics = compute(inp.incident, actions, inp.detected_at)
+    stops = stops_of(inp.records)
+    later = actions_of(inp.whole_record) if inp.whole_record is not None else []
+    metrics: Metrics = compute(inp.incident, actions, inp.detected_at, stops=stops,
+                               later=later, now=inp.at)
     per_host: dict[str, list[dict[str, Any]]] = {}
     for action in actions:
         for host, r in action.results.items():
@@ -168,7 +188,8 @@ def build_context(inp: ReportInput, store: RecordStore) -> dict[str, Any]:
                     {"ts": action.ts, "what": action.summary, "outcome": "interrupted",
                      "ok": False, "message": "no result recorded (process stopped)",
                      "duration": None})
-    timeline = [row for r in inp.records if (row := _describe(r, by_id)) is not None]
+    by_seq = {s.seq: s for s in stops}
+    timeline = [row for r in inp.records if (row := _describe(r, by_id, by_seq)) is not None]
     closing = [h[4] for h in inp.incident.history if h[3] == "closed" and h[4]]
     return {
         "incident": inp.incident, "metrics": metrics, "actions": actions,
@@ -180,8 +201,25 @@ def build_context(inp: ReportInput, store: RecordStore) -> dict[str, Any]:
         "generated_by": inp.generated_by,
         "conclusion": inp.conclusion or (closing[-1] if closing else ""),
         "scope": sorted({h for a in actions for h in a.hosts}),
-        "iocs": sorted({row.entry for row in metrics.blocks}), **inp.extra,
+        "iocs": sorted({row.entry for row in metrics.blocks}),
+        "intended": _intended(metrics), "ever_blocked": _by_entry(metrics), **inp.extra,
     }
+
+
+def _intended(metrics: Metrics) -> list[tuple[str, list[str]]]:
+    """``(entry, hosts)`` still meant to be blocked at the report's time, per the record."""
+    hosts: dict[str, set[str]] = {}
+    for row in metrics.intended_blocks:
+        hosts.setdefault(row.entry, set()).update(row.intended_hosts)
+    return [(entry, sorted(where)) for entry, where in sorted(hosts.items())]
+
+
+def _by_entry(metrics: Metrics) -> list[tuple[str, list[Any]]]:
+    """Every entry blocked at some point, with its blocks (placed in time order)."""
+    rows: dict[str, list[Any]] = {}
+    for row in metrics.blocks:
+        rows.setdefault(row.entry, []).append(row)
+    return sorted(rows.items())
 
 
 def _environment() -> jinja2.Environment:
