@@ -48,6 +48,14 @@ def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]
     if not targets:
         if any(feed.refused for _, feed in feeds):
             _feed_lines(feeds, None)
+        if feeds:
+            names = ", ".join(name for name, _ in feeds)
+            kind = "feed" if len(feeds) == 1 else "feeds"
+            unusable = " (no record in it irtui can block)" if any(
+                feed.refused for _, feed in feeds) else ""
+            raise InvalidTargetError(f"{kind} {names} held no address{unusable}; nothing to "
+                                     f"{args.cmd}", "check the path given to --from-file "
+                                     "(is it the right, non-empty file?) or name addresses")
         raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
     return targets, feeds
 
