@@ -175,7 +175,7 @@ def test_cli_block_and_unblock_from_stdin_feeds(clean_lab, tmp_path) -> None:
     irtui = [sys.executable, "-m", "irtui", "--config", str(config)]
     out = subprocess.run([*irtui, "block", "--on", "host1", "--from-file", "-", "-q"],
                          input=doc, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 5, out.stderr  # 2 decisions refused (EXIT_REFUSED)
     assert "stdin (crowdsec): read 4 · planned 2 · duplicates 0 · refused 2" in out.stderr
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
     feed = tmp_path / "back.txt"

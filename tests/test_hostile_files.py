@@ -193,3 +193,30 @@ def test_ssh_config_including_a_fifo_is_a_config_problem(tmp_path: Path, fifo: P
     out = run_irtui("--config", str(cfg), "status", timeout=QUICK)
     assert out.returncode == 2, out.stderr
     assert f"ssh config {fifo} is a FIFO, not a file" in refusal_line(out)
+
+
+# ---- 5. some requested entries refused: exit 5, the valid ones still blocked ------------------
+
+@pytest.mark.lab
+def test_mixed_block_blocks_the_valid_entry_and_exits_5(clean_lab, tmp_path: Path) -> None:
+    """``block --on host1 <attacker> 999.1.1.1``: the attacker is cut, the bad IOC is named,
+    and the exit code tells a script that not everything it passed was blocked."""
+    from irtui.lab.probe import tcp_connects
+
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    cfg = config_copy(clean_lab, tmp_path / "config.toml",
+                      audit={"dir": str(tmp_path / "audit")})
+    dry = run_irtui("--config", str(cfg), "block", "--on", "host1", attacker.v4, "999.1.1.1",
+                    "--dry-run", timeout=60)
+    assert dry.returncode == 5, dry.stderr
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
+    out = run_irtui("--config", str(cfg), "block", "--on", "host1", attacker.v4, "999.1.1.1",
+                    timeout=60)
+    assert out.returncode == 5, out.stdout + out.stderr
+    assert b"host1: 999.1.1.1 refused" in out.stderr and b"1 to add" in out.stderr
+    assert b"host1: ok" in out.stdout
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)  # the valid one IS blocked
+    again = run_irtui("--config", str(cfg), "unblock", "--on", "host1", attacker.v4,
+                      timeout=60)
+    assert again.returncode == 0, again.stderr  # nothing refused: still 0
+    assert tcp_connects(attacker.namespace, h1.v4, 22)

@@ -8,7 +8,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from irtui.commands import jsonout
-from irtui.commands.common import ON_HELP, action_parser, hosts_exit, responder, run_plan
+from irtui.commands.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    ON_HELP,
+    action_parser,
+    hosts_exit,
+    responder,
+    run_plan,
+)
 from irtui.core.errors import InvalidTargetError, IrtuiError
 
 if TYPE_CHECKING:
@@ -70,7 +78,8 @@ def _feed_lines(feeds: list[tuple[str, Feed]], plan: Plan | None) -> None:
 
 
 def cmd_block(args: argparse.Namespace, config: Config) -> int:
-    """``irtui block``: plan, check the typed prefix confirmation, execute, account."""
+    """``irtui block``: plan, check the typed prefix confirmation, execute, account. Exit 5
+    (EXIT_REFUSED) when the valid entries were blocked but some requested ones refused."""
     fw = responder(config, args)
     ttl = args.ttl if args.ttl is not None else "default"
     targets, feeds = _targets(args)
@@ -90,7 +99,13 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
     code = run_plan(args, fw, plan)
     _accounting(plan)
     _feed_lines(feeds, plan)
-    return code
+    return _with_feed_refusals(code, feeds)
+
+
+def _with_feed_refusals(code: int, feeds: list[tuple[str, Feed]]) -> int:
+    """``code``, or EXIT_REFUSED when it is EXIT_OK but a feed held records irtui could
+    not use (they were requested and are not applied)."""
+    return EXIT_REFUSED if code == EXIT_OK and any(f.refused for _, f in feeds) else code
 
 
 def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
@@ -100,7 +115,7 @@ def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
     plan = fw.plan_unblock(targets, args.on)
     code = run_plan(args, fw, plan)
     _feed_lines(feeds, plan)
-    return code
+    return _with_feed_refusals(code, feeds)
 
 
 def cmd_isolate(args: argparse.Namespace, config: Config) -> int:
