@@ -5,7 +5,8 @@ parser and maps errors to exit codes.
 
 Exit codes: 0 success; 1 the action failed on at least one host; 2 bad input or config
 (nothing changed); 3 a host could not be reached or its key was refused (nothing changed
-there); 4 a secret or notification problem; 130 interrupted (Ctrl-C; 143 SIGTERM, 129
+there); 4 a secret or notification problem; 5 some requested entries were refused, the
+others applied; 130 interrupted (Ctrl-C; 143 SIGTERM, 129
 SIGHUP).
 
 Every verb takes ``--json``: one JSON document on stdout (schema ``irtui/1``, see

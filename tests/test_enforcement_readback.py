@@ -158,7 +158,7 @@ def test_a_scope_id_line_does_not_sink_the_feed(clean_lab, tmp_path: Path) -> No
                           str(clean_lab.config_path), "block", "--from-file", str(feed),
                           "--on", "host1", "--ttl", "1h"], capture_output=True, text=True,
                          timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 5, out.stdout + out.stderr  # one entry refused (EXIT_REFUSED)
     assert "2001:db8::1%eth0 refused" in out.stderr and "scope id" in out.stderr
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
     listed = ns_run(h1.namespace, ["nft", "list", "table", "inet", "irtui"]).stdout.decode()

@@ -175,7 +175,7 @@ def test_cli_block_and_unblock_from_stdin_feeds(clean_lab, tmp_path) -> None:
     irtui = [sys.executable, "-m", "irtui", "--config", str(config)]
     out = subprocess.run([*irtui, "block", "--on", "host1", "--from-file", "-", "-q"],
                          input=doc, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 5, out.stderr  # 2 decisions refused (EXIT_REFUSED)
     assert "stdin (crowdsec): read 4 · planned 2 · duplicates 0 · refused 2" in out.stderr
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
     feed = tmp_path / "back.txt"
@@ -185,3 +185,18 @@ def test_cli_block_and_unblock_from_stdin_feeds(clean_lab, tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert tcp_connects(attacker.namespace, h1.v4, 22)
     assert "read 2 · planned 0 · duplicates 0 · refused 0" in out.stderr
+
+
+@given(st.sampled_from(["198.18.16.1/32", "2001:db8::1/128", "203.0.113.0/24"]),
+       st.sampled_from(["the responder's management address (this SSH session)",
+                        "the host's own address", "firewall.never_block"]))
+def test_a_refusal_naming_the_entry_itself_keeps_the_network(net: str, rule: str) -> None:
+    """The entry IS the protected network (the responder's own address in a feed): the
+    summary still names it, never ``overlaps , the responder's…``."""
+    feed = detect_and_read(f"{net}\n")
+    plan = Plan("block", "", ["h1"])
+    plan.entries["h1"] = {net: EntryStatus(EntryFate.REFUSED, f"overlaps {net}, {rule}")}
+    acc = account("f.txt", feed, plan)
+    assert acc.refused == {f"overlaps {net}, {rule}": 1}
+    assert f"refused 1 (overlaps {net}, {rule}: 1)" in acc.line()
+    assert "overlaps ," not in acc.line()

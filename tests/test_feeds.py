@@ -275,7 +275,7 @@ def test_dry_run_import_changes_nothing_and_prints_the_plan(
 
     out = irtui_cli(clean_lab.config_path, "block", "--from-file", str(path), "--on", "host1",
                     "--dry-run")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 5, out.stderr  # the plan refuses entries (EXIT_REFUSED)
     n_blocked = len(feed.blocked)
     # accounting on stderr: every refusal with its rule, then the totals
     assert (f"plan for entries × hosts: {FEED_SIZE - 1} — {len(feed.refused)} refused, "

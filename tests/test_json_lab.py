@@ -38,7 +38,7 @@ def test_block_blocks_status_drift_reapply_unblock(clean_lab, tmp_path: Path) ->
     assert all(r["error"] is None and r["backend"] for r in probe["data"]["hosts"])
 
     dry = irtui_json("block", "203.0.113.7", SCOPED, "--from-file", str(feed), *on, "--ttl",
-                     "1h", "--dry-run", config=cfg)
+                     "1h", "--dry-run", config=cfg, expect=5)  # entries refused: exit 5
     plan = dry["plan"]
     assert dry["dry_run"] and dry["results"] == [] and dry["incident"] is None
     assert plan["action"] == "block" and plan["hosts"] == ["host1", "host2"]
@@ -56,7 +56,7 @@ def test_block_blocks_status_drift_reapply_unblock(clean_lab, tmp_path: Path) ->
     assert tcp_connects(attacker.namespace, h1.v4, 22)  # the dry run changed nothing
 
     done = irtui_json("block", attacker.v4, SCOPED, *on, "--ttl", "1h", "--reason", "C2",
-                      config=cfg)
+                      config=cfg, expect=5)  # blocked the valid one, refused the other
     assert done["incident"] and not done["dry_run"] and done["plan"]["refused"]
     assert [(r["host"], r["outcome"], r["ok"]) for r in done["results"]] == [
         ("host1", "ok", True), ("host2", "ok", True)]

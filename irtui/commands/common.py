@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from irtui.core.record import IncidentRecorder
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_NOTIFY = 0, 1, 2, 3, 4
+EXIT_REFUSED = 5
+"""Done, but some requested entries were refused (malformed, protected by a guardrail, a
+feed record irtui cannot block): the valid ones were applied (or, with --dry-run, would
+be). Not 2, which promises that nothing changed; not 1, which means a host failed."""
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, as shells report a command ended by Ctrl-C."""
 ON_HELP = "enforcement point: host name, @group or all (repeatable)"
@@ -258,8 +262,10 @@ def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
     the result is recorded, marked interrupted.
 
     Returns:
-        EXIT_OK; EXIT_FAILED when any host failed (inconclusive included); 128 + the
-        signal number (130 for Ctrl-C) when interrupted.
+        EXIT_OK; EXIT_REFUSED (5) when every host succeeded (or, with ``--dry-run``,
+        would run) but some requested entries were refused (:func:`refused_exit`);
+        EXIT_FAILED when any host failed (inconclusive included); 128 + the signal number
+        (130 for Ctrl-C) when interrupted.
     """
     from irtui.commands.jsonout import report
 
@@ -268,11 +274,20 @@ def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
         print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         print(plan.render())
-        return EXIT_OK
+        return refused_exit(plan)
     cancel = threading.Event()
     with interruptible(cancel) as caught:
         result = fw.execute(plan, Printer(args.quiet), cancel)
     report().add_result(result)
     if caught:
         return 128 + caught[0]
-    return EXIT_OK if result.ok else EXIT_FAILED
+    return refused_exit(plan) if result.ok else EXIT_FAILED
+
+
+def refused_exit(plan: Plan, more_refused: bool = False) -> int:
+    """EXIT_REFUSED (5) when ``plan`` refused any requested entry on any host, or
+    ``more_refused`` (e.g. feed records no plan could take), else EXIT_OK: a script must
+    see that an IOC it passed was NOT blocked even though the rest was."""
+    refused = more_refused or any(status.refused for per_host in plan.entries.values()
+                                  for status in per_host.values())
+    return EXIT_REFUSED if refused else EXIT_OK

@@ -8,7 +8,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from irtui.commands import jsonout
-from irtui.commands.common import ON_HELP, action_parser, hosts_exit, responder, run_plan
+from irtui.commands.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    ON_HELP,
+    action_parser,
+    hosts_exit,
+    responder,
+    run_plan,
+)
 from irtui.core.errors import InvalidTargetError, IrtuiError
 
 if TYPE_CHECKING:
@@ -48,6 +56,14 @@ def _targets(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, Feed]
     if not targets:
         if any(feed.refused for _, feed in feeds):
             _feed_lines(feeds, None)
+        if feeds:
+            names = ", ".join(name for name, _ in feeds)
+            kind = "feed" if len(feeds) == 1 else "feeds"
+            unusable = " (no record in it irtui can block)" if any(
+                feed.refused for _, feed in feeds) else ""
+            raise InvalidTargetError(f"{kind} {names} held no address{unusable}; nothing to "
+                                     f"{args.cmd}", "check the path given to --from-file "
+                                     "(is it the right, non-empty file?) or name addresses")
         raise InvalidTargetError("no address given", "name addresses or use --from-file FEED")
     return targets, feeds
 
@@ -62,7 +78,8 @@ def _feed_lines(feeds: list[tuple[str, Feed]], plan: Plan | None) -> None:
 
 
 def cmd_block(args: argparse.Namespace, config: Config) -> int:
-    """``irtui block``: plan, check the typed prefix confirmation, execute, account."""
+    """``irtui block``: plan, check the typed prefix confirmation, execute, account. Exit 5
+    (EXIT_REFUSED) when the valid entries were blocked but some requested ones refused."""
     fw = responder(config, args)
     ttl = args.ttl if args.ttl is not None else "default"
     targets, feeds = _targets(args)
@@ -82,7 +99,13 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
     code = run_plan(args, fw, plan)
     _accounting(plan)
     _feed_lines(feeds, plan)
-    return code
+    return _with_feed_refusals(code, feeds)
+
+
+def _with_feed_refusals(code: int, feeds: list[tuple[str, Feed]]) -> int:
+    """``code``, or EXIT_REFUSED when it is EXIT_OK but a feed held records irtui could
+    not use (they were requested and are not applied)."""
+    return EXIT_REFUSED if code == EXIT_OK and any(f.refused for _, f in feeds) else code
 
 
 def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
@@ -92,7 +115,7 @@ def cmd_unblock(args: argparse.Namespace, config: Config) -> int:
     plan = fw.plan_unblock(targets, args.on)
     code = run_plan(args, fw, plan)
     _feed_lines(feeds, plan)
-    return code
+    return _with_feed_refusals(code, feeds)
 
 
 def cmd_isolate(args: argparse.Namespace, config: Config) -> int:

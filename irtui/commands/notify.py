@@ -25,9 +25,10 @@ BODY_LIMITS_BYTES = 1 << 20
 
 
 def _read_body(path: str) -> str:
+    """The body from ``path``, or from stdin for ``-`` (UTF-8, at most 1 MiB, no NUL). A
+    pipe is fine (``-``, ``<(cmd)``, a FIFO the responder writes into), as for a feed."""
     from irtui.core.textfile import TextLimits, read_text_file
 
-    """The body from ``path``, or from stdin for ``-`` (UTF-8, at most 1 MiB, no NUL)."""
     source = "/dev/stdin" if path == "-" else path
     return read_text_file(source, "the message body", TextLimits(BODY_LIMITS_BYTES,
                                                              BODY_LIMITS_BYTES),
@@ -54,9 +55,17 @@ def _message(args: argparse.Namespace, fw: Responder) -> tuple[str, str]:
 
 def cmd_notify(args: argparse.Namespace, config: Config) -> int:
     """``irtui notify``: send one message to every chosen channel (each reports its own
-    result), or with ``--dry-run`` print what each channel would send."""
+    result), or with ``--dry-run`` print what each channel would send.
+
+    Returns:
+        EXIT_OK; EXIT_NOTIFY (4) when a channel failed or was not configured, and with
+        ``--dry-run`` when a preview shows a channel would not send. An attachment that is
+        not a regular file, or attachments over the cap, raise InvalidTargetError (exit 2)
+        before anything is recorded or connected to."""
+    from irtui.core.notify.attachments import check_attachments
     from irtui.core.notify.dispatch import Outgoing
 
+    check_attachments(args.attach or ())  # before the record or any connection
     fw = responder(config, args)
     try:
         subject, body = _message(args, fw)
@@ -73,7 +82,8 @@ def cmd_notify(args: argparse.Namespace, config: Config) -> int:
                     print(f"   would not send: {p.problem.line}")
                 if p.text:
                     print(p.text)
-            return EXIT_OK
+            # a preview that shows a channel would not send is not a success (exit 4)
+            return EXIT_NOTIFY if any(p.problem is not None for p in previews) else EXIT_OK
         results = fw.notify(out, channels)
     finally:
         fw.close()

@@ -370,7 +370,8 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(
             [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p))
     try:
-        text = read_text_file(p, "config", CONFIG_LIMITS, "check the path given to --config")
+        text = read_text_file(p, "config", CONFIG_LIMITS, "check the path given to --config",
+                              pipes=False)
     except TextFileError as exc:
         raise ConfigError([f"{exc.reason}; {exc.fix}"], str(p)) from None
     except InvalidTargetError as exc:  # unreadable

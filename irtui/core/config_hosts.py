@@ -16,9 +16,10 @@ from typing import Any
 
 import tomli_w
 
-from irtui.core.config import HOST_NAME_RE, parse_config, write_text_atomic
-from irtui.core.errors import ConfigError
+from irtui.core.config import CONFIG_LIMITS, HOST_NAME_RE, parse_config, write_text_atomic
+from irtui.core.errors import ConfigError, InvalidTargetError
 from irtui.core.inventory import InventoryHost
+from irtui.core.textfile import TextFileError, read_text_file
 
 
 @dataclass
@@ -60,10 +61,13 @@ def plan_import(path: str | Path, hosts: Sequence[InventoryHost], source: str) -
             (every problem named).
     """
     target = Path(path)
-    try:
-        old = target.read_text("utf-8") if target.exists() else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"cannot read it ({exc})"], str(target)) from None
+    try:  # bounded, and a FIFO is refused before it is opened (open(2) would block)
+        old = read_text_file(target, "config", CONFIG_LIMITS, "check the path given to "
+                             "--config", pipes=False) if target.exists() else ""
+    except TextFileError as exc:
+        raise ConfigError([f"{exc.reason}; {exc.fix}"], str(target)) from None
+    except InvalidTargetError as exc:
+        raise ConfigError([f"cannot read it ({exc.problem})"], str(target)) from None
     try:
         existing = {str(h.get("name")) for h in tomllib.loads(old).get("hosts", [])
                     if isinstance(h, dict)}

@@ -60,8 +60,16 @@ def _key(text: str) -> str:
 
 
 def _category(reason: str, entry: str) -> str:
-    """A refusal reason without the entry itself, so equal rules count together."""
-    text = reason.replace(repr(entry), "").replace(entry, "").strip(" :")
+    """A refusal reason without the entry it is about, so equal rules count together: only
+    a leading subject (``'bogus' is not…``, ``127.0.0.1/32 overlaps…``) is dropped; the
+    entry named elsewhere in the reason (``overlaps 198.18.16.1/32, the responder's
+    management address``, refusing that very address) is the rule's network and stays."""
+    text = reason.strip()
+    for subject in (repr(entry), entry):
+        if subject and text.startswith(subject):
+            text = text[len(subject):]
+            break
+    text = text.strip(" :")
     return text.split(";")[0].strip() or reason
 
 

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from irtui.core.errors import InvalidTargetError
+from irtui.core.textfile import TextLimits, read_text_file
+
+INVENTORY_LIMITS = TextLimits(max_bytes=16 << 20, max_line=64 << 10)
+"""An inventory file is at most 16 MiB, lines at most 64 Ki characters (irtui's caps)."""
 
 VAR_KEYS = {"address": ("ansible_host", "ansible_ssh_host"),
             "port": ("ansible_port", "ansible_ssh_port"),
@@ -204,17 +208,13 @@ def read_inventory(path: str | Path) -> list[InventoryHost]:
     like YAML (``all:``/``---``), else INI.
 
     Raises:
-        InvalidTargetError: unreadable, not UTF-8, or malformed (line named).
+        InvalidTargetError: unreadable; a FIFO or socket (refused unopened); binary, not
+            UTF-8 or over :data:`INVENTORY_LIMITS`; or malformed (line named).
     """
     p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise InvalidTargetError(f"cannot read inventory {p} ({exc.strerror})",
-                                 "check the path") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidTargetError(f"inventory {p} is not UTF-8 text (byte {exc.start})",
-                                 "convert it to UTF-8") from None
+    # a FIFO is refused before it is opened (no writer: open(2) would block)
+    text = read_text_file(p, "inventory", INVENTORY_LIMITS, "check the inventory path",
+                          pipes=False)
     first = next((line.strip() for line in text.splitlines()
                   if line.strip() and not line.lstrip().startswith("#")), "")
     yaml_like = p.suffix in (".yml", ".yaml") or first == "---" or (

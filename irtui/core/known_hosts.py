@@ -28,6 +28,7 @@ import paramiko
 
 from irtui.core.errors import HostKeyError, SSHError
 from irtui.core.settings import HostConfig
+from irtui.core.textfile import special_kind
 
 MAX_KNOWN_HOSTS_BYTES = 64 << 20
 """Largest known_hosts file read (64 MiB, some hundred thousand keys)."""
@@ -166,6 +167,9 @@ def load_known_hosts(path: Path) -> KnownHosts:
             :data:`MAX_KNOWN_HOSTS_BYTES`.
     """
     fix = "set ssh.known_hosts to a file holding your hosts' verified keys"
+    kind = special_kind(path)
+    if kind is not None:  # open(2) of a FIFO with no writer would block (fifo(7))
+        raise SSHError(f"known_hosts {path} is {kind}, not a file", fix)
     try:
         with path.open("rb") as fh:
             data = fh.read(MAX_KNOWN_HOSTS_BYTES + 1)

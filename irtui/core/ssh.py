@@ -49,6 +49,7 @@ from irtui.core.known_hosts import (
 from irtui.core.settings import HostConfig, SSHSettings
 from irtui.core.ssh_jump import JumpPool
 from irtui.core.ssh_keys import KeyCache, expand_path
+from irtui.core.textfile import special_kind
 
 _STREAM_WINDOW = 8 * 1024 * 1024
 """Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
@@ -137,9 +138,12 @@ class SSHPool:
             info = path.stat()
         except (OSError, ValueError):
             info = None
-        if info is None or not stat.S_ISREG(info.st_mode):
-            raise SSHError(f"known_hosts file {path} not found",
-                           "set ssh.known_hosts to a file holding your hosts' verified keys")
+        fix = "set ssh.known_hosts to a file holding your hosts' verified keys"
+        if info is None:
+            raise SSHError(f"known_hosts file {path} not found", fix)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO is never opened: open(2) would block
+            kind = special_kind(path) or "a directory or device"
+            raise SSHError(f"known_hosts file {path} is {kind}, not a file", fix)
         version = (info.st_mtime_ns, info.st_size)
         with self._known_load:
             cached = self._known

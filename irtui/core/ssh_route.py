@@ -35,7 +35,13 @@ from typing import Any
 
 import paramiko
 
+from irtui.core.errors import InvalidTargetError
 from irtui.core.settings import JumpHost, SSHSettings
+from irtui.core.textfile import TextFileError, TextLimits, read_text_file, special_kind
+
+SSH_CONFIG_LIMITS = TextLimits(max_bytes=4 << 20, max_line=64 << 10)
+"""An ssh config file (each Include'd file too) is at most 4 MiB, lines at most 64 Ki
+characters: irtui's caps, so a device like /dev/urandom is refused at once."""
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
 NO_SSH_CONFIG = "none"
@@ -164,14 +170,14 @@ def _expanded_lines(path: Path, depth: int = 0) -> list[str]:
     if depth > MAX_INCLUDE_DEPTH:
         raise RouteError("config_file", f"Include nested deeper than {MAX_INCLUDE_DEPTH} "
                          f"levels at {path}; remove the Include loop")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RouteError("config_file", f"ssh config {path} is not UTF-8 text; fix or "
-                         "re-save it as UTF-8") from None
-    except OSError as exc:
-        raise RouteError("config_file", f"cannot read ssh config {path} ({exc.strerror}); "
-                         "fix its permissions or set ssh.config_file = \"none\"") from None
+    fix = "fix it or set ssh.config_file = \"none\""
+    try:  # a FIFO (no writer: open(2) would block) is refused before it is opened
+        text = read_text_file(path, "ssh config", SSH_CONFIG_LIMITS, fix, pipes=False)
+    except TextFileError as exc:
+        raise RouteError("config_file", f"ssh config {path} {exc.reason}; {exc.fix}") from None
+    except InvalidTargetError as exc:
+        raise RouteError("config_file", f"{exc.problem}; fix its permissions or set "
+                         "ssh.config_file = \"none\"") from None
     out: list[str] = []
     in_block = False
     for number, line in enumerate(text.splitlines(), start=1):
@@ -264,6 +270,10 @@ def load_ssh_client_config(setting: str) -> SSHClientConfig | None:
     if not setting and not path.is_file():
         return None
     if not path.is_file():
+        kind = special_kind(path)
+        if kind is not None:
+            raise RouteError("config_file", f"ssh config {path} is {kind}, not a file; point "
+                             "ssh.config_file at a file, or set it to \"none\"")
         raise RouteError("config_file", f"ssh config {path} not found; fix the path, or set "
                          "it to \"none\" to read no ssh config")
     return SSHClientConfig.read(path)

@@ -9,6 +9,8 @@ the cap is ever held and a binary file is refused after its first chunk.
 from __future__ import annotations
 
 import codecs
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,39 @@ class TextFileError(InvalidTargetError):
     def __init__(self, what: str, name: str, reason: str, fix: str) -> None:
         self.reason = reason
         super().__init__(f"{what} {name} {reason}", fix)
+
+
+def special_kind(path: str | Path) -> str | None:
+    """What ``path`` is when it is a FIFO or a socket (``"a FIFO"``, ``"a socket"``), found
+    with stat(2) without opening it; None for anything else, a missing path included.
+
+    open(2) of a FIFO for reading blocks until a writer opens it (fifo(7)), so a file irtui
+    reads as configuration must be checked with this first; a socket cannot be opened at
+    all (ENXIO, open(2)).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None
+
+
+def refuse_special(path: str | Path, what: str, fix: str) -> None:
+    """Refuse ``path`` when it is a FIFO or a socket (:func:`special_kind`), without opening
+    it: a configuration-like file (config, known_hosts, ssh config, inventory) from a FIFO
+    nobody writes to would hang irtui in open(2). Character devices (``/dev/null``) pass.
+
+    Raises:
+        TextFileError: ``<what> <path> is a FIFO, not a file`` (``reason``: ``is a FIFO,
+            not a file``) with ``fix``.
+    """
+    kind = special_kind(path)
+    if kind is not None:
+        raise TextFileError(what, str(path), f"is {kind}, not a file", fix)
 
 
 class _Checker:
@@ -97,11 +132,16 @@ class _Checker:
             start = newline + 1
 
 
-def read_text_file(path: str | Path, what: str, limits: TextLimits, fix: str) -> str:
+def read_text_file(path: str | Path, what: str, limits: TextLimits, fix: str,
+                   pipes: bool = True) -> str:
     """Read a UTF-8 text file (a leading BOM is dropped), refusing what is not one.
 
     Args:
-        path: the file; pipes and character devices work too (``/dev/stdin``).
+        path: the file; pipes and character devices work too (``/dev/stdin``) unless
+            ``pipes`` is False.
+        pipes: False for a file irtui reads as configuration: a FIFO or a socket is then
+            refused before it is opened (:func:`refuse_special`), so a FIFO with no writer
+            cannot hang irtui. A feed or a message body may come from a pipe.
         what: what the file is, for messages (``"feed"``, ``"config"``).
         limits: the caps; they are stated in the refusal.
         fix: the usual fix for this kind of file (e.g. ``"check the path given to
@@ -111,12 +151,15 @@ def read_text_file(path: str | Path, what: str, limits: TextLimits, fix: str) ->
         The text.
 
     Raises:
-        TextFileError: larger than ``limits.max_bytes``; a line longer than
+        TextFileError: a FIFO or socket when ``pipes`` is False; larger than
+            ``limits.max_bytes``; a line longer than
             ``limits.max_line``; a NUL byte (binary data); not valid UTF-8 (names the byte
             offset and line). At most ``limits.max_bytes + 1`` bytes are ever read.
         InvalidTargetError: the file cannot be opened or read.
     """
     p = Path(path)
+    if not pipes:
+        refuse_special(p, what, fix)
     checker = _Checker(str(p), what, limits, fix)
     try:
         with p.open("rb") as fh:

@@ -20,6 +20,7 @@ from irtui.core.actions.context import ActionContext
 from irtui.core.audit import utc_now
 from irtui.core.errors import IrtuiError
 from irtui.core.firewall.state import HostState
+from irtui.core.notify.attachments import check_attachments
 from irtui.core.notify.dispatch import (
     Outgoing,
     Preview,
@@ -53,12 +54,16 @@ def send(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> lis
         others.
 
     Raises:
-        InvalidTargetError: an unknown channel name.
+        InvalidTargetError: an unknown channel name; an attachment that is not a regular
+            file or attachments over the cap
+            (:func:`~irtui.core.notify.attachments.check_attachments`), before any
+            connection.
         NotifyError: no channel configured at all (recorded in the audit trail too).
         AuditError: the audit trail cannot be written (after sending: the results are lost
             from the record, so the front must show this error).
     """
     try:
+        check_attachments(out.attachments)  # before any connection: regular files, capped
         names = select_channels(ctx.config, channels)
     except IrtuiError as exc:  # recorded too: a notification that could not even start
         ctx.audit.note("notify", f"'{out.subject}' (no channel)", False, exc.line)
@@ -82,6 +87,7 @@ def preview(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> 
     Raises:
         InvalidTargetError: as :func:`send`.
     """
+    check_attachments(out.attachments)
     return [preview_one(ctx.config, name, out)
             for name in select_channels(ctx.config, channels)]
 

@@ -32,14 +32,12 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from irtui.core.errors import NotifyError
+from irtui.core.notify.attachments import MAX_ATTACHMENT_BYTES, read_attachment
 from irtui.core.notify.email_errors import refusals, smtp_failure
 from irtui.core.secrets import get_secret
 from irtui.core.settings import EmailSettings
 
 SECURITY_MODES = ("starttls", "tls")
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
-"""Total attachment size accepted (20 MiB): below the 25 MB limit of common providers once
-base64 adds its third (RFC 2045 section 6.8)."""
 AUTH_MECHANISMS = ("PLAIN", "LOGIN")
 """Tried in this order, the first one the server offers only (RFC 4616, draft-murchison-sasl-
 login); both send the password only inside TLS here."""
@@ -84,15 +82,8 @@ def _attach(msg: EmailMessage, paths: Sequence[str | Path]) -> None:
     total = 0
     for raw in paths:
         path = Path(raw).expanduser()
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise NotifyError(f"cannot read attachment {path} ({exc.strerror or exc})",
-                              "check the path given to --attach") from None
+        data = read_attachment(path, MAX_ATTACHMENT_BYTES - total)  # bounded, never blocks
         total += len(data)
-        if total > MAX_ATTACHMENT_BYTES:
-            raise NotifyError(f"attachments exceed {MAX_ATTACHMENT_BYTES // 2**20} MiB "
-                              f"(at {path})", "attach fewer or smaller files, or share a link")
         ctype, encoding = mimetypes.guess_type(path.name)
         if ctype is None or encoding is not None:
             ctype = "application/octet-stream"
