@@ -146,7 +146,8 @@ def _record_error(args: argparse.Namespace, exc: IrtuiError) -> None:
     fw = getattr(args, "responder", None)
     record_error = getattr(getattr(fw, "audit", None), "error", None)
     if record_error is not None:
-        record_error(str(args.cmd), exc.line)
+        record_error(str(args.cmd), exc.line, exc,
+                     dry_run=bool(getattr(args, "dry_run", False)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
