@@ -153,6 +153,9 @@ def _write_client_files(spec: LabSpec, info: LabInfo, notify: dict[str, Any]) ->
                    "groups": ["lab"]} for h in info.hosts],
         "audit": {"dir": str(spec.lab_dir / "audit")},
         "record": {"path": str(spec.lab_dir / "record.db")},  # practice incidents stay here
+        # and so does their evidence: `lab down` removes both, so a new lab's INC-…-0001
+        # never shares a folder with an old lab's
+        "triage": {"evidence_dir": str(spec.lab_dir / "evidence")},
         # the self-test after isolating: another lab host's sshd must become unreachable
         "isolation": {"canaries": [f"{h.v4}:22" for h in info.hosts[:2]],
                       "confirm_timeout": 30},
