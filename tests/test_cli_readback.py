@@ -87,3 +87,38 @@ def test_status_and_blocks_show_a_block_that_is_not_enforced(clean_lab, tmp_path
     assert any(attacker.v4 in line and line.endswith("NOT ENFORCED")
                for line in blocks.stdout.splitlines()), blocks.stdout
     assert "not enforced: host1: v4_32: no reachable drop rule" in blocks.stdout
+
+
+def test_status_says_when_an_isolation_is_not_confirmed(lab_config, clean_lab,
+                                                        responder, tmp_path: Path) -> None:
+    """An isolation whose rollback timer is still armed on the host (irtui was killed before
+    confirming) undoes itself: ``status`` says so, with the time left, and needs attention;
+    once the timer is gone the same isolation reads as plainly isolated."""
+    from irtui.core.plan import command_line
+    from irtui.core.remote import run_script
+    from irtui.core.rollback import arm_command, disarm_command
+    from tests.cli_helpers import config_copy, run_irtui
+
+    config = config_copy(clean_lab, tmp_path / "config.toml",
+                         audit={"dir": str(tmp_path / "audit")})
+    host = lab_config.host("host1")
+    assert responder.execute(responder.plan_isolate(["host1"]), lambda e: None).ok
+    harmless = run_script("nft_rollback", "irtui_not_a_table", purpose="no-op rollback")
+    try:
+        armed = responder.pool.run(host, command_line(host, arm_command("host1", 120,
+                                                                        harmless).argv))
+        assert armed.exit_code == 0
+        out = run_irtui("--config", str(config), "status", "host1")
+        text = out.stdout.decode()
+        assert out.returncode == 1, (out.returncode, text, out.stderr)
+        assert "isolated" in text and "NOT CONFIRMED" in text, text
+        left = int(text.split("by itself in ")[1].split(" s")[0])
+        assert 90 < left <= 120, text
+        responder.pool.run(host, command_line(host, disarm_command("host1").argv))
+        out = run_irtui("--config", str(config), "status", "host1")
+        text = out.stdout.decode()
+        assert out.returncode == 0 and "isolated" in text, (text, out.stderr)
+        assert "NOT CONFIRMED" not in text
+    finally:
+        responder.pool.run(host, command_line(host, disarm_command("host1").argv))
+        assert responder.execute(responder.plan_release(["host1"]), lambda e: None).ok

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 
 def each_host(config: Config, names: list[str],
-              render: Callable[[HostConfig, Any], tuple[str, bool, dict[str, Any]]],
+              render: Callable[[HostConfig, Any, Any], tuple[str, bool, dict[str, Any]]],
               probe_only: bool = False) -> int:
     """Read the hosts at once (probe and firewall, one round trip each; with ``probe_only``
-    a fresh probe alone) and print ``render(host, read)`` per host as soon as that host
+    a fresh probe alone) and print ``render(host, read, responder)`` per host as soon as that host
     answered; an unreachable host prints its one-line error and the others still print.
     ``--json``: one row per host in ``data.hosts``, in the order of the config.
 
@@ -47,7 +47,7 @@ def each_host(config: Config, names: list[str],
             errors.append(got)
             rows[name] = jsonout.host_error(name, got)
             return
-        line, alarm, rows[name] = render(chosen[name], got)
+        line, alarm, rows[name] = render(chosen[name], got, fw)
         print(line, flush=True)
         attention[0] = attention[0] or alarm
 
@@ -62,11 +62,29 @@ def each_host(config: Config, names: list[str],
 
 def cmd_probe(args: argparse.Namespace, config: Config) -> int:
     """``irtui probe``: each host's preflight line (a backend conflict needs attention)."""
-    def line(host: HostConfig, profile: HostProfile) -> tuple[str, bool, dict[str, Any]]:
+    def line(host: HostConfig, profile: HostProfile, _: Any) -> tuple[str, bool, dict[str, Any]]:
         return (f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict),
                 jsonout.probe_row(host, profile))
 
     return each_host(config, args.hosts, line, probe_only=True)
+
+
+def _with_timer(iso: str, fw: Any, name: str) -> tuple[str, bool]:
+    """``iso`` with what the host's rollback timer says when it is not simply confirmed
+    (an isolation left unconfirmed, e.g. by a killed irtui, undoes itself), and whether
+    that needs attention."""
+    from irtui.core.rollback import TimerState
+
+    try:
+        timer = fw.rollback_status(name)
+    except IrtuiError as exc:
+        return f"{iso}; rollback timer unknown ({exc.line})", True
+    if timer.state is TimerState.ARMED:
+        left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+        return f"{iso} — NOT CONFIRMED: the host rolls it back by itself{left}", True
+    if timer.state is TimerState.UNKNOWN:
+        return f"{iso}; rollback timer unknown", True
+    return iso, False
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
@@ -74,7 +92,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     blocks and how many of them are NOT ENFORCED, and a backend conflict."""
     from irtui.core.firewall.state import IsolationStatus
 
-    def line(host: HostConfig, got: HostRead) -> tuple[str, bool, dict[str, Any]]:
+    def line(host: HostConfig, got: HostRead, fw: Any) -> tuple[str, bool, dict[str, Any]]:
         state = got.state
         status = state.isolation_status
         iso = status.value if status is not IsolationStatus.PARTIAL else "PARTIAL isolation"
@@ -82,6 +100,9 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
             iso += f" since {state.isolation.since}"
         if state.isolation and state.isolation.problem:
             iso += f" ({state.isolation.problem})"
+        pending = False
+        if state.isolation is not None:  # confirmed, or about to undo itself?
+            iso, pending = _with_timer(iso, fw, host.name)
         blocked = f"{len(state.blocks)} blocked"
         unenforced = state.not_enforced
         if unenforced:
@@ -90,7 +111,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         conflict = got.profile.choice.conflict
         text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
                 + (f"; CONFLICT: {conflict}" if conflict else ""))
-        attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict)
+        attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict
+                         or pending)
         return text, attention, jsonout.status_row(host, state, conflict, attention)
 
     return each_host(config, args.hosts, line)
