@@ -276,6 +276,11 @@ async def test_notify_pane_fits_80x24_and_esc_leaves_the_fields(tmp_path: Path) 
         assert app.query_one("#tabs").active == "hosts"
         await pilot.press("3", "escape", "tab")  # tab goes back into the form
         assert app.focused is app.query_one("#notify-to")
+        to = app.query_one("#notify-to", Input)
+        before = to.value = "soc@example.org"
+        to.cursor_position = len(before)
+        await pilot.press("escape", "tab", "x")  # focus never selects: a key never wipes it
+        assert to.value == before + "x"
 
 
 # ---- 6. typed confirmation ----------------------------------------------------------------

@@ -113,18 +113,20 @@ class ComposePane(Vertical):
         with Horizontal(classes="notify-row"):
             yield Label("To:", classes="notify-label")
             yield Input(", ".join(config.email.to), id="notify-to", compact=True,
-                        placeholder="e-mail addresses, comma-separated")
+                        select_on_focus=False, placeholder="e-mail addresses, comma-separated")
         with Horizontal(classes="notify-row"):
             yield Label("Subject:", classes="notify-label")
-            yield Input(DEFAULT_SUBJECT, id="notify-subject", compact=True)
+            yield Input(DEFAULT_SUBJECT, id="notify-subject", compact=True,
+                        select_on_focus=False)
         yield TextArea(id="notify-body", soft_wrap=True)
         with Horizontal(classes="notify-row"):
             yield Label("Cc:", classes="notify-label")
             yield Input(", ".join(config.email.cc), id="notify-cc", compact=True,
-                        placeholder="e-mail Cc")
+                        select_on_focus=False, placeholder="e-mail Cc")
             yield Label(" Via:", classes="notify-short")
             yield Input(", ".join(configured_channels(config)), id="notify-channels",
-                        compact=True, placeholder="email, chat channel names")
+                        compact=True, select_on_focus=False,
+                        placeholder="email, chat channel names")
             names = [DEFAULT_NAME, *(t.name for t in config.notify.templates
                                      if t.name != DEFAULT_NAME)]
             yield Select([(n, n) for n in names], value=self.template, allow_blank=False,
