@@ -33,7 +33,7 @@ class WithoutSessionAddress(Responder):
 
 def _slow(lab_config: Config, tmp_path: Path) -> tuple[Config, Responder]:
     config = replace(lab_config, isolation=replace(
-        lab_config.isolation, confirm_timeout=5, allow=(TEST_SPEC.v4(200),)))
+        lab_config.isolation, confirm_timeout=10, allow=(TEST_SPEC.v4(200),)))
     return config, WithoutSessionAddress(config, audit=AuditLog(tmp_path / "audit"))
 
 
