@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 from irtui.core.firewall.state import IsolationStatus
 from irtui.core.rollback import TimerState
 from irtui.tui.cells import clip, toggle
+from irtui.tui.fitted_table import FittedDataTable
 from irtui.tui.host_view import HostView
 from irtui.tui.log_panel import ERROR_MARK
 from irtui.tui.registry import HOSTS, bindings
@@ -29,7 +30,7 @@ MIN_ACTIVITY = 10
 """The Activity column is at least this wide; it takes what the terminal has left."""
 
 
-class HostTable(DataTable[str]):
+class HostTable(FittedDataTable):
     """One row per configured host: name, address, reachable, isolated, blocks, firewall
     backend, activity; fits 80 columns, and the Activity column takes whatever width is
     left. ``space`` marks hosts (``● host1``); a spinner turns in the Activity cell while an

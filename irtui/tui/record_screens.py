@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
 from irtui.tui.cells import clip
+from irtui.tui.fitted_table import FittedDataTable
 from irtui.tui.modal import OnceModal
 from irtui.tui.screens import LogDetailScreen
 
@@ -58,7 +59,7 @@ class IncidentScreen(OnceModal[IncidentChoice | None]):
         with Vertical(id="incident-box", classes="modal-box"):
             yield Label("Incidents — Enter: record in it · n: open a new one · Esc: cancel",
                         classes="modal-title")
-            yield DataTable(id="incident-table", cursor_type="row", zebra_stripes=True)
+            yield FittedDataTable(id="incident-table", cursor_type="row", zebra_stripes=True)
             with Horizontal(classes="modal-row"):
                 yield Label("New:", classes="modal-label")
                 yield Input(placeholder="title of a new incident, then Enter",
@@ -151,7 +152,7 @@ class TimelineScreen(OnceModal[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="timeline-box", classes="modal-box"):
             yield Label("Timeline", id="timeline-title", classes="modal-title")
-            yield DataTable(id="timeline-table", cursor_type="row")
+            yield FittedDataTable(id="timeline-table", cursor_type="row")
             yield Label("h: by host · a: by action · Enter: details · Esc: close",
                         classes="hint modal-hint")
 
