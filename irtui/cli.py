@@ -3,7 +3,8 @@
 The verbs live in :mod:`irtui.commands`, one module per area; this module assembles the
 parser and maps errors to exit codes.
 
-Exit codes: 0 success; 1 the action failed on at least one host; 2 bad input or config
+Exit codes: 0 success; 1 the action failed on at least one host, or stdout could not be
+written (a full disk; a reader that went away is not an error); 2 bad input or config
 (nothing changed); 3 a host could not be reached or its key was refused (nothing changed
 there); 4 a secret or notification problem; 5 some requested entries were refused, the
 others applied; 130 interrupted (Ctrl-C; 143 SIGTERM, 129
@@ -16,12 +17,19 @@ Every verb takes ``--json``: one JSON document on stdout (schema ``irtui/1``, se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from irtui.commands import add_all, jsonout
-from irtui.commands.common import EXIT_INPUT, EXIT_INTERRUPTED, exit_code, printable_output
+from irtui.commands.common import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    exit_code,
+    printable_output,
+)
 from irtui.core.errors import IrtuiError
 
 
@@ -122,22 +130,43 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code (see the module docstring).
     """
-    with printable_output(), jsonout.collecting(args) as report:
-        try:
-            if not getattr(args, "needs_config", True):
-                return report.done(int(args.handler(args, None)))
-            from irtui.commands.common import configure_secrets
-            from irtui.core.config import load_config
+    with printable_output() as (out, _err):
+        with jsonout.collecting(args) as report:
+            code = _run_verb(args, report)
+        out.flush()
+    return _output_lost(out.unread(), code)
 
-            config = configure_secrets(load_config(args.config))
-            return report.done(int(args.handler(args, config)))
-        except IrtuiError as exc:
-            print(f"irtui: {exc.line}", file=sys.stderr)
-            _record_error(args, exc)
-            return report.done(exit_code(exc), exc)
-        except KeyboardInterrupt as exc:
-            print("irtui: interrupted", file=sys.stderr)
-            return report.done(EXIT_INTERRUPTED, exc)
+
+def _run_verb(args: argparse.Namespace, report: jsonout.Report) -> int:
+    """The verb's exit code; an :class:`IrtuiError` or Ctrl-C becomes one line on stderr."""
+    try:
+        if not getattr(args, "needs_config", True):
+            return report.done(int(args.handler(args, None)))
+        from irtui.commands.common import configure_secrets
+        from irtui.core.config import load_config
+
+        config = configure_secrets(load_config(args.config))
+        return report.done(int(args.handler(args, config)))
+    except IrtuiError as exc:
+        print(f"irtui: {exc.line}", file=sys.stderr)
+        _record_error(args, exc)
+        return report.done(exit_code(exc), exc)
+    except KeyboardInterrupt as exc:
+        print("irtui: interrupted", file=sys.stderr)
+        return report.done(EXIT_INTERRUPTED, exc)
+
+
+def _output_lost(error: OSError | None, code: int) -> int:
+    """``code``, unless stdout could not be written (a full disk, an I/O error: not a
+    reader that went away): then one line on stderr, and never 0 — the responder did not
+    get the result (the incident record still has what was done)."""
+    if error is None:
+        return code
+    with contextlib.suppress(OSError, AttributeError):
+        print(f"irtui: the output could not be written to stdout ({error.strerror}); what "
+              "was done is in the incident record — irtui incident show, or send stdout "
+              "where it can be written", file=sys.stderr, flush=True)
+    return code or EXIT_FAILED
 
 
 def _record_error(args: argparse.Namespace, exc: IrtuiError) -> None:

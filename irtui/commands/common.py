@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import os
 import signal
 import sys
 import threading
@@ -68,28 +70,64 @@ def hosts_exit(selected: int, errors: list[IrtuiError], attention: bool = False)
 class PrintableStream:
     """A text stream that writes through :func:`irtui.core.text.printable`: whatever a verb
     prints (a host's output, an error quoting it, a value read from a firewall) reaches the
-    terminal with its control characters escaped; newlines and tabs stay."""
+    terminal with its control characters escaped; newlines and tabs stay.
 
-    def __init__(self, stream: TextIO) -> None:
+    A stream that cannot be written never stops the verb (a change must run to its end and
+    be recorded): from the first failed write on, output is dropped and the error kept in
+    ``lost``; the file descriptor is pointed at /dev/null so Python's own flush at exit is
+    quiet too. ``stream`` None (the descriptor was closed before irtui started) drops
+    everything."""
+
+    def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
+        self.lost: OSError | None = None
 
     def write(self, text: str) -> int:
-        self.stream.write(printable(text, keep_newlines=True))
+        if self.stream is not None and self.lost is None:
+            try:
+                self.stream.write(printable(text, keep_newlines=True))
+            except OSError as exc:
+                self._lose(exc)
         return len(text)
 
-    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding…
+    def flush(self) -> None:
+        if self.stream is not None and self.lost is None:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self._lose(exc)
+
+    def unread(self) -> OSError | None:
+        """The write error that lost output nobody chose not to read (a full disk, an I/O
+        error), or None: a reader that went away (EPIPE) or a closed descriptor is the
+        user's choice, not a failure."""
+        if self.lost is None or self.lost.errno in (errno.EPIPE, errno.EBADF):
+            return None
+        return self.lost
+
+    def _lose(self, exc: OSError) -> None:
+        self.lost = exc
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())  # type: ignore[union-attr]
+            os.close(null)
+
+    def __getattr__(self, name: str) -> object:  # isatty, fileno, encoding…
         return getattr(self.stream, name)
 
 
 @contextmanager
-def printable_output() -> Iterator[None]:
-    """Within the block, ``sys.stdout`` and ``sys.stderr`` are :class:`PrintableStream`s."""
+def printable_output() -> Iterator[tuple[PrintableStream, PrintableStream]]:
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` are :class:`PrintableStream`s
+    (yielded, so the caller can see afterwards whether output was lost)."""
     saved = sys.stdout, sys.stderr
-    sys.stdout = PrintableStream(saved[0])  # type: ignore[assignment]
-    sys.stderr = PrintableStream(saved[1])  # type: ignore[assignment]
+    out, err = PrintableStream(saved[0]), PrintableStream(saved[1])
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
     try:
-        yield
+        yield out, err
     finally:
+        out.flush()
+        err.flush()
         sys.stdout, sys.stderr = saved
 
 
