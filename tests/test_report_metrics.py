@@ -4,6 +4,7 @@ and never read "failed"; blocks are split into what is still intended and what e
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,39 @@ def test_time_to_contain_stops_only_at_a_successful_containment(
     assert m.time_to_contain_s == host1.time_to_contain_s and m.hosts_contained == 1
     assert m.uncontained == ["host2"]
     assert "targeted but never contained: host2" in render(ctx)[0]
+
+
+def test_a_detection_time_after_the_containment_is_never_a_negative_time_to_contain(
+        recorder: IncidentRecorder) -> None:
+    """A detection time typed in local time but read as UTC can fall after the containment:
+    the time to contain is then unknown, with the reason, never a negative number."""
+    run(recorder, "block", {"host1": Outcome.OK}, ("203.0.113.9/32",), ttl_s=None)
+    incident = recorder.register.get(recorder.incident_id() or "")
+    records = recorder.store.records(incident.id)
+    later = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    ctx = build_context(ReportInput(incident, records, {}, {"ok": True, "count": 0, "head": ""},
+                                    detected_at=later), recorder.store)
+    m = ctx["metrics"]
+    host1 = next(h for h in m.hosts if h.host == "host1")
+    assert host1.contained_at is not None and host1.time_to_contain_s is None
+    assert m.time_to_contain_s is None and m.start_after == host1.contained_at
+    markdown, html = render(ctx)
+    for text in (markdown, html):
+        assert not re.search(r"-\d[\d.]* s\b", text), text
+        assert f"recorded at {host1.contained_at}, before the detection time" in text
+    assert m.hosts_contained == 1
+
+
+def test_the_summary_keeps_one_line_per_figure(recorder: IncidentRecorder) -> None:
+    run(recorder, "block", {"host1": Outcome.OK}, ("203.0.113.9/32",), ttl_s=None)
+    markdown, _html = render(context(recorder))
+    lines = markdown.splitlines()
+    assert any(x.startswith("- Hosts contained: 1; time to contain:") for x in lines), markdown
+    assert any(x.startswith("- Notifications: 0 sent") for x in lines), markdown
+
+
+def test_a_detection_time_in_the_future_is_refused(recorder: IncidentRecorder) -> None:
+    with pytest.raises(InvalidTargetError, match="in the future"):
+        recorder.register.open("typo", "high", "2099-01-01T00:00:00Z")
+    soon = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+    assert recorder.register.open("clock skew", "high", soon).detected_at

@@ -27,7 +27,7 @@ from irtui.core.record.drift import HostDrift, compare, intended_state, lost_gro
 from irtui.core.record.recorder import IncidentRecorder
 from irtui.core.record.report import ReportInput, write_report
 from irtui.core.record.store import Record
-from irtui.core.record.times import parse_time, utc_stamp
+from irtui.core.record.times import parse_past_time, parse_time, utc_stamp
 from irtui.core.record.trail import with_parameters
 from irtui.core.settings import Config
 
@@ -170,7 +170,7 @@ def report(ctx: ActionContext, incident: str, out_dir: Path, *, detected_at: str
     """
     rec = recorder_of(ctx)
     found = rec.register.get(incident)
-    detected = utc_stamp(parse_time(detected_at)) if detected_at else None
+    detected = utc_stamp(parse_past_time(detected_at)) if detected_at else None
     check = verify_record(ctx)
     inp = ReportInput(found, rec.store.records(found.id), environment(ctx.config),
                       check.as_dict(), detected, conclusion, drill, rec.analyst,

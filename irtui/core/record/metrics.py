@@ -143,6 +143,19 @@ class Metrics:
     """Hosts a block or isolation targeted (not skipped) that no such action contained."""
     stops: list[Stop] = field(default_factory=list)
     """Runs stopped by an error (``refused`` + ``not_run`` changed nothing)."""
+    start_after: str | None = None
+    """The first containment or notification recorded before :attr:`start` (its time), or
+    None. Its time to contain/notify is then unknown, not negative: the start is wrong,
+    most often a local detection time read as UTC."""
+
+    def since_start(self, ts: str) -> float | None:
+        """Seconds from :attr:`start` to record time ``ts``; None (and
+        :attr:`start_after` set) when ``ts`` is earlier."""
+        seconds = seconds_between(self.start, ts)
+        if seconds >= 0:
+            return seconds
+        self.start_after = min(self.start_after or ts, ts)
+        return None
 
     @property
     def intended_blocks(self) -> list[BlockRow]:
@@ -161,7 +174,10 @@ class Metrics:
 
     @property
     def time_to_contain_s(self) -> float | None:
-        """Time until the last host was contained (the incident's time to contain)."""
+        """Time until the last host was contained (the incident's time to contain); None
+        when unknown (no host contained, or one contained before :attr:`start`)."""
+        if self.start_after is not None:
+            return None
         times = [h.time_to_contain_s for h in self.hosts if h.time_to_contain_s is not None]
         return max(times) if times else None
 
@@ -266,7 +282,7 @@ def compute(incident: Incident, actions: Sequence[Action],
             if action.ok:
                 m.notifications_sent += 1
                 if m.time_to_notify_s is None:
-                    m.time_to_notify_s = seconds_between(start, action.ts)
+                    m.time_to_notify_s = m.since_start(action.ts)
             else:
                 m.notifications_failed += 1
         for host in action.hosts:
@@ -285,7 +301,7 @@ def compute(incident: Incident, actions: Sequence[Action],
                 hm.first_isolation = result.ts
             if hm.contained_at is None:
                 hm.contained_at = result.ts
-                hm.time_to_contain_s = seconds_between(start, result.ts)
+                hm.time_to_contain_s = m.since_start(result.ts)
     m.hosts = sorted(hosts.values(), key=lambda h: h.host)
     targeted = {h for a in actions if a.action in CONTAINING and a.kind == "plan"
                 for h in a.hosts if h not in a.record.get("skipped", {})}

@@ -24,7 +24,7 @@ from irtui.core.record.incidents import (
     parse_id,
 )
 from irtui.core.record.store import IdAllocator, Record, RecordStore
-from irtui.core.record.times import parse_time, utc_stamp
+from irtui.core.record.times import parse_past_time, utc_stamp
 
 SECRET_KEY = re.compile(r"pass(word|phrase)|secret|token|api.?key|credential", re.IGNORECASE)
 """Field names whose values are never recorded (replaced by ``[redacted]``)."""
@@ -121,7 +121,7 @@ class IncidentRegister:
         """
         if not title.strip():
             raise InvalidTargetError("an incident needs a title", "give it one line of text")
-        detected = utc_stamp(parse_time(detected_at)) if detected_at else None
+        detected = utc_stamp(parse_past_time(detected_at)) if detected_at else None
         year = datetime.now(UTC).year
         record = self.append("incident.opened", None, lambda used: next_id(year, used),
                              title=" ".join(title.split()), severity=check_severity(severity),

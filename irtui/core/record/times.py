@@ -59,6 +59,38 @@ def parse_time(text: str) -> datetime:
     return moment
 
 
+FUTURE_SLACK_S = 60.0
+"""Seconds a "when it happened" time may lie ahead of this machine's clock (clock skew
+between the responder's watch and the jump host) before it is refused as in the future."""
+
+
+def parse_past_time(text: str, what: str = "detection time",
+                    now: datetime | None = None) -> datetime:
+    """:func:`parse_time` for a moment that has already happened (``--detected-at``).
+
+    Args:
+        text: the time as typed.
+        what: what the time is, for the message.
+        now: the present (aware); default now.
+
+    Returns:
+        An aware datetime in UTC.
+
+    Raises:
+        InvalidTargetError: malformed (see :func:`parse_time`), or more than
+            :data:`FUTURE_SLACK_S` seconds in the future — most often a local time typed
+            without its offset, which irtui reads as UTC.
+    """
+    moment = parse_time(text)
+    now = now or datetime.now(UTC)
+    if moment > now + timedelta(seconds=FUTURE_SLACK_S):
+        raise InvalidTargetError(
+            f"{what} {text!r} is in the future (it is now {utc_stamp(now)})",
+            "give when it happened, in UTC or with its offset (e.g. "
+            "2026-03-01T14:05:00+01:00); a time without an offset is read as UTC")
+    return moment
+
+
 def seconds_between(start: str, end: str) -> float:
     """Seconds from record time ``start`` to ``end`` (negative if ``end`` is earlier).
 
