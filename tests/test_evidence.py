@@ -182,3 +182,51 @@ def test_custody_for_a_uid_without_a_passwd_entry(tmp_path: Path) -> None:
     mine = custody_document(host="h", incident="I", target={}, started="s", finished="f",
                             artifacts=[])
     assert mine["tool"].startswith("irtui ") and "@" in mine["collected_by"]
+
+
+def _in_time(call, seconds: float = 15.0):  # type: ignore[no-untyped-def]
+    """``call()``'s result, failing (not hanging) when it takes over ``seconds``."""
+    import threading
+
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"hung for {seconds} s"
+    return out[0]
+
+
+@pytest.mark.parametrize("name", [MANIFEST, TAR, f"{TAR}.sha256"])
+@pytest.mark.parametrize("kind", ["fifo", "endless"])
+def test_a_sealed_file_replaced_by_a_fifo_or_endless_device_is_named_not_read(
+        tmp_path: Path, name: str, kind: str) -> None:
+    """A tampered collection (its manifest, tar or hash a FIFO nobody writes to, or a link
+    to /dev/zero) is reported as damaged at once: never a hang, never endless memory."""
+    folder = _collection(tmp_path)
+    (folder / name).unlink()
+    if kind == "fifo":
+        os.mkfifo(folder / name)
+    else:
+        (folder / name).symlink_to("/dev/zero")
+    report = _in_time(lambda: verify(folder))
+    assert not report.ok
+    assert any(name in p and "not a regular file" in p for p in report.problems), report.lines()
+
+
+def test_evidence_list_names_a_collection_whose_manifest_is_a_fifo(tmp_path: Path) -> None:
+    from irtui.core.config import write_toml_atomic
+    from tests.cli_helpers import run_irtui
+
+    good = _collection(tmp_path / "evidence")
+    bad = new_collection_folder(tmp_path / "evidence", "INC-42", "web2", WHEN)
+    os.mkfifo(bad / MANIFEST)
+    cfg = tmp_path / "config.toml"
+    write_toml_atomic(cfg, {"hosts": [{"name": "web1", "address": "192.0.2.10"}],
+                            "audit": {"dir": str(tmp_path / "audit")},
+                            "record": {"path": str(tmp_path / "record.db")},
+                            "triage": {"evidence_dir": str(tmp_path / "evidence")}})
+    out = run_irtui("--config", str(cfg), "evidence", "list", timeout=20)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert any(good.name in x and "complete" in x for x in lines), lines
+    assert any(str(bad) in x and "damaged" in x for x in lines), lines

@@ -50,7 +50,7 @@ def cmd_verify(args: argparse.Namespace, config: Config | None) -> int:
 
 
 def _collections(base: Path) -> list[dict[str, Any]]:
-    from irtui.core.triage.evidence import ARTIFACTS_DIR, LOG, MANIFEST
+    from irtui.core.triage.evidence import ARTIFACTS_DIR, LOG, MANIFEST, read_sealed
 
     rows = []
     for folder in sorted(base.glob(f"*/*/*/{ARTIFACTS_DIR}")):
@@ -60,14 +60,16 @@ def _collections(base: Path) -> list[dict[str, Any]]:
                                "status": "unsealed", "files": 0, "bytes": 0,
                                "path": str(folder)}
         try:
-            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            manifest = json.loads(read_sealed(folder / MANIFEST).decode("utf-8"))
             files = manifest.get("files", [])
             row.update(status=manifest.get("status", "?"), files=len(files),
                        bytes=sum(int(f.get("bytes", 0)) for f in files))
-        except (OSError, ValueError, AttributeError, TypeError):
+        except FileNotFoundError:
             pass
+        except (OSError, ValueError, AttributeError, TypeError):
+            row["status"] = "damaged"  # irtui evidence verify names what
         try:
-            log = json.loads((folder / LOG).read_text(encoding="utf-8"))
+            log = json.loads(read_sealed(folder / LOG).decode("utf-8"))
             row["started"] = log.get("started", "")
         except (OSError, ValueError, AttributeError):
             row["started"] = ""

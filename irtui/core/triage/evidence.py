@@ -17,6 +17,7 @@ Layout of one collection (``<n>`` makes two collections in the same second disti
 
 from __future__ import annotations
 
+import errno
 import getpass
 import hashlib
 import json
@@ -24,11 +25,12 @@ import os
 import platform
 import pwd
 import socket
+import stat
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import irtui
 from irtui.core.errors import IrtuiError
@@ -44,6 +46,9 @@ MANIFEST_FORMAT = "irtui-evidence-manifest/1"
 UNSEALED = {MANIFEST, TAR, TAR_SUM}
 """Files of a collection folder that the manifest does not list (it, and what holds it)."""
 _CHUNK = 1024 * 1024
+MAX_SEALED_DOC = 64 * 1024 * 1024
+"""Bytes: the most a manifest, hash file or collection log is read to (a manifest of
+100,000 files is about 20 MB)."""
 
 
 class EvidenceError(IrtuiError):
@@ -154,15 +159,51 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
         out.write((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
 
 
-def file_sha256(path: Path) -> tuple[str, int]:
-    """``(hex SHA-256, size in bytes)`` of a file, read in 1 MiB chunks.
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file (symbolic links followed).
+
+    A collection's files were written by irtui as regular files; one that is now a FIFO
+    would block open(2) forever (fifo(7)) and a device such as /dev/zero never ends, so
+    either is refused without reading: opened O_NONBLOCK, checked with fstat(2).
 
     Raises:
-        OSError: it cannot be read.
+        OSError: it cannot be opened, or is not a regular file (``strerror`` "not a
+            regular file").
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_sealed(path: Path, limit: int = MAX_SEALED_DOC) -> bytes:
+    """The bytes of a small file of a collection (manifest, hash, log), at most ``limit``.
+
+    Raises:
+        OSError: it cannot be read, is not a regular file (:func:`open_regular`) or is
+            larger than ``limit`` bytes (errno EFBIG).
+    """
+    with open_regular(path) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
+    return data
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """``(hex SHA-256, size in bytes)`` of a regular file, read in 1 MiB chunks.
+
+    Raises:
+        OSError: it cannot be read or is not a regular file (:func:`open_regular`).
     """
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)

@@ -14,10 +14,12 @@ from irtui.core.errors import InvalidTargetError
 from irtui.core.triage.evidence import (
     MANIFEST,
     MANIFEST_FORMAT,
+    MAX_SEALED_DOC,
     TAR,
     TAR_SUM,
     collection_files,
     file_sha256,
+    read_sealed,
 )
 
 
@@ -112,9 +114,13 @@ def _check_sum_file(report: VerifyReport, tar: Path, sum_file: Path) -> None:
         report.problems.append(f"cannot read {tar.name} ({exc.strerror or exc})")
         return
     try:
-        recorded = sum_file.read_text(encoding="ascii", errors="replace").split()
-    except OSError:
+        recorded = read_sealed(sum_file).decode("ascii", errors="replace").split()
+    except FileNotFoundError:
         report.problems.append(f"{sum_file.name} is missing: the tar's hash cannot be checked")
+        return
+    except OSError as exc:
+        report.problems.append(f"cannot read {sum_file.name} ({exc.strerror or exc}): the "
+                               "tar's hash cannot be checked")
         return
     if not recorded or recorded[0] != report.tar_sha256:
         report.problems.append(f"{tar.name} does not match {sum_file.name} (changed)")
@@ -124,7 +130,7 @@ def _verify_folder(folder: Path) -> VerifyReport:
     report = VerifyReport(folder)
     manifest = folder / MANIFEST
     try:
-        raw = manifest.read_bytes()
+        raw = read_sealed(manifest)
     except FileNotFoundError:
         report.problems.append(f"no {MANIFEST}: the collection was never sealed (irtui was "
                                "stopped while collecting)")
@@ -167,6 +173,8 @@ def _verify_tar(path: Path) -> VerifyReport:
                     found[rel] = ("not a file", -1)
                     continue
                 if rel == MANIFEST and not expected:
+                    if member.size > MAX_SEALED_DOC:
+                        raise ValueError(f"its {MANIFEST} is over {MAX_SEALED_DOC:,} bytes")
                     raw = handle.read()
                     report.manifest_sha256 = hashlib.sha256(raw).hexdigest()
                     expected = _entries(json.loads(raw), report)
