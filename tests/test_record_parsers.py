@@ -194,3 +194,43 @@ def test_an_unwritable_record_is_one_clear_error_and_the_summary_says_so(tmp_pat
                                          f"the incident record {blocker / 'record.db'}")
     with pytest.raises(AuditError, match=r"set record\.path to a writable file"):
         recorder.register.open("x")
+
+
+def test_a_locked_or_damaged_record_says_what_to_do_about_it(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """Each cause gets its own fix: another process holding the write lock is waited for,
+    a damaged file is kept as evidence and set aside — never "make it writable"."""
+    import sqlite3
+    import threading
+
+    from irtui.core.errors import AuditError
+    from irtui.core.record import store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "record.db"
+    IncidentRecorder(SQLiteStore(path), tmp_path / "audit").register.open("first")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        out: list[BaseException] = []
+
+        def attempt() -> None:
+            try:
+                IncidentRecorder(SQLiteStore(path), tmp_path / "audit").register.open("x")
+            except AuditError as exc:
+                out.append(exc)
+        worker = threading.Thread(target=attempt)
+        worker.start()
+        worker.join(20)
+        assert out, "no error while another process held the lock"
+        assert "another process" in out[0].line and "writable" not in out[0].line, out[0].line
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
+    with pytest.raises(AuditError) as caught:
+        IncidentRecorder(SQLiteStore(damaged), tmp_path / "audit").register.open("x")
+    line = caught.value.line
+    assert "damaged" in line and "keep it" in line and "writable" not in line, line
+    assert damaged.read_bytes().startswith(b"SQLite format 3\x00")  # left as it was

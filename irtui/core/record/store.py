@@ -13,6 +13,7 @@ this module knows which one is in use. See the README ("A shared store for a tea
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -163,8 +164,27 @@ class SQLiteStore(RecordStore):
     def _fail(self, exc: BaseException, what: str = "write") -> AuditError:
         reason = getattr(exc, "strerror", None) or str(exc)
         return AuditError(f"cannot {what} the incident record {self.path} ({reason}); "
-                          "nothing was changed",
-                          "set record.path to a writable file (or fix its permissions)")
+                          "nothing was changed", self._fix(exc))
+
+    def _fix(self, exc: BaseException) -> str:
+        """What to do about ``exc``, by its cause (SQLite result codes,
+        https://sqlite.org/rescode.html; errno for the OS)."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        code = code & 0xFF if isinstance(code, int) else None  # the primary result code
+        err = getattr(exc, "errno", None)
+        if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
+            return (f"another process held its write lock for {BUSY_TIMEOUT_MS // 1000} s "
+                    "(another irtui, or a tool with an open transaction on it): let it "
+                    f"finish and run again; fuser {self.path} names it")
+        if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+            return ("the file is damaged or not an irtui record: keep it as evidence "
+                    "(copy it aside, do not delete it), then set record.path to a new file "
+                    "or move this one away, and run again")
+        if code in (10, 13) or err in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            # SQLITE_IOERR, SQLITE_FULL: a full file system shows as either
+            return (f"free space where it lives (df {self.path.parent}), or set record.path "
+                    "on a file system with space")
+        return "set record.path to a writable file (or fix its permissions)"
 
     def _open(self) -> sqlite3.Connection:
         if self._conn is not None:
