@@ -84,3 +84,17 @@ def test_isolation_allow_entries(entry: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError, match=r"isolation\.allow"):
             parse_config(data)
+
+
+@pytest.mark.parametrize("port", [0, -1, 65536])
+def test_a_port_out_of_range_is_refused_never_replaced(port: int) -> None:
+    """``port = 0`` is not "the default": irtui never connects anywhere but where it was
+    told (it used to connect to 22)."""
+    data = {"hosts": [{"name": "web1", "address": "192.0.2.10", "port": port}],
+            "notify": {"email": {"host": "mail.example.org", "port": port,
+                                 "sender": "irtui@example.org", "to": ["soc@example.org"]}}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "x.toml")
+    text = str(err.value)
+    assert f"hosts[0].port: {port} is not a TCP port" in text, text
+    assert f"notify.email.port: {port} is not a TCP port" in text, text

@@ -103,7 +103,7 @@ def _route(s: Section, name: str, ssh: SSHSettings,
     keys = HostKeys(name=name, address=s.get("address", str, ""), port=s.get("port", int, None),
                     user=s.get("user", str, None), ssh_alias=s.get("ssh_alias", str, ""),
                     proxy_jump=s.get("proxy_jump", str, None))
-    fallback = Route(keys.address, keys.port or 22, keys.user or ssh.user)
+    fallback = Route(keys.address, 22 if keys.port is None else keys.port, keys.user or ssh.user)
     if isinstance(client, RouteError):  # the ssh config itself is already reported
         return fallback
     try:
@@ -233,6 +233,9 @@ def _email(s: Section) -> EmailSettings:
         timeout=s.number("timeout", 30.0),
         password_secret=s.get("password_secret", str, "smtp"),
     )
+    if not 0 < email.port < 65536:
+        s.problem("port", f"{email.port} is not a TCP port; use 1-65535 (587 for STARTTLS, "
+                  "465 for TLS)")
     if email.security not in ("starttls", "tls"):
         s.problem("security", f"{email.security!r} is not supported; use \"starttls\" or "
                   "\"tls\" (plain-text SMTP is refused)")

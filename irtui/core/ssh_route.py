@@ -405,7 +405,7 @@ def resolve_route(keys: HostKeys, ssh: SSHSettings, config: SSHClientConfig | No
         jump = _hops(config, jump_text, ssh, jump_key, jump_where, (lookup_name,))
     return Route(
         address=keys.address or str(options.get("hostname", lookup_name)),
-        port=keys.port or _config_port(options, where, key) or 22,
+        port=keys.port if keys.port is not None else _config_port(options, where, key) or 22,
         user=keys.user or str(options.get("user") or ssh.user),
         key_file=_identity(options),
         jump=tuple(jump),
