@@ -49,6 +49,15 @@ def _drill_runner(config: Config) -> Callable[..., object] | None:
     return run
 
 
+def _is_terminal(stream: object) -> bool:
+    """True when ``stream`` is open on a terminal (isatty(3)); False for None (a closed
+    descriptor), a pipe, a file or /dev/null."""
+    try:
+        return bool(stream is not None and stream.isatty())  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``irtui`` console script; returns the exit code."""
     args = cli.parse(argv)
@@ -61,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not cli.wants_tui(args):
         args.screen_capture = _capture_screen
         return cli.run(args)
+    if not (_is_terminal(sys.stdin) and _is_terminal(sys.stderr)):
+        print("irtui: the TUI needs a terminal (its keys come from stdin and its screen goes "
+              "to stderr, and one of them is not a terminal here) — run irtui in a terminal, "
+              "or give a verb for scripts (irtui status, irtui block …; irtui --help)",
+              file=sys.stderr or sys.stdout)
+        return 2
     try:
         from irtui.core.config import load_config
         from irtui.tui.app import run_app

@@ -84,3 +84,22 @@ def test_output_lost_on_a_full_disk_is_never_exit_0(config: str, verb: list[str]
     line = refusal_line(out)
     assert "No space left on device" in line, line
     assert out.returncode == 1, (out.returncode, out.stderr)
+
+
+def test_the_tui_without_a_terminal_says_so_at_once(tmp_path: Path) -> None:
+    """``irtui`` without a verb from cron, a pipe or a script has no terminal to draw on or
+    read keys from: one line and exit 2, never a TUI running blind until killed."""
+    from irtui.core.config import write_toml_atomic
+
+    cfg = tmp_path / "config.toml"
+    write_toml_atomic(cfg, {"hosts": [{"name": "web1", "address": "192.0.2.10"}],
+                            "audit": {"dir": str(tmp_path / "audit")},
+                            "record": {"path": str(tmp_path / "record.db")}})
+    for extra in ([], ["tui"], ["--read-only"]):
+        out = subprocess.run([str(IRTUI), "--config", str(cfg), *extra],
+                             stdin=subprocess.DEVNULL, capture_output=True, timeout=20,
+                             start_new_session=True, check=False)
+        assert out.returncode == 2, (extra, out.returncode)
+        line = refusal_line(out)
+        assert "needs a terminal" in line, line
+        assert b"\x1b[" not in out.stderr + out.stdout  # no screen drawn into the files
