@@ -48,7 +48,7 @@ def test_any_ini_text_is_an_inventory_or_one_clear_error(text: str) -> None:
     from irtui.core.inventory import hosts_of, parse_ini
 
     try:
-        hosts = hosts_of(parse_ini(text, "fuzz.ini"))
+        hosts = hosts_of(parse_ini(text, "fuzz.ini"), "fuzz.ini")
     except InvalidTargetError as exc:
         assert exc.problem.startswith("fuzz.ini") or "range" in exc.problem
     else:
@@ -104,3 +104,57 @@ def test_cli_import_to_a_new_file_and_bad_inventory(tmp_path: Path) -> None:
     port.write_text("h1 ansible_port=99999\n")
     failed = _irtui("--config", str(tmp_path / "c.toml"), "hosts", "import", str(port))
     assert failed.returncode == 2 and "hosts[0].port" in failed.stderr
+
+
+def test_an_ungrouped_host_lands_in_a_config_that_ends_with_a_table(tmp_path: Path) -> None:
+    """A short host table must still be appended as ``[[hosts]]``: written inline
+    (``hosts = [...]``) it would belong to the config's last table (here ``[secrets]``)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[[hosts]]\nname = "old"\naddress = "192.0.2.1"\n\n'
+                      '[secrets]\nbackend = "auto"\n')
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text("web1 ansible_host=192.0.2.60\n")
+    done = _irtui("--config", str(config), "hosts", "import", str(inventory))
+    assert done.returncode == 0, done.stderr
+    loaded = load_config(config)
+    assert [h.name for h in loaded.hosts] == ["old", "web1"]
+    assert loaded.host("web1").address == "192.0.2.60"
+
+
+BAD_YAML = {
+    "nested without end": "all: " + "[" * 5000 + "]" * 5000 + "\n",
+    "children alias loop": "all: &a\n  children:\n    x: *a\n",
+    "hosts a list": "all:\n  hosts: [h1, h2]\n",
+    "host vars a list": "all:\n  hosts:\n    h1: [1, 2]\n",
+    "vars a list": "all:\n  vars: [1]\n  hosts: {h1: }\n",
+    "children a list": "all:\n  children: [a, b]\n",
+    "port a word": "all:\n  hosts:\n    h1: {ansible_port: abc}\n",
+    "port a list": "all:\n  hosts:\n    h1: {ansible_port: [1]}\n",
+    "address a mapping": "all:\n  hosts:\n    h1: {ansible_host: {a: 1}}\n",
+    "billion laughs": "a: &a [x, x, x, x, x, x, x, x, x]\n"
+                      + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+                                for p, n in zip("abcdefg", "bcdefgh", strict=True))
+                      + "all: {hosts: {h1: {ansible_host: *h}}}\n",
+    "endless range": "all:\n  hosts:\n    'web[1:99999999]':\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_YAML))
+def test_hostile_yaml_inventory_is_one_clear_error_at_once(tmp_path: Path, name: str) -> None:
+    import threading
+
+    path = tmp_path / "inv.yml"
+    path.write_text(BAD_YAML[name])
+    caught: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_inventory(path)
+        except BaseException as exc:  # the test names whatever escaped
+            caught.append(exc)
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "still reading after 10 s"
+    assert caught and isinstance(caught[0], InvalidTargetError), caught
+    assert caught[0].problem.startswith(str(path)) and caught[0].fix, caught[0].line

@@ -86,7 +86,9 @@ def plan_import(path: str | Path, hosts: Sequence[InventoryHost], source: str) -
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     addition = "" if not plan.added else (
         f"\n# {len(plan.added)} host(s) imported from {source} by `irtui hosts import` on "
-        f"{stamp}\n" + tomli_w.dumps({"hosts": plan.added}))
+        f"{stamp}\n" + "\n".join(f"[[hosts]]\n{tomli_w.dumps(t)}" for t in plan.added))
+    # each table written as [[hosts]] itself: tomli_w writes short tables inline
+    # (hosts = [...]), which TOML would put in the file's last table
     plan.text = (old if old.endswith("\n") or not old else old + "\n") + addition
     parse_config(tomllib.loads(plan.text), str(target))
     return plan

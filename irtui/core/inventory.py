@@ -25,6 +25,9 @@ VAR_KEYS = {"address": ("ansible_host", "ansible_ssh_host"),
             "port": ("ansible_port", "ansible_ssh_port"),
             "user": ("ansible_user", "ansible_ssh_user")}
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
+MAX_RANGE_HOSTS = 100_000
+"""The most hosts one range pattern may expand to (``web[1:99999999]`` is a typo, not a
+fleet; expanding it would take minutes and gigabytes)."""
 SKIPPED_GROUPS = ("all", "ungrouped")
 
 
@@ -58,16 +61,31 @@ def expand_range(pattern: str) -> list[str]:
         return [pattern]
     start, end, stride = match.group(1), match.group(2), int(match.group(3) or 1)
     head, tail = pattern[:match.start()], pattern[match.end():]
+    if stride < 1:
+        raise InvalidTargetError(f"inventory host range {match.group(0)!r} has a stride of 0",
+                                 "give a stride of 1 or more ([01:10:2]), or none")
     if start.isdigit() and end.isdigit():
         width = len(start) if start.startswith("0") else 0
-        items = [str(i).zfill(width) for i in range(int(start), int(end) + 1, stride)]
+        numbers = range(int(start), int(end) + 1, stride)
+        if len(numbers) > MAX_RANGE_HOSTS:
+            raise InvalidTargetError(
+                f"inventory host range {match.group(0)!r} would make {len(numbers):,} hosts "
+                f"(irtui's cap: {MAX_RANGE_HOSTS:,})", "check the range's ends")
+        items = [str(i).zfill(width) for i in numbers]
     elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
         letters = string.ascii_letters
         items = list(letters[letters.index(start):letters.index(end) + 1:stride])
     else:
         raise InvalidTargetError(f"inventory host range {match.group(0)!r} is not valid",
                                  "use [01:10] or [a:f] as Ansible does")
-    return [name for item in items for name in expand_range(head + item + tail)]
+    names: list[str] = []
+    for item in items:
+        names += expand_range(head + item + tail)
+        if len(names) > MAX_RANGE_HOSTS:
+            raise InvalidTargetError(f"inventory host pattern {pattern!r} makes over "
+                                     f"{MAX_RANGE_HOSTS:,} hosts (irtui's cap)",
+                                     "check its ranges")
+    return names
 
 
 def _ini_value(text: str) -> Any:
@@ -117,24 +135,53 @@ def parse_ini(text: str, name: str = "inventory") -> dict[str, _Group]:
     return groups
 
 
-def _yaml_group(name: str, doc: Any, groups: dict[str, _Group]) -> None:
-    group = groups.setdefault(name, _Group())
-    if not isinstance(doc, dict):
-        return
-    for pattern, variables in (doc.get("hosts") or {}).items():
-        for host in expand_range(str(pattern)):
-            group.hosts.setdefault(host, {}).update(variables or {})
-    group.vars.update(doc.get("vars") or {})
-    for child, child_doc in (doc.get("children") or {}).items():
-        group.children.append(str(child))
-        _yaml_group(str(child), child_doc, groups)
+def _mapping(value: Any, name: str, where: str) -> dict[Any, Any]:
+    """``value`` when it is a YAML mapping, ``{}`` when empty; else the error naming it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidTargetError(f"{name}: {where} is a {type(value).__name__}, not a mapping",
+                                 "write it as key: value lines, as Ansible's YAML inventory "
+                                 "does")
+    return value
+
+
+def _yaml_groups(doc: dict[Any, Any], name: str) -> dict[str, _Group]:
+    """The groups of a parsed YAML inventory, walked without recursion; a group that
+    contains itself (a YAML alias loop) is refused."""
+    groups: dict[str, _Group] = {}
+    todo: list[tuple[str, Any, tuple[int, ...]]] = [(str(g), b, ()) for g, b in doc.items()]
+    while todo:
+        group_name, body, above = todo.pop(0)
+        group = groups.setdefault(group_name, _Group())
+        if not isinstance(body, dict):
+            continue
+        if id(body) in above:
+            raise InvalidTargetError(f"{name}: group {group_name!r} contains itself (a YAML "
+                                     "alias loop)", "remove the alias that points back up")
+        where = f"group {group_name!r}"
+        for pattern, variables in _mapping(body.get("hosts"), name, f"{where} hosts").items():
+            own = _mapping(variables, name, f"host {pattern!r}")
+            try:
+                names = expand_range(str(pattern))
+            except InvalidTargetError as exc:
+                raise InvalidTargetError(f"{name}: {exc.problem}", exc.fix) from None
+            for host in names:
+                group.hosts.setdefault(host, {}).update(own)
+        group.vars.update(_mapping(body.get("vars"), name, f"{where} vars"))
+        for child, child_doc in _mapping(body.get("children"), name,
+                                         f"{where} children").items():
+            group.children.append(str(child))
+            todo.append((str(child), child_doc, (*above, id(body))))
+    return groups
 
 
 def parse_yaml(text: str, name: str = "inventory") -> dict[str, _Group]:
     """Parse a YAML inventory (``all: {hosts, vars, children}``) into groups.
 
     Raises:
-        InvalidTargetError: not YAML, or not an inventory mapping.
+        InvalidTargetError: not YAML, nested beyond Python's recursion limit, not an
+            inventory mapping, a part that is not a mapping, or a group alias loop.
     """
     import yaml
 
@@ -146,13 +193,13 @@ def parse_yaml(text: str, name: str = "inventory") -> dict[str, _Group]:
         what = getattr(exc, "problem", None) or type(exc).__name__
         raise InvalidTargetError(f"{name}: not valid YAML{where} ({what})",
                                  "fix the YAML syntax there") from None
+    except RecursionError:
+        raise InvalidTargetError(f"{name}: YAML nested too deeply to read",
+                                 "give an Ansible inventory (groups, hosts, vars)") from None
     if not isinstance(doc, dict):
         raise InvalidTargetError(f"{name}: not an Ansible inventory (no top-level group)",
                                  "give a YAML inventory starting with all: or a group name")
-    groups: dict[str, _Group] = {}
-    for group, body in doc.items():
-        _yaml_group(str(group), body, groups)
-    return groups
+    return _yaml_groups(doc, name)
 
 
 def _parents(groups: dict[str, _Group]) -> dict[str, set[str]]:
@@ -175,17 +222,39 @@ def _ancestry(group: str, parents: dict[str, set[str]]) -> list[str]:
     return order
 
 
-def hosts_of(groups: dict[str, _Group]) -> list[InventoryHost]:
+def _value(host: str, key: str, value: Any, name: str) -> int | str:
+    """A connection variable as irtui keeps it: a port as an int, others as text."""
+    if key in VAR_KEYS["port"]:
+        text = str(value).strip() if isinstance(value, int | str) and \
+            not isinstance(value, bool) else ""
+        if text.isascii() and text.isdigit():
+            return int(text)
+    elif isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)
+    shown = value if isinstance(value, str | int | float | bool) else type(value).__name__
+    if key in VAR_KEYS["port"]:
+        raise InvalidTargetError(f"{name}: {key} of host {host!r} is {shown!r}, not a port "
+                                 "number", f"give {key} one number, 1-65535")
+    raise InvalidTargetError(f"{name}: {key} of host {host!r} is {shown!r}, not text",
+                             f"give {key} one value (a name or an address)")
+
+
+def hosts_of(groups: dict[str, _Group], name: str = "inventory") -> list[InventoryHost]:
     """Every host with its groups (the groups it is listed in and every group above them,
     but not ``all``/``ungrouped``) and its variables: ``all``'s vars, then each group's from
     the farthest to the nearest, then the host's own (Ansible's precedence, simplified:
-    among sibling groups the one read last wins)."""
+    among sibling groups the one read last wins).
+
+    Raises:
+        InvalidTargetError: a connection variable that is not one value (a list, a
+            mapping, a port that is not a number), named with its host; ``name`` starts it.
+    """
     parents = _parents(groups)
     found: dict[str, InventoryHost] = {}
     group_vars: dict[str, dict[str, Any]] = {}
     host_vars: dict[str, dict[str, Any]] = {}
-    for name, group in groups.items():
-        chain = _ancestry(name, parents)
+    for group_name, group in groups.items():
+        chain = _ancestry(group_name, parents)
         for host, own in group.hosts.items():
             entry = found.setdefault(host, InventoryHost(host))
             layered = group_vars.setdefault(host, dict(groups.get("all", _Group()).vars))
@@ -197,9 +266,9 @@ def hosts_of(groups: dict[str, _Group]) -> list[InventoryHost]:
     for host, entry in found.items():
         variables = {**group_vars[host], **host_vars[host]}
         for attr, keys in VAR_KEYS.items():
-            value = next((variables[k] for k in keys if k in variables), None)
-            if value is not None:
-                setattr(entry, attr, int(value) if attr == "port" else str(value))
+            key = next((k for k in keys if variables.get(k) is not None), None)
+            if key is not None:
+                setattr(entry, attr, _value(host, key, variables[key], name))
     return list(found.values())
 
 
@@ -220,4 +289,4 @@ def read_inventory(path: str | Path) -> list[InventoryHost]:
     yaml_like = p.suffix in (".yml", ".yaml") or first == "---" or (
         first.endswith(":") and not first.startswith("["))
     groups = parse_yaml(text, str(p)) if yaml_like else parse_ini(text, str(p))
-    return hosts_of(groups)
+    return hosts_of(groups, str(p))
