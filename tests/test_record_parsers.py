@@ -234,3 +234,27 @@ def test_a_locked_or_damaged_record_says_what_to_do_about_it(tmp_path: Path,
     line = caught.value.line
     assert "damaged" in line and "keep it" in line and "writable" not in line, line
     assert damaged.read_bytes().startswith(b"SQLite format 3\x00")  # left as it was
+
+
+def test_audit_import_of_a_file_or_an_empty_directory_says_so(tmp_path: Path) -> None:
+    """``irtui audit import trail.jsonl`` imported nothing and said nothing, exit 0."""
+    from irtui.core.config import write_toml_atomic
+    from tests.cli_helpers import refusal_line, run_irtui
+
+    cfg = tmp_path / "config.toml"
+    write_toml_atomic(cfg, {"hosts": [{"name": "web1", "address": "192.0.2.10"}],
+                            "audit": {"dir": str(tmp_path / "audit")},
+                            "record": {"path": str(tmp_path / "record.db")}})
+    trail = tmp_path / "old" / "session.jsonl"
+    trail.parent.mkdir()
+    trail.write_text('{"event": "block", "ts": "2025-01-01T00:00:00Z"}\n')
+    for missing in (trail, tmp_path / "nowhere"):
+        out = run_irtui("--config", str(cfg), "audit", "import", str(missing))
+        assert out.returncode == 2, out
+        assert "is not a directory" in refusal_line(out)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = run_irtui("--config", str(cfg), "audit", "import", str(empty))
+    assert out.returncode == 0 and b"no trail" in out.stdout, out
+    out = run_irtui("--config", str(cfg), "audit", "import", str(trail.parent))
+    assert out.returncode == 0 and b"imported" in out.stdout, out

@@ -136,6 +136,9 @@ def cmd_audit(args: argparse.Namespace, config: Config) -> int:
                   "'unreadable' records with their text", file=sys.stderr)
         for path in done.already:
             print(f"{path}: already imported")
+        if not done.imported and not done.already:
+            where = args.dir or config.resolved_audit_dir
+            print(f"no trail of an earlier irtui (*.jsonl) in {where}; nothing imported")
         return EXIT_OK
     check = fw.verify_record(args.id)
     jsonout.report().incident = check.incident  # --json

@@ -19,7 +19,7 @@ from irtui.core.actions import block, isolate
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.reads import read_many
 from irtui.core.durations import format_duration
-from irtui.core.errors import ActionError, IrtuiError
+from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError
 from irtui.core.plan import Plan
 from irtui.core.record import legacy
 from irtui.core.record.chain import ChainReport, digest, verify_chain
@@ -274,10 +274,15 @@ def import_legacy(ctx: ActionContext, directory: Path | None = None,
         ``(incident_id, report)``.
 
     Raises:
-        InvalidTargetError: unknown incident; AuditError: unreadable trail or store.
+        InvalidTargetError: unknown incident, or ``directory`` given but not a directory;
+            AuditError: unreadable trail or store.
     """
     rec = recorder_of(ctx)
     where = directory or rec.directory
+    if directory is not None and not directory.is_dir():
+        raise InvalidTargetError(f"{directory} is not a directory",
+                                 "give the directory that holds the earlier trails "
+                                 "(*.jsonl), not one file; default: audit.dir")
     if incident:
         target = rec.register.get(incident).id
     elif not legacy.pending_trails(rec.register, where):
