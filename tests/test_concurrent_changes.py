@@ -109,3 +109,43 @@ def test_a_held_lock_makes_a_change_wait_then_fail_clearly(responder, clean_lab)
     assert result.ok, result
     assert ns_run(h1.namespace, ["true"]).returncode == 0
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+def test_a_session_killed_mid_step_says_the_state_is_unknown(responder, clean_lab) -> None:
+    """sshd's session for a change killed while the step waits for the host lock: no exit
+    status comes back. The result names that and says to read the host, never a bare
+    "exit code -1"; the change is not applied behind irtui's back afterwards."""
+    import os
+    import signal
+    import time
+
+    from tests.lab_fixtures import eventually
+
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    sshd = read_pid(h1.pid_file)
+    holder = subprocess.Popen(
+        ["nsenter", f"--target={sshd}", "--mount", "--net", "sh", "-c", script("host_lock"),
+         "lock", "30", "fail", "another responder (test)", "sh", "-c", "echo held; sleep 6"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        plan = responder.plan_block([attacker.v4], ["host1"], "1h")
+        results: list = []
+        worker = threading.Thread(target=lambda: results.append(
+            responder.execute(plan, lambda e: None)))
+        sessions = lambda: subprocess.run(  # noqa: E731 - sshd's per-connection children
+            ["pgrep", "-P", str(sshd)], capture_output=True, text=True).stdout.split()
+        before = set(sessions())
+        worker.start()
+        time.sleep(1.5)  # the step is now waiting for the lock on the host
+        for pid in set(sessions()) - before or set(sessions()):
+            os.kill(int(pid), signal.SIGKILL)
+        worker.join(60)
+        (result,) = results[0].results
+        assert not result.ok
+        assert "exit code -1" not in result.message, result.message
+        assert "without an exit status" in result.message and "irtui status" in \
+            result.message, result.message
+    finally:
+        holder.wait(20)
+    assert not eventually(lambda: not tcp_connects(attacker.namespace, h1.v4, 22), 3)

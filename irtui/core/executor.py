@@ -93,6 +93,12 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
             if outcome.verdict is Outcome.INTERRUPTED:
                 return HostResult(host, Outcome.INTERRUPTED, outcome.stderr.strip()
                                   or f"interrupted during: {step.purpose}", took())
+            if outcome.exit_code == -1:  # ssh.py: the channel closed without an exit status
+                return HostResult(host, Outcome.FAILED, (
+                    f"{step.purpose}: the SSH session ended without an exit status (sshd or "
+                    "the connection went away mid-command), so whether it took effect is "
+                    f"unknown — read the host with irtui status {host} before retrying"),
+                    took())
             if outcome.exit_code != 0:
                 why = failure_reason(outcome.stderr)
                 return HostResult(host, Outcome.FAILED, f"{step.purpose}: exit code "
