@@ -103,3 +103,18 @@ def test_the_tui_without_a_terminal_says_so_at_once(tmp_path: Path) -> None:
         line = refusal_line(out)
         assert "needs a terminal" in line, line
         assert b"\x1b[" not in out.stderr + out.stdout  # no screen drawn into the files
+
+
+def test_a_terminal_that_cannot_show_unicode_still_gets_every_result(
+        clean_lab: LabInfo, config: str) -> None:
+    """An ASCII (or Latin-1) terminal: "host1: ok — done" is shown with the dash escaped,
+    never dropped (the result lines used to vanish while the block was applied)."""
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    out = subprocess.run([str(IRTUI), "--config", config, "block", "--on", "host1",
+                          "203.0.113.42"], capture_output=True, timeout=CLI_TIMEOUT, env=env,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert _blocked(clean_lab, "203.0.113.42")
+    assert b"host1: ok \\u2014 done" in out.stdout, out.stdout
+    assert b"block 203.0.113.42/32 on host1" in out.stdout, out.stdout
+    assert b"Traceback" not in out.stderr

@@ -76,11 +76,15 @@ class PrintableStream:
     be recorded): from the first failed write on, output is dropped and the error kept in
     ``lost``; the file descriptor is pointed at /dev/null so Python's own flush at exit is
     quiet too. ``stream`` None (the descriptor was closed before irtui started) drops
-    everything."""
+    everything. A character the stream's encoding lacks is written escaped (``\\u2014``)."""
 
     def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
         self.lost: OSError | None = None
+        # a terminal that cannot show a character (an ASCII or Latin-1 locale) gets it
+        # escaped, as Python's stderr does, instead of an encoding error losing the line
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
 
     def write(self, text: str) -> int:
         if self.stream is not None and self.lost is None:
