@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import takewhile
 
@@ -78,7 +78,7 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
     if host in plan.failed:
         return HostResult(host, Outcome.FAILED, plan.failed[host], 0.0)
     if host in plan.skipped:
-        return HostResult(host, Outcome.UNCHANGED, f"no change: {plan.skipped[host]}", 0.0)
+        return _recheck_skipped(plan, host, took)
     reports: list[str] = []
     doubts: list[str] = []
     ran = 0
@@ -121,6 +121,25 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
         return HostResult(host, Outcome.INCONCLUSIVE, "; ".join(["done", *reports, *doubts]),
                           took())
     return HostResult(host, Outcome.OK, "; ".join(["done", *reports]), took())
+
+
+def _recheck_skipped(plan: Plan, host: str, took: Callable[[], float]) -> HostResult:
+    """A host the plan found needing no change, read again now (:attr:`Plan.recheck`): the
+    plan may be minutes old, or another process may have changed the host since."""
+    why = plan.skipped[host]
+    if plan.recheck is None:
+        return HostResult(host, Outcome.UNCHANGED, f"no change: {why}", 0.0)
+    try:
+        changed = plan.recheck(host)
+    except IrtuiError as exc:
+        return HostResult(host, Outcome.INCONCLUSIVE, (
+            f"nothing was done ({why} when planned), but reading the host again failed: "
+            f"{exc.line} — check it with irtui status {host}"), took())
+    if changed:
+        return HostResult(host, Outcome.FAILED, (
+            f"nothing was done: when planned, {why}; it changed since: {changed} — "
+            "run the action again"), took())
+    return HostResult(host, Outcome.UNCHANGED, f"no change: {why} (read again now)", took())
 
 
 def _outcomes(steps: list[Step], runner: Runner, on_event: EventSink,

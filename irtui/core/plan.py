@@ -155,6 +155,10 @@ class Plan:
             that host's failure while the other hosts go ahead.
         dangerous: True when the action needs confirmation.
         verify: optional read-back check run per host after its steps succeeded.
+        recheck: optional read-back of a host in ``skipped``, run when the plan executes:
+            None while the reason it needed no change still holds, else what changed since
+            the plan (another process isolated it, say); such a host is then not reported
+            as unchanged.
         confirm_text: when set, the responder must type exactly this to confirm (a host name
             before isolating, a large prefix before blocking it).
         entries: host → {entry → :class:`EntryStatus`} for every requested entry.
@@ -172,6 +176,7 @@ class Plan:
     failed: dict[str, str] = field(default_factory=dict)
     dangerous: bool = True
     verify: Verifier | None = None
+    recheck: Verifier | None = None
     confirm_text: str | None = None
     entries: dict[str, dict[str, EntryStatus]] = field(default_factory=dict)
     batch_steps: bool = False

@@ -195,5 +195,11 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         still = [str(n) for n in removed.get(host, []) if state.find(n) is not None]
         return f"still in the live blocklist: {', '.join(still)}" if still else None
 
+    def recheck(host: str) -> str | None:
+        state = ctx.read_state(host)
+        now = [str(n) for n in networks if state.find(n) is not None]
+        return f"blocked there now: {', '.join(now)}" if now else None
+
     plan.verify = verify
+    plan.recheck = recheck
     return plan

@@ -158,4 +158,5 @@ def _collect_then(collect: Plan, then: Plan, steps: dict[str, list],
         return "; ".join(problems) or None
 
     combined.verify = verify_both
+    combined.recheck = then.recheck
     return combined

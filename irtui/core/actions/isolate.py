@@ -195,6 +195,7 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         return f"isolation incomplete: {isolation.problem}" if isolation.problem else None
 
     plan.verify = verify
+    plan.recheck = verify
     return plan
 
 
@@ -229,5 +230,10 @@ def plan_release(ctx: ActionContext, hosts: Sequence[str]) -> Plan:
         isolation = ctx.read_state(host).isolation
         return None if isolation is None else f"isolation still present ({isolation.status.value})"
 
+    def recheck(host: str) -> str | None:
+        isolation = ctx.read_state(host).isolation
+        return None if isolation is None else f"it is isolated now ({isolation.status.value})"
+
     plan.verify = verify
+    plan.recheck = recheck
     return plan
