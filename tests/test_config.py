@@ -49,6 +49,17 @@ def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.toml")
 
 
+def test_an_empty_path_or_a_dangling_link_is_named_not_replaced(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as empty:
+        load_config("")
+    assert "empty" in str(empty.value)  # not silently the default config
+    loop = tmp_path / "config.toml"
+    loop.symlink_to(loop)
+    with pytest.raises(ConfigError) as dangling:
+        load_config(loop)
+    assert "leads nowhere" in str(dangling.value) and "not found" not in str(dangling.value)
+
+
 def test_select_hosts_groups_all_and_unknown() -> None:
     config = parse_config({"hosts": [
         {"name": "a", "address": "192.0.2.1", "groups": ["web"]},

@@ -368,7 +368,14 @@ def load_config(path: str | Path | None = None) -> Config:
             :data:`CONFIG_LIMITS`; binary or not UTF-8 (with the byte offset and line, TOML
             v1.0 requires UTF-8); not valid TOML (with line and column); or invalid.
     """
-    p = Path(path).expanduser() if path else default_config_path()
+    if path is not None and not str(path).strip():
+        raise ConfigError(["the config path given is empty; pass --config PATH (or unset "
+                           "IRTUI_CONFIG to use the default)"], "--config")
+    p = Path(path).expanduser() if path is not None else default_config_path()
+    if p.is_symlink() and not p.exists():
+        raise ConfigError(["a symbolic link that leads nowhere (a missing target or a loop); "
+                           f"point it at the config file ({os.path.realpath(p)} does not "
+                           "exist) or pass --config PATH"], str(p))
     if not p.exists():
         raise ConfigError(
             [f"file not found; copy config.example.toml to {p} or pass --config PATH"], str(p))
