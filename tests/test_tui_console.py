@@ -183,6 +183,27 @@ async def test_keys_typed_in_one_burst_after_b_land_in_the_address_field(
         assert app.query_one("#tabs").active == "hosts"  # the 2s typed no tab switch
 
 
+async def test_a_burst_with_tab_types_each_field_where_the_tab_moved_the_cursor(
+        tmp_path: Path) -> None:
+    """A burst (a laggy SSH link delivers keys together) reaches the field focused when it
+    arrived, while Tab and ctrl+u act on the field focused by then: the characters follow
+    the focus too, or the TTL and hosts are typed into the address field."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        burst = ["2", "0", "3", ".", "0", ".", "1", "1", "3", ".", "7", "tab", "ctrl+u",
+                 "3", "0", "m", "tab", "ctrl+u", "a", "l", "l"]
+        for key in burst:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(app, pilot)
+        assert isinstance(app.screen, TargetPrompt)
+        values = [app.screen.query_one(f"#prompt-{name}", Input).value
+                  for name in ("targets", "ttl", "hosts")]
+        assert values == ["203.0.113.7", "30m", "all"]
+
+
 async def test_same_error_on_three_hosts_is_one_toast(tmp_path: Path) -> None:
     missing = {h: SSHError(f"{h}: cannot read the key file /root/.ssh/id_lab (No such file)",
                            "set ssh.key_file to an existing private key") for h in HOSTS}

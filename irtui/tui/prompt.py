@@ -80,6 +80,23 @@ class TokenInput(Input):
     def on_mount(self) -> None:
         self.marks.style = f"bold underline {self.app.current_theme.error or 'red'}"
 
+    async def _on_key(self, event: events.Key) -> None:
+        # Keys that arrive together (typed over a laggy SSH link) are all queued for the field
+        # focused when they arrived, and Textual runs a key's binding (Tab, ctrl+u, Enter)
+        # only once the key has bubbled up to the app, after the characters queued behind it
+        # were typed. So a binding runs here, in order, and a key this field got after the
+        # focus moved on is passed, in order, to the field focused now.
+        focused = self.screen.focused
+        if focused is not self and isinstance(focused, Input):
+            event.stop()
+            event.prevent_default()
+            key = events.Key(event.key, event.character)
+            key._set_forwarded()  # as the app forwards keys: it does not forward it again
+            focused.post_message(key)
+        elif not event.is_printable and await self.app._check_bindings(event.key):
+            event.stop()
+            event.prevent_default()
+
     def on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # Input's own paste keeps the first line only
         event.stop()
