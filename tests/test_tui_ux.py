@@ -246,6 +246,26 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
         assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
 
 
+async def test_notify_tab_reads_the_hosts_again_when_shown(
+        lab_config: Config, clean_lab, responder: Responder) -> None:
+    """A change made outside this TUI (the CLI, another responder) after the message was
+    filled: opening the Notify tab refills an untouched message from a new read-back, or
+    ctrl+s tells the team a state the hosts no longer hold."""
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        body = app.query_one("#notify-body", TextArea)
+        assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
+        result = responder.execute(responder.plan_block(["203.0.113.84"], ["host1"], "1h"),
+                                   lambda event: None)
+        assert result.ok
+        app.post_message(events.Key("3", "3"))  # ctrl+s before the refill arrived:
+        app.post_message(events.Key("ctrl+s", None))  # the stale message is not sent
+        await settle(app, pilot)
+        assert "  - 203.0.113.84 on host1" in body.text
+        assert not [line for line in _log_lines(app) if "── sending" in line]
+
+
 # ---- 5. the notify pane at 80x24 ----------------------------------------------------------
 
 
