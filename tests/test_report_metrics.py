@@ -188,3 +188,19 @@ def test_time_to_contain_stops_only_at_a_successful_containment(
     assert m.time_to_contain_s == host1.time_to_contain_s and m.hosts_contained == 1
     assert m.uncontained == ["host2"]
     assert "targeted but never contained: host2" in render(ctx)[0]
+
+
+@pytest.mark.parametrize("uncontained", [False, True])
+def test_the_summary_keeps_time_to_contain_and_notifications_on_their_own_lines(
+        recorder: IncidentRecorder, uncontained: bool) -> None:
+    outcomes = {"host1": Outcome.OK, **({"host2": Outcome.FAILED} if uncontained else {})}
+    run(recorder, "isolate", outcomes)
+    incident = recorder.register.get(recorder.incident_id() or "")
+    records = recorder.store.records(incident.id)
+    chain = {"ok": True, "count": len(records), "head": ""}
+    markdown, _ = render(build_context(ReportInput(incident, records, {}, chain),
+                                       recorder.store))
+    lines = markdown.splitlines()
+    contained = next(x for x in lines if x.startswith("- Hosts contained: 1; time to contain"))
+    assert "Notifications" not in contained  # was "… 31.6 s- Notifications: 2 sent"
+    assert "- Notifications: 0 sent, 0 failed" in lines
