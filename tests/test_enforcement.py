@@ -155,6 +155,20 @@ def test_forwarded_traffic_is_blocked(fw: Responder, clean_lab) -> None:
         assert tcp_connects(None, CONTAINER_V4, 7008)  # others still pass through
 
 
+def test_a_large_prefix_refused_on_every_host_asks_for_no_typed_confirmation(
+        responder: Responder, clean_lab) -> None:
+    """The typed confirmation is for a large prefix that will be blocked: one that every
+    host refuses (it covers the host's own address) must not be asked for, as if it were."""
+    wide = ipaddress.ip_network(f"{clean_lab.hosts[0].v4}/20", strict=False)
+    plan = responder.plan_block([str(wide), "203.0.113.61"], ["host1"], "1h")
+    assert plan.entries["host1"][str(wide)].fate is EntryFate.REFUSED
+    assert plan.entries["host1"]["203.0.113.61/32"] == EntryStatus(EntryFate.TO_ADD)
+    assert plan.confirm_text is None
+    assert plan.summary == "block 203.0.113.61/32 on host1 (TTL 1h00m)"  # not the refused
+    assert responder.plan_block(["203.0.113.0/20"], ["host1"], "1h").confirm_text \
+        == "203.0.112.0/20"  # still asked for one that is blocked
+
+
 def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,
                                                       clean_lab) -> None:
     h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]

@@ -75,9 +75,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                                              refused_everywhere.items()),
             "check the addresses; nothing was changed")
     large = _large(ctx, wanted)
-    if large:
-        plan.confirm_text = " ".join(str(n) for n in large)
-        notes += [f"{n} covers {n.num_addresses:,} addresses" for n in large]
+    notes += [f"{n} covers {n.num_addresses:,} addresses" for n in large]
     expected: dict[str, list[Network]] = {}
 
     def one(host: HostConfig) -> None:
@@ -121,7 +119,14 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                    for entry, status in per_host.items()}
         raise InvalidTargetError("nothing to block: " + "; ".join(sorted(reasons)),
                                  "check the addresses; nothing was changed")
-    plan.summary = (f"block {_what(wanted)} on {', '.join(h.name for h in chosen)} "
+    # what some host will block: an entry every host refused is neither in the summary
+    # (its "ok" would read as blocked) nor typed to confirm
+    applied = {n for nets in expected.values() for n in nets}
+    blocked = [n for n in wanted if n in applied] or wanted
+    large = [n for n in large if n in applied]
+    if large:
+        plan.confirm_text = " ".join(str(n) for n in large)
+    plan.summary = (f"block {_what(blocked)} on {', '.join(h.name for h in chosen)} "
                     f"(TTL {format_duration(seconds)})")
 
     def verify(host: str) -> str | None:
