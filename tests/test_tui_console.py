@@ -204,6 +204,22 @@ async def test_a_burst_with_tab_types_each_field_where_the_tab_moved_the_cursor(
         assert values == ["203.0.113.7", "30m", "all"]
 
 
+async def test_a_prompt_problem_is_shown_in_the_prompt_not_toasted_over_it(
+        tmp_path: Path) -> None:
+    """At 80x24 a toast covers the prompt's own error line; after the responder fixed the
+    TTL it kept showing the old problem over the new one."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b", *"203.0.113.7", "tab", "ctrl+a", "ctrl+k", *"100d", "enter")
+        await settle(app, pilot)
+        prompt = app.screen
+        assert isinstance(prompt, TargetPrompt)
+        assert "TTL '100d' is longer" in str(prompt.query_one("#prompt-error").render())
+        assert not [t for t in _toasts(app) if "TTL" in t]
+        assert any("TTL '100d' is longer" in line for line in app.query_one(LogPanel).lines)
+
+
 async def test_same_error_on_three_hosts_is_one_toast(tmp_path: Path) -> None:
     missing = {h: SSHError(f"{h}: cannot read the key file /root/.ssh/id_lab (No such file)",
                            "set ssh.key_file to an existing private key") for h in HOSTS}

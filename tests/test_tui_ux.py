@@ -195,12 +195,14 @@ async def test_errors_are_toasted_in_full_but_remote_stderr_is_not(tmp_path: Pat
                 "or add it under [[hosts]]")
         assert len(want) > 80  # what the 80-column log cuts
         assert f"{ERROR_MARK}{want}" in _log_lines(app)  # still logged
-        assert _toasts(app) == [want]  # and shown whole, once
+        error = app.screen.query_one("#prompt-error").render()
+        assert str(error) == f"✗ {want}"  # and shown whole, in the prompt (it wraps)
+        assert _toasts(app) == []  # not toasted over the prompt that shows it
         app._post("event", OutputLine("host1", "stderr", "nft: warning from the host"))
         app._post("event", HostResult("host1", Outcome.OK, "blocked"))
         await settle(app, pilot)
         assert "host1 ! nft: warning from the host" in _log_lines(app)
-        assert _toasts(app) == [want]  # remote stderr and successes: log only
+        assert _toasts(app) == []  # remote stderr and successes: log only
         app._post("event", HostResult("host1", Outcome.FAILED,
                                         "verification failed — read it back"))
         await settle(app, pilot)
