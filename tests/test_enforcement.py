@@ -169,6 +169,21 @@ def test_a_large_prefix_refused_on_every_host_asks_for_no_typed_confirmation(
         == "203.0.112.0/20"  # still asked for one that is blocked
 
 
+def test_unblocking_an_entry_a_wider_block_still_covers_says_so(responder: Responder,
+                                                                  clean_lab) -> None:
+    """Unblocking 203.0.113.1 while 203.0.113.0/30 stays: "ok" alone reads as "traffic from
+    203.0.113.1 passes again"; the plan says which entry still drops it."""
+    assert responder.execute(responder.plan_block(["203.0.113.0/30", "203.0.113.1"],
+                                                  ["host1"], "1h"), lambda event: None).ok
+    plan = responder.plan_unblock(["203.0.113.1"], ["host1"])
+    assert "host1: 203.0.113.1/32 stays blocked by 203.0.113.0/30" in " ".join(plan.notes)
+    plan = responder.plan_unblock(["203.0.113.2"], ["host1"])
+    assert not [n for n in plan.notes if "not blocked there" in n]
+    assert "host1: 203.0.113.2/32 stays blocked by 203.0.113.0/30" in " ".join(plan.notes)
+    both = responder.plan_unblock(["203.0.113.1", "203.0.113.0/30"], ["host1"])
+    assert not [n for n in both.notes if "stays blocked" in n]  # both go
+
+
 def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,
                                                       clean_lab) -> None:
     h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]

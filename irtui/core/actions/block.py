@@ -136,6 +136,26 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     return plan
 
 
+def _still_covering(state: HostState, networks: Sequence[Network]) -> dict[Network, Network]:
+    """``{target: the wider entry of state that still covers it}`` for the targets an
+    unblock leaves covered (that entry is not itself being removed). Looks up only the
+    prefix lengths the blocklist holds, so it stays fast on 100,000 entries."""
+    removing = set(networks)
+    lengths: dict[int, set[int]] = {}
+    for entry in state.blocks:
+        lengths.setdefault(entry.network.version, set()).add(entry.network.prefixlen)
+    out: dict[Network, Network] = {}
+    for net in networks:
+        for length in sorted(lengths.get(net.version, ())):
+            if length >= net.prefixlen:
+                break
+            wider = net.supernet(new_prefix=length)
+            if wider not in removing and state.find(wider) is not None:
+                out[net] = wider
+                break
+    return out
+
+
 def enforcement_problem(state: HostState, expected: Sequence[Network]) -> str | None:
     """Why ``expected`` is not blocked on the host whose live state is ``state``: entries
     missing from the blocklist, or present but not enforced (their drop rules are missing
@@ -184,11 +204,16 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         plan.entries[host.name] = {
             str(n): EntryStatus(EntryFate.TO_REMOVE if n in present else EntryFate.NOT_PRESENT)
             for n in networks}
-        absent = [str(n) for n in networks if n not in present]
+        covered = _still_covering(state, networks)
+        for net, wider in covered.items():
+            notes.append(f"{host.name}: {net} stays blocked by {wider} (not unblocked here; "
+                         "unblock it too to let this traffic through)")
+        absent = [str(n) for n in networks if n not in present and n not in covered]
         if absent:
             notes.append(f"{host.name}: not blocked there: {', '.join(absent)}")
         if not present:
-            plan.skipped[host.name] = "not blocked there"
+            plan.skipped[host.name] = ("no such entry there; a wider entry still blocks it"
+                                       if covered else "not blocked there")
             return
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
                                                  "unblock", ctx.lock_wait))
