@@ -220,6 +220,41 @@ async def test_a_prompt_problem_is_shown_in_the_prompt_not_toasted_over_it(
         assert any("TTL '100d' is longer" in line for line in app.query_one(LogPanel).lines)
 
 
+async def test_the_typed_confirmation_then_enter_in_one_burst_confirms(
+        tmp_path: Path) -> None:
+    """'host2', Enter and the next key arriving together (a laggy link): the key after Enter
+    was typed into the field before Enter ran, so the isolation was refused as mistyped."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        answers: list[bool | None] = []
+        app.push_screen(ConfirmScreen(replace(mixed_plan(), action="isolate"),
+                                      require="host1", reason=""), answers.append)
+        await settle(app, pilot)
+        for key in [*"host1", "enter", "x"]:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(app, pilot)
+        assert answers == [True]
+
+
+async def test_a_key_right_after_enter_in_the_block_prompt_is_not_part_of_the_address(
+        tmp_path: Path) -> None:
+    """b, the address, Enter and y (for the confirmation to come) in one burst: the y was
+    typed into the address before Enter ran, and '203.0.113.7y' was refused."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        for key in [*"203.0.113.7", "enter", "y"]:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(app, pilot)
+        # the address went on to planning (these fixed hosts then fail it: no known_hosts)
+        assert not [line for line in app.query_one(LogPanel).lines
+                    if "is not an IP address" in line]
+        assert any("known_hosts" in line for line in app.query_one(LogPanel).lines)
+
+
 async def test_same_error_on_three_hosts_is_one_toast(tmp_path: Path) -> None:
     missing = {h: SSHError(f"{h}: cannot read the key file /root/.ssh/id_lab (No such file)",
                            "set ssh.key_file to an existing private key") for h in HOSTS}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from rich.highlighter import Highlighter
@@ -68,17 +68,8 @@ class BadTokens(Highlighter):
                 text.stylize(self.style, match.start(), match.end())
 
 
-class TokenInput(Input):
-    """An ``Input`` whose bad tokens can be marked, and which takes a multi-line paste whole
-    (lines joined with spaces)."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.marks = BadTokens("bold underline red")
-        self.highlighter = self.marks
-
-    def on_mount(self) -> None:
-        self.marks.style = f"bold underline {self.app.current_theme.error or 'red'}"
+class OrderedInput(Input):
+    """An ``Input`` that handles keys arriving together in the order they were typed."""
 
     async def _on_key(self, event: events.Key) -> None:
         # Keys that arrive together (typed over a laggy SSH link) are all queued for the field
@@ -96,6 +87,19 @@ class TokenInput(Input):
         elif not event.is_printable and await self.app._check_bindings(event.key):
             event.stop()
             event.prevent_default()
+
+
+class TokenInput(OrderedInput):
+    """An ``Input`` whose bad tokens can be marked, and which takes a multi-line paste whole
+    (lines joined with spaces)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.marks = BadTokens("bold underline red")
+        self.highlighter = self.marks
+
+    def on_mount(self) -> None:
+        self.marks.style = f"bold underline {self.app.current_theme.error or 'red'}"
 
     def on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # Input's own paste keeps the first line only
@@ -225,6 +229,9 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
         if self.dismissed:
             return
         request = self.request()
+        name = (event.input.id or "").removeprefix("prompt-")
+        if name in FIELDS:  # as it was at Enter: keys typed after it are not part of it
+            request = replace(request, **{name: event.value.strip()})
         problem = (Problem("targets", "type an address or CIDR") if not request.targets
                    else self.check(request) if self.check else None)
         if problem is not None:
