@@ -155,6 +155,35 @@ def test_forwarded_traffic_is_blocked(fw: Responder, clean_lab) -> None:
         assert tcp_connects(None, CONTAINER_V4, 7008)  # others still pass through
 
 
+def test_a_large_prefix_refused_on_every_host_asks_for_no_typed_confirmation(
+        responder: Responder, clean_lab) -> None:
+    """The typed confirmation is for a large prefix that will be blocked: one that every
+    host refuses (it covers the host's own address) must not be asked for, as if it were."""
+    wide = ipaddress.ip_network(f"{clean_lab.hosts[0].v4}/20", strict=False)
+    plan = responder.plan_block([str(wide), "203.0.113.61"], ["host1"], "1h")
+    assert plan.entries["host1"][str(wide)].fate is EntryFate.REFUSED
+    assert plan.entries["host1"]["203.0.113.61/32"] == EntryStatus(EntryFate.TO_ADD)
+    assert plan.confirm_text is None
+    assert plan.summary == "block 203.0.113.61/32 on host1 (TTL 1h00m)"  # not the refused
+    assert responder.plan_block(["203.0.113.0/20"], ["host1"], "1h").confirm_text \
+        == "203.0.112.0/20"  # still asked for one that is blocked
+
+
+def test_unblocking_an_entry_a_wider_block_still_covers_says_so(responder: Responder,
+                                                                  clean_lab) -> None:
+    """Unblocking 203.0.113.1 while 203.0.113.0/30 stays: "ok" alone reads as "traffic from
+    203.0.113.1 passes again"; the plan says which entry still drops it."""
+    assert responder.execute(responder.plan_block(["203.0.113.0/30", "203.0.113.1"],
+                                                  ["host1"], "1h"), lambda event: None).ok
+    plan = responder.plan_unblock(["203.0.113.1"], ["host1"])
+    assert "host1: 203.0.113.1/32 stays blocked by 203.0.113.0/30" in " ".join(plan.notes)
+    plan = responder.plan_unblock(["203.0.113.2"], ["host1"])
+    assert not [n for n in plan.notes if "not blocked there" in n]
+    assert "host1: 203.0.113.2/32 stays blocked by 203.0.113.0/30" in " ".join(plan.notes)
+    both = responder.plan_unblock(["203.0.113.1", "203.0.113.0/30"], ["host1"])
+    assert not [n for n in both.notes if "stays blocked" in n]  # both go
+
+
 def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,
                                                       clean_lab) -> None:
     h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]

@@ -363,6 +363,8 @@ def test_running_actions_guard_and_quit_question() -> None:
     assert running.start(iso) is None
     refused = running.start(block)
     assert refused is not None and refused.startswith("host1: isolate host1")
+    # refused, not queued: the responder must not wait for a confirmation that never comes
+    assert "nothing was started" in refused and "waits" not in refused
     assert running.busy(["host2"]) is None  # nothing was marked for the refused plan
     assert "nothing is isolated yet" in (running.question() or "")
     running.observe(RollbackEvent("host1", TimerPhase.ARMED, 30, "armed"))

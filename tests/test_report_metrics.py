@@ -225,3 +225,19 @@ def test_a_detection_time_in_the_future_is_refused(recorder: IncidentRecorder) -
         recorder.register.open("typo", "high", "2099-01-01T00:00:00Z")
     soon = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
     assert recorder.register.open("clock skew", "high", soon).detected_at
+
+
+@pytest.mark.parametrize("uncontained", [False, True])
+def test_the_summary_keeps_time_to_contain_and_notifications_on_their_own_lines(
+        recorder: IncidentRecorder, uncontained: bool) -> None:
+    outcomes = {"host1": Outcome.OK, **({"host2": Outcome.FAILED} if uncontained else {})}
+    run(recorder, "isolate", outcomes)
+    incident = recorder.register.get(recorder.incident_id() or "")
+    records = recorder.store.records(incident.id)
+    chain = {"ok": True, "count": len(records), "head": ""}
+    markdown, _ = render(build_context(ReportInput(incident, records, {}, chain),
+                                       recorder.store))
+    lines = markdown.splitlines()
+    contained = next(x for x in lines if x.startswith("- Hosts contained: 1; time to contain"))
+    assert "Notifications" not in contained  # was "… 31.6 s- Notifications: 2 sent"
+    assert "- Notifications: 0 sent, 0 failed" in lines

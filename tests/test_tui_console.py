@@ -183,6 +183,78 @@ async def test_keys_typed_in_one_burst_after_b_land_in_the_address_field(
         assert app.query_one("#tabs").active == "hosts"  # the 2s typed no tab switch
 
 
+async def test_a_burst_with_tab_types_each_field_where_the_tab_moved_the_cursor(
+        tmp_path: Path) -> None:
+    """A burst (a laggy SSH link delivers keys together) reaches the field focused when it
+    arrived, while Tab and ctrl+u act on the field focused by then: the characters follow
+    the focus too, or the TTL and hosts are typed into the address field."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        burst = ["2", "0", "3", ".", "0", ".", "1", "1", "3", ".", "7", "tab", "ctrl+u",
+                 "3", "0", "m", "tab", "ctrl+u", "a", "l", "l"]
+        for key in burst:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(app, pilot)
+        assert isinstance(app.screen, TargetPrompt)
+        values = [app.screen.query_one(f"#prompt-{name}", Input).value
+                  for name in ("targets", "ttl", "hosts")]
+        assert values == ["203.0.113.7", "30m", "all"]
+
+
+async def test_a_prompt_problem_is_shown_in_the_prompt_not_toasted_over_it(
+        tmp_path: Path) -> None:
+    """At 80x24 a toast covers the prompt's own error line; after the responder fixed the
+    TTL it kept showing the old problem over the new one."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b", *"203.0.113.7", "tab", "ctrl+a", "ctrl+k", *"100d", "enter")
+        await settle(app, pilot)
+        prompt = app.screen
+        assert isinstance(prompt, TargetPrompt)
+        assert "TTL '100d' is longer" in str(prompt.query_one("#prompt-error").render())
+        assert not [t for t in _toasts(app) if "TTL" in t]
+        assert any("TTL '100d' is longer" in line for line in app.query_one(LogPanel).lines)
+
+
+async def test_the_typed_confirmation_then_enter_in_one_burst_confirms(
+        tmp_path: Path) -> None:
+    """'host2', Enter and the next key arriving together (a laggy link): the key after Enter
+    was typed into the field before Enter ran, so the isolation was refused as mistyped."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        answers: list[bool | None] = []
+        app.push_screen(ConfirmScreen(replace(mixed_plan(), action="isolate"),
+                                      require="host1", reason=""), answers.append)
+        await settle(app, pilot)
+        for key in [*"host1", "enter", "x"]:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(app, pilot)
+        assert answers == [True]
+
+
+async def test_a_key_right_after_enter_in_the_block_prompt_is_not_part_of_the_address(
+        tmp_path: Path) -> None:
+    """b, the address, Enter and y (for the confirmation to come) in one burst: the y was
+    typed into the address before Enter ran, and '203.0.113.7y' was refused."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        for key in [*"203.0.113.7", "enter", "y"]:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(app, pilot)
+        # the address went on to planning (these fixed hosts then fail it: no known_hosts)
+        assert not [line for line in app.query_one(LogPanel).lines
+                    if "is not an IP address" in line]
+        assert any("known_hosts" in line for line in app.query_one(LogPanel).lines)
+
+
 async def test_same_error_on_three_hosts_is_one_toast(tmp_path: Path) -> None:
     missing = {h: SSHError(f"{h}: cannot read the key file /root/.ssh/id_lab (No such file)",
                            "set ssh.key_file to an existing private key") for h in HOSTS}

@@ -49,8 +49,8 @@ async def test_empty_ttl_is_refused_with_the_cli_message(lab_config: Config, cle
         await pilot.press("enter")
         await settle(app, pilot)
         assert isinstance(app.screen, TargetPrompt)  # still asking; no plan was built
-        toasts = [n.message for n in app._notifications if n.severity == "error"]
-        assert toasts == [cli.removeprefix("irtui: ")]
+        error = str(app.screen.query_one("#prompt-error").render())
+        assert error == "✗ " + cli.removeprefix("irtui: ")  # the CLI's message, in place
         assert app.focused is not None and app.focused.id == "prompt-ttl"
         assert "required" in app.screen.query_one("#prompt-ttl", Input).placeholder
     assert nft_set_elements(clean_lab.hosts[0].namespace, "v4_32") == []

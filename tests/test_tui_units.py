@@ -157,6 +157,23 @@ def test_expired_copies_are_dropped_for_every_host() -> None:
         "⚠ 1 partial · ? host3 unreachable · / filter · u unblock")
 
 
+def test_an_entry_a_host_lists_but_does_not_enforce_is_marked_on_the_blocklist() -> None:
+    """The Blocklist is the quick look at what is blocked where: a host whose rules do not
+    enforce an entry it lists (an accept inserted before irtui's drop) is never shown as
+    blocking it like the others."""
+    now = time.time()
+    entry = {"203.0.113.7": (None, 4, 1)}
+    model = aggregate_blocks([HostBlocks("host1", ("lab",), True, entry),
+                              HostBlocks("host2", ("lab",), True, entry,
+                                         frozenset({"203.0.113.7"})),
+                              HostBlocks("host3", ("lab",), True, entry)], now)
+    row = model.row("203.0.113.7")
+    assert row is not None and row.hosts == "host1,host2✗,host3"
+    assert row.mark == "✗ NOT ENFORCED: host2"
+    assert row.targets == ("host1", "host2", "host3") and row.unreachable == ()
+    assert row.missing == () and model.partial == 0  # held by all: nothing to complete
+
+
 def test_log_lines_are_classified_by_host_and_kind() -> None:
     hosts = ["host1", "web-1"]
     assert classify("web-1 | hello", hosts) == ("web-1", OUT)

@@ -195,12 +195,14 @@ async def test_errors_are_toasted_in_full_but_remote_stderr_is_not(tmp_path: Pat
                 "or add it under [[hosts]]")
         assert len(want) > 80  # what the 80-column log cuts
         assert f"{ERROR_MARK}{want}" in _log_lines(app)  # still logged
-        assert _toasts(app) == [want]  # and shown whole, once
+        error = app.screen.query_one("#prompt-error").render()
+        assert str(error) == f"✗ {want}"  # and shown whole, in the prompt (it wraps)
+        assert _toasts(app) == []  # not toasted over the prompt that shows it
         app._post("event", OutputLine("host1", "stderr", "nft: warning from the host"))
         app._post("event", HostResult("host1", Outcome.OK, "blocked"))
         await settle(app, pilot)
         assert "host1 ! nft: warning from the host" in _log_lines(app)
-        assert _toasts(app) == [want]  # remote stderr and successes: log only
+        assert _toasts(app) == []  # remote stderr and successes: log only
         app._post("event", HostResult("host1", Outcome.FAILED,
                                         "verification failed — read it back"))
         await settle(app, pilot)
@@ -244,6 +246,26 @@ async def test_notify_draft_is_kept_after_an_action(lab_config: Config, clean_la
         await settle(app, pilot)
         assert "unblock 203.0.113.82" in body.text
         assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
+
+
+async def test_notify_tab_reads_the_hosts_again_when_shown(
+        lab_config: Config, clean_lab, responder: Responder) -> None:
+    """A change made outside this TUI (the CLI, another responder) after the message was
+    filled: opening the Notify tab refills an untouched message from a new read-back, or
+    ctrl+s tells the team a state the hosts no longer hold."""
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        body = app.query_one("#notify-body", TextArea)
+        assert "Addresses blocked (read back from the firewalls):\nnone\n" in body.text
+        result = responder.execute(responder.plan_block(["203.0.113.84"], ["host1"], "1h"),
+                                   lambda event: None)
+        assert result.ok
+        app.post_message(events.Key("3", "3"))  # ctrl+s before the refill arrived:
+        app.post_message(events.Key("ctrl+s", None))  # the stale message is not sent
+        await settle(app, pilot)
+        assert "  - 203.0.113.84 on host1" in body.text
+        assert not [line for line in _log_lines(app) if "── sending" in line]
 
 
 # ---- 5. the notify pane at 80x24 ----------------------------------------------------------

@@ -250,6 +250,9 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, ActionGuard, A
             self.query_one(target).focus()
         else:
             self.query_one("#notify-to").focus()
+            # the hosts may have changed since the last fill (the CLI, another responder, a
+            # timer): an untouched message is read back again, never sent stale
+            self._refill_notify()
 
     def action_help(self) -> None:
         rows = help_rows(read_only=self.read_only, keymap=self.keymap_used,

@@ -56,6 +56,9 @@ class HostBlocks(NamedTuple):
     reachable: bool
     """False: ``blocks`` is the cache from the last successful read."""
     blocks: dict[str, BlockInfo] | None
+    unenforced: frozenset[str] = frozenset()
+    """Entries of ``blocks`` the host lists but whose rules do not (or may not) drop their
+    traffic (:meth:`HostState.not_enforced`)."""
 
 
 class HostSet(NamedTuple):
@@ -133,6 +136,8 @@ class BlockModel(NamedTuple):
 
 
 EMPTY_MODEL = BlockModel({}, {}, [], 0)
+NOT_ENFORCED = "✗"
+"""Suffix of a host label whose copy of the entry is not enforced (``host2✗``)."""
 
 
 def aggregate_blocks(hosts: Sequence[HostBlocks], now: float | None = None) -> BlockModel:
@@ -163,34 +168,36 @@ def aggregate_blocks(hosts: Sequence[HostBlocks], now: float | None = None) -> B
         if not blocks:
             continue
         label = host.name if host.reachable else host.name + "?"
+        bad = host.unenforced if host.reachable else frozenset()
         if any(v[DEADLINE] is not None and v[DEADLINE] <= now  # type: ignore[operator]
                for v in blocks.values()):  # the kernel dropped these meanwhile
             blocks = {k: v for k, v in blocks.items()
                       if v[DEADLINE] is None or v[DEADLINE] > now}  # type: ignore[operator]
-        if not entries:
+        if not entries and not bad:
             entries = {k: (*v, label) for k, v in blocks.items()}
             continue
         get = entries.get
         for text, (deadline, family, order) in blocks.items():
+            this = label + NOT_ENFORCED if bad and text in bad else label
             seen = get(text)
             if seen is None:
-                entries[text] = (deadline, family, order, label)
+                entries[text] = (deadline, family, order, this)
                 continue
             soonest = seen[DEADLINE]
             if deadline is not None and (soonest is None or deadline < soonest):
                 soonest = deadline
-            entries[text] = (soonest, family, order, seen[LABELS] + "," + label)
+            entries[text] = (soonest, family, order, seen[LABELS] + "," + this)
     counts = Counter(v[LABELS] for v in entries.values())
     sets = {labels: _host_set(labels, groups, reachable) for labels in counts}
     order = sorted(entries, key=lambda k: entries[k][ORDER])
     return BlockModel(entries, sets, order,
-                      sum(n for labels, n in counts.items() if sets[labels].mark),
+                      sum(n for labels, n in counts.items() if "⚠" in sets[labels].mark),
                       tuple(h.name for h in hosts if not h.reachable))
 
 
 def _host_set(labels: str, groups: dict[str, set[str]], reachable: set[str]) -> HostSet:
     parts = labels.split(",")
-    names = [p.rstrip("?") for p in parts]
+    names = [p.rstrip("?" + NOT_ENFORCED) for p in parts]
     present = set(names)
     marks = []
     lacking: set[str] = set()
@@ -214,9 +221,12 @@ def _host_set(labels: str, groups: dict[str, set[str]], reachable: set[str]) -> 
         if not kept:  # even the first name is too long
             kept = [clip(parts[0], HOSTS_WIDTH - len(f",+{len(parts) - 1}"))]
         hosts = ",".join(kept) + f",+{len(parts) - len(kept)}"
-    return HostSet(hosts, "⚠ " + ", ".join(marks) if marks else "",
-                   tuple(n for n, p in zip(names, parts, strict=True) if p == n),
-                   tuple(n for n, p in zip(names, parts, strict=True) if p != n),
+    bad = [n for n, p in zip(names, parts, strict=True) if p.endswith(NOT_ENFORCED)]
+    mark = " · ".join(([f"{NOT_ENFORCED} NOT ENFORCED: {', '.join(bad)}"] if bad else [])
+                      + (["⚠ " + ", ".join(marks)] if marks else []))
+    return HostSet(hosts, mark,
+                   tuple(n for n, p in zip(names, parts, strict=True) if not p.endswith("?")),
+                   tuple(n for n, p in zip(names, parts, strict=True) if p.endswith("?")),
                    " ".join(names).lower(), tuple(sorted(lacking)))
 
 

@@ -121,3 +121,9 @@ class EventBridge:
 
     def _log_error(self, line: str) -> None:
         self._write([f"{ERROR_MARK}{line}"])
+
+    def _log_error_untoasted(self, line: str) -> None:
+        """Log an error a dialog already shows in place: a toast would cover that dialog at
+        80x24 and outlive the problem once fixed."""
+        text = printable(f"{ERROR_MARK}{line}")
+        self.query_one(LogPanel).write_entries([(*classify(text, self.views), text)])  # type: ignore[attr-defined]

@@ -3,8 +3,8 @@
 Fields: To, Subject, the body, then Cc, the channels ("Via", default every configured one) and
 the template. The subject and body are filled from the template with the incident context
 (live read-back of every host + the audit records) when the pane opens, refreshed after each
-action unless the responder edited them (a draft is never overwritten), and on demand
-(ctrl+l, or picking a template).
+action and each time the tab is shown unless the responder edited them (a draft is never
+overwritten), and on demand (ctrl+l, or picking a template).
 
 What is not configured is checked when the tab opens (and at start-up, where a missing
 keyring is explained with its two ways out); a missing secret can be stored from here in a
@@ -332,12 +332,25 @@ class ComposePane(Vertical):
         if self._sending:
             self.notify("a message is already being sent", severity="warning")
             return
+        if channels is None and self._filling():
+            self._status("reading the hosts back for the message… ctrl+s again once filled")
+            self.notify("the message is being refilled from the hosts: check it, then ctrl+s",
+                        severity="warning", markup=False)
+            return
         names = channels if channels is not None else self._channels()
         out = self.outgoing()
         self._sending = True
         self._status(f"sending to {', '.join(names) or 'every configured channel'}…")
         self._log(f"── sending '{out.subject}' to {', '.join(names) or 'every channel'}")
         self._send_worker(out, names)
+
+    def _filling(self) -> bool:
+        """An automatic fill is under way and will replace the untouched message: sending
+        now would send the state it is about to replace."""
+        form = (self.query_one("#notify-subject", Input).value,
+                self.query_one("#notify-body", TextArea).text)
+        return form == self._filled and any(
+            w.group == "notify-fill" and not w.is_finished for w in self.workers)
 
     @work(thread=True, group="notify", exit_on_error=False, description="send notification")
     def _send_worker(self, out: Outgoing, channels: list[str]) -> None:

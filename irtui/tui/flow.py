@@ -107,8 +107,8 @@ class ActionFlow:
     def _check(self, block: bool) -> Callable[[TargetRequest], Problem | None]:
         def check(request: TargetRequest) -> Problem | None:
             problem = check_request(self.config, request, block=block)
-            if problem is not None:  # logged (and toasted) too: the record of what happened
-                self._log_error(problem.message)  # type: ignore[attr-defined]
+            if problem is not None:  # logged too (the prompt shows it: no toast over it)
+                self._log_error_untoasted(problem.message)  # type: ignore[attr-defined]
             return problem
         return check
 

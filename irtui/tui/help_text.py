@@ -22,6 +22,8 @@ SYMBOLS: tuple[tuple[str, str], ...] = (
     ("⚠ web: 2/3", "only 2 of the 3 reachable members of group web hold this entry "
                    "(p blocks it on the rest)"),
     ("host3?", "host3 is unreachable: the entry is from its last known blocklist"),
+    ("host2✗", "host2 lists the entry but its rules do not enforce it (Mark: ✗ NOT "
+               "ENFORCED; the Hosts tab says why)"),
     ("? host3 unreachable", "(Blocklist status) the ⚠ marks cannot count host3: its "
                             "blocklist is unknown until it answers again"),
     ("expired", "the entry's soonest copy has just expired; the next read drops it"),

@@ -38,6 +38,8 @@ class HostView:
     """Order of the read shown: an older read finishing late is not shown over it."""
     blocks: dict[str, BlockInfo] | None = None
     """Last known entries; still set (the cache) after the host became unreachable."""
+    unenforced: frozenset[str] = frozenset()
+    """Entries of :attr:`blocks` the host lists but does not enforce (read with them)."""
     _indexed: HostState | None = field(default=None, repr=False, compare=False)
 
     def update(self, state: HostState | None, error: str | None,
@@ -52,6 +54,7 @@ class HostView:
             self.state = None
             return
         self.blocks = index_blocks(state) if blocks is None else blocks
+        self.unenforced = _unenforced(state)
         self.state = self._indexed = replace(state, blocks=())
 
     def known_blocks(self) -> dict[str, BlockInfo] | None:
@@ -59,9 +62,15 @@ class HostView:
         None if it was never read."""
         if self.state is not None and self._indexed is not self.state:
             self.blocks, self._indexed = index_blocks(self.state), self.state
+            self.unenforced = _unenforced(self.state)
         return self.blocks
 
     def snapshot(self) -> HostBlocks:
         """What :func:`aggregate_blocks` needs of this host (immutable: safe in a thread)."""
         return HostBlocks(self.config.name, self.config.groups, self.state is not None,
-                          self.known_blocks())
+                          self.known_blocks(), self.unenforced)
+
+
+def _unenforced(state: HostState) -> frozenset[str]:
+    """The texts of the entries ``state`` lists but does not enforce (usually none)."""
+    return frozenset(e.text for e in state.not_enforced) if state.gaps else frozenset()

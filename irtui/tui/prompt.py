@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from rich.highlighter import Highlighter
@@ -68,7 +68,28 @@ class BadTokens(Highlighter):
                 text.stylize(self.style, match.start(), match.end())
 
 
-class TokenInput(Input):
+class OrderedInput(Input):
+    """An ``Input`` that handles keys arriving together in the order they were typed."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Keys that arrive together (typed over a laggy SSH link) are all queued for the field
+        # focused when they arrived, and Textual runs a key's binding (Tab, ctrl+u, Enter)
+        # only once the key has bubbled up to the app, after the characters queued behind it
+        # were typed. So a binding runs here, in order, and a key this field got after the
+        # focus moved on is passed, in order, to the field focused now.
+        focused = self.screen.focused
+        if focused is not self and isinstance(focused, Input):
+            event.stop()
+            event.prevent_default()
+            key = events.Key(event.key, event.character)
+            key._set_forwarded()  # as the app forwards keys: it does not forward it again
+            focused.post_message(key)
+        elif not event.is_printable and await self.app._check_bindings(event.key):
+            event.stop()
+            event.prevent_default()
+
+
+class TokenInput(OrderedInput):
     """An ``Input`` whose bad tokens can be marked, and which takes a multi-line paste whole
     (lines joined with spaces)."""
 
@@ -208,6 +229,9 @@ class TargetPrompt(OnceModal[TargetRequest | None]):
         if self.dismissed:
             return
         request = self.request()
+        name = (event.input.id or "").removeprefix("prompt-")
+        if name in FIELDS:  # as it was at Enter: keys typed after it are not part of it
+            request = replace(request, **{name: event.value.strip()})
         problem = (Problem("targets", "type an address or CIDR") if not request.targets
                    else self.check(request) if self.check else None)
         if problem is not None:

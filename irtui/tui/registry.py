@@ -156,7 +156,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("hosts.up", "k", "cursor_up", "Up", "previous host", scope=HOSTS,
                palette=False),
     ActionSpec("hosts.mark", "space", "toggle_mark", "Mark",
-               "mark/unmark the host (actions then apply to every marked host)",
+               "mark/unmark the host, then move down (actions then apply to every marked "
+               "host)",
                scope=HOSTS, palette=False, footer=7),
     ActionSpec("hosts.unmark", "escape", "clear_marks", "Unmark", "clear the marks",
                scope=HOSTS, palette=False),
@@ -165,7 +166,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("blocks.last", "end,G", "cursor_last", "Last", "last entry", scope=BLOCKS,
                palette=False),
     ActionSpec("blocks.mark", "space", "toggle_mark", "Mark",
-               "mark/unmark the entry (u then unblocks every marked entry)", scope=BLOCKS,
+               "mark/unmark the entry, then move down (u then unblocks every marked entry)",
+               scope=BLOCKS,
                palette=False, footer=7),
     # ---- the log -----------------------------------------------------------------------
     *_navigation(LOG, "line"),

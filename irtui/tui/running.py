@@ -66,8 +66,8 @@ class RunningActions:
         if not taken:
             return None
         names = ", ".join(h for h, _ in taken)
-        return (f"{names}: {taken[0][1].summary} is still running — a second change on the "
-                "same host waits until it has ended")
+        return (f"{names}: {taken[0][1].summary} is still running — nothing was started; "
+                "press the key again once it has ended")
 
     def start(self, plan: Plan) -> str | None:
         """Mark ``plan``'s hosts busy, unless one already is: then nothing is marked and the

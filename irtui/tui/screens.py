@@ -20,7 +20,7 @@ from textual.widgets import Button, Input, Label, Static
 from irtui.core.plan import Plan
 from irtui.core.plan_summary import Tone, failed_line, summarize
 from irtui.tui.modal import SCROLL_BINDINGS, OnceModal
-from irtui.tui.prompt import Problem, TargetPrompt, TargetRequest
+from irtui.tui.prompt import OrderedInput, Problem, TargetPrompt, TargetRequest
 from irtui.tui.registry import key_display
 
 __all__ = ["ConfirmScreen", "HelpScreen", "LogDetailScreen", "OnceModal", "Problem",
@@ -87,12 +87,12 @@ class ConfirmScreen(OnceModal[bool]):
             if self._with_reason:
                 with Horizontal(id="confirm-reason-row", classes="modal-row"):
                     yield Label("Reason:", classes="modal-label")
-                    yield Input(self.reason, id="confirm-reason", compact=True,
+                    yield OrderedInput(self.reason, id="confirm-reason", compact=True,
                                 placeholder="why (recorded with the action)")
             if self.require:
                 with Horizontal(id="confirm-typed-row", classes="modal-row"):
                     yield Label("Type:", classes="modal-label")
-                    yield Input(placeholder=f"{self.require} then Enter to confirm",
+                    yield OrderedInput(placeholder=f"{self.require} then Enter to confirm",
                                 id="confirm-typed", compact=True)
             yield Label(self._hint(), id="confirm-hint", classes="hint modal-hint",
                         markup=False)
@@ -124,15 +124,19 @@ class ConfirmScreen(OnceModal[bool]):
         self.query_one("#confirm-hint", Label).update(self._hint())
         self.query_one("#confirm-plan", VerticalScroll).scroll_home(animate=False)
 
-    def _typed_ok(self) -> bool:
+    def _typed_ok(self, typed: str | None) -> bool:
         if not self.require:
             return True
-        return self.query_one("#confirm-typed", Input).value.strip() == self.require
+        if typed is None:
+            typed = self.query_one("#confirm-typed", Input).value
+        return typed.strip() == self.require
 
-    def action_confirm(self) -> None:
+    def action_confirm(self, typed: str | None = None) -> None:
+        """Confirm, if the required text is typed (``typed``: the field as it was at Enter;
+        keys that came after Enter are not part of it)."""
         if self.dismissed:
             return
-        if not self._typed_ok():
+        if not self._typed_ok(typed):
             self.notify(f"type {self.require} exactly to confirm (Esc cancels)",
                         severity="warning")
             self.query_one("#confirm-typed", Input).focus()
@@ -159,7 +163,7 @@ class ConfirmScreen(OnceModal[bool]):
     @on(Input.Submitted, "#confirm-typed")
     def _typed(self, event: Input.Submitted) -> None:
         event.stop()
-        self.action_confirm()
+        self.action_confirm(event.value)
 
     @on(Input.Submitted, "#confirm-reason")
     def _reason_done(self, event: Input.Submitted) -> None:

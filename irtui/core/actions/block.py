@@ -75,9 +75,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                                              refused_everywhere.items()),
             "check the addresses; nothing was changed")
     large = _large(ctx, wanted)
-    if large:
-        plan.confirm_text = " ".join(str(n) for n in large)
-        notes += [f"{n} covers {n.num_addresses:,} addresses" for n in large]
+    notes += [f"{n} covers {n.num_addresses:,} addresses" for n in large]
     expected: dict[str, list[Network]] = {}
 
     def one(host: HostConfig) -> None:
@@ -121,7 +119,14 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                    for entry, status in per_host.items()}
         raise InvalidTargetError("nothing to block: " + "; ".join(sorted(reasons)),
                                  "check the addresses; nothing was changed")
-    plan.summary = (f"block {_what(wanted)} on {', '.join(h.name for h in chosen)} "
+    # what some host will block: an entry every host refused is neither in the summary
+    # (its "ok" would read as blocked) nor typed to confirm
+    applied = {n for nets in expected.values() for n in nets}
+    blocked = [n for n in wanted if n in applied] or wanted
+    large = [n for n in large if n in applied]
+    if large:
+        plan.confirm_text = " ".join(str(n) for n in large)
+    plan.summary = (f"block {_what(blocked)} on {', '.join(h.name for h in chosen)} "
                     f"(TTL {format_duration(seconds)})")
 
     def verify(host: str) -> str | None:
@@ -129,6 +134,26 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
 
     plan.verify = verify
     return plan
+
+
+def _still_covering(state: HostState, networks: Sequence[Network]) -> dict[Network, Network]:
+    """``{target: the wider entry of state that still covers it}`` for the targets an
+    unblock leaves covered (that entry is not itself being removed). Looks up only the
+    prefix lengths the blocklist holds, so it stays fast on 100,000 entries."""
+    removing = set(networks)
+    lengths: dict[int, set[int]] = {}
+    for entry in state.blocks:
+        lengths.setdefault(entry.network.version, set()).add(entry.network.prefixlen)
+    out: dict[Network, Network] = {}
+    for net in networks:
+        for length in sorted(lengths.get(net.version, ())):
+            if length >= net.prefixlen:
+                break
+            wider = net.supernet(new_prefix=length)
+            if wider not in removing and state.find(wider) is not None:
+                out[net] = wider
+                break
+    return out
 
 
 def enforcement_problem(state: HostState, expected: Sequence[Network]) -> str | None:
@@ -179,11 +204,16 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         plan.entries[host.name] = {
             str(n): EntryStatus(EntryFate.TO_REMOVE if n in present else EntryFate.NOT_PRESENT)
             for n in networks}
-        absent = [str(n) for n in networks if n not in present]
+        covered = _still_covering(state, networks)
+        for net, wider in covered.items():
+            notes.append(f"{host.name}: {net} stays blocked by {wider} (not unblocked here; "
+                         "unblock it too to let this traffic through)")
+        absent = [str(n) for n in networks if n not in present and n not in covered]
         if absent:
             notes.append(f"{host.name}: not blocked there: {', '.join(absent)}")
         if not present:
-            plan.skipped[host.name] = "not blocked there"
+            plan.skipped[host.name] = ("no such entry there; a wider entry still blocks it"
+                                       if covered else "not blocked there")
             return
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
                                                  "unblock", ctx.lock_wait))
