@@ -169,6 +169,21 @@ def enforcement_problem(state: HostState, expected: Sequence[Network]) -> str | 
     return "; ".join(problems) or None
 
 
+def _still_covered(state: HostState, removed: Sequence[Network]
+                   ) -> list[tuple[Network, Network]]:
+    """``(entry, wider entry)`` for each of ``removed`` that another entry of ``state``, not
+    removed with it, still covers: its traffic stays dropped after the unblock."""
+    gone = set(removed)
+    out = []
+    for net in removed:
+        for length in range(net.prefixlen - 1, -1, -1):
+            wider = net.supernet(new_prefix=length)
+            if wider not in gone and state.find(wider) is not None:
+                out.append((net, wider))
+                break
+    return out
+
+
 def _what(networks: list[Network]) -> str:
     shown = ", ".join(str(n) for n in networks[:3])
     return shown + (f" and {len(networks) - 3} more" if len(networks) > 3 else "")
@@ -206,6 +221,11 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         if not present:
             plan.skipped[host.name] = "not blocked there"
             return
+        covered = _still_covered(state, present)
+        if covered:
+            notes.append(f"{host.name}: stays blocked there by a wider entry: "
+                         + ", ".join(f"{n} (by {by})" for n, by in covered[:5])
+                         + (f" and {len(covered) - 5} more" if len(covered) > 5 else ""))
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
                                                  "unblock", ctx.lock_wait))
 

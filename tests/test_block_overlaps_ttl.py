@@ -1,6 +1,7 @@
 """Blocking an entry again never shortens its block: a colleague's permanent (or longer)
 block must not lift in 10 minutes because someone re-blocked the address with a short TTL.
-The plan says the entry keeps its longer TTL; the host keeps enforcing it. Every backend."""
+The plan says the entry keeps its longer TTL; the host keeps enforcing it. Unblocking an
+entry that a wider entry still covers says so (its traffic stays dropped). Every backend."""
 
 from __future__ import annotations
 
@@ -38,3 +39,21 @@ def test_reblocking_with_a_shorter_ttl_keeps_the_longer_block(fw: Responder,
     _run(fw, plan)
     (entry,) = [e for e in fw.read_state("host1").blocks if e.text == "203.0.113.10"]
     assert entry.expires is not None and entry.expires > 20 * 3600
+
+
+def test_unblock_of_an_entry_a_wider_one_covers_says_it_stays_blocked(fw: Responder,
+                                                                      clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    wider = ".".join(attacker.v4.split(".")[:3]) + ".64/28"
+    _run(fw, fw.plan_block([attacker.v4, "203.0.113.7"], ["host1"], "1h"))
+    _run(fw, fw.plan_block([wider], ["host1"], "1h"))
+    plan = fw.plan_unblock([attacker.v4, "203.0.113.7"], ["host1"])
+    assert [n for n in plan.notes if "stays blocked" in n] == [
+        f"host1: stays blocked there by a wider entry: {attacker.v4}/32 (by {wider})"]
+    _run(fw, plan)
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)  # what the note said
+    _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
+    plan = fw.plan_unblock([attacker.v4, wider], ["host1"])  # both go: nothing stays
+    assert not [n for n in plan.notes if "stays blocked" in n]
+    _run(fw, plan)
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
