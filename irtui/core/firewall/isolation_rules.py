@@ -143,7 +143,7 @@ def nft_unknown_accept(ruleset: NftRuleset, table: str) -> str | None:
             if verdicts == [{"accept": None}] and matches is not None \
                     and _nft_known(matches, hook, endpoints):
                 continue
-            return (f"rule {i} of chain {chain} ({hook}) may accept traffic irtui's "
+            return (f"rule {i} of chain {chain} ({hook} hook) may accept traffic irtui's "
                     "isolation does not allow (added by hand?)")
     return None
 
