@@ -105,3 +105,15 @@ def test_element_with_host_bits_in_a_prefix_set_is_not_enforced(responder: Respo
     assert listed[prefix] is Enforcement.NOT_ENFORCED, listed
     assert listed["203.0.113.0/24"] is Enforcement.ENFORCED
     assert any("host bits" in gap for gap in state.gaps)
+
+
+def test_management_set_widened_by_hand_to_everything_is_not_isolated(responder: Responder,
+                                                                      clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    _run(responder, responder.plan_isolate(["host1"], confirm_timeout=30))
+    _sh(h1.namespace, "nft flush set inet irtui_isolation mgmt4 && "
+        "nft add element inet irtui_isolation mgmt4 { 0.0.0.0/1, 128.0.0.0/1 }")
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
+    state = responder.read_state("host1")
+    assert state.isolation_status is IsolationStatus.PARTIAL
+    assert "0.0.0.0/0" in state.isolation.problem

@@ -267,6 +267,12 @@ def _isolation(items: list[Any], rules: list[dict[str, Any]], table: str) -> Iso
     listed = [str(n) for n in collapse(nets)] + [endpoint_text(n, p) for n, p in endpoints]
     if not listed and legacy:
         listed = [m for m in legacy.split(",") if m]
+    everything = [str(n) for n in [*collapse(nets), *(n for n, _ in endpoints)]
+                  if n.prefixlen == 0]
+    if everything:  # irtui refuses such an entry (endpoints.resolve_allow): added by hand
+        return Isolation(since, tuple(listed), IsolationStatus.PARTIAL,
+                         f"the management list holds {everything[0]}, every address of its "
+                         "family (irtui never writes it: added by hand?)")
     return Isolation(since=since, management=tuple(listed))
 
 
