@@ -111,9 +111,11 @@ def drift(item: HostDrift) -> Json:
     # HostDrift keeps only the error's line (problem — fix), not the exception
     error = {"type": "HostUnreadable", "problem": item.error, "fix": ""} if item.error else None
     return {"host": item.host, "error": error, "drifted": item.drifted,
-            "lost": [_intended(b) for b in item.lost], "unrecorded": list(item.unrecorded),
+            "lost": [_intended(b) for b in item.lost], "unenforced": list(item.unenforced),
+            "unrecorded": list(item.unrecorded),
             "expiry": [{**_intended(b), "live": note} for b, note in item.expiry],
             "isolation_lost": item.isolation_lost,
+            "isolation_problem": item.isolation_problem,
             "isolation_unrecorded": item.isolation_unrecorded,
             "uncertain": dict(item.uncertain)}
 

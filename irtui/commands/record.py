@@ -169,13 +169,15 @@ def cmd_drift(args: argparse.Namespace, config: Config) -> int:
         print(f"{d.host}: {'DRIFT' if d.drifted else 'as recorded'}")
         for b in d.lost:
             print(f"  lost      {b.entry} (placed {b.placed_at} in {b.incident}, "
-                  f"meant until {b.expires_at or 'permanent'})")
+                  f"meant until {b.expires_at or 'permanent'})"
+                  + (": in the set but NOT ENFORCED" if b.entry in d.unenforced else ""))
         for entry in d.unrecorded:
             print(f"  unrecorded {entry} (in irtui's table, never placed by this record)")
         for b, note in d.expiry:
             print(f"  expiry    {b.entry}: {note}")
         if d.isolation_lost:
-            print(f"  isolation lost (meant since {d.isolation_lost})")
+            print(f"  isolation lost (meant since {d.isolation_lost})"
+                  + (f": PARTIAL — {d.isolation_problem}" if d.isolation_problem else ""))
         if d.isolation_unrecorded:
             print(f"  isolation not in the record (since {d.isolation_unrecorded})")
         for entry, why in d.uncertain.items():

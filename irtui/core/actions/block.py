@@ -37,7 +37,8 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     """Plan adding ``targets`` to the blocklist of ``hosts`` (enforcement points).
 
     Reads each host's preflight facts and live state first, so the plan is exact: entries
-    already present are refreshed (TTL renewed), and entries a guardrail forbids are refused
+    already present are refreshed (TTL renewed, never shortened: one with a longer TTL or
+    none keeps it, and its status says so), and entries a guardrail forbids are refused
     per host with the rule that matched (see :mod:`irtui.core.actions.guardrails`). IPv6
     entries on a host whose backend cannot filter IPv6 are refused as "not protected over
     IPv6".
@@ -94,12 +95,20 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                     EntryFate.REFUSED, "host not protected over IPv6 "
                     f"({profile.choice.name} has no IPv6 tool there)")
             else:
-                present = state.find(net) is not None
-                requests.append(BlockRequest(net, seconds, refresh=present))
-                accounting[str(net)] = EntryStatus(EntryFate.REFRESH if present
-                                                   else EntryFate.TO_ADD)
+                entry = state.find(net)
+                ttl, kept = _longer_ttl(seconds, entry.expires if entry else 0)
+                requests.append(BlockRequest(net, ttl, refresh=entry is not None))
+                accounting[str(net)] = EntryStatus(
+                    EntryFate.REFRESH if entry is not None else EntryFate.TO_ADD, kept)
         plan.entries[host.name] = accounting
         expected[host.name] = [r.network for r in requests]
+        longer = [f"{r.network} ({format_duration(r.ttl)})" for r in requests
+                  if r.refresh and accounting[str(r.network)].reason]
+        if longer:
+            notes.append(f"{host.name}: already blocked for longer than "
+                         f"{format_duration(seconds)}, kept as they are (unblock first to "
+                         f"shorten): {', '.join(longer[:5])}"
+                         + (f" and {len(longer) - 5} more" if len(longer) > 5 else ""))
         if not requests:
             plan.skipped[host.name] = "nothing to block here"
             return
@@ -154,6 +163,18 @@ def _still_covering(state: HostState, networks: Sequence[Network]) -> dict[Netwo
                 out[net] = wider
                 break
     return out
+
+
+def _longer_ttl(asked: int | None, remaining: int | None) -> tuple[int | None, str]:
+    """The TTL to write for an entry already blocked with ``remaining`` seconds left (None:
+    permanent; 0: not blocked), and why it is not ``asked``: a block is never shortened as a
+    side effect of blocking again (a colleague's permanent block must not lift in 10
+    minutes); shortening one is an unblock, then a block."""
+    if asked is None or remaining == 0 or (remaining is not None and remaining <= asked):
+        return asked, ""
+    left = "permanent" if remaining is None else f"{format_duration(remaining)} left"
+    return remaining, (f"keeps its longer TTL ({left}; {format_duration(asked)} asked; "
+                       "to shorten it, unblock it first)")
 
 
 def enforcement_problem(state: HostState, expected: Sequence[Network]) -> str | None:

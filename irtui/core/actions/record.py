@@ -181,7 +181,8 @@ def report(ctx: ActionContext, incident: str, out_dir: Path, *, detected_at: str
 def _drift_line(d: HostDrift) -> str:
     if d.error:
         return f"{d.host}: unknown ({d.error})"
-    parts = [f"{len(d.lost)} lost block(s)"] if d.lost else []
+    parts = [f"{len(d.lost)} lost block(s)" + (f" ({len(d.unenforced)} NOT ENFORCED)"
+                                               if d.unenforced else "")] if d.lost else []
     parts += [f"{len(d.unrecorded)} unrecorded"] if d.unrecorded else []
     parts += ["isolation lost"] if d.isolation_lost else []
     parts += ["unrecorded isolation"] if d.isolation_unrecorded else []

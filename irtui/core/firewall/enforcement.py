@@ -214,6 +214,21 @@ def ipt_reaches(rules: Sequence[tuple[str, ...]], wanted: tuple[str, ...],
     return "missing"
 
 
+def _passing_chains(raw: RawTable, chains: Iterable[str]) -> tuple[str, ...]:
+    """Those of irtui's ``chains`` a jump to can only drop or return: every rule's target
+    is DROP, RETURN or a :data:`IPT_PASS_THROUGH` one. A rule added by hand that accepts
+    (``-I IRTUI-ISOLATE-IN -j ACCEPT``) ends the raw table there, so a jump to that chain
+    may accept like any other."""
+    def passes(rule: tuple[str, ...]) -> bool:
+        for flag in ("-j", "-g"):
+            if flag in rule[:-1]:
+                target = rule[rule.index(flag) + 1]
+                return flag == "-j" and (target == "RETURN" or target in IPT_PASS_THROUGH)
+        return True
+
+    return tuple(c for c in chains if all(passes(r) for r in raw.rules(c)))
+
+
 def ipt_block_problem(raw: RawTable | None, version: int, names: dict[str, Any]) -> str | None:
     """Why the entries of irtui's IPv``version`` ipset are not enforced by this raw table,
     or None: ``PREROUTING`` must reach the jump to the block chain, which must reach the
@@ -223,7 +238,8 @@ def ipt_block_problem(raw: RawTable | None, version: int, names: dict[str, Any])
         return f"{family}: no raw table, so no rule uses irtui's set"
     ipset = names[f"set{version}"]
     block_in, block_out = names["block_in"], names["block_out"]
-    ours = (names["isolate_in"], names["isolate_out"], block_in, block_out)
+    ours = _passing_chains(raw, (names["isolate_in"], names["isolate_out"], block_in,
+                                 block_out))
 
     def drop(way: str) -> tuple[str, ...]:
         return ("-m", "set", "--match-set", ipset, way, "-j", "DROP")

@@ -18,6 +18,7 @@ from irtui.core.errors import ActionError
 from irtui.core.firewall.backend import endpoint_text
 from irtui.core.firewall.enforcement import ipt_block_problem, ipt_isolation
 from irtui.core.firewall.fastnet import network_from_text, sort_key
+from irtui.core.firewall.isolation_rules import ipt_unknown_rule
 from irtui.core.firewall.state import (
     BlockEntry,
     Enforcement,
@@ -215,6 +216,78 @@ def _returned(rule: tuple[str, ...]) -> str | None:
     return str(network)
 
 
+_WILD = "\x00"
+
+_OLDER_LAYOUT = {
+    "in": ("-s $network -j RETURN", "-p udp -m udp --sport 67 --dport 68 -j RETURN",
+           "-p udp -m udp --sport 547 --dport 546 -j RETURN",
+           *(f"-p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN" for t in range(133, 138))),
+    "out": ("-p udp -m udp --sport 68 --dport 67 -j RETURN",
+            "-p udp -m udp --sport 546 --dport 547 -j RETURN",
+            *(f"-p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN" for t in range(133, 138))),
+}
+"""Rules an older irtui wrote (management RETURNs without ``--dst-type LOCAL``, DHCP and ND
+exceptions not yet link-scoped), still recognised so its isolations read back as before."""
+
+
+@cache
+def _patterns(direction: str) -> tuple[tuple[str, ...], ...]:
+    """Token patterns of the rules irtui writes in its isolation chain for ``direction``
+    (``in``/``out``), after ``-A CHAIN``; a token holding :data:`_WILD` matches any token
+    (the network, port, protocol, side and the start-time comment)."""
+    wild = {k: _WILD + k for k in ("network", "proto", "side", "port", "comment")}
+    t = templates()
+    out = [tokens(fill(f"isolate_{direction}_{k}", **wild))[2:]
+           for k in ("first", "mgmt", "endpoint", "dhcp4", "dhcp6")]
+    out += [tokens(fill(f"isolate_{direction}_nd", peer=peer, type=kind))[2:]
+            for peer in t[f"nd_peers_{direction}"] for kind in t[f"nd_types_{direction}"]]
+    out += [tokens(Template(rule).substitute(wild)) for rule in _OLDER_LAYOUT[direction]]
+    return tuple(out)
+
+
+def _fits(rule: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    return len(rule) == len(pattern) and all(
+        _WILD in p or p == r for r, p in zip(rule, pattern, strict=True))
+
+
+def _kept(rule: tuple[str, ...]) -> str | None:
+    """The management entry a RETURN for ``-s|-d NET`` (and a port) keeps, as listed."""
+    try:
+        network = ipaddress.ip_network(rule[1], strict=False)
+    except (ValueError, IndexError):
+        return None
+    sides = [i for i, word in enumerate(rule[:-1]) if word in ("--dport", "--sport")]
+    port = rule[sides[0] + 1] if sides else None
+    return endpoint_text(network, int(port)) if port and port.isdigit() else str(network)
+
+
+def _unknown_rule(raws: dict[int, RawTable | None], families: Sequence[int],
+                  listed: Sequence[str], legacy: str) -> str:
+    """Why a complete isolation still lets through more than irtui wrote: a rule in
+    ``IRTUI-ISOLATE-IN``/``-OUT`` of no shape irtui writes (an ``ACCEPT``, a jump, a
+    ``RETURN`` of another shape), or a RETURN for a network or endpoint that is not in the
+    management list (``listed``; ``legacy`` ``*``: an older irtui's list too long for its
+    comment); "" when there is none."""
+    n = names()
+
+    def known(direction: str, rule: tuple[str, ...]) -> bool:
+        fits = [p for p in _patterns(direction) if _fits(rule, p)]
+        if not fits:
+            return False
+        names_peer = _WILD + "network" in fits[0]  # a management network or endpoint
+        return not names_peer or legacy == "*" or _kept(rule) in listed
+
+    for v in families:
+        raw = raws.get(v)
+        for direction in ("in", "out"):
+            chain = n[f"isolate_{direction}"]
+            why = ipt_unknown_rule(raw.rules(chain) if raw else (),
+                                   lambda r, d=direction: known(d, r), chain)
+            if why:
+                return f"IPv{v} {why}"
+    return ""
+
+
 def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Isolation | None:
     """irtui's isolation across ``families`` (None when no piece of it exists; ``PARTIAL``
     when some pieces are missing, see :func:`~irtui.core.firewall.enforcement.ipt_isolation`):
@@ -243,6 +316,9 @@ def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Iso
                 listed.append(kept)
     if not listed and legacy not in ("", "*"):
         listed = [m for m in legacy.split(",") if m]
+    if status is IsolationStatus.ISOLATED:
+        problem = _unknown_rule(raws, families, listed, legacy)
+        status = IsolationStatus.PARTIAL if problem else status
     return Isolation(since, tuple(listed), status, problem)
 
 

@@ -30,6 +30,7 @@ from irtui.core.firewall.enforcement import (
     nft_set_problem,
 )
 from irtui.core.firewall.fastnet import network_from_text, sort_key
+from irtui.core.firewall.isolation_rules import nft_unknown_accept
 from irtui.core.firewall.state import (
     BlockEntry,
     Enforcement,
@@ -195,15 +196,24 @@ def _network(value: Any, length: int | None = None) -> Network:
     raise ValueError(f"unexpected set element {value!r}")
 
 
-def _entries(elems: list[Any], length: int, enforcement: Enforcement) -> list[BlockEntry]:
+def _entries(elems: list[Any], length: int, enforcement: Enforcement,
+             gaps: list[str]) -> list[BlockEntry]:
+    """The set's elements as entries of prefix ``length``. An element with host bits set
+    (``203.0.113.7`` in ``v4_24``, only ever written by hand) never equals the masked
+    address the drop rule looks up, so it is not enforced; ``gaps`` gets why."""
     entries = []
     for item in elems:
-        if isinstance(item, dict) and "elem" in item:
-            inner = item["elem"]
-            entries.append(BlockEntry(_network(inner["val"], length), inner.get("timeout"),
-                                      inner.get("expires"), enforcement))
-        else:
-            entries.append(BlockEntry(_network(item, length), enforcement=enforcement))
+        inner = item["elem"] if isinstance(item, dict) and "elem" in item else {"val": item}
+        network = _network(inner["val"], length)
+        state = enforcement
+        value = inner["val"]
+        if length != network.max_prefixlen and isinstance(value, str) and "/" not in value \
+                and value != str(network.network_address) \
+                and network_from_text(value).network_address != network.network_address:
+            state = Enforcement.NOT_ENFORCED
+            gaps.append(f"v{network.version}_{length}: element {value} has host bits "
+                        f"set for /{length}, so the masked drop rule never matches it")
+        entries.append(BlockEntry(network, inner.get("timeout"), inner.get("expires"), state))
     return entries
 
 
@@ -257,6 +267,12 @@ def _isolation(items: list[Any], rules: list[dict[str, Any]], table: str) -> Iso
     listed = [str(n) for n in collapse(nets)] + [endpoint_text(n, p) for n, p in endpoints]
     if not listed and legacy:
         listed = [m for m in legacy.split(",") if m]
+    everything = [str(n) for n in [*collapse(nets), *(n for n, _ in endpoints)]
+                  if n.prefixlen == 0]
+    if everything:  # irtui refuses such an entry (endpoints.resolve_allow): added by hand
+        return Isolation(since, tuple(listed), IsolationStatus.PARTIAL,
+                         f"the management list holds {everything[0]}, every address of its "
+                         "family (irtui never writes it: added by hand?)")
     return Isolation(since=since, management=tuple(listed))
 
 
@@ -315,10 +331,11 @@ def parse_ruleset(host: str, text: str) -> HostState:
     ruleset = NftRuleset.of(items)
     enforcement, gaps = _enforcement(ruleset, names["table"], found)
     blocks = [entry for name, (elems, length) in found.items()
-              for entry in _entries(elems, length, enforcement[name])]
+              for entry in _entries(elems, length, enforcement[name], gaps)]
     blocks.sort(key=sort_key)
     if isolation is not None:
-        problem = nft_isolation_problem(ruleset, names["isolation_table"])
+        problem = nft_isolation_problem(ruleset, names["isolation_table"]) \
+            or nft_unknown_accept(ruleset, names["isolation_table"])
         if problem:
             isolation = replace(isolation, status=IsolationStatus.PARTIAL, problem=problem)
     return HostState(host=host, blocks=tuple(blocks), isolation=isolation,

@@ -145,10 +145,14 @@ class HostDrift:
     """The difference on one host between the record and the live read-back.
 
     Attributes:
-        lost: intended blocks missing on the host (before their expiry).
+        lost: intended blocks missing on the host (before their expiry), or present but
+            not enforced (their drop rules gone or not reached: a firewall reload).
+        unenforced: those of ``lost`` that are in irtui's set but NOT ENFORCED.
         unrecorded: entries in irtui's table the record never placed.
         expiry: ``(block, what the host says)`` where the live expiry differs.
-        isolation_lost: since when isolation was meant to be in force, when it is not.
+        isolation_lost: since when isolation was meant to be in force, when it is not
+            (absent, or only PARTIAL).
+        isolation_problem: why the live isolation is PARTIAL, when it is.
         isolation_unrecorded: the live isolation's start, when the record has none.
         uncertain: entry → why it is not judged (interrupted or failed actions).
         error: the host could not be read: nothing is known (never "no drift").
@@ -156,9 +160,11 @@ class HostDrift:
 
     host: str
     lost: list[IntendedBlock] = field(default_factory=list)
+    unenforced: list[str] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
     expiry: list[tuple[IntendedBlock, str]] = field(default_factory=list)
     isolation_lost: str | None = None
+    isolation_problem: str | None = None
     isolation_unrecorded: str | None = None
     uncertain: dict[str, str] = field(default_factory=dict)
     error: str = ""
@@ -202,14 +208,19 @@ def compare(intent: HostIntent | None, state: HostState, now: datetime) -> HostD
             if block.expires_at is None or parse_time(block.expires_at) > soon:
                 drift.lost.append(block)
             continue
+        if not found.enforced:  # in the set, but nothing drops it: lost all the same
+            drift.lost.append(block)
+            drift.unenforced.append(entry)
+            continue
         note = _expiry_note(block, found.expires, now)
         if note:
             drift.expiry.append((block, note))
     drift.unrecorded = sorted(e for e in live if e not in intent.blocks
                               and e not in intent.uncertain)
     isolated_live = state.isolation is not None
-    if intent.isolated_since and not isolated_live and "isolation" not in intent.uncertain:
+    if intent.isolated_since and not state.isolated and "isolation" not in intent.uncertain:
         drift.isolation_lost = intent.isolated_since
+        drift.isolation_problem = state.isolation.problem if state.isolation else None
     if isolated_live and not intent.isolated_since and "isolation" not in intent.uncertain:
         drift.isolation_unrecorded = (state.isolation.since if state.isolation else "") or "?"
     return drift

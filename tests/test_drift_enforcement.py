@@ -1,0 +1,61 @@
+"""Drift checks enforcement, not membership: a block still in irtui's set but no longer
+dropped (a firewall reload flushed the raw table) is lost, and an isolation only PARTIAL
+(a rule added by hand lets traffic in) is lost, so ``irtui drift`` never says "as recorded"
+while the attacker connects, and ``reapply`` puts the block back in force."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from irtui.core.actions import Responder
+from irtui.core.config import Config
+from irtui.lab.probe import ns_run, tcp_connects
+
+
+def _sh(namespace: str, script: str) -> None:
+    out = ns_run(namespace, ["sh", "-c", script])
+    assert out.returncode == 0, out.stderr.decode()
+
+
+def _forced(config: Config, backend: str) -> Config:
+    return replace(config, hosts=tuple(replace(h, firewall=backend) for h in config.hosts))
+
+
+def test_a_block_no_longer_dropped_is_lost_and_reapply_enforces_it(lab_config: Config,
+                                                                   clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    fw = Responder(_forced(lab_config, "iptables-nft"))
+    try:
+        assert fw.execute(fw.plan_block([attacker.v4], ["host1"], "1h"), lambda e: None).ok
+        assert not any(d.drifted for d in fw.drift())
+        # a firewall reload (firewalld, iptables-restore of a saved ruleset) empties raw:
+        # irtui's ipset keeps the entry, nothing drops it any more
+        _sh(h1.namespace, "iptables-nft -t raw -F && iptables-nft -t raw -X")
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        drifts = {d.host: d for d in fw.drift()}
+        assert [b.entry for b in drifts["host1"].lost] == [f"{attacker.v4}/32"]
+        assert drifts["host1"].unenforced == [f"{attacker.v4}/32"]
+        plans = fw.plan_reapply(list(drifts.values()))
+        assert [p.hosts for p in plans] == [["host1"]]
+        assert fw.execute(plans[0], lambda e: None).ok
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        assert not {d.host: d for d in fw.drift()}["host1"].drifted
+    finally:
+        fw.close()
+
+
+def test_an_isolation_opened_by_hand_is_lost(lab_config: Config, clean_lab) -> None:
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    fw = Responder(lab_config)
+    try:
+        assert fw.execute(fw.plan_isolate(["host1"], confirm_timeout=30), lambda e: None).ok
+        assert not {d.host: d for d in fw.drift()}["host1"].drifted
+        _sh(h1.namespace, "nft insert rule inet irtui_isolation input accept && "
+            "nft insert rule inet irtui_isolation output accept")
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        drift = {d.host: d for d in fw.drift()}["host1"]
+        assert drift.drifted and drift.isolation_lost
+        assert drift.isolation_problem and "added by hand" in drift.isolation_problem
+        assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
+    finally:
+        fw.close()
