@@ -7,8 +7,10 @@ back with its input, and retrying the hosts that failed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from irtui.core.actions import Responder
@@ -37,6 +39,16 @@ async def _confirm(app: IrtuiApp, pilot, keys: tuple[str, ...] = ("y",)) -> Conf
     await settle(app, pilot)
     await settle(app, pilot)
     return screen
+
+
+async def _until(pilot: Pilot, done: Callable[[], bool], shown: Callable[[], object],
+                 seconds: float = 15) -> None:
+    """Poll until ``done()``: the Blocklist's read-back after a change may land a moment
+    after the change's own result under load."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, shown()
+        await pilot.pause(0.1)
 
 
 async def test_partial_block_completed_filtered_unblocked_and_marked_unblock(
@@ -70,15 +82,13 @@ async def test_partial_block_completed_filtered_unblocked_and_marked_unblock(
         assert sorted(screen.plan.entries["host2"]) == ["203.0.113.10/32", "203.0.113.11/32"]
         await pilot.press("escape")  # the filter
         await settle(app, pilot)
-        deadline = asyncio.get_running_loop().time() + 15  # the read-back after the unblock
-        while list(table.keys) != [attacker.v4]:  # may land a moment later under load
-            assert asyncio.get_running_loop().time() < deadline, list(table.keys)
-            await pilot.pause(0.1)
+        await _until(pilot, lambda: list(table.keys) == [attacker.v4], lambda: table.keys)
         # space + u: the marked entries on every host holding them
         await pilot.press("space", "u")
         screen = await _confirm(app, pilot)
         assert screen.plan.hosts == ["host1", "host2", "host3"]
-        assert table.row_count == 0 and table.marked == {}
+        await _until(pilot, lambda: table.row_count == 0 and table.marked == {},
+                     lambda: (table.keys, table.marked))
     for host in hosts:
         assert tcp_connects(attacker.namespace, host.v4, 22)
         state = responder.read_state(host.name)
