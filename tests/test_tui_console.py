@@ -331,8 +331,15 @@ async def test_read_only_removes_every_action_that_changes_a_host(tmp_path: Path
             keys = _footer_keys(app)
             assert {"b", "u", "i", "r"}.isdisjoint(keys) and {"q", "question_mark"} <= keys
             for key in ("b", "i", "r", "u", "a"):
+                app.clear_notifications()
                 await pilot.press(key)
                 assert len(app.screen_stack) == 1, key
+                said = [n.message for n in app._notifications]
+                assert any(m.startswith("read-only:") and "nothing was changed" in m
+                           for m in said), (key, said)
+            app.clear_notifications()
+            await pilot.press("j")  # moving is not a change: no hint
+            assert not [n for n in app._notifications if "read-only" in n.message]
             await pilot.press("2", "u", "U", "p")
             assert len(app.screen_stack) == 1
             texts = [text for text, _, _ in app.palette_commands()]

@@ -234,6 +234,18 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, ActionGuard, A
         if isinstance(prompt, TargetPrompt) and prompt.take_key(event):
             event.stop()
             event.prevent_default()
+        elif self.read_only and self.screen is self.screen_stack[0]:
+            self._read_only_hint(event.key)
+
+    def _read_only_hint(self, key: str) -> None:
+        """A key that would change a host in read-only mode says why nothing happens."""
+        for spec in ACTIONS:
+            keys = [k.strip() for k in self.keymap_used.get(spec.id, spec.keys).split(",")]
+            if spec.changes_hosts and spec.scope != DIALOG and key in keys:
+                self.notify(f"read-only: {spec.label} is not offered (started with "
+                            "--read-only or ui.read_only); nothing was changed",
+                            severity="warning", timeout=4)
+                return
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
