@@ -107,7 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name, child in sub.choices.items():
         if name != "tui":
             jsonout.add_option(child, name)
+        _config_after_verb(child, where)
     return parser
+
+
+def _config_after_verb(parser: argparse.ArgumentParser, where: str) -> None:
+    """Accept ``--config`` after the verb too (``irtui status --config lab.toml``), as
+    people type it; absent there, the one given before the verb (or the default) holds."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in subs:
+        for child in action.choices.values():
+            _config_after_verb(child, where)
+    if not subs and "--config" not in parser._option_string_actions:
+        parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                            help=f"config file (default: $IRTUI_CONFIG or {where})")
 
 
 def wants_tui(args: argparse.Namespace) -> bool:

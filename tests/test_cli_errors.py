@@ -116,3 +116,19 @@ def test_empty_config_says_what_to_do(tmp_path: Path) -> None:
     out = _cli("--config", str(path), "status")
     assert out.returncode == 2
     assert "add [[hosts]] tables" in _one_clean_line(out)
+
+
+def test_config_is_taken_after_the_verb_too(tmp_path: Path) -> None:
+    """``irtui status --config X`` as people type it; the one after the verb wins, and a
+    verb without it keeps the one given before the verb."""
+    from irtui.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["status", "--config", "b.toml"]).config == "b.toml"
+    assert parser.parse_args(["--config", "a.toml", "status"]).config == "a.toml"
+    assert parser.parse_args(["--config", "a.toml", "status", "--config", "b.toml"]
+                             ).config == "b.toml"
+    assert parser.parse_args(["evidence", "verify", "--config", "c.toml", "x"]).config == "c.toml"
+    out = _cli("status", "--config", str(tmp_path / "absent.toml"))
+    assert out.returncode == 2 and "absent.toml" in out.stderr, out.stderr
+    assert "unrecognized arguments" not in out.stderr
