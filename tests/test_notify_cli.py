@@ -80,6 +80,11 @@ def test_one_channel_and_a_failure_exit_4(tmp_path: Path, smtp_server: SMTPTestS
     assert TOKEN not in failed.stdout + failed.stderr
     unknown = _irtui(keyring_session, cfg, "--channel", "slack", "--subject", "s", "--body", "b")
     assert unknown.returncode == 2 and "unknown channel 'slack'" in unknown.stderr
+    sent = (len(smtp_server.messages), len(http_server.requests))
+    for dry in ((), ("--dry-run",)):
+        empty = _irtui(keyring_session, cfg, "--subject", " ", "--body", "\n", *dry)
+        assert empty.returncode == 2 and "the message is empty" in empty.stderr, empty.stderr
+    assert (len(smtp_server.messages), len(http_server.requests)) == sent  # nothing went
 
 
 def test_dry_run_prints_each_channel_and_no_secret(tmp_path: Path, smtp_server: SMTPTestServer,

@@ -24,6 +24,7 @@ from irtui.core.notify.attachments import check_attachments
 from irtui.core.notify.dispatch import (
     Outgoing,
     Preview,
+    check_message,
     preview_one,
     readiness,
     select_channels,
@@ -54,8 +55,8 @@ def send(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> lis
         others.
 
     Raises:
-        InvalidTargetError: an unknown channel name; an attachment that is not a regular
-            file or attachments over the cap
+        InvalidTargetError: an empty message; an unknown channel name; an attachment
+            that is not a regular file or attachments over the cap
             (:func:`~irtui.core.notify.attachments.check_attachments`), before any
             connection.
         NotifyError: no channel configured at all (recorded in the audit trail too).
@@ -63,6 +64,7 @@ def send(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> lis
             from the record, so the front must show this error).
     """
     try:
+        check_message(out)
         check_attachments(out.attachments)  # before any connection: regular files, capped
         names = select_channels(ctx.config, channels)
     except IrtuiError as exc:  # recorded too: a notification that could not even start
@@ -87,6 +89,7 @@ def preview(ctx: ActionContext, out: Outgoing, channels: Sequence[str] = ()) -> 
     Raises:
         InvalidTargetError: as :func:`send`.
     """
+    check_message(out)
     check_attachments(out.attachments)
     return [preview_one(ctx.config, name, out)
             for name in select_channels(ctx.config, channels)]

@@ -45,6 +45,19 @@ class Preview:
     problem: ChannelResult | None = None
 
 
+def check_message(out: Outgoing) -> None:
+    """Refuse a message with nothing in it: a blank subject and body and no attachment
+    would reach the team as an empty notification, which reads as a mistake or a test.
+
+    Raises:
+        InvalidTargetError: subject and body are empty (or only whitespace), no attachment.
+    """
+    if not out.subject.strip() and not out.body.strip() and not out.attachments:
+        raise InvalidTargetError("the message is empty (no subject, no text)",
+                                 "give a subject or a text (leave both out to fill them "
+                                 "from the template); nothing was sent")
+
+
 def configured_channels(config: Config) -> list[str]:
     """Every channel a message goes to by default: ``email`` when ``notify.email`` has a host
     and a sender, then each ``[notify.channels]`` name in config order."""
