@@ -80,6 +80,12 @@ def test_toasts_grouped_capped_and_not_repeated() -> None:
     toaster.tick()
     toaster.tick()
     assert shown[-1] == "3 more errors — see the log"
+    now[0] += 60
+    toaster.add(["host3: host3: unreachable (connection timed out after 10 s)",
+                 "host1: unreachable (connection timed out after 10 s)"])
+    toaster.tick()
+    toaster.tick()
+    assert shown[-1] == "host3, host1: unreachable (connection timed out after 10 s) ×2"
 
 
 # ---- the prompt's checks ---------------------------------------------------------------------

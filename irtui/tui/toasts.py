@@ -63,7 +63,8 @@ class Toaster:
     def _key(self, text: str) -> tuple[str, str]:
         host, sep, rest = text.partition(": ")
         if sep and host in self.hosts and rest:
-            return rest, host
+            # a message that names its host itself ("host3: host3: unreachable") once
+            return rest.removeprefix(f"{host}: ") or rest, host
         return text, ""
 
     def flush(self) -> int:
