@@ -16,9 +16,12 @@ SETTLE_TIMEOUT = 60.0
 
 
 def _busy(app: App) -> bool:
-    """A worker pending or running, or something queued from a thread for the UI."""
+    """A worker pending or running, something queued from a thread for the UI, or errors
+    waiting for their toast (shown a drain after the last one came)."""
     running = (WorkerState.PENDING, WorkerState.RUNNING)
-    return bool(getattr(app, "events", ())) or any(w.state in running for w in app.workers)
+    toaster = getattr(app, "toaster", None)
+    return (bool(getattr(app, "events", ())) or any(w.state in running for w in app.workers)
+            or bool(toaster is not None and toaster.pending))
 
 
 async def settle(app: App, pilot: Pilot) -> None:

@@ -46,6 +46,11 @@ class Toaster:
         self._fresh = False
         self._shown: dict[str, float] = {}
 
+    @property
+    def pending(self) -> bool:
+        """Errors are queued for a toast not shown yet."""
+        return bool(self._pending)
+
     def add(self, texts: Iterable[str]) -> None:
         """Queue error texts (without the log's error mark)."""
         for text in texts:
