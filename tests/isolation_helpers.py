@@ -53,19 +53,25 @@ class TimerFiles:
         return self.pid is not None and Path(f"/proc/{self.pid}").exists()
 
 
+def _read(path: Path) -> str:
+    """The file's text, or "" when it is not there (any more)."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def timer_files(host: LabHost) -> TimerFiles:
     """Read ``host``'s timer files from the responder's side (see ``LabHost.state_dir``)."""
     assert host.state_dir is not None
     prefix = host.state_dir / f"rollback-{host.name}"
     out = TimerFiles()
-    pid_file = Path(f"{prefix}.pid")
-    if pid_file.exists():
-        words = pid_file.read_text().split()
-        out.pid = int(words[0]) if words and words[0].isdigit() else None
-        out.deadline = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
-        out.token = words[2] if len(words) > 2 else ""
-    log = Path(f"{prefix}.log")
-    out.log = log.read_text().strip() if log.exists() else ""
+    # read, never exists()-then-read: the timer removes its files as it disarms or fires
+    words = _read(Path(f"{prefix}.pid")).split()
+    out.pid = int(words[0]) if words and words[0].isdigit() else None
+    out.deadline = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
+    out.token = words[2] if len(words) > 2 else ""
+    out.log = _read(Path(f"{prefix}.log")).strip()
     out.firing = Path(f"{prefix}.firing").exists()
     out.leftovers = sorted(p.name for p in host.state_dir.glob(f"rollback-{host.name}.*")
                            if p.suffix not in (".pid", ".log"))
