@@ -298,19 +298,24 @@ def test_ctrl_c_in_the_cli_at_each_step(clean_lab: LabInfo, tmp_path: Path, step
 
 class ActAtStep(Responder):
     """A Responder that calls ``act()`` (in the executing thread) when the step whose
-    purpose starts with ``prefix`` starts, before the step runs."""
+    purpose starts with ``prefix`` starts, before the step runs; ``also`` adds more
+    ``{prefix: act}`` the same way. Each fires once."""
 
-    def __init__(self, config: Config, audit: AuditLog, prefix: str, act) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, config: Config, audit: AuditLog, prefix: str, act,  # type: ignore[no-untyped-def]
+                 also: dict | None = None) -> None:  # type: ignore[type-arg]
         super().__init__(config, audit=audit)
-        self.prefix, self.act, self.fired = prefix, act, False
+        self.acts = {prefix: act, **(also or {})}
+        self.fired: set[str] = set()
 
     def execute(self, plan: Plan, on_event, cancel=None):  # type: ignore[no-untyped-def]
         def sink(event: Event) -> None:
             on_event(event)
-            if (isinstance(event, StepStarted) and event.purpose.startswith(self.prefix)
-                    and not self.fired):
-                self.fired = True
-                self.act()
+            if not isinstance(event, StepStarted):
+                return
+            for prefix, act in self.acts.items():
+                if event.purpose.startswith(prefix) and prefix not in self.fired:
+                    self.fired.add(prefix)
+                    act()
 
         return super().execute(plan, sink, cancel)
 
@@ -349,8 +354,12 @@ def test_sshd_killed_mid_isolation(iso_config: Config, clean_lab: LabInfo, tmp_p
             _kill_sshd(h1)
 
         watcher = threading.Thread(target=kill_when_applied)
+        # the watcher polls from outside: under load it may see the table only after the
+        # apply's exit status came back, so the confirmation waits for the kill (nothing may
+        # confirm before sshd dies: that is this test's premise, not its result)
         responder: Responder = ActAtStep(iso_config, AuditLog(audit_dir), "arm a rollback",
-                                         watcher.start)
+                                         watcher.start,
+                                         also={STEPS["confirm"]: lambda: watcher.join(25)})
     else:
         responder = ActAtStep(iso_config, AuditLog(audit_dir), STEPS["confirm"],
                               lambda: _kill_sshd(h1))
