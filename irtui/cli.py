@@ -114,13 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _config_after_verb(parser: argparse.ArgumentParser, where: str) -> None:
     """Accept ``--config`` after the verb too (``irtui status --config lab.toml``), as
     people type it; absent there, the one given before the verb (or the default) holds."""
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    for action in subs:
-        for child in action.choices.values():
-            _config_after_verb(child, where)
-    if not subs and "--config" not in parser._option_string_actions:
-        parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                            help=f"config file (default: $IRTUI_CONFIG or {where})")
+    for _, leaf in jsonout.leaf_parsers(parser):
+        if "--config" not in leaf._option_string_actions:
+            leaf.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                              help=f"config file (default: $IRTUI_CONFIG or {where})")
 
 
 def wants_tui(args: argparse.Namespace) -> bool:

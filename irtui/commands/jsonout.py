@@ -215,18 +215,25 @@ def usage_error(verb: str, prog: str, message: str) -> None:
     sys.stdout.write(dumps(rep.document()) + "\n")
 
 
+def leaf_parsers(parser: argparse.ArgumentParser, verb: str = ""
+                 ) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """``(verb words, parser)`` for ``parser`` itself when it has no subcommands, else for
+    every leaf parser below it (``incident new``…)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield verb, parser
+    for action in subs:
+        for name, child in action.choices.items():
+            yield from leaf_parsers(child, f"{verb} {name}".strip())
+
+
 def add_option(parser: argparse.ArgumentParser, verb: str) -> None:
     """Give ``parser`` and every leaf parser below it ``--json`` (once) and the default
     ``json_verb`` (``incident new``…)."""
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        if "--json" not in parser._option_string_actions:
-            parser.add_argument("--json", action="store_true", help=HELP)
-        parser.set_defaults(json_verb=verb)
-        return
-    for action in subs:
-        for name, child in action.choices.items():
-            add_option(child, f"{verb} {name}".strip())
+    for words, leaf in leaf_parsers(parser, verb):
+        if "--json" not in leaf._option_string_actions:
+            leaf.add_argument("--json", action="store_true", help=HELP)
+        leaf.set_defaults(json_verb=words)
 
 
 # ---- typed objects → JSON --------------------------------------------------------------
