@@ -17,8 +17,12 @@ the secret and the fix. Secret values never appear in any message or log record.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import keyring
 import keyring.errors
@@ -38,6 +42,22 @@ SERVICE = "irtui"
 """Keyring service name under which all irtui secrets are stored."""
 
 log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_keyring_calls = threading.RLock()
+"""One keyring conversation at a time in this process: notifications send to every channel
+at once, each reading its secret in its own thread, and concurrent Secret Service sessions
+from one process have answered "Item does not exist!" for a stored item."""
+
+
+def _serialised(call: Callable[_P, _R]) -> Callable[_P, _R]:
+    @functools.wraps(call)
+    def one_at_a_time(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _keyring_calls:
+            return call(*args, **kwargs)
+    return one_at_a_time
+
 
 def backend_name() -> str:
     """Describe the keyring irtui uses, for ``irtui secrets status``.
@@ -137,6 +157,7 @@ def _read_index(kr: KeyringBackend) -> list[str]:
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
+@_serialised
 def list_secrets() -> list[str]:
     """The names of the secrets irtui stored (``irtui secrets set``), sorted; never values.
 
@@ -166,6 +187,7 @@ def has_secret(name: str) -> bool:
     return True
 
 
+@_serialised
 def get_secret(name: str) -> str:
     """Read a secret from the OS keyring.
 
@@ -191,6 +213,7 @@ def get_secret(name: str) -> str:
     return value
 
 
+@_serialised
 def set_secret(name: str, value: str) -> None:
     """Store (or replace) a secret in the OS keyring.
 
@@ -215,6 +238,7 @@ def set_secret(name: str, value: str) -> None:
     log.debug("stored secret %r in the OS keyring", name)
 
 
+@_serialised
 def delete_secret(name: str) -> bool:
     """Delete a secret from the OS keyring.
 
