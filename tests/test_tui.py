@@ -13,7 +13,7 @@ from irtui.tui.app import IrtuiApp
 from irtui.tui.hosts_table import HostTable
 from irtui.tui.screens import ConfirmScreen, TargetPrompt
 from tests.lab_fixtures import nft_set_elements
-from tests.tui_helpers import log_text, release_with_keys, settle
+from tests.tui_helpers import isolation_cell, log_text, release_with_keys, settle
 
 
 async def test_block_attacker_with_keys_only(lab_config: Config, clean_lab) -> None:
@@ -120,10 +120,10 @@ async def test_isolate_requires_typed_host_name(lab_config: Config, clean_lab) -
         await pilot.press(*["backspace"] * 5, *"host1", "enter")
         await settle(app, pilot)
         await settle(app, pilot)
-        assert app.query_one(HostTable).get_row("host1")[3].startswith("■ ISO ")
+        assert (await isolation_cell(app, pilot, "host1")).startswith("■ ISO ")
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
         await release_with_keys(app, pilot)
-        assert app.query_one(HostTable).get_row("host1")[3] == "normal"
+        assert await isolation_cell(app, pilot, "host1") == "normal"
     assert tcp_connects(attacker.namespace, h1.v4, 22)
 
 

@@ -11,10 +11,9 @@ from irtui.core.config import Config
 from irtui.core.triage.verify import verify
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
-from irtui.tui.hosts_table import HostTable
 from irtui.tui.screens import ConfirmScreen
 from tests.triage_helpers import log_of, triage_config
-from tests.tui_helpers import log_text, release_with_keys, settle
+from tests.tui_helpers import isolation_cell, log_text, release_with_keys, settle
 
 
 def _folders(base: Path) -> list[Path]:
@@ -61,7 +60,7 @@ async def test_collect_then_collect_and_contain_from_the_keys(
         assert verify(folders[1]).ok
         assert all(a["order"] <= 2 for a in log_of(folders[1]).values())  # volatile only
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
-        assert app.query_one(HostTable).get_row("host1")[3].startswith("■ ISO ")
+        assert (await isolation_cell(app, pilot, "host1")).startswith("■ ISO ")
         await release_with_keys(app, pilot)
-        assert app.query_one(HostTable).get_row("host1")[3] == "normal"
+        assert await isolation_cell(app, pilot, "host1") == "normal"
     assert tcp_connects(attacker.namespace, h1.v4, 22)

@@ -25,7 +25,7 @@ from irtui.tui.compose import ComposePane
 from irtui.tui.hosts_table import HostTable
 from irtui.tui.log_panel import ERROR_MARK
 from irtui.tui.screens import ConfirmScreen, HelpScreen, TargetPrompt
-from tests.tui_helpers import release_with_keys, settle
+from tests.tui_helpers import isolation_cell, release_with_keys, settle
 
 
 def _log_lines(app: IrtuiApp) -> list[str]:
@@ -112,10 +112,10 @@ async def test_double_enter_in_typed_confirmation_isolates_once(lab_config: Conf
         await settle(app, pilot)
         assert app.is_running and len(app.screen_stack) == 1
         assert [p["action"] for p in _plans_in_trail(app)] == ["isolate"]
-        assert app.query_one(HostTable).get_row("host1")[3].startswith("■ ISO ")
+        assert (await isolation_cell(app, pilot, "host1")).startswith("■ ISO ")
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
         await release_with_keys(app, pilot)
-        assert app.query_one(HostTable).get_row("host1")[3] == "normal"
+        assert await isolation_cell(app, pilot, "host1") == "normal"
     assert tcp_connects(attacker.namespace, h1.v4, 22)
 
 
