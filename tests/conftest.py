@@ -37,7 +37,7 @@ def _keyring_choice_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     from irtui.core import secret_backend
 
     monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)
-    for name in ("_settings", "_file_keyring", "_prompt"):
+    for name in ("_settings", "_file_keyring", "_prompt", "_dbus_pending"):
         monkeypatch.setattr(secret_backend, name, getattr(secret_backend, name))
     bus = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus or "-")  # recorded for the restore

@@ -24,14 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail
+from typing import TYPE_CHECKING
 
 from irtui.core.errors import SecretError
 from irtui.core.settings import SecretsSettings
+
+if TYPE_CHECKING:  # keyring (and secretstorage, jeepney) load at the first secret operation
+    from keyring.backend import KeyringBackend
 
 HEADLESS_FIX = (
     "start a Secret Service in a D-Bus session: `dbus-run-session -- $SHELL`, then in it "
@@ -92,6 +91,9 @@ _lock = threading.Lock()
 _settings = SecretsSettings()
 _file_keyring: KeyringBackend | None = None
 _prompt: Callable[[str], str] | None = None
+_dbus_pending = False
+"""secrets.dbus_address is set and its Secret Service not yet selected (see
+:func:`_select_dbus_keyring`)."""
 
 
 def configure(settings: SecretsSettings) -> None:
@@ -103,12 +105,25 @@ def configure(settings: SecretsSettings) -> None:
         Nothing: a backend that cannot be reached is reported by :func:`status` and by the
         first secret operation.
     """
-    global _settings, _file_keyring
+    global _settings, _file_keyring, _dbus_pending
     with _lock:
         _settings = settings
         _file_keyring = None
+        _dbus_pending = bool(settings.dbus_address)
     if settings.dbus_address:
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = settings.dbus_address
+
+
+def _select_dbus_keyring() -> None:
+    """With ``secrets.dbus_address``, select the Secret Service on that bus, once, at the
+    first secret operation rather than in :func:`configure`: importing keyring and probing
+    the bus would otherwise cost every CLI verb, most of which read no secret, ~30 ms."""
+    global _dbus_pending
+    with _lock:
+        if not _dbus_pending:
+            return
+        _dbus_pending = False
+        import keyring
         from keyring.backends import SecretService
 
         try:
@@ -219,6 +234,10 @@ def _auto_backend() -> KeyringBackend | None:
     """The OS keyring, or None when there is none. A chainer is reduced to its best
     non-file backend: keyring would otherwise fall through to a file keyring that prompts
     on the terminal (cryptfile's getpass) in the middle of the TUI."""
+    import keyring
+    from keyring.backends import chainer, fail
+
+    _select_dbus_keyring()
     kr = keyring.get_keyring()
     if isinstance(kr, chainer.ChainerBackend):
         usable = [b for b in kr.backends if not _is_file_backend(b)]
@@ -293,6 +312,8 @@ def status() -> KeyringStatus:
                                  f"the encrypted keyring file {_file_path()} needs its "
                                  "passphrase", FILE_LOCKED_FIX)
         return KeyringStatus(KeyringState.READY, where)
+    import keyring.errors
+
     try:
         kr = active("use", "")
         kr.get_password("irtui", ".probe")

@@ -13,9 +13,9 @@ import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from irtui.core.actions import block, collect, isolate, notify, record, status
+from irtui.core.actions import block, isolate, status
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.profiles import HostProfile, ProfileCache
 from irtui.core.actions.reads import HostRead, Outcome, each_host, read_host, read_many
@@ -27,17 +27,20 @@ from irtui.core.events import Event, EventSink, PlanResult
 from irtui.core.executor import execute
 from irtui.core.firewall.state import HostState
 from irtui.core.gcpause import gc_paused
-from irtui.core.notify.dispatch import Outgoing, Preview
-from irtui.core.notify.result import ChannelResult
-from irtui.core.notify.templates import ContextSource, NotifyContext
 from irtui.core.plan import Plan
-from irtui.core.record.drift import HostDrift
-from irtui.core.record.legacy import ImportReport
 from irtui.core.record.recorder import IncidentRecorder
 from irtui.core.record.trail import AuditTrail, track_action, with_parameters
 from irtui.core.rollback import RollbackTimer
 from irtui.core.settings import Config
 from irtui.core.ssh import SSHPool
+
+if TYPE_CHECKING:  # notify, collect and record load when first used (start-up of every CLI verb)
+    from irtui.core.actions import record
+    from irtui.core.notify.dispatch import Outgoing, Preview
+    from irtui.core.notify.result import ChannelResult
+    from irtui.core.notify.templates import ContextSource, NotifyContext
+    from irtui.core.record.drift import HostDrift
+    from irtui.core.record.legacy import ImportReport
 
 
 class Responder:
@@ -146,6 +149,8 @@ class Responder:
         ``incident``, else the incident this session records in."""
         if incident is None and isinstance(self.ctx.audit, IncidentRecorder):
             incident = self.ctx.audit.incident_for("collect")
+        from irtui.core.actions import collect
+
         return collect.plan_collect(self.ctx, hosts, artifacts, volatile_only, incident, then)
 
     # ---- execution ---------------------------------------------------------------------
@@ -197,23 +202,33 @@ class Responder:
 
     def notify(self, out: Outgoing, channels: Sequence[str] = ()) -> list[ChannelResult]:
         """See :func:`irtui.core.actions.notify.send`."""
+        from irtui.core.actions import notify
+
         return notify.send(self.ctx, out, channels)
 
     def notify_preview(self, out: Outgoing, channels: Sequence[str] = ()) -> list[Preview]:
         """See :func:`irtui.core.actions.notify.preview`."""
+        from irtui.core.actions import notify
+
         return notify.preview(self.ctx, out, channels)
 
     def notify_problems(self, channels: Sequence[str] = ()) -> list[ChannelResult]:
         """See :func:`irtui.core.actions.notify.problems`."""
+        from irtui.core.actions import notify
+
         return notify.problems(self.ctx, channels)
 
     def notify_context(self, source: ContextSource | None = None) -> NotifyContext:
         """See :func:`irtui.core.actions.notify.incident_context`."""
+        from irtui.core.actions import notify
+
         return notify.incident_context(self.ctx, source)
 
     def render_template(self, template: str = "",
                         context: NotifyContext | None = None) -> tuple[str, str]:
         """See :func:`irtui.core.actions.notify.render`."""
+        from irtui.core.actions import notify
+
         return notify.render(self.ctx, template, context)
 
     # ---- the incident record ---------------------------------------------------------
@@ -221,34 +236,48 @@ class Responder:
     @property
     def recorder(self) -> IncidentRecorder:
         """The incident record of this session (see :func:`record.recorder_of`)."""
+        from irtui.core.actions import record
+
         return record.recorder_of(self.ctx)
 
     def verify_record(self, incident: str | None = None) -> record.Verification:
         """See :func:`irtui.core.actions.record.verify_record`."""
+        from irtui.core.actions import record
+
         return record.verify_record(self.ctx, incident)
 
     def export_record(self, incident: str | None = None) -> list[dict[str, Any]]:
         """See :func:`irtui.core.actions.record.export_records`."""
+        from irtui.core.actions import record
+
         return record.export_records(self.ctx, incident)
 
     def drift(self, hosts: Sequence[str] = ()) -> list[HostDrift]:
         """See :func:`irtui.core.actions.record.check_drift`."""
+        from irtui.core.actions import record
+
         return record.check_drift(self.ctx, hosts)
 
     def plan_reapply(self, drifts: Sequence[HostDrift]) -> list[Plan]:
         """See :func:`irtui.core.actions.record.plan_reapply`."""
+        from irtui.core.actions import record
+
         return record.plan_reapply(self.ctx, drifts)
 
     def write_report(self, incident: str, out_dir: Path, *, detected_at: str | None = None,
                      conclusion: str = "", drill: Mapping[str, Any] | None = None
                      ) -> tuple[Path, Path]:
         """See :func:`irtui.core.actions.record.report`."""
+        from irtui.core.actions import record
+
         return record.report(self.ctx, incident, out_dir, detected_at=detected_at,
                              conclusion=conclusion, drill=drill)
 
     def import_legacy(self, directory: Path | None = None,
                       incident: str | None = None) -> tuple[str, ImportReport]:
         """See :func:`irtui.core.actions.record.import_legacy`."""
+        from irtui.core.actions import record
+
         return record.import_legacy(self.ctx, directory, incident)
 
     def close(self) -> None:

@@ -25,7 +25,6 @@ from irtui.core.record import legacy
 from irtui.core.record.chain import ChainReport, digest, verify_chain
 from irtui.core.record.drift import HostDrift, compare, intended_state, lost_groups
 from irtui.core.record.recorder import IncidentRecorder
-from irtui.core.record.report import ReportInput, write_report
 from irtui.core.record.store import Record
 from irtui.core.record.times import parse_past_time, parse_time, utc_stamp
 from irtui.core.record.trail import with_parameters
@@ -172,6 +171,8 @@ def report(ctx: ActionContext, incident: str, out_dir: Path, *, detected_at: str
     found = rec.register.get(incident)
     detected = utc_stamp(parse_past_time(detected_at)) if detected_at else None
     check = verify_record(ctx)
+    from irtui.core.record.report import ReportInput, write_report  # jinja2: only here
+
     inp = ReportInput(found, rec.store.records(found.id), environment(ctx.config),
                       check.as_dict(), detected, conclusion, drill, rec.analyst,
                       whole_record=rec.store.records(kinds=("plan", "host_result", "result")))

@@ -26,7 +26,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from irtui.core.errors import SecretError
 from irtui.core.notify.result import ChannelResult, Delivery
-from irtui.core.secrets import MissingSecretError, get_secret
 from irtui.core.settings import ChannelSettings
 
 KEYRING_PREFIX = "keyring:"
@@ -128,6 +127,8 @@ def channel_url(channel: ChannelSettings) -> tuple[str | None, ChannelResult | N
         ``(url, None)`` when usable, else ``(None, result)`` with a NOT_CONFIGURED result
         naming the fix (``irtui secrets set NAME``, or the keyring's own fix).
     """
+    from irtui.core.secrets import MissingSecretError, get_secret  # keyring: only here
+
     try:
         url = get_secret(channel.secret)
     except MissingSecretError as exc:
