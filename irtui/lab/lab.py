@@ -218,9 +218,17 @@ def lab_up(spec: LabSpec) -> LabInfo:
                     only_bastion)
     if info.bastion is not None:
         lab_bastion.ensure_bastion(spec, info.bastion)
-    notify = sinks.notify_up(spec)
-    _write_client_files(spec, info, notify.config_sections())
-    sinks.store_secrets(spec, notify)
+    for attempt in (1, 2):
+        notify = sinks.notify_up(spec)
+        _write_client_files(spec, info, notify.config_sections())
+        try:
+            sinks.store_secrets(spec, notify)
+            break
+        except IrtuiError:
+            # Once in a test run under load, gnome-keyring dropped off its private bus while
+            # the first secret was stored ("recipient disconnected"): start it afresh once.
+            if attempt == 2 or sinks.running(spec)["keyring"] is not None:
+                raise
     wait_for_ssh(info, SSH_WAIT_SECONDS)
     return info
 

@@ -225,8 +225,12 @@ def store_secrets(spec: LabSpec, lab: NotifyLab) -> None:
              "set", name, "--stdin"], input=value + "\n", capture_output=True, text=True,
             timeout=60, check=False)
         if proc.returncode != 0:
+            log = notify_dir(spec) / "keyring" / "gnome-keyring-daemon.log"
+            tail = log.read_text(errors="replace")[-300:].strip() if log.is_file() else ""
             raise IrtuiError(f"could not store the lab secret {name!r}: "
-                             f"{proc.stderr.strip()}", "see the message; then irtui lab up")
+                             f"{proc.stderr.strip()}"
+                             + (f" (keyring log: {tail})" if tail else ""),
+                             "see the message; then irtui lab up")
 
 
 @dataclass(frozen=True)
