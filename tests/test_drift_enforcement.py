@@ -59,3 +59,32 @@ def test_an_isolation_opened_by_hand_is_lost(lab_config: Config, clean_lab) -> N
         assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
     finally:
         fw.close()
+
+
+def test_reapply_puts_blocks_back_while_a_partial_isolation_is_refused(
+        lab_config: Config, clean_lab) -> None:
+    """A host whose isolation reads PARTIAL cannot be isolated again until released; that
+    refusal is the isolate plan's failure, and the lost block is still put back in force."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    fw = Responder(lab_config)
+    try:
+        assert fw.execute(fw.plan_block([attacker.v4], ["host1"], "1h"), lambda e: None).ok
+        assert fw.execute(fw.plan_isolate(["host1"], confirm_timeout=30), lambda e: None).ok
+        _sh(h1.namespace, "nft flush set inet irtui v4_32 && "
+            "nft insert rule inet irtui_isolation input accept && "
+            "nft insert rule inet irtui_isolation output accept")
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        drift = {d.host: d for d in fw.drift()}["host1"]
+        assert drift.isolation_lost and [b.entry for b in drift.lost] == [f"{attacker.v4}/32"]
+        plans = fw.plan_reapply([drift])
+        assert [p.action for p in plans] == ["block", "isolate"]
+        refused = plans[1]
+        assert "partially isolated" in refused.failed["host1"] and not refused.steps
+        results = [fw.execute(p, lambda e: None) for p in plans]
+        assert results[0].ok and not tcp_connects(attacker.namespace, h1.v4, 22)
+        assert not results[1].ok
+        assert "release it first" in results[1].results[0].message
+        assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)  # the block stays in force
+    finally:
+        fw.close()

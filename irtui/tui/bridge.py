@@ -84,6 +84,12 @@ class EventBridge:
                 if timer is not None:
                     view.rollback = timer
                 hosts_changed = blocks_changed = True
+            elif kind == "drift":  # of the reads still shown only
+                for name, (seq, drift) in payload.items():
+                    view = self.views[name]
+                    if seq == view.read_seq and view.state is not None:
+                        view.drift = drift
+                hosts_changed = True
             elif kind == "busy":
                 name, text = payload
                 self.views[name].busy = text

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from irtui.core.errors import IrtuiError, UnknownHostError
+from irtui.core.errors import InvalidTargetError, IrtuiError, UnknownHostError
 from irtui.core.events import Outcome
 from irtui.core.ioc_paste import split_pasted
 from irtui.core.plan import Plan
@@ -241,6 +241,31 @@ class ActionFlow:
             self._plan_then_confirm(
                 lambda on: self.responder.plan_collect(
                     on, volatile_only=True, then=self.responder.plan_isolate(on)), hosts)
+
+    # ---- drift ---------------------------------------------------------------------------
+
+    def action_reapply(self) -> None:
+        """``R``: put back what drifted away (≠) on the marked (or selected) hosts: they are
+        read and compared with the incident record, and the first re-apply plan (lost blocks
+        first, then a removed isolation) is confirmed like any change; ``R`` again plans
+        the next one."""
+        hosts = self._host_targets()
+        if hosts and not self._refuse_if_busy(hosts):  # type: ignore[attr-defined]
+            self._plan_then_confirm(self._reapply_plan, hosts)
+
+    def _reapply_plan(self, hosts: list[str]) -> Plan:
+        plans = self.responder.plan_reapply(self.responder.drift(hosts))
+        if not plans:
+            raise InvalidTargetError(f"nothing to re-apply on {', '.join(hosts)}: no block "
+                                     "or isolation was lost", "R re-applies where the host "
+                                     "table shows ≠")
+        plan = next((p for p in plans if p.steps), plans[0])
+        rest = [p for p in plans if p is not plan]
+        plan.notes += [f"also to re-apply: {p.summary}" + "".join(
+            f"; {h}: {why}" for h, why in p.failed.items()) for p in rest]
+        if any(p.steps for p in rest):
+            plan.notes.append("press R again after this plan for the next one")
+        return plan
 
     # ---- plan → confirm → execute ---------------------------------------------------------
 

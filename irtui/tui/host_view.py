@@ -12,6 +12,7 @@ from irtui.tui.blocklist import BlockInfo, HostBlocks, index_blocks
 
 if TYPE_CHECKING:
     from irtui.core.actions import HostProfile
+    from irtui.core.record.drift import HostDrift
 
 
 @dataclass
@@ -40,6 +41,9 @@ class HostView:
     """Last known entries; still set (the cache) after the host became unreachable."""
     unenforced: frozenset[str] = frozenset()
     """Entries of :attr:`blocks` the host lists but does not enforce (read with them)."""
+    drift: HostDrift | None = None
+    """How the state shown differs from what the incident record means to be true; None
+    while unknown (the host or the record could not be read)."""
     _indexed: HostState | None = field(default=None, repr=False, compare=False)
 
     def update(self, state: HostState | None, error: str | None,
@@ -51,7 +55,7 @@ class HostView:
         if profile is not None:
             self.profile = profile
         if state is None:
-            self.state = None
+            self.state = self.drift = None
             return
         self.blocks = index_blocks(state) if blocks is None else blocks
         self.unenforced = _unenforced(state)

@@ -28,6 +28,9 @@ MARK = "● "
 """Before the name of a marked host."""
 MIN_ACTIVITY = 10
 """The Activity column is at least this wide; it takes what the terminal has left."""
+DRIFT = " ≠"
+"""After a Blocks or Isolation cell that differs from what the incident record means to be
+true (drift); ``R`` re-applies."""
 
 
 class HostTable(FittedDataTable):
@@ -135,8 +138,14 @@ class HostTable(FittedDataTable):
         state = view.state
         assert state is not None
         count = str(len(view.known_blocks() or ()))
-        return (name, address, "✓ yes", HostTable.isolation_cell(view),
-                f"{count} ⚠" if state.gaps else count, firewall, activity)
+        blocks = f"{count} ⚠" if state.gaps else count
+        isolation = HostTable.isolation_cell(view)
+        drift = view.drift
+        if drift is not None and (drift.lost or drift.unrecorded or drift.expiry):
+            blocks += DRIFT
+        if drift is not None and (drift.isolation_lost or drift.isolation_unrecorded):
+            isolation += DRIFT
+        return (name, address, "✓ yes", isolation, blocks, firewall, activity)
 
     @staticmethod
     def isolation_cell(view: HostView) -> str:
@@ -174,6 +183,10 @@ class HostTable(FittedDataTable):
                 parts.append(f"isolated since {iso.since}" if iso.since else "isolated")
         if view.state is not None and view.state.gaps:
             parts.append(f"{ERROR_MARK}blocks NOT ENFORCED: {'; '.join(view.state.gaps[:2])}")
+        drift = view.drift
+        if drift is not None and drift.drifted:
+            fix = "R re-applies" if drift.lost or drift.isolation_lost else "not in the record"
+            parts.append(f"{ERROR_MARK}drift: {drift.summary()} ({fix})")
         if view.rollback.state in (TimerState.ARMED, TimerState.FIRED):
             parts.append(f"rollback timer {view.rollback}")
         if view.running:

@@ -39,6 +39,7 @@ class StateRefresh:
     def _init_refresh(self) -> None:
         self._blocks_generation = 0  # the newest blocklist aggregation wins
         self._reads = itertools.count(1)  # orders host reads (see the "state" event)
+        self._drift_unknown = False
         self._refresh_timer: Any = None
 
     @work(thread=True, group="audit-probe", exit_on_error=False,
@@ -64,6 +65,7 @@ class StateRefresh:
     @work(thread=True, group="refresh", exit_on_error=False, description="read host state")
     def _refresh_worker(self, names: list[str]) -> None:
         post = self._post  # type: ignore[attr-defined]
+        read_back: dict[str, tuple[int, HostState]] = {}
 
         def read(name: str) -> None:
             profile = None
@@ -73,6 +75,7 @@ class StateRefresh:
                 profile = got.profile
                 state: HostState = got.state
                 timer = self.responder.rollback_status(name)
+                read_back[name] = (seq, state)
                 post("state", (name, seq, state, None, profile, index_blocks(state), timer))
             except IrtuiError as exc:  # may quote the host (an SSH banner, stderr): escaped
                 profile = profile or self.responder.ctx.profiles.cached(name)
@@ -84,7 +87,23 @@ class StateRefresh:
         parallel = self.config.ssh.max_parallel
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
             list(pool.map(read, names))
+        self._drift_of(read_back)
         post("call", self._schedule_refresh)
+
+    def _drift_of(self, read_back: dict[str, tuple[int, HostState]]) -> None:
+        """Compare the states just read with the incident record (the ≠ marks); a record
+        that cannot be read leaves the marks unknown, said once in the log."""
+        try:
+            drifts = self.responder.drift_of({n: s for n, (_, s) in read_back.items()})
+        except Exception as exc:  # never let it stop the polling
+            if not self._drift_unknown:
+                self._drift_unknown = True
+                why = exc.line if isinstance(exc, IrtuiError) else f"internal error: {exc!r}"
+                self._post("line", f"{ERROR_MARK}drift marks unknown: {why}")  # type: ignore[attr-defined]
+            drifts = {}
+        else:
+            self._drift_unknown = False
+        self._post("drift", {n: (seq, drifts.get(n)) for n, (seq, _) in read_back.items()})  # type: ignore[attr-defined]
 
     def _schedule_refresh(self) -> None:
         if self._refresh_timer is not None:

@@ -117,6 +117,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "cancel the running block/unblock on the selected host (the hosts stop after "
                "their current step; an isolation is never cancelled: its rollback must run)",
                changes_hosts=False, footer=11),
+    ActionSpec("reapply", "R", "reapply", "Re-apply",
+               "re-apply what drifted (≠) on the marked (or selected) hosts: lost blocks, a "
+               "removed isolation; one plan at a time, each confirmed",
+               changes_hosts=True, dangerous=True, needs="host"),
     ActionSpec("collect", "c", "collect", "Collect",
                "collect forensic triage data from the marked (or selected) hosts",
                changes_hosts=True, needs="host"),

@@ -258,6 +258,12 @@ class Responder:
 
         return record.check_drift(self.ctx, hosts)
 
+    def drift_of(self, states: Mapping[str, HostState]) -> dict[str, HostDrift]:
+        """See :func:`irtui.core.actions.record.drift_of` (no read, no record)."""
+        from irtui.core.actions import record
+
+        return record.drift_of(self.ctx, states)
+
     def plan_reapply(self, drifts: Sequence[HostDrift]) -> list[Plan]:
         """See :func:`irtui.core.actions.record.plan_reapply`."""
         from irtui.core.actions import record

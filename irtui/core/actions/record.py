@@ -7,9 +7,10 @@ module joins it to the session (config, hosts, live state) for the fronts.
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from irtui.core.actions.context import ActionContext
 from irtui.core.actions.reads import read_many
 from irtui.core.durations import format_duration
 from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError
+from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
 from irtui.core.record import legacy
 from irtui.core.record.chain import ChainReport, digest, verify_chain
@@ -180,15 +182,26 @@ def report(ctx: ActionContext, incident: str, out_dir: Path, *, detected_at: str
 
 
 def _drift_line(d: HostDrift) -> str:
-    if d.error:
-        return f"{d.host}: unknown ({d.error})"
-    parts = [f"{len(d.lost)} lost block(s)" + (f" ({len(d.unenforced)} NOT ENFORCED)"
-                                               if d.unenforced else "")] if d.lost else []
-    parts += [f"{len(d.unrecorded)} unrecorded"] if d.unrecorded else []
-    parts += ["isolation lost"] if d.isolation_lost else []
-    parts += ["unrecorded isolation"] if d.isolation_unrecorded else []
-    parts += [f"{len(d.expiry)} expiry differs"] if d.expiry else []
-    return f"{d.host}: " + (", ".join(parts) or "as recorded")
+    return f"{d.host}: {d.summary()}"
+
+
+def drift_of(ctx: ActionContext, states: Mapping[str, HostState]) -> dict[str, HostDrift]:
+    """Compare what the record means to be true with host states already read (the TUI's
+    refresh), reading no host and recording nothing (``irtui drift`` records its check).
+
+    Args:
+        states: host name → its live state, as just read back.
+
+    Returns:
+        host name → its :class:`HostDrift`.
+
+    Raises:
+        AuditError: the incident record cannot be read.
+    """
+    rec = recorder_of(ctx)
+    now = datetime.now(UTC)
+    intents = intended_state(rec.store.records(), now)
+    return {name: compare(intents.get(name), state, now) for name, state in states.items()}
 
 
 def check_drift(ctx: ActionContext, hosts: Sequence[str] = ()) -> list[HostDrift]:
@@ -234,11 +247,13 @@ def plan_reapply(ctx: ActionContext, drifts: Sequence[HostDrift]) -> list[Plan]:
     """Plans that put back what drifted away: one block plan per group of lost entries
     sharing an expiry (TTL = the time left until the intended expiry; the default TTL when
     the record did not say), and one isolate plan for hosts whose isolation was removed.
-    Each goes through the normal confirm → execute → verify.
+    Each goes through the normal confirm → execute → verify. A plan that cannot be made
+    (a host whose isolation reads PARTIAL must be released first; an unreachable host) is
+    returned with its hosts in ``failed`` and the reason, so it fails when executed and the
+    other plans still go ahead.
 
     Raises:
-        Whatever :func:`~irtui.core.actions.block.plan_block` and
-        :func:`~irtui.core.actions.isolate.plan_isolate` raise.
+        Nothing of its own; a plan's problem is that plan's failure (see above).
     """
     plans = []
     now = datetime.now(UTC)
@@ -254,16 +269,31 @@ def plan_reapply(ctx: ActionContext, drifts: Sequence[HostDrift]) -> list[Plan]:
             ttl = max(1, math.ceil((parse_time(expires) - now).total_seconds()))
         seconds = ctx.config.firewall.default_ttl if ttl == "default" else ttl
         for entries, hosts in same.items():
-            plan = block.plan_block(ctx, list(entries), hosts, ttl)
+            plan = _or_failed("block", f"re-block {len(entries)} entries", hosts,
+                              functools.partial(block.plan_block, ctx, list(entries), hosts,
+                                                ttl))
             plan.notes.append("re-apply: these blocks were lost before their expiry")
             plans.append(with_parameters(ctx.audit, plan, targets=list(entries), hosts=hosts,
                                          ttl=ttl, ttl_s=seconds, reapply=True))
     lost = [d.host for d in drifts if d.isolation_lost]
     if lost:
-        plan = isolate.plan_isolate(ctx, lost)
+        plan = _or_failed("isolate", f"isolate {', '.join(lost)} again", lost,
+                          lambda: isolate.plan_isolate(ctx, lost))
         plan.notes.append("re-apply: the isolation was removed outside irtui")
         plans.append(with_parameters(ctx.audit, plan, hosts=lost, reapply=True))
     return plans
+
+
+def _or_failed(action: str, summary: str, hosts: list[str],
+               make: Callable[[], Plan]) -> Plan:
+    """``make()``, or when it raises an :class:`IrtuiError` a plan of ``action`` that changes
+    nothing and fails on every one of ``hosts`` with that error's message and fix."""
+    try:
+        return make()
+    except IrtuiError as exc:
+        plan = Plan(action, f"{summary} (cannot be planned)", list(hosts))
+        plan.failed = {h: exc.line for h in hosts}
+        return plan
 
 
 def import_legacy(ctx: ActionContext, directory: Path | None = None,

@@ -180,6 +180,20 @@ class HostDrift:
         """False when the host could not be read."""
         return not self.error
 
+    def summary(self) -> str:
+        """``2 lost block(s) (1 NOT ENFORCED), isolation lost``; ``as recorded`` when
+        nothing drifted; ``unknown (why)`` when the host could not be read."""
+        if self.error:
+            return f"unknown ({self.error})"
+        parts = [f"{len(self.lost)} lost block(s)" + (
+            f" ({len(self.unenforced)} NOT ENFORCED)" if self.unenforced else "")
+            ] if self.lost else []
+        parts += [f"{len(self.unrecorded)} unrecorded"] if self.unrecorded else []
+        parts += ["isolation lost"] if self.isolation_lost else []
+        parts += ["unrecorded isolation"] if self.isolation_unrecorded else []
+        parts += [f"{len(self.expiry)} expiry differs"] if self.expiry else []
+        return ", ".join(parts) or "as recorded"
+
 
 def _expiry_note(block: IntendedBlock, live_expires: int | None, read_at: datetime
                  ) -> str | None:
