@@ -25,7 +25,7 @@ from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
 from irtui.core.record import legacy
 from irtui.core.record.chain import ChainReport, digest, verify_chain
-from irtui.core.record.drift import HostDrift, compare, intended_state, lost_groups
+from irtui.core.record.drift import HostDrift, HostIntent, compare, intended_state, lost_groups
 from irtui.core.record.recorder import IncidentRecorder
 from irtui.core.record.store import Record
 from irtui.core.record.times import parse_past_time, parse_time, utc_stamp
@@ -200,8 +200,21 @@ def drift_of(ctx: ActionContext, states: Mapping[str, HostState]) -> dict[str, H
     """
     rec = recorder_of(ctx)
     now = datetime.now(UTC)
-    intents = intended_state(rec.store.records(), now)
+    last, where = rec.store.last_seq(), rec.store.location
+    cached = _intents.get(where)
+    if last is not None and cached is not None and cached[0] == last:
+        intents = cached[1]  # nothing appended since: blocks expired since then are not
+    else:                    # judged lost by compare(), which checks expiries at `now`
+        intents = intended_state(rec.store.records(kinds=INTENT_KINDS), now)
+        _intents[where] = (last, intents)
     return {name: compare(intents.get(name), state, now) for name, state in states.items()}
+
+
+INTENT_KINDS = ("plan", "host_result")
+"""The record kinds :func:`~irtui.core.record.drift.intended_state` folds."""
+_intents: dict[str, tuple[int | None, dict[str, HostIntent]]] = {}
+"""store location → (its last seq, the intents folded from it): a TUI refresh every few seconds
+re-reads the record only when something was appended."""
 
 
 def check_drift(ctx: ActionContext, hosts: Sequence[str] = ()) -> list[HostDrift]:
@@ -221,7 +234,7 @@ def check_drift(ctx: ActionContext, hosts: Sequence[str] = ()) -> list[HostDrift
     rec = recorder_of(ctx)
     chosen = ctx.select(list(hosts) or ["all"])
     now = datetime.now(UTC)
-    intents = intended_state(rec.store.records(), now)
+    intents = intended_state(rec.store.records(kinds=INTENT_KINDS), now)
     drifts = []
     reads = read_many(ctx, [h.name for h in chosen])  # all at once (ssh.max_parallel)
     for host in chosen:

@@ -214,7 +214,7 @@ def compare(intent: HostIntent | None, state: HostState, now: datetime) -> HostD
     """Compare one host's intended state with its live ``state`` (read at ``now``)."""
     intent = intent or HostIntent(state.host)
     drift = HostDrift(state.host, uncertain=dict(intent.uncertain))
-    live = {_net(str(b.network)): b for b in state.blocks}
+    live = {str(b.network): b for b in state.blocks}  # canonical, as the record's _net()
     soon = now + timedelta(seconds=EXPIRY_GRACE_S)
     for entry, block in sorted(intent.blocks.items()):
         found = live.get(entry)

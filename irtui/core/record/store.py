@@ -125,6 +125,11 @@ class RecordStore(ABC):
     def read_artifact(self, sha256: str) -> bytes | None:
         """The artifact's bytes, or None when it is missing."""
 
+    def last_seq(self) -> int | None:
+        """The newest record's ``seq`` (-1 when empty), to know cheaply whether anything
+        was appended since; None when the store cannot say (callers then re-read)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional)
         """Release connections."""
 
@@ -276,6 +281,11 @@ class SQLiteStore(RecordStore):
                 parsed = {"kind": "unreadable", "text": body}
             out.append(Record(seq, sha, parsed if isinstance(parsed, dict) else {}))
         return out
+
+    def last_seq(self) -> int | None:
+        """See :meth:`RecordStore.last_seq`."""
+        rows = self._read("SELECT max(seq) FROM records")
+        return -1 if not rows or rows[0][0] is None else int(rows[0][0])
 
     def raw(self) -> tuple[list[StoredRecord], tuple[int, str] | None]:
         """See :meth:`RecordStore.raw`."""
