@@ -84,6 +84,9 @@ def test_reapply_puts_blocks_back_while_a_partial_isolation_is_refused(
         assert results[0].ok and not tcp_connects(attacker.namespace, h1.v4, 22)
         assert not results[1].ok
         assert "release it first" in results[1].results[0].message
+        # refused before any change: the record still means host1 isolated (a recorded
+        # refusal once made the isolation "uncertain" and drift said "as recorded")
+        assert {d.host: d for d in fw.drift()}["host1"].isolation_lost
         assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
         assert not tcp_connects(attacker.namespace, h1.v4, 22)  # the block stays in force
     finally:

@@ -118,6 +118,8 @@ def intended_state(records: Iterable[Record], now: datetime) -> dict[str, HostIn
             if plan is None:
                 continue
             answered[plan["seq"]].add(host)
+            if host in plan.get("failed", {}):  # refused before any change: nothing ran
+                continue
             host_intent = plan.get("intent", {}).get(host, {})
             intent = out.setdefault(host, HostIntent(host))
             if record.get("ok"):
