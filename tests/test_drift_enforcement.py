@@ -84,7 +84,30 @@ def test_reapply_puts_blocks_back_while_a_partial_isolation_is_refused(
         assert results[0].ok and not tcp_connects(attacker.namespace, h1.v4, 22)
         assert not results[1].ok
         assert "release it first" in results[1].results[0].message
+        # refused before any change: the record still means host1 isolated (a recorded
+        # refusal once made the isolation "uncertain" and drift said "as recorded")
+        assert {d.host: d for d in fw.drift()}["host1"].isolation_lost
         assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
         assert not tcp_connects(attacker.namespace, h1.v4, 22)  # the block stays in force
+    finally:
+        fw.close()
+
+
+def test_a_management_list_widened_by_hand_is_drift(lab_config: Config, clean_lab) -> None:
+    """Every piece of the isolation is still there and complete, but its management set now
+    lets the attacker in: the record keeps what the isolation was meant to keep reachable,
+    so drift says so (it once said "as recorded")."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    fw = Responder(lab_config)
+    try:
+        assert fw.execute(fw.plan_isolate(["host1"], confirm_timeout=30), lambda e: None).ok
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        assert not {d.host: d for d in fw.drift()}["host1"].drifted
+        _sh(h1.namespace, f"nft add element inet irtui_isolation mgmt4 {{ {attacker.v4} }}")
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        drift = {d.host: d for d in fw.drift()}["host1"]
+        assert drift.drifted and drift.isolation_widened == [f"{attacker.v4}/32"], drift
+        assert "isolation open to 1 unrecorded peer(s)" in drift.summary()
+        assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
     finally:
         fw.close()

@@ -117,6 +117,7 @@ def drift(item: HostDrift) -> Json:
             "isolation_lost": item.isolation_lost,
             "isolation_problem": item.isolation_problem,
             "isolation_unrecorded": item.isolation_unrecorded,
+            "isolation_widened": list(item.isolation_widened),
             "uncertain": dict(item.uncertain)}
 
 

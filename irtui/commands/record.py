@@ -178,6 +178,9 @@ def cmd_drift(args: argparse.Namespace, config: Config) -> int:
         if d.isolation_lost:
             print(f"  isolation lost (meant since {d.isolation_lost})"
                   + (f": PARTIAL — {d.isolation_problem}" if d.isolation_problem else ""))
+        if d.isolation_widened:
+            print(f"  isolation widened: {', '.join(d.isolation_widened)} kept reachable, "
+                  "not in the record (release, then isolate again)")
         if d.isolation_unrecorded:
             print(f"  isolation not in the record (since {d.isolation_unrecorded})")
         for entry, why in d.uncertain.items():

@@ -165,6 +165,9 @@ class Plan:
         batch_steps: a host's consecutive remote steps may travel as one remote command
             (:mod:`irtui.core.step_batch`; set by block and unblock plans only), with the
             same events, outcomes and "no new step after a cancel".
+        management: isolate plans: host → what its isolation keeps reachable, as the
+            read-back lists it (``Isolation.management``); recorded, so drift sees a
+            management list widened by hand.
     """
 
     action: str
@@ -180,6 +183,7 @@ class Plan:
     confirm_text: str | None = None
     entries: dict[str, dict[str, EntryStatus]] = field(default_factory=dict)
     batch_steps: bool = False
+    management: dict[str, list[str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """How many entry/host pairs fall in each fate family (:attr:`EntryFate.family`)."""

@@ -143,7 +143,8 @@ class HostTable(FittedDataTable):
         drift = view.drift
         if drift is not None and (drift.lost or drift.unrecorded or drift.expiry):
             blocks += DRIFT
-        if drift is not None and (drift.isolation_lost or drift.isolation_unrecorded):
+        if drift is not None and (drift.isolation_lost or drift.isolation_unrecorded
+                                  or drift.isolation_widened):
             isolation += DRIFT
         return (name, address, "✓ yes", isolation, blocks, firewall, activity)
 
@@ -185,7 +186,9 @@ class HostTable(FittedDataTable):
             parts.append(f"{ERROR_MARK}blocks NOT ENFORCED: {'; '.join(view.state.gaps[:2])}")
         drift = view.drift
         if drift is not None and drift.drifted:
-            fix = "R re-applies" if drift.lost or drift.isolation_lost else "not in the record"
+            fix = "R re-applies" if drift.lost or drift.isolation_lost else (
+                "release, then isolate again" if drift.isolation_widened
+                else "not in the record")
             parts.append(f"{ERROR_MARK}drift: {drift.summary()} ({fix})")
         if view.rollback.state in (TimerState.ARMED, TimerState.FIRED):
             parts.append(f"rollback timer {view.rollback}")

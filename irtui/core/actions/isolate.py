@@ -21,7 +21,7 @@ from irtui.core.actions.runner import steps_for
 from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
 from irtui.core.errors import ActionError, InvalidTargetError
-from irtui.core.firewall.backend import IsolationPolicy
+from irtui.core.firewall.backend import IsolationPolicy, endpoint_text
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.hostlock import locked_all
 from irtui.core.plan import Plan
@@ -160,6 +160,8 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         mgmt, ports = _management(ctx, host, allow, keep_session_address)
         policy = IsolationPolicy(tuple(mgmt), since, allow_dhcp=iso.allow_dhcp,
                                  allow_nd=iso.allow_nd, endpoints=ports)
+        plan.management[host.name] = ([str(m) for m in policy.management]
+                                      + [endpoint_text(n, p) for n, p in policy.endpoints])
         kept = ", ".join([_kept_label(host, facts.ssh_client, m) for m in policy.management]
                          + [f"{n} port {p}" for n, p in policy.endpoints])
         plan.notes += _bastion_notes(ctx, host)

@@ -64,6 +64,8 @@ class HostIntent:
     blocks: dict[str, IntendedBlock] = field(default_factory=dict)
     isolated_since: str | None = None
     isolation_incident: str = ""
+    management: list[str] | None = None
+    """What the isolation keeps reachable, as recorded (None: not recorded)."""
     uncertain: dict[str, str] = field(default_factory=dict)
     """entry (or ``isolation``) → why its state is not known (an interrupted action)."""
 
@@ -83,6 +85,7 @@ def _apply(intent: HostIntent, plan: dict, host_intent: dict, ts: str) -> None:
         intent.uncertain.pop(_net(entry), None)
     if "isolated" in host_intent:
         intent.isolated_since = ts if host_intent["isolated"] else None
+        intent.management = host_intent.get("management") if host_intent["isolated"] else None
         intent.isolation_incident = str(plan.get("incident") or "")
         intent.uncertain.pop("isolation", None)
 
@@ -118,6 +121,8 @@ def intended_state(records: Iterable[Record], now: datetime) -> dict[str, HostIn
             if plan is None:
                 continue
             answered[plan["seq"]].add(host)
+            if host in plan.get("failed", {}):  # refused before any change: nothing ran
+                continue
             host_intent = plan.get("intent", {}).get(host, {})
             intent = out.setdefault(host, HostIntent(host))
             if record.get("ok"):
@@ -154,6 +159,8 @@ class HostDrift:
             (absent, or only PARTIAL).
         isolation_problem: why the live isolation is PARTIAL, when it is.
         isolation_unrecorded: the live isolation's start, when the record has none.
+        isolation_widened: management entries the live isolation keeps reachable that the
+            recorded isolation did not (a management set widened by hand).
         uncertain: entry → why it is not judged (interrupted or failed actions).
         error: the host could not be read: nothing is known (never "no drift").
     """
@@ -166,6 +173,7 @@ class HostDrift:
     isolation_lost: str | None = None
     isolation_problem: str | None = None
     isolation_unrecorded: str | None = None
+    isolation_widened: list[str] = field(default_factory=list)
     uncertain: dict[str, str] = field(default_factory=dict)
     error: str = ""
 
@@ -173,7 +181,7 @@ class HostDrift:
     def drifted(self) -> bool:
         """True when something irtui meant is missing or something unrecorded is there."""
         return bool(self.lost or self.unrecorded or self.isolation_lost
-                    or self.isolation_unrecorded or self.expiry)
+                    or self.isolation_unrecorded or self.isolation_widened or self.expiry)
 
     @property
     def known(self) -> bool:
@@ -191,6 +199,8 @@ class HostDrift:
         parts += [f"{len(self.unrecorded)} unrecorded"] if self.unrecorded else []
         parts += ["isolation lost"] if self.isolation_lost else []
         parts += ["unrecorded isolation"] if self.isolation_unrecorded else []
+        parts += [f"isolation open to {len(self.isolation_widened)} unrecorded peer(s)"
+                  ] if self.isolation_widened else []
         parts += [f"{len(self.expiry)} expiry differs"] if self.expiry else []
         return ", ".join(parts) or "as recorded"
 
@@ -235,6 +245,10 @@ def compare(intent: HostIntent | None, state: HostState, now: datetime) -> HostD
     if intent.isolated_since and not state.isolated and "isolation" not in intent.uncertain:
         drift.isolation_lost = intent.isolated_since
         drift.isolation_problem = state.isolation.problem if state.isolation else None
+    if state.isolated and state.isolation and intent.isolated_since \
+            and intent.management is not None and "isolation" not in intent.uncertain:
+        drift.isolation_widened = sorted(set(state.isolation.management)
+                                         - set(intent.management))
     if isolated_live and not intent.isolated_since and "isolation" not in intent.uncertain:
         drift.isolation_unrecorded = (state.isolation.since if state.isolation else "") or "?"
     return drift

@@ -63,6 +63,8 @@ def _intent(plan: Plan, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             out[host] = {"unblock": [e for e, st in entries.items() if not st.refused]}
         elif plan.action in ("isolate", "release"):
             out[host] = {"isolated": plan.action == "isolate"}
+            if host in plan.management:
+                out[host]["management"] = plan.management[host]
     return out
 
 
