@@ -55,3 +55,33 @@ async def test_lost_block_is_marked_and_reapplied_with_keys(lab_config: Config,
         await settle(app, pilot)
         assert not isinstance(app.screen, ConfirmScreen)
         assert "nothing to re-apply on host1" in log_text(app)
+
+
+async def test_partial_isolation_is_marked_and_r_changes_nothing(lab_config: Config,
+                                                                 clean_lab) -> None:
+    """An isolation opened by hand reads PARTIAL and ≠; R cannot re-isolate it before a
+    release, says so, and changes nothing (no dialog)."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(app, pilot)
+        fw = app.responder
+        assert fw.execute(fw.plan_isolate(["host1"], confirm_timeout=30), lambda e: None).ok
+        try:
+            for chain in ("input", "output"):
+                out = ns_run(h1.namespace, ["nft", "insert", "rule", "inet",
+                                            "irtui_isolation", chain, "accept"])
+                assert out.returncode == 0, out.stderr
+            await pilot.press("ctrl+r")
+            await settle(app, pilot)
+            assert _row(app, "host1")[3] == "◐ PARTIAL" + DRIFT, _row(app, "host1")
+            records = len(fw.recorder.store.records())
+            await pilot.press("R")
+            await settle(app, pilot)
+            assert not isinstance(app.screen, ConfirmScreen)
+            text = log_text(app)
+            assert "release it first" in text and "nothing changed — 1 host(s) refused" in text
+            assert tcp_connects(attacker.namespace, h1.v4, 22)  # as it was: nothing applied
+            assert len(fw.recorder.store.records()) >= records
+        finally:
+            assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok

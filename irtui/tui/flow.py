@@ -311,8 +311,11 @@ class ActionFlow:
         if not plan.steps:
             for host, why in plan.failed.items():
                 self._log_error(f"{host}: {why}")  # type: ignore[attr-defined]
-            self._log(f"── {plan.summary}: nothing to do — "  # type: ignore[attr-defined]
-                      + "; ".join(f"{h}: {why}" for h, why in plan.skipped.items()))
+            said = [f"{h}: {why}" for h, why in plan.skipped.items()]
+            if plan.failed:
+                said.append(f"{len(plan.failed)} host(s) refused before any change (above)")
+            word = "nothing changed" if plan.failed else "nothing to do"
+            self._log(f"── {plan.summary}: {word} — " + "; ".join(said))  # type: ignore[attr-defined]
             return
         screen = ConfirmScreen(plan, typed_confirmation(plan),
                                reason=self._default_reason(),  # type: ignore[attr-defined]
