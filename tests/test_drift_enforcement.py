@@ -111,3 +111,27 @@ def test_a_management_list_widened_by_hand_is_drift(lab_config: Config, clean_la
         assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
     finally:
         fw.close()
+
+
+def test_notification_says_partial_and_not_enforced(lab_config: Config, clean_lab) -> None:
+    """The team is never told a host is contained or an address blocked when the host's
+    firewall says otherwise: a PARTIAL isolation and an entry nothing drops are named."""
+    h1, h2, attacker = clean_lab.hosts[0], clean_lab.hosts[1], clean_lab.attacker
+    fw = Responder(lab_config)
+    try:
+        assert fw.execute(fw.plan_block([attacker.v4], ["host1", "host2"], "1h"),
+                          lambda e: None).ok
+        assert fw.execute(fw.plan_isolate(["host2"], confirm_timeout=30), lambda e: None).ok
+        _sh(h1.namespace, "nft insert rule inet irtui v4_32_in accept && "
+            "nft insert rule inet irtui v4_32_out accept")
+        _sh(h2.namespace, "nft insert rule inet irtui_isolation input accept && "
+            "nft insert rule inet irtui_isolation output accept")
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        values = fw.notify_context().values(one_line=False)
+        assert values["headline"].startswith("0 host(s) isolated, 1 address(es) blocked, "
+                                             "1 only PARTIALLY isolated"), values["headline"]
+        assert "host2: PARTIAL isolation, not contained" in values["hosts_isolated"]
+        assert f"{attacker.v4} on host1 (NOT ENFORCED), host2" in values["addresses_blocked"]
+        assert fw.execute(fw.plan_release(["host2"]), lambda e: None).ok
+    finally:
+        fw.close()

@@ -192,20 +192,24 @@ def session_context(ctx: ActionContext, states: dict[str, HostState | str] | Non
         truth), not from what irtui remembers doing.
     """
     states = _read_all(ctx) if states is None else states
-    isolated, blocked, unknown = [], {}, []
+    isolated, partial, blocked, unknown = [], [], {}, []
     for name, state in states.items():
         if isinstance(state, str):
             unknown.append((name, state))
             continue
         if state.isolated:
             isolated.append(name)
-        for entry in state.blocks:
-            blocked.setdefault(entry.text, []).append(name)
+        elif state.isolation is not None:  # PARTIAL: in the ruleset, not containing
+            partial.append((name, state.isolation.problem or "only partly in force"))
+        for entry in state.blocks:  # a listed entry nothing drops is said as such
+            blocked.setdefault(entry.text, []).append(
+                name if entry.enforced else f"{name} (NOT ENFORCED)")
     return NotifyContext(
         incident_id=incident_id or _incident_id(ctx),
         who=_who(ctx),
         when=utc_now(),
         hosts_isolated=tuple(isolated),
+        hosts_partial=tuple(partial),
         addresses_blocked=tuple((e, tuple(h)) for e, h in blocked.items()),
         unknown_hosts=tuple(unknown),
         evidence=_evidence(ctx),

@@ -78,6 +78,8 @@ class NotifyContext:
         who: the responder (``user@host``).
         when: ISO 8601 UTC time the context was gathered.
         hosts_isolated: host names whose live state shows isolation.
+        hosts_partial: ``(host, why)`` whose isolation reads only PARTIAL (not contained;
+            listed under the isolated hosts as such, never counted with them).
         addresses_blocked: ``(entry, hosts)`` pairs from the live state.
         unknown_hosts: ``(host, why)`` for hosts that could not be read.
         evidence: evidence and snapshot files with their SHA-256.
@@ -89,6 +91,7 @@ class NotifyContext:
     who: str
     when: str
     hosts_isolated: tuple[str, ...] = ()
+    hosts_partial: tuple[tuple[str, str], ...] = ()
     addresses_blocked: tuple[tuple[str, tuple[str, ...]], ...] = ()
     unknown_hosts: tuple[tuple[str, str], ...] = ()
     evidence: tuple[EvidenceHash, ...] = ()
@@ -105,15 +108,21 @@ class NotifyContext:
             return ", ".join(rows) if one_line else "\n".join(f"  - {r}" for r in rows)
 
         good = sum(ok for ok, _ in self.actions)
-        isolated, blocked = len(self.hosts_isolated), len(self.addresses_blocked)
+        isolated = len(self.hosts_isolated)
+        blocked = sum(any(not h.endswith("(NOT ENFORCED)") for h in hosts)
+                      for _, hosts in self.addresses_blocked)
         return {
             "incident_id": self.incident_id,
             "who": self.who,
             "when": self.when,
             "headline": f"{isolated} host(s) isolated, {blocked} address(es) blocked"
+                        + (f", {len(self.hosts_partial)} only PARTIALLY isolated"
+                           if self.hosts_partial else "")
                         + (f", {len(self.unknown_hosts)} host(s) unknown"
                            if self.unknown_hosts else ""),
-            "hosts_isolated": items(list(self.hosts_isolated)),
+            "hosts_isolated": items(list(self.hosts_isolated) + [
+                f"{host}: PARTIAL isolation, not contained ({why})"
+                for host, why in self.hosts_partial]),
             "addresses_blocked": items([f"{entry} on {', '.join(hosts)}"
                                         for entry, hosts in self.addresses_blocked]),
             "unknown_hosts": items([f"{host}: {why}" for host, why in self.unknown_hosts]),
