@@ -135,3 +135,27 @@ def test_notification_says_partial_and_not_enforced(lab_config: Config, clean_la
         assert fw.execute(fw.plan_release(["host2"]), lambda e: None).ok
     finally:
         fw.close()
+
+
+def test_one_block_lost_on_two_hosts_is_one_reapply_plan(lab_config: Config,
+                                                         clean_lab) -> None:
+    """One command blocked it on both hosts (their results recorded milliseconds apart):
+    re-applying it is one plan, one confirmation, and both hosts drop the attacker again."""
+    h1, h2, attacker = clean_lab.hosts[0], clean_lab.hosts[1], clean_lab.attacker
+    fw = Responder(lab_config)
+    try:
+        assert fw.execute(fw.plan_block([attacker.v4], ["host1", "host2"], "1h"),
+                          lambda e: None).ok
+        for host in (h1, h2):
+            _sh(host.namespace, "nft flush set inet irtui v4_32")
+        drifts = fw.drift(["host1", "host2"])
+        expiries = {d.host: d.lost[0].expires_at for d in drifts}
+        assert len(expiries) == 2 and all(expiries.values())
+        plans = fw.plan_reapply(drifts)
+        assert [p.hosts for p in plans] == [["host1", "host2"]]
+        assert fw.execute(plans[0], lambda e: None).ok
+        assert not any(tcp_connects(attacker.namespace, h.v4, 22) for h in (h1, h2))
+        later = {d.host: d for d in fw.drift(["host1", "host2"])}
+        assert not later["host1"].drifted and not later["host2"].drifted  # TTL as meant
+    finally:
+        fw.close()

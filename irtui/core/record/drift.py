@@ -256,10 +256,32 @@ def compare(intent: HostIntent | None, state: HostState, now: datetime) -> HostD
 
 def lost_groups(drifts: Sequence[HostDrift]) -> dict[tuple[str | None, bool], dict[str, list[str]]]:
     """Lost blocks grouped for re-applying: ``(expires_at, ttl_known)`` → host → entries,
-    so each group is one block plan with one TTL."""
+    so each group is one block plan with one TTL. Expiries within
+    :data:`EXPIRY_TOLERANCE_S` of the group's first share it (one command blocked them on
+    several hosts, whose results were recorded milliseconds apart), keyed by the latest of
+    them: no entry is put back to end before its intended expiry."""
     groups: dict[tuple[str | None, bool], dict[str, list[str]]] = {}
+
+    def add(key: tuple[str | None, bool], host: str, entry: str) -> None:
+        groups.setdefault(key, {}).setdefault(host, []).append(entry)
+
+    timed = []
     for drift in drifts:
         for block in drift.lost:
-            key = (block.expires_at, block.ttl_known)
-            groups.setdefault(key, {}).setdefault(drift.host, []).append(block.entry)
+            if block.expires_at is None:
+                add((None, block.ttl_known), drift.host, block.entry)
+            else:
+                timed.append((block.ttl_known, parse_time(block.expires_at), block.expires_at,
+                              drift.host, block.entry))
+    timed.sort(key=lambda t: (t[0], t[1]))
+    bucket: list[tuple[bool, datetime, str, str, str]] = []
+    for item in [*timed, None]:
+        if bucket and (item is None or item[0] != bucket[0][0]
+                       or (item[1] - bucket[0][1]).total_seconds() > EXPIRY_TOLERANCE_S):
+            key = (bucket[-1][2], bucket[-1][0])
+            for _, _, _, host, entry in bucket:
+                add(key, host, entry)
+            bucket = []
+        if item is not None:
+            bucket.append(item)
     return groups
