@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -25,6 +26,8 @@ settings.register_profile("irtui", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.data_too_large])
 settings.load_profile("irtui")
+# the TUI's error lines (irtui.tui.bridge logs them at DEBUG): in a failing test's report
+logging.getLogger("irtui.tui.bridge").setLevel(logging.DEBUG)
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from irtui.tui.hosts_table import HostTable
 from irtui.tui.log_panel import LogPanel
 from irtui.tui.prompt import TargetPrompt
 from irtui.tui.screens import ConfirmScreen
-from tests.tui_helpers import settle
+from tests.tui_helpers import log_text, settle
 
 
 def _block(responder: Responder, targets: list[str], hosts: list[str], ttl: str) -> None:
@@ -79,6 +79,7 @@ async def test_partial_block_completed_filtered_unblocked_and_marked_unblock(
         await pilot.press("U")
         screen = await _confirm(app, pilot)
         assert screen.plan.action == "unblock"
+        assert "host2" in screen.plan.entries, (screen.plan.render(), log_text(app))
         assert sorted(screen.plan.entries["host2"]) == ["203.0.113.10/32", "203.0.113.11/32"]
         await pilot.press("escape")  # the filter
         await settle(app, pilot)

@@ -7,6 +7,7 @@ A mixin of :class:`irtui.tui.app.IrtuiApp` (split out by job); ``self`` is the a
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,10 @@ from irtui.tui.eventlog import event_lines
 from irtui.tui.hosts_table import HostTable
 from irtui.tui.log_panel import ERROR, ERROR_MARK, WAIT, WAIT_MARK, LogPanel, classify
 from irtui.tui.toasts import Toaster
+
+log = logging.getLogger(__name__)
+"""irtui's own error lines also go here, at DEBUG (never shown in the terminal: no handler
+prints DEBUG unless one is configured), so a test that fails shows them in its captured log."""
 
 if TYPE_CHECKING:
     from irtui.tui.host_view import HostView
@@ -115,6 +120,9 @@ class EventBridge:
         terminal."""
         entries = [(host, kind, printable(text)) for host, kind, text in entries]
         self.query_one(LogPanel).write_entries(entries)  # type: ignore[attr-defined]
+        for _, kind, text in entries:
+            if kind == ERROR:
+                log.debug("%s", text)
         self.toaster.add(text.removeprefix(ERROR_MARK) for _, kind, text in entries
                          if kind == ERROR)
 
