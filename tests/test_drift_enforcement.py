@@ -5,6 +5,7 @@ while the attacker connects, and ``reapply`` puts the block back in force."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 from irtui.core.actions import Responder
@@ -157,5 +158,27 @@ def test_one_block_lost_on_two_hosts_is_one_reapply_plan(lab_config: Config,
         assert not any(tcp_connects(attacker.namespace, h.v4, 22) for h in (h1, h2))
         later = {d.host: d for d in fw.drift(["host1", "host2"])}
         assert not later["host1"].drifted and not later["host2"].drifted  # TTL as meant
+    finally:
+        fw.close()
+
+
+def test_a_block_kept_longer_than_asked_is_as_recorded(lab_config: Config, clean_lab) -> None:
+    """Blocking an entry already held longer (here permanent) keeps the longer TTL on the
+    host; the record keeps that TTL too, so drift never reads irtui's own choice as "expiry
+    differs" (and, once the shorter TTL asked had passed, as "unrecorded")."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    fw = Responder(lab_config)
+    try:
+        assert fw.execute(fw.plan_block([attacker.v4], ["host1"], None), lambda e: None).ok
+        again = fw.plan_block([attacker.v4], ["host1"], "2m")
+        assert fw.execute(again, lambda e: None).ok
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        live = fw.read_state("host1").find(ipaddress.ip_network(attacker.v4))
+        assert live is not None and live.expires is None  # still permanent
+        drift = {d.host: d for d in fw.drift()}["host1"]
+        assert not drift.drifted, drift.summary()
+        assert again.kept_ttl == {"host1": {f"{attacker.v4}/32": None}}
+        assert fw.execute(fw.plan_block([attacker.v4], ["host1"], "1h"), lambda e: None).ok
+        assert not {d.host: d for d in fw.drift()}["host1"].drifted
     finally:
         fw.close()

@@ -168,6 +168,9 @@ class Plan:
         management: isolate plans: host → what its isolation keeps reachable, as the
             read-back lists it (``Isolation.management``); recorded, so drift sees a
             management list widened by hand.
+        kept_ttl: block plans: host → {entry → the TTL in seconds (None: permanent) it keeps
+            because the host already holds it longer than asked (a block is never
+            shortened by blocking again); recorded, so drift expects that TTL, not the asked.
     """
 
     action: str
@@ -184,6 +187,7 @@ class Plan:
     entries: dict[str, dict[str, EntryStatus]] = field(default_factory=dict)
     batch_steps: bool = False
     management: dict[str, list[str]] = field(default_factory=dict)
+    kept_ttl: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """How many entry/host pairs fall in each fate family (:attr:`EntryFate.family`)."""

@@ -98,6 +98,8 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                 entry = state.find(net)
                 ttl, kept = _longer_ttl(seconds, entry.expires if entry else 0)
                 requests.append(BlockRequest(net, ttl, refresh=entry is not None))
+                if kept:
+                    plan.kept_ttl.setdefault(host.name, {})[str(net)] = ttl
                 accounting[str(net)] = EntryStatus(
                     EntryFate.REFRESH if entry is not None else EntryFate.TO_ADD, kept)
         plan.entries[host.name] = accounting

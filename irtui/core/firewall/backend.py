@@ -8,6 +8,7 @@ SSH, so each backend can be unit-tested on text and lab-tested through the same 
 from __future__ import annotations
 
 import ipaddress
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -159,11 +160,21 @@ def backend_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _load_builtin() -> None:
-    if _REGISTRY:
-        return
-    from irtui.core.firewall import iptables, nftables
+_LOADING = threading.Lock()
+_LOADED: list[bool] = []  # [True] once every built-in backend is registered
 
-    register(nftables.NftablesBackend())
-    for backend in iptables.backends():
-        register(backend)
+
+def _load_builtin() -> None:
+    # hosts are probed in parallel threads: one of them saw the registry half filled
+    # (nftables only) and a forced iptables-legacy raised KeyError
+    if _LOADED:
+        return
+    with _LOADING:
+        if _LOADED:
+            return
+        from irtui.core.firewall import iptables, nftables
+
+        register(nftables.NftablesBackend())
+        for backend in iptables.backends():
+            register(backend)
+        _LOADED.append(True)

@@ -72,10 +72,11 @@ class HostIntent:
 
 def _apply(intent: HostIntent, plan: dict, host_intent: dict, ts: str) -> None:
     moment = parse_time(ts)
+    kept = host_intent.get("ttl_kept", {})  # held longer than asked, kept as it was
     for entry in host_intent.get("block", []):
         key = _net(entry)
-        ttl_known = "ttl_s" in host_intent
-        ttl = host_intent.get("ttl_s")
+        ttl_known = "ttl_s" in host_intent or entry in kept
+        ttl = kept[entry] if entry in kept else host_intent.get("ttl_s")
         expires = utc_stamp(moment + timedelta(seconds=ttl)) if ttl_known and ttl else None
         intent.blocks[key] = IntendedBlock(key, str(plan.get("incident") or ""),
                                            int(plan.get("seq", 0)), ts, expires, ttl_known)

@@ -59,6 +59,8 @@ def _intent(plan: Plan, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             out[host] = {"block": wanted}
             if "ttl_s" in params:
                 out[host]["ttl_s"] = params["ttl_s"]
+            if plan.kept_ttl.get(host):  # kept longer than asked: see Plan.kept_ttl
+                out[host]["ttl_kept"] = plan.kept_ttl[host]
         elif plan.action == "unblock":
             out[host] = {"unblock": [e for e, st in entries.items() if not st.refused]}
         elif plan.action in ("isolate", "release"):
