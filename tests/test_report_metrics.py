@@ -30,11 +30,14 @@ def recorder(tmp_path: Path) -> IncidentRecorder:
 
 
 def run(rec: IncidentRecorder, action: str, outcomes: dict[str, Outcome],
-        entries: tuple[str, ...] = (), finish: bool = True, **params: Any) -> int:
-    """Record one plan of ``action`` with these host outcomes; returns its action id."""
+        entries: tuple[str, ...] = (), finish: bool = True,
+        kept: dict[str, dict[str, int | None]] | None = None, **params: Any) -> int:
+    """Record one plan of ``action`` with these host outcomes (``kept``: the plan's
+    ``kept_ttl``); returns its action id."""
     fate = EntryFate.TO_REMOVE if action == "unblock" else EntryFate.TO_ADD
     plan = Plan(action, f"{action} {' '.join(entries)}".strip(), list(outcomes),
-                entries={h: {e: EntryStatus(fate) for e in entries} for h in outcomes})
+                entries={h: {e: EntryStatus(fate) for e in entries} for h in outcomes},
+                kept_ttl=kept or {})
     rec.parameters(plan, **params)
     track = rec.track(plan)
     results = tuple(HostResult(h, o, o.value) for h, o in outcomes.items())
@@ -241,3 +244,18 @@ def test_the_summary_keeps_time_to_contain_and_notifications_on_their_own_lines(
     contained = next(x for x in lines if x.startswith("- Hosts contained: 1; time to contain"))
     assert "Notifications" not in contained  # was "… 31.6 s- Notifications: 2 sent"
     assert "- Notifications: 0 sent, 0 failed" in lines
+
+
+def test_a_block_kept_longer_than_asked_shows_the_ttl_the_host_keeps(
+        recorder: IncidentRecorder) -> None:
+    """host1 already held the entry permanently (kept: a block is never shortened by
+    blocking again); host2 got the 60 s asked. Two minutes later only host2's copy ended."""
+    both = {"host1": Outcome.OK, "host2": Outcome.OK}
+    run(recorder, "block", both, ("203.0.113.9/32",), kept={"host1": {"203.0.113.9/32": None}},
+        ttl_s=60)
+    rows = context(recorder, at=datetime.now(UTC) + timedelta(seconds=120))["metrics"].blocks
+    by_hosts = {r.hosts: r for r in rows if r.entry == "203.0.113.9/32"}
+    assert set(by_hosts) == {("host1",), ("host2",)}, rows
+    assert by_hosts[("host1",)].state is BlockState.INTENDED
+    assert by_hosts[("host2",)].state is BlockState.EXPIRED
+

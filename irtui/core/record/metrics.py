@@ -208,18 +208,20 @@ def _blocks(actions: Sequence[Action], later: Sequence[Action], now: datetime) -
         if action.action != "block" or action.kind != "plan":
             continue
         intent = action.record.get("intent", {})
-        per_entry: dict[str, list[str]] = {}
-        ttl: int | str | None = "unknown"
+        # one row per entry and TTL: a host that already held the entry longer kept its TTL
+        per_entry: dict[tuple[str, int | str | None], list[str]] = {}
         for host, result in action.results.items():
             if result.ok:
+                asked = intent.get(host, {}).get("ttl_s", "unknown")
+                kept = intent.get(host, {}).get("ttl_kept", {})
                 for entry in intent.get(host, {}).get("block", []):
-                    per_entry.setdefault(entry, []).append(host)
-                ttl = intent.get(host, {}).get("ttl_s", "unknown")
+                    ttl = kept.get(entry, asked)
+                    per_entry.setdefault((entry, ttl), []).append(host)
         placed = action.end or action.ts
-        expires = (utc_stamp(parse_time(placed) + timedelta(seconds=ttl))
-                   if isinstance(ttl, int) and ttl else None)
-        rows += [BlockRow(entry, tuple(sorted(hosts)), ttl, placed, expires)
-                 for entry, hosts in per_entry.items()]
+        rows += [BlockRow(entry, tuple(sorted(hosts)), ttl, placed,
+                          utc_stamp(parse_time(placed) + timedelta(seconds=ttl))
+                          if isinstance(ttl, int) and ttl else None)
+                 for (entry, ttl), hosts in per_entry.items()]
     seen = {a.id for a in actions}
     for entry, host, ts in _unblocks([*actions, *(a for a in later if a.id not in seen)]):
         rows = [replace(r, unblocked=(*r.unblocked, (host, ts)))
