@@ -22,7 +22,7 @@ from irtui.tui.hosts_table import HostTable
 from irtui.tui.log_panel import LogPanel
 from irtui.tui.prompt import TargetPrompt
 from irtui.tui.screens import ConfirmScreen
-from tests.tui_helpers import log_text, settle
+from tests.tui_helpers import hosts_read, log_text, settle
 
 
 def _block(responder: Responder, targets: list[str], hosts: list[str], ttl: str) -> None:
@@ -76,6 +76,7 @@ async def test_partial_block_completed_filtered_unblocked_and_marked_unblock(
         # U: everything the filter shows, on the hosts holding it
         await pilot.press("slash", *"203.0.113.", "enter")
         assert sorted(table.keys) == ["203.0.113.10", "203.0.113.11"]
+        await hosts_read(app, pilot)
         await pilot.press("U")
         screen = await _confirm(app, pilot)
         assert screen.plan.action == "unblock"
