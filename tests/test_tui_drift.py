@@ -50,6 +50,21 @@ async def test_lost_block_is_marked_and_reapplied_with_keys(lab_config: Config,
         await settle(app, pilot)
         assert not tcp_connects(attacker.namespace, h1.v4, 22)
         assert _row(app, "host1")[4] == "1", (_row(app, "host1"), log_text(app))
+        assert _row(app, "host1")[6].startswith("✓ block ok"), _row(app, "host1")
+
+        # lost again: the Activity cell's ✓ of that block is no longer true, so it goes
+        out = ns_run(h1.namespace, ["nft", "flush", "set", "inet", "irtui", "v4_32"])
+        assert out.returncode == 0, out.stderr
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert _row(app, "host1")[4] == "0" + DRIFT and "✓" not in _row(app, "host1")[6]
+        await pilot.press("R")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen), log_text(app)
+        await pilot.press("y")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
 
         await pilot.press("R")  # nothing drifted any more: said, nothing planned
         await settle(app, pilot)

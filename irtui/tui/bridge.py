@@ -94,6 +94,9 @@ class EventBridge:
                     view = self.views[name]
                     if seq == view.read_seq and view.state is not None:
                         view.drift = drift
+                        if drift is not None and view.busy.startswith("✓") and (
+                                drift.lost or drift.isolation_lost or drift.isolation_widened):
+                            view.busy = ""  # "✓ block ok" of what is lost now: no longer true
                 hosts_changed = True
             elif kind == "busy":
                 name, text = payload

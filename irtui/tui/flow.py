@@ -257,8 +257,9 @@ class ActionFlow:
         plans = self.responder.plan_reapply(self.responder.drift(hosts))
         if not plans:
             raise InvalidTargetError(f"nothing to re-apply on {', '.join(hosts)}: no block "
-                                     "or isolation was lost", "R re-applies where the host "
-                                     "table shows ≠")
+                                     "or isolation was lost", "R re-applies lost blocks and "
+                                     "isolations; an entry the record never placed "
+                                     "(unrecorded ≠) is unblocked with u, or kept")
         plan = next((p for p in plans if p.steps), plans[0])
         rest = [p for p in plans if p is not plan]
         plan.notes += [f"also to re-apply: {p.summary}" + "".join(

@@ -16,8 +16,9 @@ SYMBOLS: tuple[tuple[str, str], ...] = (
                   "table says what is missing)"),
     ("3 ⚠", "Blocks: the host lists the entries but its rules do not enforce them"),
     ("3 ≠ / normal ≠", "drift: the host differs from what the incident record means to be "
-                       "true (a block lost before its expiry, an isolation removed by hand, "
-                       "an entry or isolation irtui never recorded); R re-applies"),
+                       "true (a block lost before its expiry, an isolation removed or opened "
+                       "by hand: R re-applies those; an entry or isolation the record never "
+                       "placed: u unblocks it, or keep it)"),
     ("unknown", "the host's state could not be read (see its error under the table)"),
     ("⠋ block…", "an action runs on this host now (x cancels a block or unblock)"),
     ("✓ block ok / ✗ block failed", "how the host's last action ended (the log says why)"),

@@ -292,7 +292,7 @@ def plan_reapply(ctx: ActionContext, drifts: Sequence[HostDrift]) -> list[Plan]:
     if lost:
         plan = _or_failed("isolate", f"isolate {', '.join(lost)} again", lost,
                           lambda: isolate.plan_isolate(ctx, lost))
-        plan.notes.append("re-apply: the isolation was removed outside irtui")
+        plan.notes.append("re-apply: the isolation was removed or opened outside irtui")
         plans.append(with_parameters(ctx.audit, plan, hosts=lost, reapply=True))
     return plans
 
