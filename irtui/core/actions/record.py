@@ -181,6 +181,13 @@ def report(ctx: ActionContext, incident: str, out_dir: Path, *, detected_at: str
     return write_report(inp, rec.store, out_dir)
 
 
+INTENT_KINDS = ("plan", "host_result")
+"""The record kinds :func:`~irtui.core.record.drift.intended_state` folds."""
+_intents: dict[str, tuple[int | None, dict[str, HostIntent]]] = {}
+"""store location → (its last seq, the intents folded from it): a TUI refresh every few seconds
+re-reads the record only when something was appended."""
+
+
 def _drift_line(d: HostDrift) -> str:
     return f"{d.host}: {d.summary()}"
 
@@ -208,13 +215,6 @@ def drift_of(ctx: ActionContext, states: Mapping[str, HostState]) -> dict[str, H
         intents = intended_state(rec.store.records(kinds=INTENT_KINDS), now)
         _intents[where] = (last, intents)
     return {name: compare(intents.get(name), state, now) for name, state in states.items()}
-
-
-INTENT_KINDS = ("plan", "host_result")
-"""The record kinds :func:`~irtui.core.record.drift.intended_state` folds."""
-_intents: dict[str, tuple[int | None, dict[str, HostIntent]]] = {}
-"""store location → (its last seq, the intents folded from it): a TUI refresh every few seconds
-re-reads the record only when something was appended."""
 
 
 def check_drift(ctx: ActionContext, hosts: Sequence[str] = ()) -> list[HostDrift]:
@@ -291,7 +291,7 @@ def plan_reapply(ctx: ActionContext, drifts: Sequence[HostDrift]) -> list[Plan]:
     lost = [d.host for d in drifts if d.isolation_lost]
     if lost:
         plan = _or_failed("isolate", f"isolate {', '.join(lost)} again", lost,
-                          lambda: isolate.plan_isolate(ctx, lost))
+                          functools.partial(isolate.plan_isolate, ctx, lost))
         plan.notes.append("re-apply: the isolation was removed or opened outside irtui")
         plans.append(with_parameters(ctx.audit, plan, hosts=lost, reapply=True))
     return plans

@@ -70,13 +70,21 @@ class HostIntent:
     """entry (or ``isolation``) → why its state is not known (an interrupted action)."""
 
 
+def recorded_ttl(host_intent: dict, entry: str) -> int | str | None:
+    """The TTL a block plan's host intent records for ``entry``: the one the host kept when
+    it already held the entry longer (``ttl_kept``, see ``Plan.kept_ttl``), else the one
+    asked (``ttl_s``); seconds, None for permanent, ``"unknown"`` when not recorded."""
+    kept = host_intent.get("ttl_kept", {})
+    return kept[entry] if entry in kept else host_intent.get("ttl_s", "unknown")
+
+
 def _apply(intent: HostIntent, plan: dict, host_intent: dict, ts: str) -> None:
     moment = parse_time(ts)
-    kept = host_intent.get("ttl_kept", {})  # held longer than asked, kept as it was
     for entry in host_intent.get("block", []):
         key = _net(entry)
-        ttl_known = "ttl_s" in host_intent or entry in kept
-        ttl = kept[entry] if entry in kept else host_intent.get("ttl_s")
+        recorded = recorded_ttl(host_intent, entry)
+        ttl_known = recorded != "unknown"
+        ttl = recorded if isinstance(recorded, int) else None
         expires = utc_stamp(moment + timedelta(seconds=ttl)) if ttl_known and ttl else None
         intent.blocks[key] = IntendedBlock(key, str(plan.get("incident") or ""),
                                            int(plan.get("seq", 0)), ts, expires, ttl_known)

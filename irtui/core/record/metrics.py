@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from irtui.core.record.drift import recorded_ttl
 from irtui.core.record.incidents import Incident
 from irtui.core.record.stops import Stop, StopKind
 from irtui.core.record.timeline import INTERRUPTED, Action
@@ -212,10 +213,8 @@ def _blocks(actions: Sequence[Action], later: Sequence[Action], now: datetime) -
         per_entry: dict[tuple[str, int | str | None], list[str]] = {}
         for host, result in action.results.items():
             if result.ok:
-                asked = intent.get(host, {}).get("ttl_s", "unknown")
-                kept = intent.get(host, {}).get("ttl_kept", {})
                 for entry in intent.get(host, {}).get("block", []):
-                    ttl = kept.get(entry, asked)
+                    ttl = recorded_ttl(intent.get(host, {}), entry)
                     per_entry.setdefault((entry, ttl), []).append(host)
         placed = action.end or action.ts
         rows += [BlockRow(entry, tuple(sorted(hosts)), ttl, placed,
