@@ -1,7 +1,7 @@
 """Benchmark: block a 10,000-address IOC feed on one lab host over SSH.
 
 Compares
-  (a) irtui: ``Responder.plan_block`` + ``Responder.execute`` (one checked nft transaction),
+  (a) irtui: ``Responder.plan_block`` + ``Responder.execute`` (one nft transaction),
       once with a new SSH connection (cold) and once more, on fresh addresses, with the
       connection already open (warm);
   (b) one ``nft add element`` per address, each a separate remote command over one reused
@@ -152,8 +152,7 @@ def run_irtui(responder: Responder, addrs: list[str], namespace: str) -> IrtuiRu
         raise SystemExit(f"expected one apply transaction, the plan has {len(adds)}")
     run = IrtuiRun(plan_s=t1 - t0, execute_s=t2 - t1, ok=result.ok)
     for event in finished:
-        kind = ("check (nft -c -f -)" if event.purpose.startswith("check:")
-                else "apply (nft -f -)" if event.purpose.startswith("add")
+        kind = ("apply (nft -f -)" if event.purpose.startswith("add")
                 else "conntrack flow cut" if "conntrack" in event.purpose
                 else event.purpose)
         run.steps[kind] = event.duration
@@ -250,7 +249,7 @@ def irtui_rows(label: str, run: IrtuiRun, n: int) -> list[Row]:
     rows = [Row(f"irtui {label}: plan_block + execute", n, run.total_s, breakdown(run),
                 failed=failed),
             Row(f"irtui {label}: execute only", n, run.execute_s,
-                "check + apply + flow cut + verify", failed=failed)]
+                "apply + flow cut + verify", failed=failed)]
     if apply_s is not None:
         rows.append(Row(f"irtui {label}: the nft transaction alone", n, apply_s,
                         "`nft -f -` step, one SSH command"))

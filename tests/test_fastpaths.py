@@ -209,11 +209,12 @@ class _Answers:
         return True
 
 
-def _route(steps: list[Step], lines: list[tuple[str, str]], proceed: bool = True
-           ) -> tuple[_Router, list[object], _Answers]:
+def _route(steps: list[Step], lines: list[tuple[str, str]], proceed: bool = True,
+           readback: bool = False) -> tuple[_Router, list[object], _Answers]:
     events: list[object] = []
     answers = _Answers()
-    router = _Router(steps, "M", events.append, lambda: proceed, answers)  # type: ignore[arg-type]
+    router = _Router(steps, "M", events.append, lambda: proceed, answers,  # type: ignore[arg-type]
+                     readback)
     for stream, line in lines:
         router(stream, line)
     return router, events, answers
@@ -365,3 +366,33 @@ def test_a_blocklist_in_json_has_one_entry_per_line() -> None:
     lines = jsonout.dumps(doc).splitlines()
     assert lines.count(f"          {json.dumps(entry)},") == jsonout.ROW_LIST_MIN - 1
     assert json.loads("\n".join(lines)) == doc
+
+
+def test_the_read_back_after_the_last_step_is_captured_not_shown() -> None:
+    steps = [Step("h", "apply", "apply"), Step("h", "cut", "cut")]
+    router, events, answers = _route(steps, [
+        ("stdout", "M done 1 0"), ("stderr", "M done 1"), ("stdout", "flows cut: 0"),
+        ("stdout", "M done 2 0"), ("stderr", "M done 2"), ("stdout", '{"nftables": []}'),
+        ("stderr", "a warning"), ("stdout", "M done 3 0"), ("stderr", "M done 3")],
+        readback=True)
+    assert answers.sent == ["go\n", "go\n", "EOF"]  # the read starts only on irtui's go
+    assert router.readback() == '{"nftables": []}\n'
+    assert [o.stdout for o in router.outcomes(0)] == ["", "flows cut: 0\n"]
+    assert [e.line for e in events if isinstance(e, OutputLine)] == ["flows cut: 0"]
+    assert [e.purpose for e in events if isinstance(e, StepFinished)] == ["apply", "cut"]
+
+
+def test_no_read_back_after_a_failure_a_cancel_or_a_failed_read() -> None:
+    steps = [Step("h", "apply", "apply")]
+    failed, _, answers = _route(steps, [("stdout", "M done 1 1"), ("stderr", "M done 1")],
+                                readback=True)
+    assert answers.sent == ["EOF"] and failed.readback() is None
+    cancelled, _, answers = _route(steps, [("stdout", "M done 1 0"), ("stderr", "M done 1")],
+                                   proceed=False, readback=True)
+    assert answers.sent == ["EOF"] and cancelled.readback() is None
+    assert [o.exit_code for o in cancelled.outcomes(0)] == [0]
+    bad_read, _, answers = _route(steps, [
+        ("stdout", "M done 1 0"), ("stderr", "M done 1"), ("stdout", "partial"),
+        ("stdout", "M done 2 1"), ("stderr", "M done 2")], readback=True)
+    assert answers.sent == ["go\n", "EOF"] and bad_read.readback() is None
+    assert [o.exit_code for o in bad_read.outcomes(0)] == [0]

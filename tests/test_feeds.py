@@ -215,16 +215,13 @@ def test_import_of_10000_entries_is_accounted_applied_and_enforced(
     assert sum(counts.values()) == len(acc)
     assert any("198.19.210.0/24" in note for note in plan.notes)  # host bits normalised
 
-    # one checked transaction on host1, carrying every entry
+    # one transaction on host1 (nft validates the whole script before committing any of
+    # it), carrying every entry, under the host's change lock (remote/host_lock.sh)
     assert {s.host for s in plan.steps} == {"host1"}
     adds = [s for s in plan.steps if s.purpose.startswith("add")]
-    checks = [s for s in plan.steps if s.purpose.startswith("check:")]
-    assert len(adds) == 1 and len(checks) == 1, [s.purpose for s in plan.steps]
-    # both run under the host's change lock (remote/host_lock.sh)
+    assert len(adds) == 1, [s.purpose for s in plan.steps]
     assert adds[0].command.endswith(" nft -f -") and "irtui-host_lock" in adds[0].command
-    assert checks[0].command.endswith(" nft -c -f -")
-    assert plan.steps.index(checks[0]) < plan.steps.index(adds[0])
-    assert checks[0].stdin == adds[0].stdin
+    assert not any(" nft -c " in s.command for s in plan.steps)
     script = adds[0].stdin or ""
     # per set: add, delete, add with the TTL (the TTL is set whether or not it was there)
     final = [line for line in script.splitlines()
@@ -284,10 +281,10 @@ def test_dry_run_import_changes_nothing_and_prints_the_plan(
         line = next((ln for ln in out.stderr.splitlines()
                      if ln.startswith(f"host1: {entry} refused: ")), None)
         assert line is not None and feed.refused[entry] in line, (entry, out.stderr[-2000:])
-    # the plan on stdout: checked then applied as one nft script, every element listed
+    # the plan on stdout: applied as one nft script, every element listed once
     assert "[host1]" in out.stdout
-    assert out.stdout.count("nft -c -f -") == 1 and out.stdout.count("nft -f -") == 1
-    assert out.stdout.count(" timeout 86400s") == 2 * n_blocked  # check + apply
+    assert out.stdout.count("nft -c -f -") == 0 and out.stdout.count("nft -f -") == 1
+    assert out.stdout.count(" timeout 86400s") == n_blocked
     assert "add element inet irtui v4_32 { 198.19.1.0 timeout 86400s, " in out.stdout
     assert "add element inet irtui v6_48 { 2001:db8:100:: timeout 86400s }" in out.stdout
     assert f"entries: {len(feed.refused)} refused, {n_blocked} to add" in out.stdout

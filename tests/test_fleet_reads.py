@@ -217,8 +217,8 @@ def test_block_on_all_with_a_dead_host_blocks_the_others(lab_config: Config, cle
         assert not tcp_connects(attacker.namespace, host.v4, 22)
 
 
-def test_a_block_is_three_commands_with_every_step_reported(lab_config: Config, clean_lab,
-                                                            tmp_path: Path) -> None:
+def test_a_block_is_two_commands_with_every_step_reported(lab_config: Config, clean_lab,
+                                                          tmp_path: Path) -> None:
     attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
     assert tcp_connects(attacker.namespace, h1.v4, 22)
     responder, pool = _responder(lab_config, tmp_path)
@@ -229,22 +229,51 @@ def test_a_block_is_three_commands_with_every_step_reported(lab_config: Config, 
     finally:
         responder.close()
     assert result.ok, result.results
-    # read (with the probe), the checked apply + flow cut as one, then the read-back
-    assert len(pool.sent) == 3, [c[:60] for _, c in pool.sent]
-    assert "irtui-steps" in pool.sent[1][1] and pool.sent[2][1] == "nft -j list ruleset"
+    # read (with the probe), then the apply + flow cut + read-back as one remote command
+    assert len(pool.sent) == 2, [c[:60] for _, c in pool.sent]
+    assert "irtui-steps" in pool.sent[1][1]
+    assert pool.sent[1][1].endswith(" 'nft -j list ruleset' none ''")  # the read-back, last
     started = [e.purpose for e in events if isinstance(e, StepStarted)]
     finished = [e for e in events if isinstance(e, StepFinished)]
     assert started == [s.purpose for s in plan.steps] == [e.purpose for e in finished]
-    assert [e.exit_code for e in finished] == [0, 0, 0]
-    assert started[0].startswith("check:") and "conntrack" in started[2]
+    assert [e.exit_code for e in finished] == [0, 0]
+    assert started[0].startswith("add ") and "conntrack" in started[1]
     kinds = [type(e).__name__ for e in events if isinstance(e, StepStarted | StepFinished)]
-    assert kinds == ["StepStarted", "StepFinished"] * 3
+    assert kinds == ["StepStarted", "StepFinished"] * 2
+    # the read-back's ruleset is the verification's, not step output shown or recorded
+    assert not any('"nftables"' in getattr(e, "line", "") for e in events)
     assert "flows cut:" in result.results[0].message
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
 
 
-def test_a_cancel_after_the_check_starts_no_apply(lab_config: Config, clean_lab,
-                                                  tmp_path: Path) -> None:
+def test_the_read_back_in_the_batch_fails_an_apply_that_is_not_enforced(
+        lab_config: Config, clean_lab, tmp_path: Path) -> None:
+    """The apply "succeeds" but leaves the entry in a set no rule uses: the read-back that
+    travels with the batch finds it NOT ENFORCED, and the host fails (never a false ✓)."""
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    responder, pool = _responder(lab_config, tmp_path)
+    try:
+        plan = responder.plan_block([attacker.v4], ["host1"], 600)
+        apply = plan.steps[0]
+        unenforced = "".join(line + "\n" for line in (apply.stdin or "").splitlines()
+                             if not line.startswith("add rule "))
+        plan.steps[0] = replace(apply, stdin=unenforced)
+        result = responder.execute(plan, lambda e: None)
+    finally:
+        responder.close()
+    [host_result] = result.results
+    assert len(pool.sent) == 2  # no separate read: the batch's read-back decided
+    assert host_result.outcome is Outcome.FAILED
+    assert "verification failed" in host_result.message
+    assert "NOT ENFORCED" in host_result.message and attacker.v4 in host_result.message
+    [listed] = nft_set_elements(h1.namespace, "v4_32")  # listed, and not enforced
+    assert listed["elem"]["val"] == attacker.v4
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+def test_a_cancel_after_the_apply_starts_no_flow_cut_and_says_so(lab_config: Config,
+                                                                 clean_lab,
+                                                                 tmp_path: Path) -> None:
     attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
     responder, pool = _responder(lab_config, tmp_path)
     cancel = threading.Event()
@@ -252,8 +281,8 @@ def test_a_cancel_after_the_check_starts_no_apply(lab_config: Config, clean_lab,
 
     def on_event(event: Event) -> None:
         events.append(event)
-        if isinstance(event, StepFinished) and event.purpose.startswith("check:"):
-            cancel.set()  # Ctrl-C right after the check: the apply must never start
+        if isinstance(event, StepFinished) and event.purpose.startswith("add "):
+            cancel.set()  # Ctrl-C right after the apply: the flow cut must never start
 
     try:
         plan = responder.plan_block([attacker.v4], ["host1"], 600)
@@ -263,31 +292,36 @@ def test_a_cancel_after_the_check_starts_no_apply(lab_config: Config, clean_lab,
     [host_result] = result.results
     assert "irtui-steps" in pool.sent[1][1]  # it ran as a batch
     assert host_result.outcome is Outcome.INTERRUPTED
-    assert host_result.message.startswith("interrupted before: add ")
+    assert host_result.message.startswith("interrupted before: cut existing flows")
     assert [e.purpose for e in events if isinstance(e, StepStarted)] == [plan.steps[0].purpose]
-    assert nft_set_elements(h1.namespace, "v4_32") == []  # the apply never ran
-    assert tcp_connects(attacker.namespace, h1.v4, 22)
+    [listed] = nft_set_elements(h1.namespace, "v4_32")  # the apply did run
+    assert listed["elem"]["val"] == attacker.v4
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
 
 
-def test_a_failing_check_stops_the_batch_before_the_apply(lab_config: Config, clean_lab,
-                                                          tmp_path: Path) -> None:
+def test_a_failing_apply_stops_the_batch_and_changes_nothing(lab_config: Config, clean_lab,
+                                                             tmp_path: Path) -> None:
+    """nft applies the whole script as one transaction (nft(8) -f): the block's own lines
+    before the failing one do not take effect either, so no separate check is needed."""
     attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
     responder = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
     finished: list[StepFinished] = []
     try:
         plan = responder.plan_block([attacker.v4], ["host1"], 600)
-        check = plan.steps[0]
-        assert check.purpose.startswith("check:")
-        plan.steps[0] = replace(check, stdin="add element inet irtui nosuchset { 1.2.3.4 }\n")
+        apply = plan.steps[0]
+        assert apply.purpose.startswith("add ") and "nft -c" not in apply.command
+        plan.steps[0] = replace(apply, stdin=(apply.stdin or "")
+                                + "add element inet irtui nosuchset { 1.2.3.4 }\n")
         result = responder.execute(plan, lambda e: isinstance(e, StepFinished)
                                    and finished.append(e))
     finally:
         responder.close()
     [host_result] = result.results
-    assert not host_result.ok and host_result.message.startswith("check:")
+    assert not host_result.ok and host_result.message.startswith("add ")
     assert "nosuchset" in host_result.message or "No such file" in host_result.message
-    assert len(finished) == 1 and finished[0].exit_code != 0
-    assert nft_set_elements(h1.namespace, "v4_32") == []  # the apply never ran
+    assert len(finished) == 1 and finished[0].exit_code != 0  # no flow cut after it
+    assert nft_set_elements(h1.namespace, "v4_32") == []  # none of the script took effect
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
     assert tcp_connects(attacker.namespace, h1.v4, 22)
 
 

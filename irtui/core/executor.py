@@ -34,9 +34,11 @@ class Runner:
         raise NotImplementedError
 
     def run_batch(self, steps: list[Step], on_event: EventSink,
-                  cancel: threading.Event | None) -> list[StepOutcome] | None:
+                  cancel: threading.Event | None,
+                  readback: str | None = None) -> list[StepOutcome] | None:
         """Run consecutive remote steps of one host in one go, emitting their events and
-        starting each next step only while ``cancel`` is not set (see
+        starting each next step only while ``cancel`` is not set, then ``readback`` (a
+        read-only command line) whose stdout the last outcome carries (see
         :func:`irtui.core.step_batch.run_batch`). Returns the outcomes of the steps that
         ran, or None, with nothing run, when this runner cannot (the steps then run one by
         one)."""
@@ -82,9 +84,12 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
     reports: list[str] = []
     doubts: list[str] = []
     ran = 0
+    readback = plan.readback.get(host) if plan.batch_steps else None
+    read: str | None = None
     try:
         steps = [s for s in plan.steps if s.host == host]
-        for step, outcome in _outcomes(steps, runner, on_event, cancel, plan.batch_steps):
+        for step, outcome in _outcomes(steps, runner, on_event, cancel, plan.batch_steps,
+                                       readback.command if readback else None):
             if outcome is None:  # cancelled before this remote step started
                 return HostResult(host, Outcome.INTERRUPTED, (
                     f"interrupted before: {step.purpose} (it and the steps after it were not "
@@ -108,8 +113,11 @@ def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,
             if step.report_prefix:
                 reports += [line.strip() for line in outcome.stdout.splitlines()
                             if line.startswith(step.report_prefix)]
+            read = outcome.readback
         if plan.verify is not None:
-            problem = plan.verify(host)
+            # the read sent with the batch when it came back, else a read of the host now
+            problem = (readback.check(read) if readback is not None and read is not None
+                       else plan.verify(host))
             if problem:
                 return HostResult(host, Outcome.FAILED, f"verification failed: {problem}",
                                   took())
@@ -143,12 +151,13 @@ def _recheck_skipped(plan: Plan, host: str, took: Callable[[], float]) -> HostRe
 
 
 def _outcomes(steps: list[Step], runner: Runner, on_event: EventSink,
-              cancel: threading.Event | None, batch: bool
+              cancel: threading.Event | None, batch: bool, readback: str | None = None
               ) -> Iterator[tuple[Step, StepOutcome | None]]:
     """Run one host's steps in order, yielding each with its outcome, or with None (and
     stopping) when ``cancel`` is set before a remote step starts. With ``batch``,
     consecutive remote steps go as one batch when the runner can (same events; inside the
-    batch, too, no step starts after a cancel)."""
+    batch, too, no step starts after a cancel); the batch that ends the host's steps
+    carries ``readback`` after them."""
     i = 0
     while i < len(steps):
         step = steps[i]
@@ -156,7 +165,9 @@ def _outcomes(steps: list[Step], runner: Runner, on_event: EventSink,
             yield step, None  # local steps decide for themselves
             return
         group = list(takewhile(batchable, steps[i:])) if batch else []
-        outcomes = runner.run_batch(group, on_event, cancel) if len(group) > 1 else None
+        last = i + len(group) == len(steps)
+        outcomes = (runner.run_batch(group, on_event, cancel, readback if last else None)
+                    if len(group) > 1 or (group and last and readback) else None)
         if outcomes is None:
             on_event(StepStarted(step.host, step.purpose, step.headline()))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -99,14 +100,17 @@ def host_matches(name: str, patterns: tuple[str, ...]) -> bool:
         body = pattern[1:] if negated else pattern
         if body.startswith("|1|"):
             hit = _hashed_matches(name, body)
-        else:
+        elif "*" in body or "?" in body:
             hit = _glob(body.lower()).fullmatch(lowered) is not None
+        else:  # a literal name: most lines, and a lookup runs over every line
+            hit = body.lower() == lowered
         if hit and negated:
             return False
         matched = matched or hit
     return matched
 
 
+@functools.lru_cache(maxsize=4096)
 def _glob(pattern: str) -> re.Pattern[str]:
     """OpenSSH's host pattern (match.c): only ``*`` and ``?`` are special (``[`` is literal,
     as in ``[host]:2222``)."""

@@ -86,6 +86,23 @@ Verifier = Callable[[str], "str | None"]
 
 
 @dataclass(frozen=True)
+class ReadBack:
+    """A host's read-back sent in the same remote command as its last steps (a block's or
+    unblock's batch, :mod:`irtui.core.step_batch`): the firewall is read again after the
+    change, without another SSH session.
+
+    Attributes:
+        command: the read's exact command line (the backend's read, ``sudo -n`` included).
+        check: ``check(stdout) -> problem or None``, the plan's verification applied to
+            that read's output (the same rule as :attr:`Plan.verify`, which reads the host
+            itself when the batch could not carry the read).
+    """
+
+    command: str
+    check: Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
 class StepOutcome:
     """What running one step gave: exit code, seconds, and the captured output.
 
@@ -100,6 +117,9 @@ class StepOutcome:
     stdout: str = ""
     stderr: str = ""
     verdict: Outcome | None = None
+    readback: str | None = None
+    """The last step of a batch only: stdout of the plan's :class:`ReadBack` read, run
+    after it in the same remote command; None when it did not run or failed."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +191,8 @@ class Plan:
         kept_ttl: block plans: host → {entry → the TTL in seconds (None: permanent) it keeps
             because the host already holds it longer than asked (a block is never
             shortened by blocking again); recorded, so drift expects that TTL, not the asked.
+        readback: host → its :class:`ReadBack`, run at the end of the host's batch (with
+            ``batch_steps``): its output is verified instead of reading the host again.
     """
 
     action: str
@@ -188,6 +210,7 @@ class Plan:
     batch_steps: bool = False
     management: dict[str, list[str]] = field(default_factory=dict)
     kept_ttl: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    readback: dict[str, ReadBack] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """How many entry/host pairs fall in each fate family (:attr:`EntryFate.family`)."""

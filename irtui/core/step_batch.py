@@ -1,8 +1,9 @@
 """A block's or unblock's consecutive remote steps sent as one remote command.
 
-A block is a checked apply (the check, then the apply, each under the host's change lock)
-and a conntrack flow cut: three steps, which cost three SSH sessions per host. Run together
-through ``remote/steps.sh`` they cost one, and nothing else changes:
+A block is an apply under the host's change lock (on iptables hosts an ipset step and a
+checked restore) and a conntrack flow cut: two or three steps, which would cost as many SSH
+sessions per host. Run together through ``remote/steps.sh`` they cost one, and nothing else
+changes:
 
 * the plan shows the same commands; each step gets its own input, its own
   ``StepStarted``/``OutputLine``/``StepFinished`` events (in the same order) and outcome;
@@ -11,7 +12,11 @@ through ``remote/steps.sh`` they cost one, and nothing else changes:
   cancelled (the executor's rule, :func:`~irtui.core.executor.execute`: no new remote step
   after a cancel). A cancel between two steps therefore leaves the next one unstarted, and
   the host's result says so, exactly as when the steps run one by one;
-* the read-back verification is not a step: it stays a separate read after the apply.
+* the read-back verification is not a step: with a :class:`~irtui.core.plan.ReadBack`
+  for the host, the firewall's read runs after the last step in the same remote command,
+  again only on irtui's "go" (never after a failure or a cancel), and its output is
+  captured for the verification, not shown or recorded as a step's output. Without one
+  (or when it did not run) the executor reads the host itself, as before.
 
 Only block and unblock plans are batched (:attr:`~irtui.core.plan.Plan.batch_steps`); an
 isolation's steps are irtui's own guarded, interruptible local steps and run one by one.
@@ -30,7 +35,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from irtui.core.channel_io import Replies
 from irtui.core.errors import SSHError
@@ -73,13 +78,15 @@ class _Router:
     answers the script after each step: "go", or EOF to stop there."""
 
     def __init__(self, steps: list[Step], mark: str, on_event: EventSink,
-                 proceed: Callable[[], bool], replies: Replies) -> None:
+                 proceed: Callable[[], bool], replies: Replies, readback: bool = False) -> None:
         self.steps = steps
         self.mark = mark
         self.on_event = on_event
         self.proceed = proceed
         self.replies = replies
-        self.captured = [_Captured() for _ in steps]
+        self.total = len(steps) + (1 if readback else 0)
+        """The steps, and the read-back after them when one was sent (captured silently)."""
+        self.captured = [_Captured() for _ in range(self.total)]
         self.captured[0].began = time.monotonic()
         self.index = {"stdout": 0, "stderr": 0}
         self.finished = 0
@@ -94,42 +101,53 @@ class _Router:
         i = self.index[stream]
         if at >= 0:
             words = line.split()
-            if stream == "stdout" and i < len(self.steps) and len(words) == 4:
+            if stream == "stdout" and i < self.total and len(words) == 4:
                 self.captured[i].status = int(words[3]) if words[3].isdigit() else -1
             self.index[stream] = i + 1
             if self.finished == i < min(self.index.values()):  # both markers of step i
                 self._finish(i)
             return
-        if i >= len(self.steps):
+        if i >= self.total:
             return
         getattr(self.captured[i], stream).append(line)
-        self.on_event(OutputLine(self.steps[i].host, stream, line))
+        if i < len(self.steps):  # the read-back's output is the verification's, not shown
+            self.on_event(OutputLine(self.steps[i].host, stream, line))
 
     def _finish(self, i: int) -> None:
         got = self.captured[i]
         got.ended = time.monotonic()
         self.finished = i + 1
-        step = self.steps[i]
         status = -1 if got.status is None else got.status
         got.status = status
-        self.on_event(StepFinished(step.host, step.purpose, status, got.ended - got.began))
-        if status != 0 or i + 1 == len(self.steps):
+        if i < len(self.steps):
+            step = self.steps[i]
+            self.on_event(StepFinished(step.host, step.purpose, status, got.ended - got.began))
+        if status != 0 or i + 1 == self.total:
             self.replies.close()
             return
         if not self.proceed():
             self.stopped = True
             self.replies.close()
             return
-        nxt = self.steps[i + 1]
         self.captured[i + 1].began = time.monotonic()
-        self.on_event(StepStarted(nxt.host, nxt.purpose, nxt.headline()))
+        if i + 1 < len(self.steps):
+            nxt = self.steps[i + 1]
+            self.on_event(StepStarted(nxt.host, nxt.purpose, nxt.headline()))
         self.replies.send("go\n")
+
+    def readback(self) -> str | None:
+        """The read-back's stdout when it ran to exit status 0, else None."""
+        if self.total == len(self.steps):
+            return None
+        got = self.captured[-1]
+        return "".join(f"{line}\n" for line in got.stdout) if got.status == 0 else None
 
     def outcomes(self, exit_code: int) -> list[StepOutcome]:
         """The outcome of each step that started, in order; one that did not finish (the
         connection lost, the wrapper killed) takes ``exit_code``, or -1."""
         out = []
-        for got in self.captured[:self.finished + (0 if self.stopped else 1)]:
+        ran = self.captured[:min(len(self.steps), self.finished + (0 if self.stopped else 1))]
+        for got in ran:
             text_out = "".join(f"{line}\n" for line in got.stdout)
             text_err = "".join(f"{line}\n" for line in got.stderr)
             if got.status is None:
@@ -143,17 +161,25 @@ class _Router:
 
 
 def run_batch(pool: SSHPool, host: HostConfig, steps: list[Step], on_event: EventSink,
-              cancel: threading.Event | None) -> list[StepOutcome] | None:
+              cancel: threading.Event | None, readback: str | None = None
+              ) -> list[StepOutcome] | None:
     """Run ``steps`` (all on ``host``, all remote, consecutive) as one remote command.
 
     Emits ``StepStarted`` for the first step, then for each step its ``OutputLine`` events
     and ``StepFinished``, and ``StepStarted`` of the next once irtui let it start.
 
+    Args:
+        readback: a read-only command line (:attr:`ReadBack.command
+            <irtui.core.plan.ReadBack.command>`) run after the last step when every step
+            succeeded and the run was not cancelled; no events for it.
+
     Returns:
         One outcome per step that ran, in order: all of them; or up to the first failure;
         or, when ``cancel`` was set between two steps, up to the last finished one (the
-        caller then reports the next as not started). None, with nothing sent, when the
-        batch is too large (:data:`MAX_BATCH_BYTES`).
+        caller then reports the next as not started). The last step's outcome carries the
+        read-back's stdout (``StepOutcome.readback``) when it ran and exited 0; when the
+        session ends during the read-back, the steps' outcomes are returned without it.
+        None, with nothing sent, when the batch is too large (:data:`MAX_BATCH_BYTES`).
 
     Raises:
         SSHError, HostKeyError: as :meth:`SSHPool.run` (connection, timeout, a cancel
@@ -161,22 +187,29 @@ def run_batch(pool: SSHPool, host: HostConfig, steps: list[Step], on_event: Even
     """
     mark = f"irtui-{secrets.token_hex(8)}"
     # the steps carry their own `sudo -n`; the wrapper runs as the login user
-    line = shlex.join(("sh", "-c", script("steps"), "irtui-steps", *batch_args(steps, mark)))
+    args = batch_args(steps, mark) + ([readback, "none", ""] if readback else [])
+    line = shlex.join(("sh", "-c", script("steps"), "irtui-steps", *args))
     if len(line.encode()) > MAX_BATCH_BYTES:
         return None
     first = steps[0]
     on_event(StepStarted(first.host, first.purpose, first.headline()))
     replies = Replies()
     router = _Router(steps, mark, on_event,
-                     lambda: not (cancel is not None and cancel.is_set()), replies)
+                     lambda: not (cancel is not None and cancel.is_set()), replies,
+                     readback is not None)
     try:
         result = pool.run(host, line, on_output=router, cancel=cancel, replies=replies,
-                          timeout=pool.settings.command_timeout * len(steps))
+                          timeout=pool.settings.command_timeout * router.total)
     except SSHError:
-        if not router.stopped:
+        if not router.stopped and router.finished < len(steps):
             raise
-        return router.outcomes(0)  # cancelled between two steps: the finished ones
+        # cancelled between two steps, or lost during the read-back: the finished steps
+        # (the executor then reads the host itself, and that read reports the loss)
+        return router.outcomes(0)
     outcomes = router.outcomes(result.exit_code)
+    text = router.readback()
+    if text is not None and len(outcomes) == len(steps):
+        outcomes[-1] = replace(outcomes[-1], readback=text)
     last, step = outcomes[-1], steps[len(outcomes) - 1]
     if router.captured[len(outcomes) - 1].status is None:
         on_event(StepFinished(step.host, step.purpose, last.exit_code, last.duration))

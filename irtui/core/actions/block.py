@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from irtui.core.actions.context import ActionContext, plan_each
 from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
 from irtui.core.actions.overlap import SPECIAL, OverlapIndex
+from irtui.core.actions.reads import readback_for
 from irtui.core.actions.runner import steps_for
 from irtui.core.durations import format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
@@ -116,6 +117,9 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
             return
         plan.steps += steps_for(host, locked_all(profile.backend.block_commands(requests, state),
                                                  "block", ctx.lock_wait))
+        wanted_here = expected[host.name]
+        plan.readback[host.name] = readback_for(
+            host, profile.backend, lambda read: enforcement_problem(read, wanted_here))
         if "conntrack" in profile.facts.binaries:
             plan.steps += steps_for(host, [run_script(
                 "conntrack_cut", purpose="cut existing flows of the blocked entries (conntrack)",
@@ -145,6 +149,12 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
 
     plan.verify = verify
     return plan
+
+
+def _still_listed(state: HostState, removed: Sequence[Network]) -> str | None:
+    """An unblock's verification: the entries of ``removed`` ``state`` still lists."""
+    still = [str(n) for n in removed if state.find(n) is not None]
+    return f"still in the live blocklist: {', '.join(still)}" if still else None
 
 
 def _still_covering(state: HostState, networks: Sequence[Network]) -> dict[Network, Network]:
@@ -240,13 +250,13 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
             return
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
                                                  "unblock", ctx.lock_wait))
+        plan.readback[host.name] = readback_for(
+            host, backend, lambda read: _still_listed(read, present))
 
     plan_each(plan, chosen, one, ctx)
 
     def verify(host: str) -> str | None:
-        state = ctx.read_state(host)
-        still = [str(n) for n in removed.get(host, []) if state.find(n) is not None]
-        return f"still in the live blocklist: {', '.join(still)}" if still else None
+        return _still_listed(ctx.read_state(host), removed.get(host, []))
 
     def recheck(host: str) -> str | None:
         state = ctx.read_state(host)

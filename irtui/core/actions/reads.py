@@ -34,7 +34,7 @@ from irtui.core.firewall.backend import FirewallBackend, backend_named
 from irtui.core.firewall.detect import choose_backend, parse_probe
 from irtui.core.firewall.state import HostState
 from irtui.core.gcpause import gc_paused
-from irtui.core.plan import command_line
+from irtui.core.plan import ReadBack, command_line
 from irtui.core.remote import Command, script
 from irtui.core.settings import Config, HostConfig
 
@@ -89,6 +89,20 @@ def plain_read(ctx: ActionContext, host: HostConfig, profile: HostProfile) -> Ho
     text = run_read(ctx.pool, host, backend.read_command(), timeout=read_timeout(ctx.config))
     with gc_paused():
         return backend.parse_state(host.name, text)
+
+
+def readback_for(host: HostConfig, backend: FirewallBackend,
+                 check: Callable[[HostState], str | None]) -> ReadBack:
+    """The read-back a change plan sends after ``host``'s steps in the same remote command
+    (:class:`~irtui.core.plan.ReadBack`): ``backend``'s read, as :func:`plain_read` would
+    send it, and ``check`` applied to the state parsed from its output."""
+
+    def check_text(text: str) -> str | None:
+        with gc_paused():
+            state = backend.parse_state(host.name, text)
+        return check(state)
+
+    return ReadBack(command_line(host, backend.read_command().argv), check_text)
 
 
 def probe_and_read(ctx: ActionContext, host: HostConfig) -> HostRead:

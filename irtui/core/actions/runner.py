@@ -84,5 +84,7 @@ class SSHRunner(Runner):
                             cancel, step.stdin)
 
     def run_batch(self, steps: list[Step], on_event: EventSink,
-                  cancel: threading.Event | None) -> list[StepOutcome] | None:
-        return run_batch(self.pool, self.hosts[steps[0].host], steps, on_event, cancel)
+                  cancel: threading.Event | None,
+                  readback: str | None = None) -> list[StepOutcome] | None:
+        return run_batch(self.pool, self.hosts[steps[0].host], steps, on_event, cancel,
+                         readback)

@@ -91,8 +91,8 @@ class FirewallBackend(ABC):
     - ``read_command()`` prints everything :meth:`parse_state` needs; it must succeed (exit 0)
       on a host where irtui never ran, and it changes nothing.
     - ``block_commands``/``unblock_commands`` apply all entries as one atomic transaction per
-      host (checked first where the tool can: ``nft -c``, ``iptables-restore --test``); if the
-      apply fails, the previous rules stay.
+      host (nft validates a whole ``-f`` batch before committing it; iptables-restore input is
+      checked with ``--test`` first); if the apply fails, the previous rules stay.
     - Expiry is enforced by the host (set/ipset timeouts).
     - ``release_commands`` removes exactly what ``isolate_commands`` added.
     - ``rollback_command`` runs a shipped script that removes the isolation; the

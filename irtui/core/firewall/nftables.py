@@ -346,8 +346,12 @@ def parse_ruleset(host: str, text: str) -> HostState:
 class NftablesBackend(FirewallBackend):
     """nftables (nft(8)): one ``inet`` table for the blocklist, one for isolation.
 
-    Each change is checked with ``nft -c -f -`` and then applied with ``nft -f -``: nft applies
-    a whole script as one kernel transaction, so a failure leaves the old ruleset in force.
+    nft applies a whole script as one kernel transaction (nft(8), "-f": the batch is
+    validated entirely before it is committed), so a failing change leaves the old ruleset in
+    force. A block or unblock is therefore that one ``nft -f -``: a separate ``nft -c`` first
+    would repeat the same validation (a second lock, process and kernel transaction per host:
+    about a third of a block's remote work on 50 hosts). An isolation is still checked with
+    ``nft -c -f -`` first, so a script the kernel refuses never arms the rollback timer.
     """
 
     name = "nftables"
@@ -364,14 +368,17 @@ class NftablesBackend(FirewallBackend):
                 Command((NFT, "-f", "-"), purpose, script)]
 
     def block_commands(self, requests: list[BlockRequest], state: HostState) -> list[Command]:
-        """``nft -c -f -`` then ``nft -f -`` of :func:`block_script` (``state`` is not
+        """``nft -f -`` of :func:`block_script`, one atomic transaction (``state`` is not
         needed: the script re-asserts what it touches)."""
         what = describe_networks([r.network for r in requests])
-        return self._checked(block_script(requests), f"add {what} to the blocklist")
+        return [Command((NFT, "-f", "-"), f"add {what} to the blocklist",
+                        block_script(requests))]
 
     def unblock_commands(self, networks: list[Network], state: HostState) -> list[Command]:
-        return self._checked(unblock_script(networks),
-                             f"remove {describe_networks(networks)} from the blocklist")
+        """``nft -f -`` of :func:`unblock_script`, one atomic transaction."""
+        return [Command((NFT, "-f", "-"),
+                        f"remove {describe_networks(networks)} from the blocklist",
+                        unblock_script(networks))]
 
     def isolate_commands(self, policy: IsolationPolicy, state: HostState) -> list[Command]:
         return self._checked(isolate_script(policy),

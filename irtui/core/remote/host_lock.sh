@@ -16,12 +16,24 @@ ns=${ns%\]}
 case $ns in *[!0-9]*) ns=$(printf '%s' "$ns" | tr -cd '0-9') ;; esac
 lock="/run/irtui-change${ns:+-$ns}.lock"
 exec 9>>"$lock" || exit 73
-if flock -w "$wait" 9; then
-  printf '%s (since %s)\n' "$who" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$lock"
+# The holder writes who it is; the file's mtime says since when (no date(1) per change:
+# this runs for every change on every host, and a busy host is the rare case).
+holder() { printf '%s (since %s)' "$(cat "$lock")" "$(date -u -r "$lock" +%Y-%m-%dT%H:%M:%SZ)"; }
+if flock -n 9; then
+  printf '%s\n' "$who" > "$lock"
+elif flock -w "$wait" 9; then
+  # Say so, which also proves that whoever asked still reads us: when the session was cut
+  # while this waited, writing fails (SIGPIPE, or EPIPE here) and the change never starts
+  # behind irtui's back, long after it reported the outcome unknown. Not for "run": the
+  # rollback timer has no reader, and its rollback must run.
+  if [ "$mode" = fail ]; then
+    echo "waited for the irtui change lock (another change had it)" >&2 || exit 74
+  fi
+  printf '%s\n' "$who" > "$lock"
 elif [ "$mode" = run ]; then
-  echo "irtui change lock still held after $wait s ($(cat "$lock")); running anyway" >&2
+  echo "irtui change lock still held after $wait s ($(holder)); running anyway" >&2
 else
-  echo "host busy: another irtui change is running ($(cat "$lock")); waited $wait s" >&2
+  echo "host busy: another irtui change is running ($(holder)); waited $wait s" >&2
   exit 75
 fi
 "$@" 9>&-
