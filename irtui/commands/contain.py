@@ -164,13 +164,19 @@ def _blocks(args: argparse.Namespace, config: Config) -> int:
         state = got.state  # type: ignore[attr-defined]
         rows[name] = jsonout.blocks_row(state)
         gaps.extend(f"{name}: {gap}" for gap in state.gaps)
-        unenforced[0] = unenforced[0] or any(not e.enforced for e in state.blocks)
+        loose = sum(1 for e in state.blocks if not e.enforced)
+        unenforced[0] = unenforced[0] or loose > 0
+        if args.json:  # the entries are on stdout; stderr says what came back, not again
+            print(f"{name:<12} {len(state.blocks):,} entries"
+                  + (f", {loose:,} NOT ENFORCED" if loose else ""), flush=True)
+            return
         print("".join(f"{name:<12} {e.text:<40} v{e.family:<3} "
                       f"{format_duration(e.expires):<11} "
                       f"{'yes' if e.enforced else e.enforcement.value.upper()}\n"
                       for e in state.blocks), end="", flush=True)
 
-    print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} {'EXPIRES IN':<11} ENFORCED")
+    if not args.json:
+        print(f"{'HOST':<12} {'ENTRY':<40} {'FAM':<4} {'EXPIRES IN':<11} ENFORCED")
     try:
         got = fw.read_many([h.name for h in chosen], show)
     finally:  # --json: the hosts in the config's order, also those read before a Ctrl-C

@@ -63,9 +63,10 @@ class BlockEntry:
         """4 or 6."""
         return self.network.version
 
-    @property
+    @cached_property
     def text(self) -> str:
-        """The entry as a user writes it (see :func:`entry_text`)."""
+        """The entry as a user writes it (see :func:`entry_text`); rendered once (a
+        blocklist of 100,000 entries is shown and exported)."""
         return entry_text(self.network)
 
     @property

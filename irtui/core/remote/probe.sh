@@ -39,7 +39,22 @@ rules_and_chains() {
 }
 echo '### nft-tables'
 nft_ok=yes
-tables=$(nft list tables 2>/dev/null) || nft_ok=no
+# The tables as `nft list tables` prints them, from the terse ruleset (-t: no set elements,
+# nft(8)): nftables 1.0.6 (Debian 12) fetches every set element for `list tables`, half a
+# second on a host holding 100,000 blocks; the terse listing takes milliseconds.
+tables=
+if ruleset=$(nft -t list ruleset 2>/dev/null); then
+  while IFS= read -r line; do
+    case $line in
+      "table "*" {") tables="$tables${tables:+
+}${line% \{}" ;;
+    esac
+  done <<EOF
+$ruleset
+EOF
+else
+  nft_ok=no
+fi
 [ -n "$tables" ] && echo "$tables"
 # Whole-table saves list only tables that exist (a legacy `-t raw` read would create one).
 # Chain names show whose rules these are (irtui's IRTUI-* chains: irtui's own state).
