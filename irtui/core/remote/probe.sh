@@ -89,7 +89,12 @@ echo
 ip -j -6 route show default 2>/dev/null
 echo
 echo '### resolv'
-grep '^nameserver' /etc/resolv.conf 2>/dev/null
+# grep '^nameserver' without a process (the last line may lack its newline)
+if [ -r /etc/resolv.conf ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in nameserver*) printf '%s\n' "$line" ;; esac
+  done < /etc/resolv.conf
+fi
 echo '### ssh'
 echo "$session"
 echo '### ipv6-disabled'
