@@ -9,6 +9,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from irtui.cli import build_parser
@@ -178,3 +180,21 @@ def test_hosts_import_lab_verbs_and_quiet(tmp_path: Path, clean_lab) -> None:
 def _lab_status_code() -> int:
     """What ``irtui lab status`` exits with here (0 when the default lab is up, else 1)."""
     return run_irtui("lab", "status").returncode
+
+
+_FLAT = st.dictionaries(st.text(max_size=5), st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+    st.text(alphabet=st.sampled_from('{}, "\\a\u00e9\x7f\n\x1b'), max_size=8)), max_size=4)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_FLAT, min_size=jsonout.ROW_LIST_MIN, max_size=jsonout.ROW_LIST_MIN + 4))
+def test_long_row_lists_are_written_as_the_one_by_one_encoding_gives(rows: list) -> None:
+    """A long list of flat objects is encoded in one call and cut between its objects; a
+    string holding "}, {" must not move a cut (the result equals encoding each object)."""
+    text = jsonout.dumps({"rows": rows})
+    assert json.loads(text) == {"rows": rows}
+    lines = text.splitlines()[2:-2]  # '{', '"rows": [' ... ']', '}'
+    assert [json.loads(line.strip().rstrip(",")) for line in lines] == rows
+    assert lines == [f"    {json.dumps(row, ensure_ascii=True)}".replace("\x7f", "\\u007f")
+                     + ("," if i < len(rows) - 1 else "") for i, row in enumerate(rows)]

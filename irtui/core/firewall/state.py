@@ -63,10 +63,9 @@ class BlockEntry:
         """4 or 6."""
         return self.network.version
 
-    @cached_property
+    @property
     def text(self) -> str:
-        """The entry as a user writes it (see :func:`entry_text`); rendered once (a
-        blocklist of 100,000 entries is shown and exported)."""
+        """The entry as a user writes it (see :func:`entry_text`)."""
         return entry_text(self.network)
 
     @property
