@@ -69,7 +69,7 @@ class Report:
         self.verb = verb
         self.dry_run = dry_run
         self.incident: str | None = None
-        self.plan: Json | None = None
+        self._plan: Plan | None = None
         self.results: list[Json] = []
         self.data: Json = {}
         self.exit_code: int | None = None
@@ -78,9 +78,16 @@ class Report:
         self._lock = threading.Lock()
 
     def set_plan(self, plan: Plan) -> None:
-        """The plan the verb built (before it runs, so a refusal still shows it)."""
+        """The plan the verb built (before it runs, so a refusal still shows it); turned
+        into JSON only when the document is (a feed's plan holds 100,000 entries, and
+        without ``--json`` no document is written)."""
         with self._lock:
-            self.plan = plan_json(plan)
+            self._plan = plan
+
+    @property
+    def plan(self) -> Json | None:
+        """The plan as :func:`plan_json` gives it, or None."""
+        return plan_json(self._plan) if self._plan is not None else None
 
     def add_result(self, result: PlanResult) -> None:
         """Append every host result of ``result``."""

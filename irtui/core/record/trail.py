@@ -15,6 +15,7 @@ from irtui.core.events import (
     StepFinished,
     StepStarted,
 )
+from irtui.core.gcpause import gc_paused
 from irtui.core.plan import Plan
 from irtui.core.record.recorder import ActionTrack, IncidentRecorder, rollback_fields
 
@@ -53,7 +54,10 @@ def track_action(audit: AuditTrail, plan: Plan) -> ActionTrack | LogTrack:
     Raises:
         AuditError: the trail cannot be written (nothing may run).
     """
-    return audit.track(plan) if isinstance(audit, IncidentRecorder) else LogTrack(audit, plan)
+    with gc_paused():  # a feed's plan record holds 100,000 entries: see irtui.core.gcpause
+        if isinstance(audit, IncidentRecorder):
+            return audit.track(plan)
+        return LogTrack(audit, plan)
 
 
 def with_parameters(audit: AuditTrail, plan: Plan, **params: Any) -> Plan:
