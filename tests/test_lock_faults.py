@@ -1,0 +1,119 @@
+"""The host change lock under faults (issue 13's lock and read-back changes, tried to break):
+the rollback timer's own rollback runs whether the lock frees during its wait or stays held
+past it; a change cancelled while it waits for the lock never applies afterwards; a read-back
+the host refuses never turns into an "ok". Effects are checked at the traffic level."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from irtui.core.actions import Responder
+from irtui.core.audit import AuditLog
+from irtui.core.config import Config
+from irtui.core.events import Event, Outcome, StepStarted
+from irtui.core.hostlock import ROLLBACK_LOCK_WAIT_SECONDS
+from irtui.core.remote import script
+from irtui.lab import lab_up
+from irtui.lab.info import LabHost
+from irtui.lab.probe import tcp_connects
+from irtui.lab.sshd import read_pid
+from tests.isolation_helpers import ROLLED_BACK, end_state, sshd_pids, timer_files, wait_for
+from tests.lab_fixtures import TEST_SPEC, eventually
+from tests.test_isolation_faults import TIMEOUT, ActAtStep
+from tests.test_sudo import SUDOERS, lab_user  # noqa: F401 - the fixture
+
+
+def _hold_lock(host: LabHost, seconds: float) -> subprocess.Popen[str]:
+    """Take ``host``'s irtui change lock as another responder would, for ``seconds``."""
+    assert host.pid_file is not None
+    holder = subprocess.Popen(
+        ["nsenter", f"--target={read_pid(host.pid_file)}", "--mount", "--net",
+         "sh", "-c", script("host_lock"), "lock", "30", "fail", "another responder (test)",
+         "sh", "-c", f"echo held; sleep {seconds}"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+@pytest.mark.parametrize("hold", [TIMEOUT + 3, TIMEOUT + ROLLBACK_LOCK_WAIT_SECONDS + 6])
+def test_the_rollback_runs_while_another_change_holds_the_lock(
+        lab_config: Config, clean_lab, tmp_path: Path, hold: int) -> None:
+    """The confirmation never comes (sshd killed as it starts) and another change holds the
+    host's lock when the timer fires (``hold`` seconds from the confirmation's start, which
+    is less than TIMEOUT after the arming): freed during the timer's wait (it then takes the
+    lock, with no reader for its stderr) or held past it (it runs anyway). Either way the host
+    rolls back by itself and the attacker reaches it again."""
+    h1 = clean_lab.hosts[0]
+    config = replace(lab_config, isolation=replace(lab_config.isolation,
+                                                   confirm_timeout=TIMEOUT))
+    holders: list[subprocess.Popen[str]] = []
+
+    def hold_lock_and_kill_sshd() -> None:
+        holders.append(_hold_lock(h1, hold))
+        for pid in sshd_pids(h1):
+            os.kill(pid, signal.SIGKILL)
+
+    responder = ActAtStep(config, AuditLog(tmp_path / "audit"), "confirm over",
+                          hold_lock_and_kill_sshd)
+    try:
+        assert not responder.execute(responder.plan_isolate(["host1"]), lambda e: None).ok
+        wait_for(lambda: timer_files(h1).log.startswith("rolled back at"), 40,
+                 "the host to roll back by itself")
+        # the lock was taken before the timer fired; it was still held when the host rolled
+        # back (held past the wait), or freed during the wait (the rollback then took it)
+        assert (holders[0].poll() is None) == (hold > TIMEOUT + ROLLBACK_LOCK_WAIT_SECONDS)
+        assert end_state(h1) == ROLLED_BACK
+        lab_up(TEST_SPEC)  # sshd back: the attacker's connect shows the isolation is gone
+        assert tcp_connects(clean_lab.attacker.namespace, h1.v4, 22)
+    finally:
+        responder.close()
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+        lab_up(TEST_SPEC)
+
+
+def test_a_block_cancelled_while_waiting_for_the_lock_never_applies(responder,
+                                                                     clean_lab) -> None:
+    """Ctrl-C while the apply waits for another change's lock: irtui closes the channel, so
+    when the lock frees the waiting wrapper finds no reader and the block never starts."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    holder = _hold_lock(h1, 5)
+    try:
+        cancel = threading.Event()
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, StepStarted):  # the apply, now waiting for the lock
+                threading.Timer(1.5, cancel.set).start()
+
+        plan = responder.plan_block([attacker.v4], ["host1"], "1h")
+        [result] = responder.execute(plan, on_event, cancel).results
+        assert result.outcome is Outcome.INTERRUPTED, result
+    finally:
+        holder.wait(20)
+    assert not eventually(lambda: not tcp_connects(attacker.namespace, h1.v4, 22), 4), \
+        "the block was applied after irtui reported it interrupted"
+
+
+def test_a_read_back_the_host_refuses_is_never_an_ok(lab_config: Config, lab_user: str,  # noqa: F811
+                                                     clean_lab, tmp_path: Path) -> None:
+    """sudo lets the login user apply but not run ``nft -j list ruleset`` itself: the
+    read-back in the batch exits non-zero, the executor's own read is refused too, and the
+    host fails with sudo's reason (the block is in force, but irtui could not check it)."""
+    SUDOERS.write_text(f"{lab_user} ALL=(root) NOPASSWD: ALL, !/usr/sbin/nft -j list ruleset\n")
+    SUDOERS.chmod(0o440)
+    hosts = tuple(replace(h, user=lab_user) for h in lab_config.hosts)
+    responder = Responder(replace(lab_config, hosts=hosts), audit=AuditLog(tmp_path / "audit"))
+    try:
+        plan = responder.plan_block([clean_lab.attacker.v4], ["host1"], "1h")
+        [result] = responder.execute(plan, lambda e: None).results
+    finally:
+        responder.close()
+    assert result.outcome is Outcome.FAILED, result
+    assert "not allowed to execute" in result.message
