@@ -51,8 +51,12 @@ def test_unblock_of_an_entry_a_wider_one_covers_says_it_stays_blocked(fw: Respon
     assert [n for n in plan.notes if "stays blocked" in n] == [
         f"host1: {attacker.v4}/32 stays blocked by {wider} (not unblocked here; unblock it "
         "too to let this traffic through)"]
-    _run(fw, plan)
-    assert not tcp_connects(attacker.namespace, h1.v4, 22)  # what the note said
+    status = plan.entries["host1"][f"{attacker.v4}/32"]
+    assert status.fate is EntryFate.REFUSED and f"stays blocked by {wider}" in status.reason
+    assert plan.entries["host1"]["203.0.113.7/32"].fate is EntryFate.TO_REMOVE
+    _run(fw, plan)  # ok for 203.0.113.7 only; the refused entry is left as it was
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)  # what the refusal said
+    assert {e.text for e in fw.read_state("host1").blocks} == {attacker.v4, wider}
     _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
     plan = fw.plan_unblock([attacker.v4, wider], ["host1"])  # both go: nothing stays
     assert not [n for n in plan.notes if "stays blocked" in n]

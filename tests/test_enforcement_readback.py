@@ -179,3 +179,34 @@ def test_plans_from_the_same_state_cannot_unenforce_each_other(fw: Responder,
         assert not tcp_connects(attacker.namespace, h1.v6, 22, source=a, timeout=1)
         assert not tcp_connects(attacker.namespace, h1.v6, 22, source=b, timeout=1)
         assert all(e.enforced for e in fw.read_state("host1").blocks)
+
+
+@pytest.mark.parametrize("backend", ["iptables-nft", "iptables-legacy"])
+def test_a_nomatch_exception_inside_a_blocked_prefix_is_not_enforced(
+        backend: str, lab_config, clean_lab, tmp_path: Path) -> None:
+    """hash:net's ``nomatch`` (ipset(8)) punches a hole in a blocked prefix: the attacker
+    inside it connects, so the prefix reads NOT ENFORCED (it read "yes"), and blocking it
+    again rebuilds the set without the hole."""
+    from ipaddress import ip_network
+
+    from irtui.core.firewall.iptables_state import set_name
+    from tests.backend_fixtures import forced_responder
+
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    prefix = str(ip_network(f"{attacker.v4}/28", strict=False))
+    fw = forced_responder(lab_config, backend, tmp_path / "audit")
+    try:
+        _run(fw, fw.plan_block([prefix], ["host1"], "1h"))
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        _sh(h1.namespace, f"ipset add {set_name(4)} {attacker.v4} timeout 1700 nomatch")
+        assert tcp_connects(attacker.namespace, h1.v4, 22)  # the hole is real
+        state = fw.read_state("host1")
+        assert [(e.text, e.enforcement) for e in state.blocks] == [
+            (prefix, Enforcement.NOT_ENFORCED)]
+        assert any("nomatch" in gap and attacker.v4 in gap for gap in state.gaps)
+        _run(fw, fw.plan_block([prefix], ["host1"], "1h"))  # re-asserted: the hole goes
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        assert [e.enforcement for e in fw.read_state("host1").blocks] == [
+            Enforcement.ENFORCED]
+    finally:
+        fw.close()

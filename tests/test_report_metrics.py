@@ -259,3 +259,24 @@ def test_a_block_kept_longer_than_asked_shows_the_ttl_the_host_keeps(
     assert by_hosts[("host1",)].state is BlockState.INTENDED
     assert by_hosts[("host2",)].state is BlockState.EXPIRED
 
+
+
+def test_a_large_feed_is_summed_up_not_listed_in_the_summary(
+        recorder: IncidentRecorder) -> None:
+    """A 100,000-entry feed made each summary line megabytes: the lines show 20 entries and
+    how many more; every entry stays in the blocks table."""
+    entries = tuple(f"198.51.100.{i}/32" for i in range(1, 31))
+    run(recorder, "block", {"host1": Outcome.OK}, entries, ttl_s=None)
+    run(recorder, "block", {"host1": Outcome.OK}, ("192.0.2.8/32",))  # TTL not recorded
+    markdown, html = render(context(recorder))
+    def bullet(text: str, label: str) -> str:
+        return text.split(label, 1)[1].split("\n", 1)[0].split("</li>", 1)[0]
+
+    for text in (markdown, html):
+        line = bullet(text, "Addresses intended blocked")
+        assert line.count(" on host1") == 20 and "and 10 more (every one is in the blocks " \
+            "table)" in line, line
+        line = bullet(text, "Addresses blocked at some point")
+        assert line.count("198.51.100.") + line.count("192.0.2.8") == 20 and "and 11 more" \
+            in line, line
+        assert all(entry.removesuffix("/32") in text for entry in entries)  # in the table

@@ -157,6 +157,16 @@ def _still_listed(state: HostState, removed: Sequence[Network]) -> str | None:
     return f"still in the live blocklist: {', '.join(still)}" if still else None
 
 
+def _unblock_status(net: Network, gone: set[Network],
+                    covered: dict[Network, Network]) -> EntryStatus:
+    """An unblock target's fate on one host: removed, not there, or refused because
+    ``covered[net]`` would still drop its traffic."""
+    if net in covered:
+        return EntryStatus(EntryFate.REFUSED, f"stays blocked by {covered[net]} (unblock that "
+                           "entry to let this traffic through)")
+    return EntryStatus(EntryFate.TO_REMOVE if net in gone else EntryFate.NOT_PRESENT)
+
+
 def _still_covering(state: HostState, networks: Sequence[Network]) -> dict[Network, Network]:
     """``{target: the wider entry of state that still covers it}`` for the targets an
     unblock leaves covered (that entry is not itself being removed). Looks up only the
@@ -213,10 +223,14 @@ def _what(networks: list[Network]) -> str:
 
 def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str]) -> Plan:
     """Plan removing ``targets`` from the blocklist of ``hosts``. Reads each host's live
-    blocklist first: a host where a target is not blocked is reported, not failed.
+    blocklist first: a host where a target is not blocked is reported, not failed. A target
+    a wider entry of the host still covers (and that is not being removed too) is refused
+    there, with that entry named: removing it would not let its traffic through.
 
     Raises:
-        InvalidTargetError, UnknownHostError, SSHError, HostKeyError, ActionError.
+        InvalidTargetError: a target is malformed, or nothing can be unblocked anywhere and
+            some target stays covered by a wider entry.
+        UnknownHostError, SSHError, HostKeyError, ActionError: while reading the hosts.
     """
     chosen = ctx.select(hosts)
     notes: list[str] = []
@@ -224,28 +238,30 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
     if bad:
         raise InvalidTargetError("; ".join(f"{t}: {why.reason}" for t, why in bad.items()),
                                  "give an IPv4/IPv6 address or prefix")
-    plan = Plan("unblock", f"unblock {', '.join(str(n) for n in networks)} on "
+    plan = Plan("unblock", f"unblock {_what(networks)} on "
                 f"{', '.join(h.name for h in chosen)}", [h.name for h in chosen], notes=notes,
                 batch_steps=True)
     removed: dict[str, list[Network]] = {}
+    absent: dict[str, list[Network]] = {}
 
     def one(host: HostConfig) -> None:
         backend = ctx.changeable(host.name).backend
         state = ctx.read_state(host.name)
-        present = [n for n in networks if state.find(n) is not None]
-        removed[host.name] = present
-        plan.entries[host.name] = {
-            str(n): EntryStatus(EntryFate.TO_REMOVE if n in present else EntryFate.NOT_PRESENT)
-            for n in networks}
         covered = _still_covering(state, networks)
-        for net, wider in covered.items():
+        present = [n for n in networks if n not in covered and state.find(n) is not None]
+        removed[host.name] = present
+        gone = set(present)
+        absent[host.name] = [n for n in networks if n not in gone and n not in covered]
+        plan.entries[host.name] = {str(n): _unblock_status(n, gone, covered) for n in networks}
+        for net, wider in list(covered.items())[:5]:
             notes.append(f"{host.name}: {net} stays blocked by {wider} (not unblocked here; "
                          "unblock it too to let this traffic through)")
-        absent = [str(n) for n in networks if n not in present and n not in covered]
-        if absent:
-            notes.append(f"{host.name}: not blocked there: {', '.join(absent)}")
+        if len(covered) > 5:
+            notes.append(f"{host.name}: {len(covered) - 5} more stay blocked by wider entries")
+        if absent[host.name]:
+            notes.append(f"{host.name}: not blocked there: {_what(absent[host.name])}")
         if not present:
-            plan.skipped[host.name] = ("no such entry there; a wider entry still blocks it"
+            plan.skipped[host.name] = ("nothing unblocked: a wider entry still blocks it"
                                        if covered else "not blocked there")
             return
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
@@ -254,13 +270,22 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
             host, backend, lambda read: _still_listed(read, present))
 
     plan_each(plan, chosen, one, ctx)
+    if not plan.steps and not plan.failed:
+        refused = sorted({f"{e} {status.reason}" for per_host in plan.entries.values()
+                          for e, status in per_host.items() if status.refused})
+        if refused:
+            raise InvalidTargetError(
+                "nothing to unblock: " + "; ".join(refused[:5])
+                + (f" and {len(refused) - 5} more" if len(refused) > 5 else ""),
+                "unblock the wider entry too to let this traffic through; nothing was "
+                "changed")
 
     def verify(host: str) -> str | None:
         return _still_listed(ctx.read_state(host), removed.get(host, []))
 
     def recheck(host: str) -> str | None:
         state = ctx.read_state(host)
-        now = [str(n) for n in networks if state.find(n) is not None]
+        now = [str(n) for n in absent.get(host, networks) if state.find(n) is not None]
         return f"blocked there now: {', '.join(now)}" if now else None
 
     plan.verify = verify

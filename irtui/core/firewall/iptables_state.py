@@ -8,7 +8,7 @@ import ipaddress
 import shlex
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from string import Template
@@ -25,6 +25,7 @@ from irtui.core.firewall.state import (
     HostState,
     Isolation,
     IsolationStatus,
+    Network,
 )
 from irtui.core.remote import sections
 
@@ -133,10 +134,13 @@ class Facts:
 
 
 def _parse_set(host: str, version: int, lines: list[str],
-               enforcement: Enforcement = Enforcement.UNKNOWN) -> tuple[bool, list[BlockEntry]]:
+               enforcement: Enforcement = Enforcement.UNKNOWN
+               ) -> tuple[bool, list[BlockEntry], list[Network]]:
+    """(the set exists, its block entries, its ``nomatch`` exceptions)."""
     name = set_name(version)
     exists = False
     entries: list[BlockEntry] = []
+    holes: list[Network] = []
     for line in lines:
         words = line.split()
         if len(words) < 2 or words[1] != name:
@@ -145,10 +149,11 @@ def _parse_set(host: str, version: int, lines: list[str],
             exists = True
         elif words[0] == "add" and len(words) >= 3:
             options = words[3:]
-            if "nomatch" in options:
-                continue  # an exception inside a blocked prefix, not a block
             try:
                 network = network_from_text(words[2])
+                if "nomatch" in options:  # an exception inside a blocked prefix, a hole
+                    holes.append(network)
+                    continue
                 remaining = int(options[options.index("timeout") + 1]) \
                     if "timeout" in options else 0
             except (ValueError, IndexError):
@@ -159,7 +164,26 @@ def _parse_set(host: str, version: int, lines: list[str],
             left = remaining or None  # timeout 0 / no timeout: permanent
             entries.append(BlockEntry(network, timeout=left, expires=left,
                                       enforcement=enforcement))
-    return exists, entries
+    return exists, entries, holes
+
+
+def _punctured(entries: list[BlockEntry], holes: list[Network],
+               gaps: list[str]) -> list[BlockEntry]:
+    """``entries`` with each one a ``nomatch`` exception lies inside marked NOT ENFORCED
+    (hash:net lets that traffic through, ipset(8) "nomatch"); ``gaps`` gets why. irtui never
+    writes such exceptions: one in its set was added by hand, and its next rebuild drops it."""
+    if not holes:
+        return entries
+    out = []
+    for entry in entries:
+        inside = [h for h in holes if h.version == entry.network.version
+                  and h.subnet_of(entry.network)]  # type: ignore[arg-type]
+        if inside:
+            gaps.append(f"{entry.text}: ipset nomatch exception {inside[0]} inside it lets "
+                        "that traffic through")
+            entry = replace(entry, enforcement=Enforcement.NOT_ENFORCED)
+        out.append(entry)
+    return out
 
 
 def _parse_raw(lines: list[str]) -> RawTable:
@@ -357,10 +381,10 @@ def parse_read(host: str, text: str, backend: str) -> HostState:
     for v in (4, 6):
         raws[v] = _parse_raw(sec.get(f"raw {v}", []))
         problem = ipt_block_problem(raws[v], v, names())
-        sets[v], entries = _parse_set(host, v, sec.get(f"ipset {v}", []),
-                                      Enforcement.NOT_ENFORCED if problem
-                                      else Enforcement.ENFORCED)
-        blocks.extend(entries)
+        sets[v], entries, holes = _parse_set(host, v, sec.get(f"ipset {v}", []),
+                                             Enforcement.NOT_ENFORCED if problem
+                                             else Enforcement.ENFORCED)
+        blocks.extend(_punctured(entries, holes, gaps))
         if problem and entries:
             gaps.append(problem)
     ipv6 = "no-ipv6" not in sec

@@ -29,7 +29,9 @@ while [ $# -ge 4 ]; do
   ipset save "$live" > "$d/saved$v"
   # timeout 0 at create: entries carry their own timeout, the default is permanent.
   echo "create $temp hash:net family $fam timeout 0 maxelem $maxelem" >> "$d/restore"
-  sed -n "s/^add $live /add $temp /p" "$d/saved$v" >> "$d/restore"
+  # a nomatch exception (never irtui's own: added by hand) would let traffic inside a
+  # blocked prefix through; the rebuild drops it
+  sed -n "/ nomatch\( \|\$\)/d; s/^add $live /add $temp /p" "$d/saved$v" >> "$d/restore"
 done
 cat >> "$d/restore"
 ipset -exist restore < "$d/restore"
