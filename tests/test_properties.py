@@ -231,9 +231,13 @@ def test_ipset_entry_reads_back_as_the_network(net: Network, ttl: int | None) ->
     assert command.stdin == line + "\n"
     # as `ipset save` prints it back (the live set's name, the remaining timeout)
     saved = line.replace(temp_set_name(net.version), set_name(net.version))
-    _, (entry,) = _parse_set("h", net.version, [f"create {set_name(net.version)} hash:net",
-                                                saved])
+    _, (entry,), holes = _parse_set("h", net.version,
+                                    [f"create {set_name(net.version)} hash:net", saved])
+    assert holes == []
     assert entry.network == net and entry.timeout == ttl
+    # the same line as a nomatch exception (ipset(8)) is a hole, never a block
+    _, entries, holes = _parse_set("h", net.version, [saved + " nomatch"])
+    assert entries == [] and holes == [net]
 
 
 # ---- feeds --------------------------------------------------------------------------------
