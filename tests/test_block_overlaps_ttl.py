@@ -62,3 +62,20 @@ def test_unblock_of_an_entry_a_wider_one_covers_says_it_stays_blocked(fw: Respon
     assert not [n for n in plan.notes if "stays blocked" in n]
     _run(fw, plan)
     assert tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+def test_a_host_where_a_wider_entry_keeps_the_unblocked_address_blocked_fails(
+        fw: Responder, clean_lab) -> None:
+    """Unblocking on two hosts, one of which holds only a wider entry covering the address:
+    that host reports the refusal (never a ✓ "unchanged"), the other unblocks."""
+    h1, h2, attacker = clean_lab.hosts[0], clean_lab.hosts[1], clean_lab.attacker
+    wider = ".".join(attacker.v4.split(".")[:3]) + ".64/28"
+    _run(fw, fw.plan_block([wider], ["host1"], "1h"))
+    _run(fw, fw.plan_block([attacker.v4], ["host2"], "1h"))
+    result = fw.execute(fw.plan_unblock([attacker.v4], ["host1", "host2"]), lambda e: None)
+    by_host = {r.host: r for r in result.results}
+    assert not by_host["host1"].ok and not result.ok
+    assert f"{attacker.v4}/32 stays blocked by {wider}" in by_host["host1"].message
+    assert by_host["host2"].ok
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)  # what host1's refusal said
+    assert tcp_connects(attacker.namespace, h2.v4, 22)

@@ -243,6 +243,7 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
                 batch_steps=True)
     removed: dict[str, list[Network]] = {}
     absent: dict[str, list[Network]] = {}
+    held: dict[str, str] = {}  # host → why nothing there can be unblocked (wider entries)
 
     def one(host: HostConfig) -> None:
         backend = ctx.changeable(host.name).backend
@@ -261,8 +262,15 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         if absent[host.name]:
             notes.append(f"{host.name}: not blocked there: {_what(absent[host.name])}")
         if not present:
-            plan.skipped[host.name] = ("nothing unblocked: a wider entry still blocks it"
-                                       if covered else "not blocked there")
+            if covered:  # not "unchanged": its traffic stays dropped (decided below)
+                net, wider = next(iter(covered.items()))
+                held[host.name] = (f"nothing unblocked there: {net} stays blocked by {wider}"
+                                   + (f" (and {len(covered) - 1} more by wider entries)"
+                                      if len(covered) > 1 else "")
+                                   + "; unblock that entry to let this traffic through; "
+                                   "nothing was changed")
+            else:
+                plan.skipped[host.name] = "not blocked there"
             return
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
                                                  "unblock", ctx.lock_wait))
@@ -279,6 +287,7 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
                 + (f" and {len(refused) - 5} more" if len(refused) > 5 else ""),
                 "unblock the wider entry too to let this traffic through; nothing was "
                 "changed")
+    plan.failed.update(held)  # others go ahead; these report their refusal, never a ✓
 
     def verify(host: str) -> str | None:
         return _still_listed(ctx.read_state(host), removed.get(host, []))
