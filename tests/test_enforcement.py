@@ -178,8 +178,8 @@ def test_unblocking_an_entry_a_wider_block_still_covers_says_so(responder: Respo
     # refused, not "ok": removing 203.0.113.1 (or finding 203.0.113.2 absent) would not
     # let their traffic through; nothing is changed
     for covered in ("203.0.113.1", "203.0.113.2"):
-        with pytest.raises(InvalidTargetError, match=f"{covered}/32 stays blocked by "
-                           r"203\.0\.113\.0/30 \(unblock that entry"):
+        with pytest.raises(InvalidTargetError, match=f"{covered}/32 refused: stays blocked "
+                           r"by 203\.0\.113\.0/30 \(unblock that entry"):
             responder.plan_unblock([covered], ["host1"])
     assert {e.text for e in responder.read_state("host1").blocks} == {"203.0.113.0/30",
                                                                        "203.0.113.1"}
@@ -276,3 +276,18 @@ def test_ipv6_not_protected_is_said() -> None:
     assert choice.name == "iptables-legacy" and not choice.ipv6_protected
     facts4 = replace(facts, addresses=(ipaddress.ip_interface("192.0.2.5/24"),))
     assert choose_backend(facts4).ipv6_protected
+
+
+def test_a_host_that_refuses_every_entry_reports_it_and_never_reads_ok(
+        responder: Responder, clean_lab) -> None:
+    """Blocking host2's address on host1 and host2: host1 blocks it; host2 refuses its own
+    address, and that is host2's failure with the reason, not a ✓ "unchanged"."""
+    h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]
+    result = responder.execute(responder.plan_block([h2.v4], ["host1", "host2"], "1h"),
+                               lambda event: None)
+    by_host = {r.host: r for r in result.results}
+    assert by_host["host1"].ok and not by_host["host2"].ok and not result.ok
+    assert "nothing blocked there" in by_host["host2"].message
+    assert "own address" in by_host["host2"].message
+    assert not tcp_connects(h2.namespace, h1.v4, 22)  # host1 did block it
+    assert tcp_connects(clean_lab.attacker.namespace, h2.v4, 22)  # host2 is untouched

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from irtui.core.config import HostConfig
     from irtui.core.events import PlanResult
     from irtui.core.feed_accounting import FeedAccount
-    from irtui.core.firewall.state import BlockEntry, HostState
+    from irtui.core.firewall.state import HostState
     from irtui.core.plan import Plan
 
 SCHEMA = "irtui/1"
@@ -315,16 +315,10 @@ def host_error(name: str, error: BaseException) -> Json:
     return {"host": name, "error": error_json(error)}
 
 
-def entry_json(entry: BlockEntry) -> Json:
-    """One blocklist entry as read back (``expires_s``/``timeout_s`` None: permanent)."""
-    return {"entry": entry.text, "family": entry.network.version, "timeout_s": entry.timeout,
-            "expires_s": entry.expires, "enforcement": entry.enforcement.value,
-            "enforced": entry.enforced}
-
-
 def blocks_row(state: HostState) -> Json:
-    """``blocks``: one host's live blocklist with each entry's enforcement (the fields of
-    :func:`entry_json`, built here in one loop: 100,000 entries)."""
+    """``blocks``: one host's live blocklist with each entry's enforcement: ``entry`` (as a
+    user writes it), ``family``, ``timeout_s``/``expires_s`` (None: permanent),
+    ``enforcement`` and ``enforced``; built in one loop (100,000 entries)."""
     from irtui.core.firewall.state import Enforcement
 
     meaning = {e: (e.value, e is Enforcement.ENFORCED) for e in Enforcement}

@@ -72,6 +72,10 @@ class _Captured:
     began: float = 0.0
     ended: float = 0.0
 
+    def text(self, stream: str) -> str:
+        """The lines of ``stream`` (``stdout``/``stderr``), each ended by a newline."""
+        return "".join(f"{line}\n" for line in getattr(self, stream))
+
 
 class _Router:
     """Splits the batch's output back into steps by the markers, emitting events live, and
@@ -140,7 +144,7 @@ class _Router:
         if self.total == len(self.steps):
             return None
         got = self.captured[-1]
-        return "".join(f"{line}\n" for line in got.stdout) if got.status == 0 else None
+        return got.text("stdout") if got.status == 0 else None
 
     def outcomes(self, exit_code: int) -> list[StepOutcome]:
         """The outcome of each step that started, in order; one that did not finish (the
@@ -148,8 +152,7 @@ class _Router:
         out = []
         ran = self.captured[:min(len(self.steps), self.finished + (0 if self.stopped else 1))]
         for got in ran:
-            text_out = "".join(f"{line}\n" for line in got.stdout)
-            text_err = "".join(f"{line}\n" for line in got.stderr)
+            text_out, text_err = got.text("stdout"), got.text("stderr")
             if got.status is None:
                 code = exit_code if exit_code != 0 else -1
                 out.append(StepOutcome(code, time.monotonic() - got.began, text_out, text_err))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from irtui.core.actions.context import ActionContext, plan_each
+from irtui.core.actions.context import ActionContext, plan_each, settle_refusals
 from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
 from irtui.core.actions.overlap import SPECIAL, OverlapIndex
 from irtui.core.actions.reads import readback_for
@@ -79,6 +79,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     large = _large(ctx, wanted)
     notes += [f"{n} covers {n.num_addresses:,} addresses" for n in large]
     expected: dict[str, list[Network]] = {}
+    held: dict[str, str] = {}  # host → why none of the entries can be blocked there
 
     def one(host: HostConfig) -> None:
         profile = ctx.changeable(host.name)
@@ -112,8 +113,11 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                          f"{format_duration(seconds)}, kept as they are (unblock first to "
                          f"shorten): {', '.join(longer[:5])}"
                          + (f" and {len(longer) - 5} more" if len(longer) > 5 else ""))
-        if not requests:
-            plan.skipped[host.name] = "nothing to block here"
+        if not requests:  # every entry refused here: settled below, never a ✓
+            first = str(wanted[0])  # each of them was refused here
+            held[host.name] = (f"nothing blocked there: {first} {accounting[first]}"
+                               + (f" (and {len(wanted) - 1} more refused)"
+                                  if len(wanted) > 1 else "") + "; nothing was changed")
             return
         plan.steps += steps_for(host, locked_all(profile.backend.block_commands(requests, state),
                                                  "block", ctx.lock_wait))
@@ -129,11 +133,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                          f"for {profile.choice.name}")
 
     plan_each(plan, chosen, one, ctx)
-    if not plan.steps and not plan.failed:
-        reasons = {f"{entry} {status}" for per_host in plan.entries.values()
-                   for entry, status in per_host.items()}
-        raise InvalidTargetError("nothing to block: " + "; ".join(sorted(reasons)),
-                                 "check the addresses; nothing was changed")
+    settle_refusals(plan, held, "block", "check the addresses; nothing was changed")
     # what some host will block: an entry every host refused is neither in the summary
     # (its "ok" would read as blocked) nor typed to confirm
     applied = {n for nets in expected.values() for n in nets}
@@ -278,16 +278,8 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
             host, backend, lambda read: _still_listed(read, present))
 
     plan_each(plan, chosen, one, ctx)
-    if not plan.steps and not plan.failed:
-        refused = sorted({f"{e} {status.reason}" for per_host in plan.entries.values()
-                          for e, status in per_host.items() if status.refused})
-        if refused:
-            raise InvalidTargetError(
-                "nothing to unblock: " + "; ".join(refused[:5])
-                + (f" and {len(refused) - 5} more" if len(refused) > 5 else ""),
-                "unblock the wider entry too to let this traffic through; nothing was "
-                "changed")
-    plan.failed.update(held)  # others go ahead; these report their refusal, never a ✓
+    settle_refusals(plan, held, "unblock", "unblock the wider entry too to let this traffic "
+                    "through; nothing was changed")
 
     def verify(host: str) -> str | None:
         return _still_listed(ctx.read_state(host), removed.get(host, []))

@@ -103,3 +103,24 @@ def _plan_each(plan: Plan, chosen: list[HostConfig], one: Callable[[HostConfig],
             if len(chosen) == 1:
                 raise
             plan.failed[host.name] = exc.line
+
+
+def settle_refusals(plan: Plan, held: dict[str, str], verb: str, fix: str) -> None:
+    """Settle the hosts of a block or unblock plan where every requested entry was refused
+    (``held``: host → why, e.g. "the host's own address", "stays blocked by a wider
+    entry"). When no host has anything to do, the whole request is refused; otherwise each
+    held host reports its refusal as its failure, so a host that did nothing of what was
+    asked never reads as a ✓ "unchanged" while the others go ahead.
+
+    Raises:
+        InvalidTargetError: no host has a step or a planning failure, and some requested
+            entry was refused (the message names up to five, with their reasons).
+    """
+    if not plan.steps and not plan.failed:
+        refused = sorted({f"{entry} {status}" for per_host in plan.entries.values()
+                          for entry, status in per_host.items() if status.refused})
+        if refused:
+            more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+            raise InvalidTargetError(f"nothing to {verb}: " + "; ".join(refused[:5]) + more,
+                                     fix)
+    plan.failed.update(held)
