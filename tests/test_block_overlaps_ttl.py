@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from irtui.core.actions import Responder
 from irtui.core.plan import EntryFate
-from irtui.lab.probe import tcp_connects
+from irtui.lab.probe import ns_run, tcp_connects
 
 
 def _run(responder: Responder, plan) -> None:
@@ -79,3 +79,36 @@ def test_a_host_where_a_wider_entry_keeps_the_unblocked_address_blocked_fails(
     assert by_host["host2"].ok
     assert not tcp_connects(attacker.namespace, h1.v4, 22)  # what host1's refusal said
     assert tcp_connects(attacker.namespace, h2.v4, 22)
+
+
+def test_a_new_entry_reads_back_with_the_ttl_asked_or_the_block_fails(responder: Responder,
+                                                                       clean_lab) -> None:
+    """A new entry is only added (no delete and re-add), so an entry that appears meanwhile
+    with another TTL keeps it on a kernel whose add leaves existing elements alone (Linux
+    6.1); this one (6.18) replaces it. Either way irtui's ✓ must mean the TTL asked: ok only
+    when the host holds it, else the read-back names the shorter TTL."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    assert responder.config.hosts[0].firewall in ("auto", "nftables")
+    _run(responder, responder.plan_block(["203.0.113.11"], ["host1"], "1h"))  # the set exists
+    plan = responder.plan_block([attacker.v4], ["host1"], "1h")
+    assert plan.entries["host1"][f"{attacker.v4}/32"].fate is EntryFate.TO_ADD
+    script = "".join(step.stdin or "" for step in plan.steps)
+    assert f"{{ {attacker.v4} timeout 3600s }}" in script and "delete element" not in script
+    # someone else blocks it for 60 s between the plan and its apply
+    ns_run(h1.namespace, ["nft", "add", "element", "inet", "irtui", "v4_32",
+                          f"{{ {attacker.v4} timeout 60s }}"])
+    result = responder.execute(plan, lambda e: None)
+    (entry,) = [e for e in responder.read_state("host1").blocks if e.text == attacker.v4]
+    if result.ok:
+        assert entry.timeout == 3600
+    else:
+        assert entry.timeout == 60 and "shorter TTL than asked" in result.results[0].message
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    # and the read-back's check itself, on a state read from the host: set it to 60 s again
+    ns_run(h1.namespace, ["nft", "add", "element", "inet", "irtui", "v4_32",
+                          f"{{ {attacker.v4} timeout 60s }}"])
+    live = responder.read_state("host1")
+    if next(e for e in live.blocks if e.text == attacker.v4).timeout == 60:
+        problem = plan.verify("host1") if plan.verify else None
+        assert problem and "shorter TTL than asked" in problem and attacker.v4 in problem
+        assert "60s" in problem or "1m" in problem

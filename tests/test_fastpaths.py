@@ -20,7 +20,8 @@ from irtui.core.errors import ConfigError, InvalidTargetError
 from irtui.core.events import OutputLine, StepFinished, StepStarted
 from irtui.core.executor import batchable
 from irtui.core.feed_accounting import _key
-from irtui.core.firewall.fastnet import network_from_text, sort_key
+from irtui.core.firewall import fastnet
+from irtui.core.firewall.fastnet import from_int, network_from_text, sort_key
 from irtui.core.firewall.state import BlockEntry
 from irtui.core.ioc_paste import refang
 from irtui.core.plan import Step
@@ -75,6 +76,23 @@ def test_fast_parsing_with_a_separate_length(addr: ipaddress._BaseAddress, lengt
     except ValueError:
         got = ValueError
     assert got == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.ip_addresses(), st.integers(0, 128))
+def test_networks_made_from_integers_are_those_of_ipaddress(
+        addr: ipaddress._BaseAddress, length: int) -> None:
+    bits = min(length, addr.max_prefixlen)
+    cls = ipaddress.IPv4Network if addr.version == 4 else ipaddress.IPv6Network
+    expected = cls((int(addr), bits), strict=False)  # ip_network((0, 0)) would be IPv4
+    got = from_int(addr.version, int(addr), bits)
+    assert fastnet._same(got, expected), (addr, bits)
+
+
+def test_the_fast_network_maker_is_the_one_in_use_here() -> None:
+    # on the Python the tests run with, the self-check must pass (else only the slow path
+    # runs and the property test above proves nothing about the fast one)
+    assert fastnet._MAKER is fastnet._made_here
 
 
 @settings(max_examples=200, deadline=None)

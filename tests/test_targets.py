@@ -86,11 +86,14 @@ def test_block_script_has_both_families_and_ttl() -> None:
             BlockRequest(ipaddress.ip_network("2001:db8::/32"), 3600, refresh=True)]
     script = nftables.block_script(reqs)
     lines = script.splitlines()
-    # add, delete, add again: the TTL is set whether or not the entry was there
-    assert lines.index("add element inet irtui v4_32 { 203.0.113.7 }") < \
-        lines.index("delete element inet irtui v4_32 { 203.0.113.7 }") < \
-        lines.index("add element inet irtui v4_32 { 203.0.113.7 timeout 3600s }")
-    assert "add element inet irtui v6_32 { 2001:db8:: timeout 3600s }" in lines
+    # a new entry is only added, with its TTL
+    assert "add element inet irtui v4_32 { 203.0.113.7 timeout 3600s }" in lines
+    assert not any(line.startswith("delete element inet irtui v4_32") for line in lines)
+    # one already blocked: add, delete, add again, so the TTL is set whatever the kernel
+    # does with an add of an existing element
+    assert lines.index("add element inet irtui v6_32 { 2001:db8:: }") < \
+        lines.index("delete element inet irtui v6_32 { 2001:db8:: }") < \
+        lines.index("add element inet irtui v6_32 { 2001:db8:: timeout 3600s }")
     assert "ip6 daddr & ffff:ffff:: @v6_32" in script
     assert "$" not in script  # every placeholder filled
 

@@ -7,7 +7,7 @@ reports success after reading the host back and finding every entry it added.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from irtui.core.actions.context import ActionContext, plan_each, settle_refusals
 from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
@@ -17,7 +17,7 @@ from irtui.core.actions.runner import steps_for
 from irtui.core.durations import format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.backend import BlockRequest
-from irtui.core.firewall.state import HostState, Network, entry_text
+from irtui.core.firewall.state import BlockEntry, HostState, Network, entry_text
 from irtui.core.hostlock import locked_all
 from irtui.core.plan import EntryFate, EntryStatus, Plan
 from irtui.core.remote import run_script
@@ -79,6 +79,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     large = _large(ctx, wanted)
     notes += [f"{n} covers {n.num_addresses:,} addresses" for n in large]
     expected: dict[str, list[Network]] = {}
+    ttls: dict[str, dict[Network, int | None]] = {}  # host → TTL each entry must read back
     held: dict[str, str] = {}  # host → why none of the entries can be blocked there
 
     def one(host: HostConfig) -> None:
@@ -122,8 +123,11 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         plan.steps += steps_for(host, locked_all(profile.backend.block_commands(requests, state),
                                                  "block", ctx.lock_wait))
         wanted_here = expected[host.name]
+        ttls_here = ttls[host.name] = ({r.network: r.ttl for r in requests}
+                                       if profile.backend.exact_ttl else {})
         plan.readback[host.name] = readback_for(
-            host, profile.backend, lambda read: enforcement_problem(read, wanted_here))
+            host, profile.backend,
+            lambda read: enforcement_problem(read, wanted_here, ttls_here))
         if "conntrack" in profile.facts.binaries:
             plan.steps += steps_for(host, [run_script(
                 "conntrack_cut", purpose="cut existing flows of the blocked entries (conntrack)",
@@ -145,7 +149,8 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                     f"(TTL {format_duration(seconds)})")
 
     def verify(host: str) -> str | None:
-        return enforcement_problem(ctx.read_state(host), expected.get(host, []))
+        return enforcement_problem(ctx.read_state(host), expected.get(host, []),
+                                   ttls.get(host))
 
     plan.verify = verify
     return plan
@@ -199,13 +204,28 @@ def _longer_ttl(asked: int | None, remaining: int | None) -> tuple[int | None, s
                        "to shorten it, unblock it first)")
 
 
-def enforcement_problem(state: HostState, expected: Sequence[Network]) -> str | None:
+def enforcement_problem(state: HostState, expected: Sequence[Network],
+                        ttls: Mapping[Network, int | None] | None = None) -> str | None:
     """Why ``expected`` is not blocked on the host whose live state is ``state``: entries
-    missing from the blocklist, or present but not enforced (their drop rules are missing
-    or not reached, see :class:`~irtui.core.firewall.state.Enforcement`); None when every
-    one is in force."""
-    missing = [entry_text(n) for n in expected if state.find(n) is None]
-    unenforced = [entry for n in expected if (entry := state.find(n)) and not entry.enforced]
+    missing from the blocklist, present but not enforced (their drop rules are missing or
+    not reached, see :class:`~irtui.core.firewall.state.Enforcement`), or, for the entries
+    ``ttls`` gives (seconds, None = permanent; only from a backend that reads TTLs back
+    exactly), set to expire sooner than asked. None when every one is in force as asked."""
+    missing: list[str] = []
+    unenforced: list[BlockEntry] = []
+    short: list[BlockEntry] = []
+    asked_ttls = ttls or {}
+    for n in expected:  # one lookup each: a feed's read-back checks 100,000
+        entry = state.find(n)
+        if entry is None:
+            missing.append(entry_text(n))
+            continue
+        if not entry.enforced:
+            unenforced.append(entry)
+        if asked_ttls and entry.timeout is not None:
+            asked = asked_ttls.get(n, entry.timeout)  # not given: nothing to check
+            if asked is None or entry.timeout < asked:
+                short.append(entry)
     problems = []
     if missing:
         problems.append(f"not in the live blocklist: {', '.join(missing[:5])}")
@@ -213,6 +233,15 @@ def enforcement_problem(state: HostState, expected: Sequence[Network]) -> str | 
         why = "; ".join(state.gaps[:2]) or "the read-back could not confirm the drop rules"
         problems.append(f"in the blocklist but {unenforced[0].enforcement.value.upper()}: "
                         f"{', '.join(e.text for e in unenforced[:5])} ({why})")
+    if short:
+        first = short[0]
+        asked = asked_ttls[first.network]
+        problems.append(
+            f"blocked with a shorter TTL than asked: {', '.join(e.text for e in short[:5])}"
+            + (f" and {len(short) - 5} more" if len(short) > 5 else "")
+            + f" (TTL {format_duration(first.timeout or 0)}, "
+            f"{'permanent' if asked is None else format_duration(asked)} asked; it was "
+            "added meanwhile by someone else: block it again to renew it)")
     return "; ".join(problems) or None
 
 

@@ -101,6 +101,9 @@ class FirewallBackend(ABC):
     """
 
     name: ClassVar[str]
+    exact_ttl: ClassVar[bool] = False
+    """True when the state read gives each entry's TTL as it was set
+    (``BlockEntry.timeout``), not only the time left, so a read-back can check it."""
 
     @abstractmethod
     def read_command(self) -> Command:

@@ -125,9 +125,13 @@ def _by_set(networks: Iterable[Network]) -> dict[str, list[Network]]:
 def block_script(requests: Iterable[BlockRequest]) -> str:
     """One nft transaction: ensure irtui's table, then for each set the requests touch
     (re)declare the set and its own drop rules (:data:`nftables.toml` ``set_rules``), and
-    put each entry in with its timeout (add, delete, add again: renews the TTL whether or not
-    the entry is already there). Nothing here depends on what the host held when the change
-    was planned, so concurrent changes cannot undo each other's rules.
+    put each entry in with its timeout. An entry already blocked when the change was planned
+    (``refresh``) is added, deleted and added again, which sets its TTL to the one asked
+    whatever the kernel does with an ``add`` of an existing element (Linux 6.1 keeps its
+    timeout, 6.18 replaces it). A new entry is only added: a third of the kernel's work for a
+    feed of 100,000. Should it appear meanwhile with another TTL, a kernel that keeps the old
+    one leaves that TTL, which the read-back sees (``exact_ttl``) and reports. The rules do
+    not depend on what the host held, so concurrent changes cannot undo each other's rules.
 
     Args:
         requests: entries to add; ``ttl`` in seconds or None (permanent). A network given
@@ -137,11 +141,13 @@ def block_script(requests: Iterable[BlockRequest]) -> str:
     parts = [_fill("ensure_table")]
     for name, nets in _by_set(latest).items():
         parts.append(_set_rules(name))
-        plain = ", ".join(element(n) for n in nets)
-        parts += [_fill("add_elements", set=name, elements=plain),
-                  _fill("delete_elements", set=name, elements=plain),
-                  _fill("add_elements", set=name, elements=", ".join(
-                      element(n, latest[n].ttl) for n in nets))]
+        again = [n for n in nets if latest[n].refresh]
+        if again:
+            plain = ", ".join(element(n) for n in again)
+            parts += [_fill("add_elements", set=name, elements=plain),
+                      _fill("delete_elements", set=name, elements=plain)]
+        parts.append(_fill("add_elements", set=name, elements=", ".join(
+            element(n, latest[n].ttl) for n in nets)))
     return "".join(parts)
 
 
@@ -355,6 +361,7 @@ class NftablesBackend(FirewallBackend):
     """
 
     name = "nftables"
+    exact_ttl = True  # an element's "timeout" in `nft -j list` is the TTL it was set with
 
     def read_command(self) -> Command:
         return Command((NFT, "-j", "list", "ruleset"), "read the nftables ruleset")
