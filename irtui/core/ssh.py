@@ -49,6 +49,7 @@ from irtui.core.known_hosts import (
 from irtui.core.settings import HostConfig, SSHSettings
 from irtui.core.ssh_jump import JumpPool
 from irtui.core.ssh_keys import KeyCache, expand_path
+from irtui.core.tcp_connection import tcp_connection
 from irtui.core.textfile import special_kind
 
 _STREAM_WINDOW = 8 * 1024 * 1024
@@ -191,6 +192,8 @@ class SSHPool:
         if sock is None and host.jump:  # ProxyJump: through the bastions (ssh_jump)
             sock = self._jumps.channel_to(host)
         try:
+            if sock is None:
+                sock = tcp_connection(host.address, host.port, timeout)
             client.connect(
                 host.address, port=host.port, username=host.user,
                 pkey=pkey, allow_agent=self.settings.use_agent,
