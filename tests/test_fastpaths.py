@@ -414,3 +414,25 @@ def test_no_read_back_after_a_failure_a_cancel_or_a_failed_read() -> None:
         ("stdout", "M done 2 1"), ("stderr", "M done 2")], readback=True)
     assert answers.sent == ["go\n", "EOF"] and bad_read.readback() is None
     assert [o.exit_code for o in bad_read.outcomes(0)] == [0]
+
+
+def test_a_cli_verb_runs_without_the_cyclic_gc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A verb runs with the collector paused and gets it back as it was; only the process's
+    own command line (argv None: the process ends next) freezes what it made."""
+    import gc
+    import sys
+
+    from irtui import cli, launcher
+
+    seen: list[bool] = []
+    monkeypatch.setattr(cli, "run", lambda args: seen.append(gc.isenabled()) or 0)
+    was, frozen = gc.isenabled(), gc.get_freeze_count()
+    assert launcher.main(["status"]) == 0
+    assert seen == [False] and gc.isenabled() is was and gc.get_freeze_count() == frozen
+    monkeypatch.setattr(sys, "argv", ["irtui", "status"])
+    try:
+        assert launcher.main() == 0
+        assert seen == [False, False] and gc.isenabled() is was
+        assert gc.get_freeze_count() > max(frozen, 1000)  # this process's objects, frozen
+    finally:
+        gc.unfreeze()

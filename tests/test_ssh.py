@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -59,6 +60,20 @@ def test_connection_is_reused(lab_config: Config) -> None:
         pool.run(host, "true")
         pool.run(host, "true")
         assert pool.connect(host).get_transport() is first
+    finally:
+        pool.close()
+
+
+def test_the_connection_has_nagles_algorithm_off(lab_config: Config) -> None:
+    """irtui opens the TCP connection itself (tcp_connection) with TCP_NODELAY: with
+    paramiko's own socket, each command on an open connection waited about 40 ms for the
+    host's delayed ACK (a benchmark's figure, not timed here)."""
+    pool = _pool(lab_config)
+    host = lab_config.hosts[0]
+    try:
+        sock = pool.connect(host).get_transport().sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert pool.run(host, "echo ok", capture=True).stdout == "ok\n"
     finally:
         pool.close()
 
