@@ -5,6 +5,7 @@ and never read "failed"; blocks are split into what is still intended and what e
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,24 @@ def test_a_large_feed_is_summed_up_not_listed_in_the_summary(
         assert line.count("198.51.100.") + line.count("192.0.2.8") == 20 and "and 11 more" \
             in line, line
         assert all(entry.removesuffix("/32") in text for entry in entries)  # in the table
+
+
+def test_a_feed_blocked_then_unblocked_is_reported_in_linear_time(
+        recorder: IncidentRecorder) -> None:
+    """Each unblock used to rebuild every block row and re-parse each row's entry: a new
+    user's report of 4,000 blocked and unblocked addresses took 87 s, 100,000 never ended.
+    5,000 here (81 s before, under a second now); each unblock ends its entry on its own
+    host only."""
+    entries = tuple(f"198.19.{i // 256}.{i % 256}/32" for i in range(5_000))
+    run(recorder, "block", {"host1": Outcome.OK, "host2": Outcome.OK}, entries, ttl_s=None)
+    run(recorder, "unblock", {"host1": Outcome.OK}, entries)
+    run(recorder, "unblock", {"host2": Outcome.OK}, entries[:10])
+    started = time.monotonic()
+    blocks = {b.entry: b for b in context(recorder)["metrics"].blocks}
+    assert time.monotonic() - started < 60  # a generous bound: the quadratic path took far more
+    assert len(blocks) == 5_000
+    ended = [b for b in blocks.values() if b.state is BlockState.UNBLOCKED]
+    assert {b.entry for b in ended} == set(entries[:10])
+    still = blocks[entries[10]]
+    assert still.state is BlockState.INTENDED and still.intended_hosts == ("host2",)
+    assert [h for h, _ in still.unblocked] == ["host1"]

@@ -21,7 +21,8 @@ class FeedAccount:
     Attributes:
         name: the feed's name (path or ``stdin``) and ``format`` its detected format.
         read: records read (lines, rows, decisions or patterns).
-        planned: distinct entries the plan adds or refreshes on at least one host.
+        planned: distinct entries the plan adds, refreshes or (an unblock) removes on at
+            least one host.
         duplicates: entries that repeat an earlier entry of the feed (after normalising).
         refused: reason → count, for entries refused everywhere and records the format
             reader could not use.
@@ -82,7 +83,7 @@ def account(name: str, feed: Feed, plan: Plan | None) -> FeedAccount:
     refusal: dict[str, str] = {}
     for per_host in (plan.entries.values() if plan else []):
         for key, status in per_host.items():
-            if status.fate in (EntryFate.TO_ADD, EntryFate.REFRESH):
+            if status.fate in (EntryFate.TO_ADD, EntryFate.REFRESH, EntryFate.TO_REMOVE):
                 planned.add(key)
             elif status.refused:
                 refusal.setdefault(key, _category(status.reason, key))

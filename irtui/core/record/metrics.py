@@ -20,11 +20,11 @@ true; the firewall's live state is what ``irtui drift`` reads).
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from irtui.core.firewall.fastnet import network_from_text
 from irtui.core.record.drift import recorded_ttl
 from irtui.core.record.incidents import Incident
 from irtui.core.record.stops import Stop, StopKind
@@ -185,7 +185,7 @@ class Metrics:
 
 def _net(text: str) -> str:
     try:
-        return str(ipaddress.ip_network(text, strict=False))
+        return str(network_from_text(text))  # = ip_network(text, strict=False), faster
     except ValueError:
         return text
 
@@ -221,12 +221,20 @@ def _blocks(actions: Sequence[Action], later: Sequence[Action], now: datetime) -
                           utc_stamp(parse_time(placed) + timedelta(seconds=ttl))
                           if isinstance(ttl, int) and ttl else None)
                  for (entry, ttl), hosts in per_entry.items()]
+    # each unblock ends, on its host, every earlier row of its entry not yet ended there;
+    # rows are looked up by entry (a feed's 100,000 blocks and unblocks: linear, not N²)
+    by_entry: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_entry.setdefault(_net(row.entry), []).append(i)
+    ended: dict[int, dict[str, str]] = {}  # row → {host: when its first later unblock was}
     seen = {a.id for a in actions}
     for entry, host, ts in _unblocks([*actions, *(a for a in later if a.id not in seen)]):
-        rows = [replace(r, unblocked=(*r.unblocked, (host, ts)))
-                if _net(r.entry) == entry and host in r.hosts and r.placed_at <= ts
-                and host not in {h for h, _ in r.unblocked} else r for r in rows]
-    return [r.at(now) for r in rows]
+        for i in by_entry.get(entry, ()):
+            row = rows[i]
+            if host in row.hosts and row.placed_at <= ts and host not in ended.get(i, {}):
+                ended.setdefault(i, {})[host] = ts
+    return [(replace(r, unblocked=tuple(ended[i].items())) if i in ended else r).at(now)
+            for i, r in enumerate(rows)]
 
 
 def _isolations(actions: Sequence[Action]) -> list[IsolationPeriod]:
