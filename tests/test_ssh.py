@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -169,3 +170,52 @@ def test_bad_key_files_are_named_before_connecting(tmp_path: Path, make: str,
     # 192.0.2.1 (TEST-NET-1) is never contacted: the key is checked first
     with pytest.raises(SSHError, match=re.escape(message)):
         pool.run(HostConfig("h", "192.0.2.1"), "true")
+
+
+NOT_SSH_CLIENT = """
+import sys, time
+from dataclasses import replace
+from irtui.core.config import load_config
+from irtui.core.errors import SSHError
+from irtui.core.ssh import SSHPool
+config = load_config(sys.argv[1])
+host = replace(config.hosts[0], address="127.0.0.1", port=int(sys.argv[2]))
+pool = SSHPool(config.ssh)
+try:
+    pool.run(host, "true")
+except SSHError as exc:
+    print(exc.line)
+time.sleep(0.5)  # paramiko's thread logs after the error reached irtui
+pool.close()
+"""
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b""])
+def test_a_port_that_is_not_ssh_gets_one_line_and_no_traceback(clean_lab, answer: bytes
+                                                                ) -> None:
+    """Something listens on the port but is not sshd (a web server; a service that closes
+    at once): one clear line, and paramiko's own traceback never reaches stderr (the TUI's
+    screen). In a process of its own: pytest's log capture would hide it here."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def serve() -> None:
+        for _ in range(4):
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(answer)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        out = subprocess.run([sys.executable, "-c", NOT_SSH_CLIENT, str(clean_lab.config_path),
+                              str(server.getsockname()[1])], capture_output=True, text=True,
+                             timeout=60)
+    finally:
+        server.close()
+    assert "unreachable: something answered on that port, but not an SSH server" in \
+        out.stdout, out
+    assert "Traceback" not in out.stderr and "Exception (client)" not in out.stderr, out.stderr

@@ -21,6 +21,7 @@ Rules followed:
 
 from __future__ import annotations
 
+import logging
 import stat
 import threading
 import time
@@ -51,6 +52,11 @@ from irtui.core.ssh_jump import JumpPool
 from irtui.core.ssh_keys import KeyCache, expand_path
 from irtui.core.tcp_connection import tcp_connection
 from irtui.core.textfile import special_kind
+
+# paramiko logs a connection that failed (with its traceback) from its transport thread;
+# with no handler Python prints that on stderr, over the TUI's screen and after the CLI's
+# one-line error. irtui reports every such failure itself (SSHError).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 _STREAM_WINDOW = 8 * 1024 * 1024
 """Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
@@ -230,6 +236,8 @@ class SSHPool:
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            if "protocol banner" in reason:  # paramiko: no "SSH-2.0-…" line came
+                reason = "something answered on that port, but not an SSH server"
             raise SSHError(f"{where} unreachable: {reason}",
                            "check the address and port in the config and that sshd runs there"
                            ) from None
