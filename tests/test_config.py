@@ -36,6 +36,21 @@ def test_every_problem_named_with_key() -> None:
     assert len(err.value.problems) == 7
 
 
+@pytest.mark.parametrize(("key", "value"), [("connect_timeout", 1e9), ("connect_timeout", 301),
+                                            ("command_timeout", 86_401), ("connect_timeout", 0)])
+def test_ssh_timeouts_are_bounded(key: str, value: float) -> None:
+    """A huge connect_timeout made a host that accepts TCP but never answers hang `status`
+    without end."""
+    with pytest.raises(ConfigError) as err:
+        parse_config({"ssh": {key: value}}, "x.toml")
+    assert f"ssh.{key}" in str(err.value) and "at most" in str(err.value)
+
+
+def test_ssh_timeouts_at_their_bounds_are_taken() -> None:
+    config = parse_config({"ssh": {"connect_timeout": 300, "command_timeout": 86_400}}, "x.toml")
+    assert (config.ssh.connect_timeout, config.ssh.command_timeout) == (300, 86_400)
+
+
 def test_malformed_toml_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[ssh]\nuser = \n")

@@ -73,6 +73,13 @@ KEY_NAME_RE = re.compile(r"[A-Za-z0-9_+-]+|[^\s,]", re.ASCII)
 character (``?``); use ``fullmatch``."""
 
 
+MAX_CONNECT_TIMEOUT = 300
+"""Longest ``ssh.connect_timeout`` (seconds): a host that has not answered in five minutes
+is not coming, and a responder must not wait longer to hear so."""
+MAX_COMMAND_TIMEOUT = 86_400
+"""Longest ``ssh.command_timeout`` (seconds): a day bounds a hung remote command."""
+
+
 def _ssh(s: Section) -> SSHSettings:
     ssh = SSHSettings(
         user=s.get("user", str, "root"),
@@ -85,9 +92,12 @@ def _ssh(s: Section) -> SSHSettings:
         config_file=s.get("config_file", str, ""),
         max_parallel=s.get("max_parallel", int, 64),
     )
-    for key in ("connect_timeout", "command_timeout"):
-        if getattr(ssh, key) <= 0:
-            s.problem(key, "must be a positive number of seconds")
+    for key, most in (("connect_timeout", MAX_CONNECT_TIMEOUT),
+                      ("command_timeout", MAX_COMMAND_TIMEOUT)):
+        value = getattr(ssh, key)
+        if not 0 < value <= most:  # NaN fails too
+            s.problem(key, f"must be a positive number of seconds, at most {most:,}; "
+                      f"got {value:g}")
     if not 1 <= ssh.max_parallel <= MAX_PARALLEL_LIMIT:
         s.problem("max_parallel", f"must be 1 to {MAX_PARALLEL_LIMIT} hosts at once, got "
                   f"{ssh.max_parallel}")
