@@ -15,12 +15,15 @@ result, then exits. Nothing on this side can stop a host's own rollback timer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from textual.css.query import NoMatches
 
 from irtui.core.events import Event, RollbackEvent, TimerPhase
 from irtui.core.plan import Plan
@@ -194,10 +197,15 @@ class ActionGuard:
 
     def _on_stop_signal(self, sig: int) -> None:
         self.cancel.set()  # first, whatever else fails
-        if sig == signal.SIGHUP:  # the terminal is gone: nothing to draw or restore, and
+        # The terminal is gone (nothing to draw or restore: Textual would spin on the dead
+        # tty), or irtui is already quitting and still there: a worker thread (a report
+        # of a large record) holds the process after the screen went. End it from a
+        # thread once the actions have recorded their results.
+        if sig == signal.SIGHUP or self._stopping:
             threading.Thread(target=self._exit_after_stopping, args=(128 + sig,),
-                             daemon=True).start()  # Textual would spin on the dead tty
-        self._log(f"── {signal.Signals(sig).name} received: stopping safely")
+                             daemon=True).start()
+        with contextlib.suppress(NoMatches):  # no log panel once the screen is gone
+            self._log(f"── {signal.Signals(sig).name} received: stopping safely")
         self._stop(128 + sig)
 
     def _exit_after_stopping(self, code: int) -> None:
