@@ -124,3 +124,9 @@ def test_a_port_out_of_range_is_refused_never_replaced(port: int) -> None:
     text = str(err.value)
     assert f"hosts[0].port: {port} is not a TCP port" in text, text
     assert f"notify.email.port: {port} is not a TCP port" in text, text
+
+
+def test_a_bracketed_ipv6_address_says_to_drop_the_brackets() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"hosts": [{"name": "v6", "address": "[2001:db8::7]"}]}, "x.toml")
+    assert "without brackets" in str(err.value) and "hosts[0].address" in str(err.value)

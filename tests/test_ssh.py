@@ -219,3 +219,11 @@ def test_a_port_that_is_not_ssh_gets_one_line_and_no_traceback(clean_lab, answer
     assert "unreachable: something answered on that port, but not an SSH server" in \
         out.stdout, out
     assert "Traceback" not in out.stderr and "Exception (client)" not in out.stderr, out.stderr
+
+
+def test_an_ipv6_host_and_its_port_are_written_apart() -> None:
+    from irtui.core.tcp_connection import host_port
+
+    assert host_port("2001:db8::7", 2222) == "[2001:db8::7]:2222"
+    assert host_port("198.18.0.7", 22) == "198.18.0.7:22"
+    assert host_port("web1.example.org", 22) == "web1.example.org:22"

@@ -139,7 +139,9 @@ def _host(s: Section, ssh: SSHSettings, seen: set[str],
     origin = "" if s.data.get("address") else " (HostName in the ssh config)"
     if address and looks_like_address(address):
         if not is_network(address) or "/" in address:
-            s.problem("address", f"{address!r}{origin} is not a valid IP address")
+            hint = ("; write an IPv6 address without brackets (the port goes in port)"
+                    if address.startswith("[") else "")
+            s.problem("address", f"{address!r}{origin} is not a valid IP address{hint}")
     elif address and (why := dns_name_problem(address)):
         s.problem("address", f"{address!r}{origin} is not a valid DNS name: {why}; fix the "
                   "name or use the IP address")
