@@ -10,6 +10,7 @@ share its process table) sampled all along."""
 from __future__ import annotations
 
 import base64
+import os
 import secrets as pysecrets
 import subprocess
 import sys
@@ -42,10 +43,15 @@ class ProcessWatch:
 
     def _run(self) -> None:
         while not self.stop.wait(0.02):
-            for proc in Path("/proc").glob("[0-9]*/cmdline"):
+            # pids listed by hand: Path.glob stats each match and raised when a process
+            # ended in between, which killed this watcher for the rest of the test
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
                 try:
-                    self.seen.add(proc.read_bytes())
-                except OSError:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        self.seen.add(fh.read())
+                except OSError:  # the process ended meanwhile
                     continue
 
     def __enter__(self) -> ProcessWatch:
