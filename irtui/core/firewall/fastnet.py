@@ -83,8 +83,8 @@ _MAKER = _checked_maker()
 def from_int(version: int, value: int, bits: int) -> Network:
     """``ipaddress.ip_network((value, bits), strict=False)`` for an IPv``version`` integer
     ``value`` (0 ≤ value < 2**32 or 2**128) and a prefix length ``bits`` in range, which
-    the caller has checked; host bits are cleared. About 4× faster (see the module
-    docstring)."""
+    the caller has checked; host bits are cleared. About twice as fast (0.5 µs against
+    1.0 µs for an IPv4 /32 here; see the module docstring)."""
     return _MAKER(version, value, bits)  # type: ignore[operator,no-any-return]
 
 
