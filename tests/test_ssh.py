@@ -222,8 +222,10 @@ def test_a_port_that_is_not_ssh_gets_one_line_and_no_traceback(clean_lab, answer
 
 
 def test_an_ipv6_host_and_its_port_are_written_apart() -> None:
-    from irtui.core.tcp_connection import host_port
+    from irtui.core.endpoints import join_port, split_port
 
-    assert host_port("2001:db8::7", 2222) == "[2001:db8::7]:2222"
-    assert host_port("198.18.0.7", 22) == "198.18.0.7:22"
-    assert host_port("web1.example.org", 22) == "web1.example.org:22"
+    assert join_port("2001:db8::7", 2222) == "[2001:db8::7]:2222"
+    assert join_port("198.18.0.7", 22) == "198.18.0.7:22"
+    assert join_port("web1.example.org", 22) == "web1.example.org:22"
+    for host in ("2001:db8::7", "198.18.0.7", "web1.example.org", "2001:db8::/32"):
+        assert split_port(join_port(host, 2222)) == (host, 2222)  # the parser reads it back

@@ -59,6 +59,13 @@ def split_port(entry: str) -> tuple[str, int | None]:
     return host, int(port)
 
 
+def join_port(host: str, port: int) -> str:
+    """``host:port`` as :func:`split_port` reads it back and OpenSSH writes it: an IPv6
+    address or prefix in brackets (``[2001:db8::7]:2222``, RFC 3986 section 3.2.2), so the
+    port is not read as part of it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def parse_endpoint(text: str) -> tuple[str, int] | None:
     """Parse ``address:port`` or ``[v6]:port`` (a literal address and a port, as a canary
     needs) into ``(address, port)``, the address rendered from its normalised value

@@ -12,6 +12,7 @@ import enum
 import secrets
 from dataclasses import dataclass
 
+from irtui.core.endpoints import join_port
 from irtui.core.remote import Command, run_script
 
 STATE_DIR = "/run/irtui"
@@ -88,8 +89,9 @@ def snapshot_command() -> Command:
 def canary_command(address: str, port: int, before: bool) -> Command:
     """Read-only command trying a TCP connection from the host to ``address:port`` (see
     :func:`parse_canary`); ``before`` only changes the purpose shown."""
-    purpose = (f"self-test baseline: {address}:{port} must be reachable before isolating"
-               if before else f"self-test: {address}:{port} must be unreachable")
+    where = join_port(address, port)
+    purpose = (f"self-test baseline: {where} must be reachable before isolating"
+               if before else f"self-test: {where} must be unreachable")
     return run_script("canary", address, port, CANARY_WAIT_SECONDS, purpose=purpose)
 
 

@@ -39,6 +39,7 @@ from irtui.core.channel_io import (
     Replies,
     pump,
 )
+from irtui.core.endpoints import join_port
 from irtui.core.errors import HostKeyError, SSHError
 from irtui.core.known_hosts import (
     KnownHosts,
@@ -50,7 +51,7 @@ from irtui.core.known_hosts import (
 from irtui.core.settings import HostConfig, SSHSettings
 from irtui.core.ssh_jump import JumpPool
 from irtui.core.ssh_keys import KeyCache, expand_path
-from irtui.core.tcp_connection import host_port, tcp_connection
+from irtui.core.tcp_connection import tcp_connection
 from irtui.core.textfile import special_kind
 
 # paramiko logs a connection that failed (with its traceback) from its transport thread;
@@ -193,7 +194,7 @@ class SSHPool:
         for key in reversed(known.keys_for(name)):  # one key per type: the first listed wins
             client.get_host_keys().add(name, key.get_name(), key)
         client.set_missing_host_key_policy(RefuseUnknownKey(host, known))
-        where = f"{host.name} ({host_port(host.address, host.port)}{host.via})"
+        where = f"{host.name} ({join_port(host.address, host.port)}{host.via})"
         timeout = self.settings.connect_timeout
         if sock is None and host.jump:  # ProxyJump: through the bastions (ssh_jump)
             sock = self._jumps.channel_to(host)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import paramiko
 
+from irtui.core.endpoints import join_port
 from irtui.core.errors import IrtuiError, SSHError
 from irtui.core.settings import HostConfig, JumpHost
-from irtui.core.tcp_connection import host_port
 
 OpenHop = Callable[[HostConfig, "paramiko.Channel | None"], paramiko.SSHClient]
 """``open_hop(host, sock)``: an authenticated client for ``host`` over ``sock`` (None =
@@ -122,7 +122,7 @@ class JumpPool:
 
     def _forward(self, transport: paramiko.Transport, dest: HostConfig) -> paramiko.Channel:
         bastion = dest.jump[-1].label
-        where = f"{dest.name} ({host_port(dest.address, dest.port)})"
+        where = f"{dest.name} ({join_port(dest.address, dest.port)})"
         try:
             return transport.open_channel("direct-tcpip", (dest.address, dest.port),
                                           ("127.0.0.1", 0), timeout=self._timeout)

@@ -27,8 +27,3 @@ def tcp_connection(address: str, port: int, timeout: float) -> socket.socket:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
-
-def host_port(address: str, port: int) -> str:
-    """``address:port`` as OpenSSH writes it: an IPv6 address in brackets
-    (``[2001:db8::7]:2222``, RFC 3986 section 3.2.2), so the port is not read as part of it."""
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -20,6 +20,7 @@ from irtui.core.actions import block, isolate
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.reads import read_many
 from irtui.core.durations import format_duration
+from irtui.core.endpoints import join_port
 from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError
 from irtui.core.firewall.state import HostState
 from irtui.core.plan import Plan
@@ -138,8 +139,9 @@ def environment(config: Config) -> dict[str, str]:
     out = {"irtui": irtui_version, "Python": platform.python_version(),
            "config": config.path or "(built in code)"}
     for host in config.hosts:
-        out[f"host {host.name}"] = (f"{host.address}:{host.port} as {host.user}, firewall "
-                                    f"{host.firewall}, groups {', '.join(host.groups) or '—'}")
+        out[f"host {host.name}"] = (f"{join_port(host.address, host.port)} as {host.user}, "
+                                    f"firewall {host.firewall}, groups "
+                                    f"{', '.join(host.groups) or '—'}")
     out.update({
         "default TTL": format_duration(fw.default_ttl),
         "never block": ", ".join(fw.never_block) or "—",

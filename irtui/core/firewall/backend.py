@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from irtui.core.endpoints import join_port
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.remote import Command
 
@@ -44,7 +45,7 @@ def collapse(networks: Iterable[Network]) -> tuple[Network, ...]:
 def endpoint_text(network: Network, port: int) -> str:
     """An endpoint as the config and ``--management`` write it: ``net:port`` for IPv4,
     ``[net]:port`` for IPv6."""
-    return f"{network}:{port}" if network.version == 4 else f"[{network}]:{port}"
+    return join_port(str(network), port)
 
 
 @dataclass(frozen=True)
