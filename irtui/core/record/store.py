@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -155,6 +156,30 @@ BUSY_TIMEOUT_MS = 30_000
 """How long a writer waits for another process's transaction (sqlite3 busy_timeout)."""
 
 
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting (like ``busy_timeout``) while another process
+    holds a lock on it. SQLite answers this pragma SQLITE_BUSY at once, without calling the
+    busy handler, when another connection is using the file (https://sqlite.org/wal.html,
+    "Activating And Configuring WAL Mode"); two irtui processes opening a new record at
+    the same moment hit that.
+
+    Raises:
+        sqlite3.Error: still busy after ``BUSY_TIMEOUT_MS``, or any other error.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code not in (5, 6) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 class SQLiteStore(RecordStore):
     """The embedded store: one SQLite file in WAL mode (readers never block the writer, and
     several processes on one host share it; https://sqlite.org/wal.html), opened lazily.
@@ -215,7 +240,7 @@ class SQLiteStore(RecordStore):
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
         except (OSError, sqlite3.Error) as exc:
