@@ -4,8 +4,11 @@ the choice), then on the lab with fail2ban- and Docker-style rules added after i
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from irtui.core.actions import Responder
 from irtui.core.errors import ActionError
@@ -32,6 +35,42 @@ def test_probe_reports_irtui_chains_and_sets() -> None:
     assert f.legacy_chains == ("INPUT", "DOCKER")
     assert f.ipsets == ("irtui4", "f2b-sshd")
     assert set(f.irtui_state()) == {"nftables", "iptables-nft"}
+
+
+IP_DOCS = (
+    '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"198.18.0.5","prefixlen":24},'
+    '{"family":"inet6","local":"2001:db8::5","prefixlen":64}]}]',
+    '[{"dst":"default","nexthops":[{"gateway":"198.18.0.1","dev":"eth0"},'
+    '{"gateway":"198.18.0.2","dev":"eth0"}]},'
+    '{"dst":"default","via":{"family":"inet6","host":"fe80::1"},"dev":"eth0","table":"7"},'
+    '{"dst":"default","gateway":"2001:db8::1","dev":"eth0"},'
+    '{"type":"unreachable","dst":"default","table":"8"}]')
+
+
+@pytest.mark.parametrize("order", [IP_DOCS, IP_DOCS[::-1], IP_DOCS[1:]])
+def test_probe_reads_addresses_and_every_default_next_hop(order: tuple[str, ...]) -> None:
+    """One ip(8) batch gives the addresses and the default routes; they are told apart by
+    their fields, so a missing or reordered document shifts nothing."""
+    f = parse_probe("h", "### ip\n" + "\n".join(order) + "\n### end\n")
+    assert [str(g) for g in f.gateways] == ["198.18.0.1", "198.18.0.2", "fe80::1",
+                                            "2001:db8::1"]
+    expected = [] if order == IP_DOCS[1:] else ["198.18.0.5/24", "2001:db8::5/64"]
+    assert [str(a) for a in f.addresses] == expected
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+        st.sampled_from(["addr_info", "local", "prefixlen", "gateway", "nexthops", "via",
+                         "host", "dst"]), kids, max_size=4), max_leaves=20)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["addr_info", "gateway", "nexthops", "via"]),
+                                JSONISH, max_size=3), max_size=3) | JSONISH)
+def test_probe_ip_section_never_raises_on_odd_json(doc: object) -> None:
+    f = parse_probe("h", f"### ip\n{json.dumps(doc)}\n### end\n")
+    assert all(isinstance(g, ipaddress.IPv4Address | ipaddress.IPv6Address)
+               for g in f.gateways)
 
 
 def test_irtui_nft_table_keeps_nftables_after_fail2ban_rules() -> None:

@@ -222,6 +222,31 @@ def test_guardrails_refuse_with_the_rule_that_matched(responder: Responder,
     assert not responder.read_state("host1").blocks
 
 
+def test_every_default_route_next_hop_is_protected(responder: Responder, clean_lab) -> None:
+    """The gateways of IPv6 default routes, of each hop of a multipath (ECMP) default route
+    and of a policy-routing table's default route are the host's gateways too: blocking one
+    would cut the host off, so each is refused, on that host only."""
+    h1 = clean_lab.hosts[0]
+    net4 = ipaddress.ip_network(clean_lab.subnet4)
+    net6 = ipaddress.ip_network(clean_lab.subnet6)
+    hop_a, hop_b, table_gw = (str(net4[n]) for n in (201, 202, 203))
+    v6_gw = str(net6[0x203])
+    _sh(h1.namespace, f"ip route add default nexthop via {hop_a} nexthop via {hop_b} && "
+        f"ip -6 route add default via {v6_gw} && "
+        f"ip route add default via {table_gw} table 100")
+    try:
+        fresh = Responder(responder.config, audit=responder.audit)
+        for gateway in (hop_a, hop_b, table_gw, v6_gw):
+            with pytest.raises(InvalidTargetError, match="default gateway"):
+                fresh.plan_block([gateway], ["host1"])
+        elsewhere = fresh.plan_block([hop_a, v6_gw], ["host2"])
+        assert {s.fate for s in elsewhere.entries["host2"].values()} == {EntryFate.TO_ADD}
+        fresh.close()
+    finally:
+        _sh(h1.namespace, "ip route del default; ip -6 route del default; "
+            "ip route del default table 100; true")
+
+
 def test_large_prefix_needs_typed_confirmation(clean_lab) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "irtui", "--config",

@@ -132,7 +132,12 @@ def test_overlap_index_agrees_with_ipaddress(protected: list, net: object) -> No
 
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
                 max_size=200)  # input with NUL is never batched (see batchable)
-stdins = st.one_of(st.none(), st.just(""), texts)
+# a short input ending in a newline travels as a here-document (steps.sh): its own edges
+heredoc_edges = st.sampled_from(["\n", "\\\n", "$(id) `id` \\$x ${y}\n", "IRTUI_STEP_INPUT\n",
+                                 "a\n\n", "é" * 3999 + "\n", "a" * 3999 + "\n",
+                                 "a" * 4000 + "\n", "a" * 9000 + "\n"])
+stdins = st.one_of(st.none(), st.just(""), texts, texts.map(lambda t: t + "\n"),
+                   heredoc_edges)
 
 
 def _run_batch_locally(steps: list[Step], answers: str | None = None) -> tuple[list[str], str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from irtui.core.errors import ActionError
 from irtui.core.firewall.state import Network
@@ -133,6 +134,40 @@ def _addr(text: str) -> Address | None:
     return mapped or address
 
 
+def _dicts(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON array (anything else: none)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _addresses_and_gateways(docs: list[object]) -> tuple[
+        tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...], tuple[Address, ...]]:
+    """The interface addresses (``ip -j addr show``: links with ``addr_info``) and the
+    default routes' next hops (``ip -j route show table all default``: a ``gateway``, each
+    of a multipath route's ``nexthops``, or an IPv4 route's IPv6 ``via``, RFC 5549) in
+    ``docs``, told apart by their fields rather than by their order, so a command ip(8)
+    could not run (``-force`` goes on) shifts nothing."""
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = []
+    gateways: list[Address] = []
+    for doc in docs:
+        for item in doc if isinstance(doc, list) else []:
+            if not isinstance(item, dict):
+                continue
+            for info in _dicts(item.get("addr_info")):
+                try:
+                    addresses.append(ipaddress.ip_interface(
+                        f"{info['local']}/{info.get('prefixlen', 128)}"))
+                except (KeyError, ValueError):
+                    continue
+            hops = [item, *_dicts(item.get("nexthops"))]
+            for hop in hops:
+                via = hop.get("via")
+                for text in (hop.get("gateway"), via.get("host") if isinstance(via, dict)
+                             else None):
+                    if text and (a := _addr(str(text))) is not None and a not in gateways:
+                        gateways.append(a)
+    return tuple(addresses), tuple(gateways)
+
+
 def parse_probe(host: str, text: str) -> HostFacts:
     """Parse the probe's output.
 
@@ -147,18 +182,7 @@ def parse_probe(host: str, text: str) -> HostFacts:
     tables = tuple(line.removeprefix("table ").strip() for line in sec.get("nft-tables", [])
                    if line.startswith("table "))
     services = dict(line.split(" ", 1) for line in sec.get("services", []) if " " in line)
-    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = []
-    for doc in _json_docs(sec.get("addr", [])):
-        for link in doc if isinstance(doc, list) else []:
-            for info in link.get("addr_info", []):
-                try:
-                    addresses.append(ipaddress.ip_interface(
-                        f"{info['local']}/{info.get('prefixlen', 128)}"))
-                except (KeyError, ValueError):
-                    continue
-    gateways = [a for doc in _json_docs(sec.get("route", []))
-                for r in (doc if isinstance(doc, list) else [])
-                if (a := _addr(str(r.get("gateway", "")))) is not None]
+    addresses, gateways = _addresses_and_gateways(_json_docs(sec.get("ip", [])))
     resolvers = [a for line in sec.get("resolv", [])
                  if len(parts := line.split()) > 1 and (a := _addr(parts[1])) is not None]
     ssh_line = " ".join(sec.get("ssh", [])).split()
@@ -166,7 +190,7 @@ def parse_probe(host: str, text: str) -> HostFacts:
         host=host, binaries=binaries, nft_tables=tables,
         legacy_rules=_count(sec.get("legacy-rules", [])),
         xt_rules=_count(sec.get("xt-rules", [])), services=services,
-        addresses=tuple(addresses), gateways=tuple(gateways), resolvers=tuple(resolvers),
+        addresses=addresses, gateways=gateways, resolvers=tuple(resolvers),
         ssh_client=_addr(ssh_line[0]) if ssh_line else None,
         ipv6_disabled="".join(sec.get("ipv6-disabled", [])).strip() == "1",
         legacy_chains=_words(sec.get("legacy-chains", [])),

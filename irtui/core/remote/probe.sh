@@ -86,13 +86,13 @@ if [ -d /run/systemd/system ]; then
     st=$(systemctl is-active "$s" 2>/dev/null) && echo "$s $st"
   done
 fi
-echo '### addr'
-ip -j addr show 2>/dev/null
-echo
-echo '### route'
-ip -j route show default 2>/dev/null
-echo
-ip -j -6 route show default 2>/dev/null
+# The addresses and the default routes of every table and family (IPv4 and IPv6, policy
+# routing and VRF tables too) from one ip(8) process: one JSON document per line.
+echo '### ip'
+ip -j -force -batch - 2>/dev/null <<'IRTUI_IP'
+addr show
+route show table all default
+IRTUI_IP
 echo
 echo '### resolv'
 # grep '^nameserver' without a process (the last line may lack its newline)

@@ -12,6 +12,8 @@
 # The steps never read that stdin: each gets its input, or /dev/null.
 mark=$1
 shift
+nl='
+'
 i=1
 input=
 while [ "$#" -ge 3 ]; do
@@ -26,6 +28,14 @@ while [ "$#" -ge 3 ]; do
   esac
   if [ "$2" = none ]; then
     eval "$command" < /dev/null
+  elif [ "${#input}" -le 4000 ] && [ "${input%"$nl"}" != "$input" ]; then
+    # A short input that ends in a newline goes as a here-document: the shell writes it
+    # into a pipe itself (dash under its PIPESIZE, bash 5.1+ under the pipe's capacity),
+    # where `printf | eval` would fork twice. Its last newline is the document's own.
+    body=${input%"$nl"}
+    eval "$command" <<IRTUI_STEP_INPUT
+$body
+IRTUI_STEP_INPUT
   else
     printf '%s' "$input" | eval "$command"
   fi
