@@ -117,3 +117,22 @@ def test_a_read_back_the_host_refuses_is_never_an_ok(lab_config: Config, lab_use
         responder.close()
     assert result.outcome is Outcome.FAILED, result
     assert "not allowed to execute" in result.message
+
+
+@pytest.mark.parametrize("fdinfo", ["/proc/self/fdinfo/8", "/nonexistent/fdinfo"])
+def test_the_lock_is_named_after_the_network_namespace(clean_lab, fdinfo: str) -> None:
+    """Each network namespace has its own lock, named by its inode number: read by the
+    shell from /proc/self/fdinfo (Linux 5.14+), or from readlink(1) where fdinfo has no
+    ``ino:`` line (``/nonexistent/fdinfo`` stands for such a kernel)."""
+    text = script("host_lock")
+    assert text.count("/proc/self/fdinfo/8") == 1
+    variant = text.replace("/proc/self/fdinfo/8", fdinfo)
+    for host in clean_lab.hosts[:2]:
+        who = f"test {fdinfo} {host.name} {os.getpid()}"
+        out = subprocess.run(["ip", "netns", "exec", host.namespace, "sh", "-c", variant,
+                              "lock", "5", "fail", who, "readlink", "/proc/self/ns/net"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        inode = out.stdout.strip().removeprefix("net:[").removesuffix("]")
+        assert inode.isdigit()
+        assert Path(f"/run/irtui-change-{inode}.lock").read_text() == who + "\n"

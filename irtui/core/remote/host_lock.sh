@@ -10,9 +10,17 @@ wait=$1 mode=$2 who=$3
 shift 3
 command -v flock >/dev/null 2>&1 || {
   echo "flock(1) is not installed on the host: install util-linux" >&2; exit 69; }
-ns=$(readlink /proc/self/ns/net 2>/dev/null)  # "net:[4026531840]": its digits name the lock
-ns=${ns#net:\[}
-ns=${ns%\]}
+# The namespace's inode number names the lock. /proc/self/fdinfo shows it ("ino:") for an
+# open file since Linux 5.14, read here by the shell itself; readlink(1) before that.
+ns=
+{ while IFS=' 	' read -r key value; do
+    [ "$key" = "ino:" ] && ns=$value
+  done < /proc/self/fdinfo/8; } 2>/dev/null 8< /proc/self/ns/net
+if [ -z "$ns" ]; then
+  ns=$(readlink /proc/self/ns/net 2>/dev/null)  # "net:[4026531840]"
+  ns=${ns#net:\[}
+  ns=${ns%\]}
+fi
 case $ns in *[!0-9]*) ns=$(printf '%s' "$ns" | tr -cd '0-9') ;; esac
 lock="/run/irtui-change${ns:+-$ns}.lock"
 exec 9>>"$lock" || exit 73
