@@ -66,6 +66,15 @@ def test_status_exit_codes_with_one_host_down(clean_lab, tmp_path: Path) -> None
     assert _cli(cfg, "status", "ghost").returncode == 3
     assert _cli(cfg, "status", "host1", "host2").returncode == 0
     assert _cli(cfg, "status", "ghost", "host1").returncode == 1
+    # --on, as the other verbs name hosts, alone or with names
+    for verb in ("status", "probe"):
+        one = _cli(cfg, verb, "--on", "host2")
+        assert one.returncode == 0, one.stderr
+        assert [line.split()[0] for line in one.stdout.splitlines()] == ["host2"]
+        both = _cli(cfg, verb, "host1", "--on", "ghost")
+        assert both.returncode == 1
+        assert sorted(line.split()[0] for line in both.stdout.splitlines()) == ["ghost",
+                                                                               "host1"]
 
 
 def test_status_and_blocks_show_a_block_that_is_not_enforced(clean_lab, tmp_path: Path) -> None:

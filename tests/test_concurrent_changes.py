@@ -6,6 +6,9 @@ while a lock held too long gives one clear "host busy" line."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -87,7 +90,7 @@ def test_a_held_lock_makes_a_change_wait_then_fail_clearly(responder, clean_lab)
         ["nsenter", f"--target={read_pid(h1.pid_file)}", "--mount", "--net",
          "sh", "-c", script("host_lock"), "lock", "30",
          "fail", "another responder (test)", "sh", "-c", "echo held; sleep 8"],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         responder.ctx.lock_wait = 1.5
@@ -101,7 +104,8 @@ def test_a_held_lock_makes_a_change_wait_then_fail_clearly(responder, clean_lab)
         assert tcp_connects(attacker.namespace, h1.v4, 22)  # nothing changed there
         assert not tcp_connects(attacker.namespace, h2.v4, 22)
     finally:
-        holder.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(holder.pid, signal.SIGKILL)  # the sleep too
         holder.wait()
     responder.ctx.lock_wait = hostlock.LOCK_WAIT_SECONDS
     result = responder.execute(responder.plan_block([attacker.v4], ["host1"], "1h"),

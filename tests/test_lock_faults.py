@@ -5,6 +5,7 @@ the host refuses never turns into an "ok". Effects are checked at the traffic le
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,7 +37,8 @@ def _hold_lock(host: LabHost, seconds: float) -> subprocess.Popen[str]:
     holder = subprocess.Popen(
         ["nsenter", f"--target={read_pid(host.pid_file)}", "--mount", "--net",
          "sh", "-c", script("host_lock"), "lock", "30", "fail", "another responder (test)",
-         "sh", "-c", f"echo held; sleep {seconds}"], stdout=subprocess.PIPE, text=True)
+         "sh", "-c", f"echo held; sleep {seconds}"], stdout=subprocess.PIPE, text=True,
+        start_new_session=True)  # its own group: the cleanup ends the sleep too
     assert holder.stdout is not None and holder.stdout.readline() == "held\n"
     return holder
 
@@ -74,7 +76,8 @@ def test_the_rollback_runs_while_another_change_holds_the_lock(
     finally:
         responder.close()
         for holder in holders:
-            holder.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(holder.pid, signal.SIGKILL)
             holder.wait()
         lab_up(TEST_SPEC)
 

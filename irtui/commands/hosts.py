@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irtui.commands import jsondata, jsonout
-from irtui.commands.common import EXIT_OK, hosts_exit, responder, verb_group
+from irtui.commands.common import EXIT_OK, ON_HELP, hosts_exit, responder, verb_group
 from irtui.core.errors import InvalidTargetError, IrtuiError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def cmd_probe(args: argparse.Namespace, config: Config) -> int:
         return (f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict),
                 jsonout.probe_row(host, profile))
 
-    return each_host(config, args.hosts, line, probe_only=True)
+    return each_host(config, [*args.hosts, *(args.on or [])], line, probe_only=True)
 
 
 def _with_timer(iso: str, fw: Any, name: str) -> tuple[str, bool]:
@@ -115,7 +115,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
                          or pending)
         return text, attention, jsonout.status_row(host, state, conflict, attention)
 
-    return each_host(config, args.hosts, line)
+    return each_host(config, [*args.hosts, *(args.on or [])], line)
 
 
 def cmd_hosts_import(args: argparse.Namespace, config: Config | None = None) -> int:
@@ -159,9 +159,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     text = "preflight: firewall backend and why, IPv6 protection, firewall managers"
     p = sub.add_parser("probe", help=text, description=text)
     p.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to probe (default: all)")
+    p.add_argument("--on", action="append", metavar="HOST", help=ON_HELP + " (as HOST)")
     p.set_defaults(handler=cmd_probe)
     text = ("show each host's live state: reachable, isolation (normal, isolated since, PARTIAL),"
             " number of blocks and how many are NOT ENFORCED")
     p = sub.add_parser("status", help=text, description=text)
     p.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to read (default: all)")
+    p.add_argument("--on", action="append", metavar="HOST", help=ON_HELP + " (as HOST)")
     p.set_defaults(handler=cmd_status)
