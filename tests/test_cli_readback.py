@@ -131,3 +131,17 @@ def test_status_says_when_an_isolation_is_not_confirmed(lab_config, clean_lab,
     finally:
         responder.pool.run(host, command_line(host, disarm_command("host1").argv))
         assert responder.execute(responder.plan_release(["host1"]), lambda e: None).ok
+
+
+def test_a_dry_run_prints_each_note_once(clean_lab) -> None:
+    """The plan printed by --dry-run lists its notes; they are not printed again before it
+    (with --json -q, which prints no plan, they are printed alone)."""
+    cfg = clean_lab.config_path
+    args = ("block", "::ffff:203.0.113.7", "--on", "host1", "--dry-run")
+    for extra in ((), ("--json",), ("--json", "-q")):
+        out = _cli(cfg, *args, *extra)
+        assert out.returncode == 0, out.stderr
+        both = out.stdout + out.stderr
+        notes = [line for line in both.splitlines() if line.startswith("note: ")
+                 and "203.0.113.7" in line]
+        assert len(notes) == 1, (extra, both)

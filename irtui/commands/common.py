@@ -312,8 +312,11 @@ def run_plan(args: argparse.Namespace, fw: Responder, plan: Plan) -> int:
     from irtui.commands.jsonout import report
 
     report().set_plan(plan)
-    for note in plan.notes:
-        print(f"note: {note}", file=sys.stderr)
+    # a plan printed below lists its notes itself (--json -q prints none: see jsonout)
+    printed = args.dry_run and not (getattr(args, "json", False) and args.quiet)
+    if not printed:
+        for note in plan.notes:
+            print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         print(plan.render())
         return refused_exit(plan)
