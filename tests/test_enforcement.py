@@ -164,7 +164,10 @@ def test_a_large_prefix_refused_on_every_host_asks_for_no_typed_confirmation(
     assert plan.entries["host1"][str(wide)].fate is EntryFate.REFUSED
     assert plan.entries["host1"]["203.0.113.61/32"] == EntryStatus(EntryFate.TO_ADD)
     assert plan.confirm_text is None
-    assert plan.summary == "block 203.0.113.61/32 on host1 (TTL 1h00m)"  # not the refused
+    assert plan.summary == "block 203.0.113.61/32 on host1 (TTL 1h)"  # not the refused
+    # the TTL as it will be written, to the second (not the countdown's rounded 1h01m)
+    odd = responder.plan_block(["203.0.113.61"], ["host1"], "1h1m1s")
+    assert odd.summary == "block 203.0.113.61/32 on host1 (TTL 1h1m1s)"
     assert responder.plan_block(["203.0.113.0/20"], ["host1"], "1h").confirm_text \
         == "203.0.112.0/20"  # still asked for one that is blocked
 

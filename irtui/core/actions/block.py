@@ -14,7 +14,7 @@ from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
 from irtui.core.actions.overlap import SPECIAL, OverlapIndex
 from irtui.core.actions.reads import readback_for
 from irtui.core.actions.runner import steps_for
-from irtui.core.durations import format_duration, parse_ttl
+from irtui.core.durations import exact_duration, format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.backend import BlockRequest
 from irtui.core.firewall.state import BlockEntry, HostState, Network, entry_text
@@ -146,7 +146,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     if large:
         plan.confirm_text = " ".join(str(n) for n in large)
     plan.summary = (f"block {_what(blocked)} on {', '.join(h.name for h in chosen)} "
-                    f"(TTL {format_duration(seconds)})")
+                    f"(TTL {_ttl_text(seconds)})")
 
     def verify(host: str) -> str | None:
         return enforcement_problem(ctx.read_state(host), expected.get(host, []),
@@ -239,10 +239,15 @@ def enforcement_problem(state: HostState, expected: Sequence[Network],
         problems.append(
             f"blocked with a shorter TTL than asked: {', '.join(e.text for e in short[:5])}"
             + (f" and {len(short) - 5} more" if len(short) > 5 else "")
-            + f" (TTL {format_duration(first.timeout or 0)}, "
-            f"{'permanent' if asked is None else format_duration(asked)} asked; it was "
+            + f" (TTL {_ttl_text(first.timeout)}, {_ttl_text(asked)} asked; it was "
             "added meanwhile by someone else: block it again to renew it)")
     return "; ".join(problems) or None
+
+
+def _ttl_text(seconds: int | None) -> str:
+    """A TTL as written to the firewall, to the second (``1h1m1s``, ``1d``, ``permanent``):
+    the rounded countdown form would show a TTL of 3,661 s as ``1h01m``."""
+    return exact_duration(seconds) if seconds is None or seconds > 0 else "0s"
 
 
 def _what(networks: list[Network]) -> str:
