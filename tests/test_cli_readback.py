@@ -90,7 +90,7 @@ def test_status_and_blocks_show_a_block_that_is_not_enforced(clean_lab, tmp_path
                                      chain]).returncode == 0
     status = _cli(cfg, "status", "host1")
     assert status.returncode == 1
-    assert "1 blocked, 1 NOT ENFORCED" in status.stdout
+    assert "1 blocked, 1 of them NOT ENFORCED" in status.stdout
     blocks = _cli(cfg, "blocks", "--on", "host1")
     assert blocks.returncode == 1
     assert any(attacker.v4 in line and line.endswith("NOT ENFORCED")

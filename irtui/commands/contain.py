@@ -168,7 +168,7 @@ def _blocks(args: argparse.Namespace, config: Config) -> int:
         unenforced[0] = unenforced[0] or loose > 0
         if args.json:  # the entries are on stdout; stderr says what came back, not again
             print(f"{name:<12} {len(state.blocks):,} entries"
-                  + (f", {loose:,} NOT ENFORCED" if loose else ""), flush=True)
+                  + (f", {loose:,} of them NOT ENFORCED" if loose else ""), flush=True)
             return
         print("".join(f"{name:<12} {e.text:<40} v{e.family:<3} "
                       f"{format_duration(e.expires):<11} "

@@ -106,7 +106,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         blocked = f"{len(state.blocks)} blocked"
         unenforced = state.not_enforced
         if unenforced:
-            blocked += (f", {len(unenforced)} NOT ENFORCED ("
+            blocked += (f", {len(unenforced)} of them NOT ENFORCED ("
                         f"{'; '.join(state.gaps[:2]) or 'rules not confirmed'})")
         conflict = got.profile.choice.conflict
         text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
