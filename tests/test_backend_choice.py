@@ -56,6 +56,20 @@ def test_probe_reads_addresses_and_every_default_next_hop(order: tuple[str, ...]
                                             "2001:db8::1"]
     expected = [] if order == IP_DOCS[1:] else ["198.18.0.5/24", "2001:db8::5/64"]
     assert [str(a) for a in f.addresses] == expected
+    assert f.network_known == (order != IP_DOCS[1:])  # the links' document is missing
+
+
+@pytest.mark.parametrize("section", ["", IP_DOCS[0] + "\n", "ip: command not found\n",
+                                     IP_DOCS[0][:40] + "\n" + IP_DOCS[1] + "\n"])
+def test_unread_addresses_or_routes_are_unknown_not_none(section: str) -> None:
+    """No ip(8), or one of its two documents missing or cut: the guardrails built on the
+    host's addresses and gateways cannot be checked, which the facts say (blocks are then
+    refused there); IPv6 is assumed present, so a missing IPv6 tool is still warned of."""
+    f = parse_probe("h", f"### ip\n{section}### end\n")
+    assert not f.network_known
+    assert f.global_ipv6
+    assert "ADDRESSES AND ROUTES UNKNOWN" in preflight_line(f, choose_backend(
+        facts(network_known=False)))
 
 
 JSONISH = st.recursive(

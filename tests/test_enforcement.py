@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -19,6 +20,7 @@ from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.detect import HostFacts, choose_backend
 from irtui.core.plan import EntryFate, EntryStatus
 from irtui.lab.probe import HeldConnection, ns_run, start_echo_server, tcp_connects
+from irtui.lab.sshd import read_pid
 from tests.lab_fixtures import CONTAINER_V4, container_behind, eventually
 
 BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
@@ -248,6 +250,86 @@ def test_every_default_route_next_hop_is_protected(responder: Responder, clean_l
     finally:
         _sh(h1.namespace, "ip route del default; ip -6 route del default; "
             "ip route del default table 100; true")
+
+
+def test_a_gateway_added_while_irtui_runs_is_guarded_at_the_next_plan(
+        responder: Responder, clean_lab, monkeypatch) -> None:
+    """The TUI keeps a host's probe for PROFILE_MAX_AGE, but a change is planned on facts at
+    most PLAN_PROFILE_MAX_AGE old (shortened here from 10 s): a default route added in
+    between is guarded at the next plan, not two minutes later."""
+    from irtui.core.actions import reads
+
+    monkeypatch.setattr(reads, "PLAN_PROFILE_MAX_AGE", 0.5)
+    h1, gateway = clean_lab.hosts[0], clean_lab.hosts[2].v4
+    fresh = Responder(responder.config, audit=responder.audit)
+    try:
+        first = fresh.plan_block([gateway], ["host1"])
+        assert first.entries["host1"][f"{gateway}/32"] == EntryStatus(EntryFate.TO_ADD)
+        _sh(h1.namespace, f"ip route add default via {gateway}")
+        fresh.read_state("host1")  # a refresh in between (plain read: the probe is kept)
+        time.sleep(0.6)
+        with pytest.raises(InvalidTargetError, match="default gateway"):
+            fresh.plan_block([gateway], ["host1"])
+    finally:
+        fresh.close()
+        _sh(h1.namespace, "ip route del default; true")
+
+
+def test_a_control_character_in_an_address_label_hides_no_gateway(responder: Responder,
+                                                                   clean_lab) -> None:
+    """ip -j writes an interface label's control characters raw, which strict JSON refuses:
+    the host's addresses and gateways must still be read (they were all lost, and with them
+    the guardrails, without a word)."""
+    h1 = clean_lab.hosts[0]
+    gateway = clean_lab.hosts[2].v4
+    _sh(h1.namespace, f"ip route add default via {gateway} && ip addr add 192.0.2.77/32 "
+        "dev eth0 label \"$(printf 'eth0:\\033')\"")
+    try:
+        fresh = Responder(responder.config, audit=responder.audit)
+        with pytest.raises(InvalidTargetError, match="default gateway"):
+            fresh.plan_block([gateway], ["host1"])
+        with pytest.raises(InvalidTargetError, match="own address"):
+            fresh.plan_block([h1.v4, "192.0.2.77"], ["host1"])
+        assert fresh.ctx.profile("host1").facts.network_known
+        fresh.close()
+    finally:
+        _sh(h1.namespace, "ip route del default; ip addr del 192.0.2.77/32 dev eth0; true")
+
+
+def test_a_host_whose_addresses_cannot_be_read_refuses_blocks(responder: Responder,
+                                                              clean_lab, tmp_path) -> None:
+    """No working ip(8) on the host (here a stub bound over it in host1's sshd mount
+    namespace): its own addresses and gateways are unknown, so a block there is refused
+    with the reason, nothing changes, the probe says so, and other hosts still block."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    stub = tmp_path / "ip"
+    stub.write_text("#!/bin/sh\nexit 127\n")
+    stub.chmod(0o755)
+    pid = read_pid(h1.pid_file)
+    mount = ["nsenter", f"--target={pid}", "--mount"]
+    ip_path = subprocess.run([*mount, "sh", "-c", "command -v ip"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    subprocess.run([*mount, "mount", "--bind", str(stub), ip_path], check=True)
+    try:
+        fresh = Responder(responder.config, audit=responder.audit)
+        profile = fresh.ctx.profile("host1")
+        assert not profile.facts.network_known
+        assert "ADDRESSES AND ROUTES UNKNOWN" in profile.preflight
+        with pytest.raises(InvalidTargetError, match="default gateways unknown"):
+            fresh.plan_block([attacker.v4], ["host1"])
+        plan = fresh.plan_block([attacker.v4], ["host1", "host2"])
+        assert plan.entries["host1"][f"{attacker.v4}/32"].refused
+        assert fresh.execute(plan, lambda e: None).results
+        fresh.close()
+        for verb in ("status", "probe"):  # a new process: its own probe
+            out = subprocess.run([sys.executable, "-m", "irtui", "--config",
+                                  str(clean_lab.config_path), verb, "host1"],
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 1 and "ADDRESSES AND ROUTES UNKNOWN" in out.stdout, out
+    finally:
+        subprocess.run([*mount, "umount", ip_path], check=True)
+    assert tcp_connects(attacker.namespace, h1.v4, 22)  # nothing changed on host1
+    assert not tcp_connects(attacker.namespace, clean_lab.hosts[1].v4, 22)
 
 
 def test_large_prefix_needs_typed_confirmation(clean_lab) -> None:

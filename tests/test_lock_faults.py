@@ -130,12 +130,41 @@ def test_the_lock_is_named_after_the_network_namespace(clean_lab, fdinfo: str) -
     text = script("host_lock")
     assert text.count("/proc/self/fdinfo/8") == 1
     variant = text.replace("/proc/self/fdinfo/8", fdinfo)
+    show = ('ino=$(readlink /proc/self/ns/net); ino=${ino#net:[}; ino=${ino%]}; '
+            'echo "$ino"; cat "/run/irtui-change-$ino.lock"')
     for host in clean_lab.hosts[:2]:
         who = f"test {fdinfo} {host.name} {os.getpid()}"
         out = subprocess.run(["ip", "netns", "exec", host.namespace, "sh", "-c", variant,
-                              "lock", "5", "fail", who, "readlink", "/proc/self/ns/net"],
+                              "lock", "5", "fail", who, "sh", "-c", show],
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
-        inode = out.stdout.strip().removeprefix("net:[").removesuffix("]")
-        assert inode.isdigit()
-        assert Path(f"/run/irtui-change-{inode}.lock").read_text() == who + "\n"
+        inode, holder = out.stdout.splitlines()
+        assert inode.isdigit() and holder == who  # the lock it took is this namespace's
+        assert Path(f"/run/irtui-change-{inode}.lock").read_text() == ""  # cleared at its end
+
+
+def test_a_lock_held_by_something_else_is_not_blamed_on_an_old_change(clean_lab) -> None:
+    """A change clears its name from the lock file when it ends, so a lock later held by a
+    process that is not an irtui change is reported as such, not as the last irtui change
+    (which named a long-finished pid)."""
+    host = clean_lab.hosts[0]
+
+    def change(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", host.namespace, "sh", "-c",
+                               script("host_lock"), "lock", "1", "fail", "irtui block (old)",
+                               *command], capture_output=True, text=True, timeout=30)
+
+    ino = change("readlink", "/proc/self/ns/net").stdout.strip()[5:-1]
+    lock = f"/run/irtui-change-{ino}.lock"
+    other = subprocess.Popen(["ip", "netns", "exec", host.namespace, "flock", lock, "sh",
+                              "-c", "echo held; sleep 20"], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "held\n"
+        busy = change("true")
+        assert busy.returncode == 75
+        assert "a process that is not an irtui change holds" in busy.stderr, busy.stderr
+        assert "(old)" not in busy.stderr
+    finally:
+        os.killpg(other.pid, signal.SIGKILL)
+        other.wait()

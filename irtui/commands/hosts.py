@@ -63,8 +63,8 @@ def each_host(config: Config, names: list[str],
 def cmd_probe(args: argparse.Namespace, config: Config) -> int:
     """``irtui probe``: each host's preflight line (a backend conflict needs attention)."""
     def line(host: HostConfig, profile: HostProfile, _: Any) -> tuple[str, bool, dict[str, Any]]:
-        return (f"{host.name:<12} {profile.preflight}", bool(profile.choice.conflict),
-                jsonout.probe_row(host, profile))
+        attention = bool(profile.choice.conflict) or not profile.facts.network_known
+        return f"{host.name:<12} {profile.preflight}", attention, jsonout.probe_row(host, profile)
 
     return each_host(config, [*args.hosts, *(args.on or [])], line, probe_only=True)
 
@@ -111,8 +111,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         conflict = got.profile.choice.conflict
         text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
                 + (f"; CONFLICT: {conflict}" if conflict else ""))
+        blind = not got.profile.facts.network_known  # blocks refused there: see probe
+        if blind:
+            text += "; ADDRESSES AND ROUTES UNKNOWN: blocks refused (irtui probe)"
         attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict
-                         or pending)
+                         or pending or blind)
         return text, attention, jsonout.status_row(host, state, conflict, attention)
 
     return each_host(config, [*args.hosts, *(args.on or [])], line)

@@ -17,6 +17,7 @@ from irtui.core.actions.runner import steps_for
 from irtui.core.durations import exact_duration, format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.backend import BlockRequest
+from irtui.core.firewall.detect import NETWORK_UNKNOWN
 from irtui.core.firewall.state import BlockEntry, HostState, Network, entry_text
 from irtui.core.hostlock import locked_all
 from irtui.core.plan import EntryFate, EntryStatus, Plan
@@ -89,8 +90,11 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         requests: list[BlockRequest] = []
         host_guard = profile.facts.protected()
         host_screen = OverlapIndex(n for n, _ in host_guard)
+        blind = None if profile.facts.network_known else (
+            f"host's own addresses and default gateways unknown ({NETWORK_UNKNOWN}), so "
+            "the guardrails cannot be checked; install iproute2 there (ip -j)")
         for net in wanted:
-            hit = guard_hit(net, host_guard) if host_screen.overlaps(net) else None
+            hit = blind or (guard_hit(net, host_guard) if host_screen.overlaps(net) else None)
             if hit:
                 accounting[str(net)] = EntryStatus(EntryFate.REFUSED, hit)
             elif net.version == 6 and not profile.choice.ipv6_protected:

@@ -22,6 +22,7 @@ from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
 from irtui.core.errors import ActionError, InvalidTargetError
 from irtui.core.firewall.backend import IsolationPolicy, endpoint_text
+from irtui.core.firewall.detect import NETWORK_UNKNOWN
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.hostlock import locked_all
 from irtui.core.plan import Plan
@@ -165,6 +166,11 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         kept = ", ".join([_kept_label(host, facts.ssh_client, m) for m in policy.management]
                          + [f"{n} port {p}" for n, p in policy.endpoints])
         plan.notes += _bastion_notes(ctx, host)
+        if not facts.network_known:
+            plan.notes.append(f"{host.name}: its addresses are unknown ({NETWORK_UNKNOWN}): "
+                              "irtui cannot tell whether it is the machine irtui runs on, "
+                              "nor skip its own address as a canary; the commit-confirm "
+                              "rollback still undoes a lost session")
         extras = [x for x, on in (("DHCP on the link", iso.allow_dhcp),
                                   ("IPv6 ND on the link", iso.allow_nd)) if on]
         plan.notes.append(f"{host.name}: stays reachable: {kept}, loopback"

@@ -46,6 +46,12 @@ own state is), so a long TUI session re-probes; the re-probe rides along with th
 firewall read (one remote command, see :mod:`~irtui.core.actions.reads`)."""
 
 
+PLAN_PROFILE_MAX_AGE = 10.0
+"""Seconds a probe's facts are trusted for planning a change (the plans' reads re-probe an
+older profile, in the same round trip): a default route added while the TUI was open must
+not go unguarded for :data:`PROFILE_MAX_AGE`. A new user's trial found that window."""
+
+
 class ProfileCache:
     """Probes hosts on first use and keeps their profiles (thread-safe).
 
@@ -61,8 +67,10 @@ class ProfileCache:
         self._seen: dict[str, tuple[int, float]] = {}  # name → (connection generation, when)
         self._lock = threading.Lock()
 
-    def fresh(self, name: str) -> HostProfile | None:
-        """``name``'s cached profile if it may still be trusted, else None."""
+    def fresh(self, name: str, max_age: float | None = None) -> HostProfile | None:
+        """``name``'s cached profile if it may still be trusted (probed over the current
+        connection, at most ``max_age`` seconds ago: by default :data:`PROFILE_MAX_AGE`),
+        else None."""
         generation = self.pool.generation(name)
         with self._lock:
             profile = self._profiles.get(name)
@@ -70,7 +78,8 @@ class ProfileCache:
         if profile is None or seen is None:
             return profile
         probed_on, probed_at = seen
-        if probed_on != generation or time.monotonic() - probed_at > PROFILE_MAX_AGE:
+        limit = PROFILE_MAX_AGE if max_age is None else max_age
+        if probed_on != generation or time.monotonic() - probed_at > limit:
             return None
         return profile
 

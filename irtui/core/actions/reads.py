@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from irtui.core.actions.profiles import HostProfile
+from irtui.core.actions.profiles import PLAN_PROFILE_MAX_AGE, HostProfile
 from irtui.core.actions.runner import read_failed, run_read
 from irtui.core.errors import ActionError, IrtuiError
 from irtui.core.firewall.backend import FirewallBackend, backend_named
@@ -139,16 +139,17 @@ def probe_and_read(ctx: ActionContext, host: HostConfig) -> HostRead:
     return HostRead(profile, state)
 
 
-def read_host(ctx: ActionContext, name: str) -> HostRead:
-    """Read host ``name`` in one round trip: the firewall alone while its profile is fresh,
-    else the probe and the firewall together.
+def read_host(ctx: ActionContext, name: str, max_age: float | None = None) -> HostRead:
+    """Read host ``name`` in one round trip: the firewall alone while its profile is fresh
+    (probed at most ``max_age`` seconds ago; by default the cache's own limit), else the
+    probe and the firewall together.
 
     Raises:
         UnknownHostError, SSHError, HostKeyError, ActionError.
     """
     host = ctx.config.host(name)
     ctx.pool.connect(host)  # a reconnection makes the profile stale before it is used
-    profile = ctx.profiles.fresh(name)
+    profile = ctx.profiles.fresh(name, max_age)
     if profile is None:
         return probe_and_read(ctx, host)
     return HostRead(profile, plain_read(ctx, host, profile))
@@ -194,14 +195,15 @@ def each_host(ctx: ActionContext, names: Sequence[str], read: Callable[[str], T]
 
 
 def read_many(ctx: ActionContext, names: Sequence[str],
-              on_result: Callable[[str, Outcome], None] | None = None) -> dict[str, Outcome]:
+              on_result: Callable[[str, Outcome], None] | None = None,
+              max_age: float | None = None) -> dict[str, Outcome]:
     """:func:`read_host` for every host of ``names`` at once (see :func:`each_host`).
 
     Returns:
         ``{name: HostRead or the IrtuiError that stopped that host}`` in the order of
         ``names``.
     """
-    return each_host(ctx, names, lambda name: read_host(ctx, name), on_result)
+    return each_host(ctx, names, lambda name: read_host(ctx, name, max_age), on_result)
 
 
 class Prefetch(threading.local):
@@ -244,9 +246,11 @@ class Prefetch(threading.local):
 @contextmanager
 def prefetched(ctx: ActionContext, names: Sequence[str]) -> Iterator[None]:
     """Read ``names`` at once (see :func:`read_many`) and serve those reads to this thread's
-    ``ctx.profile``/``ctx.read_state`` until the block ends."""
+    ``ctx.profile``/``ctx.read_state`` until the block ends. A plan rests on these reads, so
+    a profile older than :data:`~irtui.core.actions.profiles.PLAN_PROFILE_MAX_AGE` is probed
+    again with them."""
     memo = ctx.prefetch
-    memo.reads, memo.used = read_many(ctx, names), set()
+    memo.reads, memo.used = read_many(ctx, names, max_age=PLAN_PROFILE_MAX_AGE), set()
     try:
         yield
     finally:

@@ -37,6 +37,9 @@ class HostFacts:
         ipv6_disabled: ``net.ipv6.conf.all.disable_ipv6`` is 1.
         legacy_chains / xt_chains: chain names in iptables-legacy / iptables-nft (any table).
         ipsets: names of the ipsets on the host.
+        network_known: the addresses and default routes were read (``ip -j`` answered
+            both); False when they could not be, so ``addresses`` and ``gateways`` say
+            nothing and the guardrails built on them cannot be checked.
     """
 
     host: str
@@ -53,6 +56,7 @@ class HostFacts:
     legacy_chains: tuple[str, ...] = ()
     xt_chains: tuple[str, ...] = ()
     ipsets: tuple[str, ...] = ()
+    network_known: bool = True
 
     def irtui_state(self) -> dict[str, str]:
         """Where irtui's own state is: backend name → what of irtui's is there (its nft
@@ -83,6 +87,8 @@ class HostFacts:
     def global_ipv6(self) -> bool:
         """True when the host has a global-scope IPv6 address (RFC 4291 §2.5.4; ULA counts,
         as it is routable inside a site)."""
+        if not self.network_known:  # unknown: assume it has (the IPv6 warnings then show)
+            return not self.ipv6_disabled
         return not self.ipv6_disabled and any(
             a.version == 6 and not a.ip.is_link_local and not a.ip.is_loopback
             for a in self.addresses)
@@ -104,15 +110,26 @@ class HostFacts:
         return out
 
 
+NETWORK_UNKNOWN = "ip -j addr/route gave no answer irtui can read"
+"""Why a host's addresses and default routes are unknown (``HostFacts.network_known``)."""
+
+
 def _json_docs(lines: list[str]) -> list[object]:
-    docs, buf = [], ""
+    """The JSON documents in ``lines``: one per line, or spread over several. Control
+    characters inside strings are accepted (``strict=False``): ip(8) writes an interface
+    label's raw, and one such label must not hide every address and route after it."""
+    docs: list[object] = []
+    buf = ""
     for line in lines:
-        buf += line
-        try:
-            docs.append(json.loads(buf))
+        for text in ((line, buf + line) if buf else (line,)):
+            try:
+                docs.append(json.loads(text, strict=False))
+            except ValueError:
+                continue
             buf = ""
-        except ValueError:
-            continue
+            break
+        else:
+            buf += line
     return docs
 
 
@@ -137,6 +154,15 @@ def _addr(text: str) -> Address | None:
 def _dicts(value: object) -> list[dict[str, Any]]:
     """The objects of a JSON array (anything else: none)."""
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _network_known(docs: list[object]) -> bool:
+    """Both ``ip -j`` documents arrived: the links (every host has ``lo``, so at least one
+    link with ``addr_info``) and the default routes (a list, empty when there is none)."""
+    links = [d for d in docs if isinstance(d, list)
+             and any(isinstance(i, dict) and "addr_info" in i for i in d)]
+    lists = [d for d in docs if isinstance(d, list)]
+    return bool(links) and len(lists) >= 2
 
 
 def _addresses_and_gateways(docs: list[object]) -> tuple[
@@ -182,7 +208,8 @@ def parse_probe(host: str, text: str) -> HostFacts:
     tables = tuple(line.removeprefix("table ").strip() for line in sec.get("nft-tables", [])
                    if line.startswith("table "))
     services = dict(line.split(" ", 1) for line in sec.get("services", []) if " " in line)
-    addresses, gateways = _addresses_and_gateways(_json_docs(sec.get("ip", [])))
+    ip_docs = _json_docs(sec.get("ip", []))
+    addresses, gateways = _addresses_and_gateways(ip_docs)
     resolvers = [a for line in sec.get("resolv", [])
                  if len(parts := line.split()) > 1 and (a := _addr(parts[1])) is not None]
     ssh_line = " ".join(sec.get("ssh", [])).split()
@@ -195,6 +222,7 @@ def parse_probe(host: str, text: str) -> HostFacts:
         ipv6_disabled="".join(sec.get("ipv6-disabled", [])).strip() == "1",
         legacy_chains=_words(sec.get("legacy-chains", [])),
         xt_chains=_words(sec.get("xt-chains", [])), ipsets=_words(sec.get("ipsets", [])),
+        network_known=_network_known(ip_docs),
     )
 
 
@@ -308,6 +336,8 @@ def preflight_line(facts: HostFacts, choice: BackendChoice) -> str:
     parts = [f"{choice.name} ({choice.reason})"]
     if choice.conflict:
         parts.insert(0, f"CONFLICT: {choice.conflict}; changes refused until one is removed")
+    if not facts.network_known:
+        parts.append(f"ADDRESSES AND ROUTES UNKNOWN ({NETWORK_UNKNOWN}): blocks refused")
     if facts.global_ipv6:
         parts.append("IPv6 protected" if choice.ipv6_protected else "NOT protected over IPv6")
     else:

@@ -26,7 +26,18 @@ lock="/run/irtui-change${ns:+-$ns}.lock"
 exec 9>>"$lock" || exit 73
 # The holder writes who it is; the file's mtime says since when (no date(1) per change:
 # this runs for every change on every host, and a busy host is the rare case).
-holder() { printf '%s (since %s)' "$(cat "$lock")" "$(date -u -r "$lock" +%Y-%m-%dT%H:%M:%SZ)"; }
+# A change clears its name when it ends (still holding the lock), so an empty file held
+# means a holder that is not an irtui change.
+holder() {
+  name=$(cat "$lock")
+  if [ -n "$name" ]; then
+    printf 'another irtui change is running (%s (since %s))' "$name" \
+      "$(date -u -r "$lock" +%Y-%m-%dT%H:%M:%SZ)"
+  else
+    printf 'a process that is not an irtui change holds %s (lslocks names it)' "$lock"
+  fi
+}
+held=yes
 if flock -n 9; then
   printf '%s\n' "$who" > "$lock"
 elif flock -w "$wait" 9; then
@@ -40,8 +51,12 @@ elif flock -w "$wait" 9; then
   printf '%s\n' "$who" > "$lock"
 elif [ "$mode" = run ]; then
   echo "irtui change lock still held after $wait s ($(holder)); running anyway" >&2
+  held=no
 else
-  echo "host busy: another irtui change is running ($(holder)); waited $wait s" >&2
+  echo "host busy: $(holder); waited $wait s" >&2
   exit 75
 fi
 "$@" 9>&-
+status=$?
+[ "$held" = yes ] && : > "$lock"
+exit "$status"
