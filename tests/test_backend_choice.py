@@ -60,7 +60,10 @@ def test_probe_reads_addresses_and_every_default_next_hop(order: tuple[str, ...]
 
 
 @pytest.mark.parametrize("section", ["", IP_DOCS[0] + "\n", "ip: command not found\n",
-                                     IP_DOCS[0][:40] + "\n" + IP_DOCS[1] + "\n"])
+                                     IP_DOCS[0][:40] + "\n" + IP_DOCS[1] + "\n",
+                                     IP_DOCS[0] + "\n" + IP_DOCS[0] + "\n",
+                                     IP_DOCS[1] + "\n" + IP_DOCS[1] + "\n",
+                                     IP_DOCS[0] + '\n[{"gateway":"198.18.0.1"}]\n'])
 def test_unread_addresses_or_routes_are_unknown_not_none(section: str) -> None:
     """No ip(8), or one of its two documents missing or cut: the guardrails built on the
     host's addresses and gateways cannot be checked, which the facts say (blocks are then

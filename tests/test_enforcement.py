@@ -320,6 +320,13 @@ def test_a_host_whose_addresses_cannot_be_read_refuses_blocks(responder: Respond
         plan = fresh.plan_block([attacker.v4], ["host1", "host2"])
         assert plan.entries["host1"][f"{attacker.v4}/32"].refused
         assert fresh.execute(plan, lambda e: None).results
+        # an isolation notes it, and never takes the host's own configured address as its
+        # canary (its self-test would then fail, blaming isolation.allow)
+        iso = fresh.plan_isolate(["host1"])
+        assert any("host1: its addresses are unknown" in n for n in iso.notes)
+        canary = [st.command for st in iso.steps if "canary" in st.command]
+        assert canary and all(f" {h1.v4} " not in c for c in canary), canary
+        assert any(f" {clean_lab.hosts[1].v4} " in c for c in canary), canary
         fresh.close()
         for verb in ("status", "probe"):  # a new process: its own probe
             out = subprocess.run([sys.executable, "-m", "irtui", "--config",

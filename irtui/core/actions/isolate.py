@@ -143,6 +143,8 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         profile = ctx.changeable(host.name)
         facts = profile.facts
         own = {a.ip for a in facts.addresses}
+        with contextlib.suppress(ValueError):  # the address irtui reaches it at is its own
+            own.add(ipaddress.ip_address(host.address))
         if facts.ssh_client is not None and (facts.ssh_client in own
                                              or facts.ssh_client.is_loopback):
             raise InvalidTargetError(

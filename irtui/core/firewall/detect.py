@@ -157,12 +157,18 @@ def _dicts(value: object) -> list[dict[str, Any]]:
 
 
 def _network_known(docs: list[object]) -> bool:
-    """Both ``ip -j`` documents arrived: the links (every host has ``lo``, so at least one
-    link with ``addr_info``) and the default routes (a list, empty when there is none)."""
-    links = [d for d in docs if isinstance(d, list)
-             and any(isinstance(i, dict) and "addr_info" in i for i in d)]
-    lists = [d for d in docs if isinstance(d, list)]
-    return bool(links) and len(lists) >= 2
+    """Both ``ip -j`` documents arrived: the links (every host has ``lo``, so a list with
+    at least one link carrying ``addr_info``) and the default routes (a list of routes, each
+    with a ``dst``; empty when there is none)."""
+    def is_links(doc: object) -> bool:
+        return isinstance(doc, list) and any(isinstance(i, dict) and "addr_info" in i
+                                             for i in doc)
+
+    def is_routes(doc: object) -> bool:
+        return isinstance(doc, list) and all(isinstance(i, dict) and "dst" in i
+                                             and "addr_info" not in i for i in doc)
+
+    return any(is_links(d) for d in docs) and any(is_routes(d) for d in docs)
 
 
 def _addresses_and_gateways(docs: list[object]) -> tuple[
