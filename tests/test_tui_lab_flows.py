@@ -15,7 +15,7 @@ from textual.widgets import Input
 
 from irtui.core.actions import Responder
 from irtui.core.config import Config, HostConfig
-from irtui.lab.probe import tcp_connects
+from irtui.lab.probe import ns_run, tcp_connects
 from irtui.tui.app import IrtuiApp
 from irtui.tui.blocklist_view import BlockTable
 from irtui.tui.hosts_table import HostTable
@@ -210,3 +210,63 @@ async def test_drill_from_the_palette(clean_lab, tmp_path, monkeypatch) -> None:
     attacker = clean_lab.attacker
     for host in clean_lab.hosts:
         assert tcp_connects(attacker.namespace, host.v4, 22)  # recovered
+
+
+async def test_a_block_confirmed_late_is_planned_again(lab_config: Config, clean_lab,
+                                                       responder: Responder,
+                                                       monkeypatch) -> None:
+    """A confirmation given after the facts a plan rests on may have changed (10 s; 0.3 s
+    here) plans again first: the same outcome runs at once; a default route added to the
+    very address meanwhile makes it refused, and nothing is blocked."""
+    from irtui.core.actions import reads
+    from irtui.tui import replan
+
+    monkeypatch.setattr(reads, "PLAN_PROFILE_MAX_AGE", 0.3)
+    monkeypatch.setattr(replan, "PLAN_PROFILE_MAX_AGE", 0.3)
+    h1, gateway = clean_lab.hosts[0], clean_lab.hosts[2].v4
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b", *"203.0.113.77", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.pause(0.5)
+        await pilot.press("y")
+        await _until(pilot, lambda: any(e.text == "203.0.113.77"
+                                        for e in responder.read_state("host1").blocks),
+                     lambda: log_text(app))
+        assert "reading the hosts again before the change" in log_text(app)
+        assert not isinstance(app.screen, ConfirmScreen)  # same outcome: no second question
+        await pilot.press("b", *gateway, "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        ns_run(h1.namespace, ["ip", "route", "add", "default", "via", gateway])
+        try:
+            await pilot.pause(0.5)
+            await pilot.press("y")
+            await _until(pilot, lambda: "default gateway" in log_text(app),
+                         lambda: log_text(app))
+            assert not isinstance(app.screen, ConfirmScreen)
+            # with another entry: the new plan (gateway refused) is asked for again
+            ns_run(h1.namespace, ["ip", "route", "del", "default"])
+            await pilot.pause(0.5)
+            await pilot.press("b", *f"{gateway} 203.0.113.78", "enter")
+            await settle(app, pilot)
+            first = app.screen
+            assert isinstance(first, ConfirmScreen)
+            ns_run(h1.namespace, ["ip", "route", "add", "default", "via", gateway])
+            await pilot.pause(0.5)
+            await pilot.press("y")
+            await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                         and app.screen is not first, lambda: log_text(app))
+            again = app.screen
+            assert isinstance(again, ConfirmScreen)
+            assert again.plan.entries["host1"][f"{gateway}/32"].refused
+            assert "here is the plan as of now" in log_text(app)
+            await pilot.press("y")
+            await _until(pilot, lambda: any(e.text == "203.0.113.78" for e in
+                                            responder.read_state("host1").blocks),
+                         lambda: log_text(app))
+        finally:
+            ns_run(h1.namespace, ["ip", "route", "del", "default"])
+    assert gateway not in {e.text for e in responder.read_state("host1").blocks}

@@ -21,6 +21,7 @@ from irtui.core.errors import InvalidTargetError, IrtuiError, UnknownHostError
 from irtui.core.events import Outcome
 from irtui.core.ioc_paste import split_pasted
 from irtui.core.plan import Plan
+from irtui.tui import replan
 from irtui.tui.blocklist_view import BlockTable
 from irtui.tui.checks import check_request, host_tokens
 from irtui.tui.hosts_table import HostTable
@@ -321,9 +322,15 @@ class ActionFlow:
         screen = ConfirmScreen(plan, typed_confirmation(plan),
                                reason=self._default_reason(),  # type: ignore[attr-defined]
                                capture=self._screenshots_on())  # type: ignore[attr-defined]
+        built = time.monotonic()
 
         def decided(ok: bool | None) -> None:
-            if ok:
+            if ok and replan.stale(plan, built, time.monotonic()):
+                self._log("── the plan is older than the facts it rests on may be: "  # type: ignore[attr-defined]
+                          "reading the hosts again before the change…")
+                self._planning = True
+                self._replan_worker(plan, rebuild, screen.reason, screen.screenshot)
+            elif ok:
                 self._confirmed(plan, screen.reason, screen.screenshot)  # type: ignore[attr-defined]
                 self._execute(plan, rebuild, screen.screenshot)
             else:
@@ -331,6 +338,31 @@ class ActionFlow:
                 self._declined(plan)  # type: ignore[attr-defined]
 
         self.push_screen(screen, decided)  # type: ignore[attr-defined]
+
+    @work(thread=True, group="plan", exit_on_error=False, description="plan again")
+    def _replan_worker(self, old: Plan, rebuild: Rebuild, reason: str,
+                       screenshot: str | None) -> None:
+        post = self._post  # type: ignore[attr-defined]
+        try:
+            new = rebuild(old.hosts)
+        except IrtuiError as exc:  # e.g. every entry refused now: nothing runs
+            post("line", f"{ERROR_MARK}{exc.line}; nothing changed")
+        except Exception as exc:
+            post("line", f"{ERROR_MARK}internal error while planning: {exc!r}")
+        else:
+            post("call", lambda: self._replanned(old, new, rebuild, reason, screenshot))
+        finally:
+            post("call", self._planned)
+
+    def _replanned(self, old: Plan, new: Plan, rebuild: Rebuild, reason: str,
+                   screenshot: str | None) -> None:
+        if replan.outcome(new) != replan.outcome(old):
+            self._log("── the hosts changed while the plan waited: "  # type: ignore[attr-defined]
+                      "here is the plan as of now")
+            self._confirm(new, rebuild)
+            return
+        self._confirmed(new, reason, screenshot)  # type: ignore[attr-defined]
+        self._execute(new, rebuild, screenshot)
 
     def _execute(self, plan: Plan, rebuild: Rebuild, screenshot: str | None = None) -> None:
         assert not self.read_only
