@@ -170,3 +170,12 @@ def test_config_refuses_allow_entries_that_cover_everything(entry: str) -> None:
 def test_management_option_refuses_everything(entry: str) -> None:
     with pytest.raises(InvalidTargetError, match="covers every"):
         resolve_allow([entry])
+
+
+@pytest.mark.parametrize("token", ["$(id)", "`id`", "(nope)", "abc).", "203.0.113.5/33"])
+def test_a_refused_token_is_named_as_given(token: str) -> None:
+    """Refanging strips brackets and trailing punctuation before the check; the refusal
+    still quotes what the responder gave (it quoted ``'$(id'``)."""
+    networks, refused = parse_targets([token], [])
+    assert networks == [] and list(refused) == [token]
+    assert refused[token].reason.startswith(repr(token)), refused[token].reason

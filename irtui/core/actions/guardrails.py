@@ -88,7 +88,9 @@ def parse_targets(targets: Sequence[str], notes: list[str]
         try:
             net, note = parse_network(candidate)
         except InvalidTargetError as exc:
-            refused[text.strip()] = EntryStatus(EntryFate.REFUSED, exc.problem)
+            # name the token as given, not what was left of it after refanging ('$(id')
+            why = exc.problem.replace(repr(candidate), repr(text.strip()), 1)
+            refused[text.strip()] = EntryStatus(EntryFate.REFUSED, why)
             continue
         if candidate != text.strip():
             refanged.append(f"{text.strip()} read as {candidate}")
