@@ -288,7 +288,9 @@ class ActionFlow:
 
     @work(thread=True, group="plan", exit_on_error=False, description="build plan")
     def _plan_worker(self, rebuild: Rebuild, hosts: list[str],
-                     reopen: Callable[[Problem], None] | None) -> None:
+                     reopen: Callable[[Problem], None] | None,
+                     then: Callable[[Plan], None] | None = None) -> None:
+        """Build the plan in a thread, then confirm it (or hand it to ``then``)."""
         post = self._post  # type: ignore[attr-defined]
         try:
             plan = rebuild(hosts)
@@ -301,7 +303,7 @@ class ActionFlow:
         except Exception as exc:
             post("line", f"{ERROR_MARK}internal error while planning: {exc!r}")
         else:
-            post("call", lambda: self._confirm(plan, rebuild))
+            post("call", lambda: (then or (lambda p: self._confirm(p, rebuild)))(plan))
         finally:  # after the confirmation was pushed (the queue keeps the order)
             post("call", self._planned)
 
@@ -329,7 +331,9 @@ class ActionFlow:
                 self._log("── the plan is older than the facts it rests on may be: "  # type: ignore[attr-defined]
                           "reading the hosts again before the change…")
                 self._planning = True
-                self._replan_worker(plan, rebuild, screen.reason, screen.screenshot)
+                reason, shot = screen.reason, screen.screenshot
+                self._plan_worker(rebuild, plan.hosts, None, lambda new: self._replanned(
+                    plan, new, rebuild, reason, shot))
             elif ok:
                 self._confirmed(plan, screen.reason, screen.screenshot)  # type: ignore[attr-defined]
                 self._execute(plan, rebuild, screen.screenshot)
@@ -338,21 +342,6 @@ class ActionFlow:
                 self._declined(plan)  # type: ignore[attr-defined]
 
         self.push_screen(screen, decided)  # type: ignore[attr-defined]
-
-    @work(thread=True, group="plan", exit_on_error=False, description="plan again")
-    def _replan_worker(self, old: Plan, rebuild: Rebuild, reason: str,
-                       screenshot: str | None) -> None:
-        post = self._post  # type: ignore[attr-defined]
-        try:
-            new = rebuild(old.hosts)
-        except IrtuiError as exc:  # e.g. every entry refused now: nothing runs
-            post("line", f"{ERROR_MARK}{exc.line}; nothing changed")
-        except Exception as exc:
-            post("line", f"{ERROR_MARK}internal error while planning: {exc!r}")
-        else:
-            post("call", lambda: self._replanned(old, new, rebuild, reason, screenshot))
-        finally:
-            post("call", self._planned)
 
     def _replanned(self, old: Plan, new: Plan, rebuild: Rebuild, reason: str,
                    screenshot: str | None) -> None:
