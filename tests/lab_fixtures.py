@@ -309,7 +309,14 @@ def container_behind(info: LabInfo, host_index: int = 0,
         out = ns_run(namespace, ["sh", "-c", script])
         assert out.returncode == 0, out.stderr.decode()
 
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    def remove() -> None:
+        # deleting one end of the veth pair removes both at once; `ip netns del` alone frees
+        # them later, from the kernel's cleanup work, and the next `ip link add ctr0` can
+        # come first under load ("File exists")
+        ns_run(host.namespace, ["ip", "link", "del", "ctr0"])
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    remove()
     subprocess.run(["ip", "route", "del", net], capture_output=True)
     try:
         subprocess.run(["ip", "netns", "add", ns], check=True)
@@ -326,7 +333,7 @@ def container_behind(info: LabInfo, host_index: int = 0,
         subprocess.run(["ip", "route", "del", net], capture_output=True)
         ns_run(info.attacker.namespace, ["ip", "route", "del", net])
         ns_run(host.namespace, ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        remove()
 
 
 def eventually(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

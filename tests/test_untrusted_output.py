@@ -5,6 +5,7 @@ bytes, escaped reversibly."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,18 +29,25 @@ RAW_CONTROLS = (b"\x1b", b"\x07", b"\r", b"\xe2\x80\xae", b"\xc2\x9b", b"\xff")
 
 @pytest.fixture
 def hostile_host(clean_lab) -> Iterator[Path]:
-    """host1's shell prints :data:`HOSTILE` on stderr for every command run over SSH (bash
-    reads ~/.bashrc when sshd starts it; the lab gives each host its own home)."""
+    """host1's tools print :data:`HOSTILE` on stderr: a trojaned ``flock`` (which every
+    change runs, under the change lock) first on the PATH of every SSH session (bash reads
+    ~/.bashrc when sshd starts it; the lab gives each host its own home)."""
     home = clean_lab.hosts[0].home
     assert home is not None
-    payload, rc = home / "hostile.bin", home / ".bashrc"
+    payload, rc, tools = home / "hostile.bin", home / ".bashrc", home / "bin"
     payload.write_bytes(HOSTILE + b"\n")
-    rc.write_text("cat ~/hostile.bin >&2\n")
+    tools.mkdir(exist_ok=True)
+    flock = shutil.which("flock")
+    assert flock is not None
+    (tools / "flock").write_text(f'#!/bin/sh\ncat ~/hostile.bin >&2\nexec {flock} "$@"\n')
+    (tools / "flock").chmod(0o755)
+    rc.write_text('PATH="$HOME/bin:$PATH"\n')
     try:
         yield home
     finally:
         rc.unlink(missing_ok=True)
         payload.unlink(missing_ok=True)
+        shutil.rmtree(tools, ignore_errors=True)
 
 
 def _transcript_line(audit: Path) -> str:

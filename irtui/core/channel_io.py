@@ -39,13 +39,17 @@ class End(enum.Enum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     CAPPED = "capped"
+    HELD = "held"
 
 
 def pump(channel: paramiko.Channel, on_stdout: Callable[[bytes], bool | None],
           on_stderr: Callable[[bytes], bool | None], deadline: float,
-          cancel: threading.Event | None) -> End:
+          cancel: threading.Event | None, until: Callable[[], bool] | None = None) -> End:
     """Read both streams of ``channel`` together until EOF, the monotonic ``deadline``,
-    ``cancel``, or a sink returning False (a cap); the channel is closed on return."""
+    ``cancel``, or a sink returning False (a cap); the channel is closed on return. With
+    ``until``, also until ``until()`` is true after a chunk: then (``End.HELD``) the channel
+    is left open (:mod:`irtui.core.ssh_hold`)."""
+    held = False
     try:
         while True:
             if cancel is not None and cancel.is_set():
@@ -62,6 +66,9 @@ def pump(channel: paramiko.Channel, on_stdout: Callable[[bytes], bool | None],
                     return End.CAPPED
                 got = True
             if got:
+                if until is not None and until():
+                    held = True
+                    return End.HELD
                 continue
             # EOF (RFC 4254 §5.3) ends both streams; the exit status alone may arrive
             # before the last stderr bytes, so it is not a reason to stop reading.
@@ -73,7 +80,7 @@ def pump(channel: paramiko.Channel, on_stdout: Callable[[bytes], bool | None],
                 continue
             select.select([channel], [], [], POLL_SECONDS)
     finally:
-        if not channel.closed:
+        if not held and not channel.closed:
             channel.close()
 
 

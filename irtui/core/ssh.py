@@ -49,8 +49,10 @@ from irtui.core.known_hosts import (
     revoked_error,
 )
 from irtui.core.settings import HostConfig, SSHSettings
+from irtui.core.ssh_hold import HeldSession, HeldSessions, HoldWatch, held_line, new_mark
 from irtui.core.ssh_jump import JumpPool
 from irtui.core.ssh_keys import KeyCache, expand_path
+from irtui.core.sudo import check_sudo
 from irtui.core.tcp_connection import tcp_connection
 from irtui.core.textfile import special_kind
 
@@ -62,10 +64,6 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 _STREAM_WINDOW = 8 * 1024 * 1024
 """Channel window for bulk streams: larger than paramiko's 2 MiB default so a fast sender
 is not stalled waiting for window adjustments (RFC 4254 §5.2)."""
-SUDO_PASSWORD_MARKERS = ("a password is required", "a terminal is required")
-SUDO_REQUIRETTY_MARKERS = ("you must have a tty",)
-"""sudo's refusal under sudoers(5) ``Defaults requiretty`` ("sorry, you must have a tty to
-run sudo"); ``sudo -n`` cannot get past it."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +125,8 @@ class SSHPool:
         self._known_load = threading.Lock()  # concurrent first connections parse it once
         self._keys = KeyCache()
         self._generations: dict[str, int] = {}
+        self.held = HeldSessions()
+        self.sessions_opened = 0  # session channels opened (benchmarks and tests count them)
 
     def generation(self, name: str) -> int:
         """A number that changes each time a new connection to host ``name`` is opened (0
@@ -282,6 +282,7 @@ class SSHPool:
         try:
             channel = transport.open_session(window_size=window_size,
                                              timeout=self.settings.connect_timeout)
+            self.sessions_opened += 1
             channel.exec_command(command)
             if stdin:
                 channel.sendall(stdin)
@@ -306,6 +307,8 @@ class SSHPool:
         timeout: float | None = None,
         capture: bool = False,
         replies: Replies | None = None,
+        hold: bool = False,
+        carried: bool = False,
     ) -> CommandResult:
         """Run one command line on ``host`` and stream its output line by line.
 
@@ -319,6 +322,10 @@ class SSHPool:
             capture: also return the whole stdout/stderr text in the result.
             replies: keep the command's stdin open after ``stdin`` so that ``on_output``
                 can answer it through this object (see :class:`Replies`).
+            hold: a read (no ``stdin``, no ``replies``) whose session then stays open for the
+                change planned on it (:mod:`irtui.core.ssh_hold`); the result is the read's.
+            carried: run over the session held for ``host``, when there is a usable one
+                (no ``stdin``), else over a new one.
 
         Returns:
             The :class:`CommandResult`.
@@ -330,11 +337,26 @@ class SSHPool:
         """
         limit = timeout if timeout is not None else self.settings.command_timeout
         started = time.monotonic()
-        channel = self._start(host, command, stdin, replies=replies)
-        streams = {"stdout": LineSplitter("stdout", on_output, capture),
-                   "stderr": LineSplitter("stderr", on_output, capture)}
+        generation = self.generation(host.name)
+        self.held.sweep()
+        held = self.held.take(host.name, generation) if carried and not stdin else None
+        if held is not None:
+            channel = held.carry(command, replies)
+        else:
+            mark = new_mark() if hold else ""
+            channel = self._start(host, held_line(command, mark) if hold else command, stdin,
+                                  replies=Replies() if hold else replies)
+        streams = {"stdout": LineSplitter("stdout", on_output, capture or hold),
+                   "stderr": LineSplitter("stderr", on_output, capture or hold)}
+        watch = HoldWatch(mark, streams["stdout"], streams["stderr"]) if hold else None
         end = pump(channel, streams["stdout"].feed, streams["stderr"].feed,
-                    started + limit, cancel)
+                    started + limit, cancel, watch.done if watch else None)
+        if watch is not None and end is End.HELD:
+            self.held.put(host.name, HeldSession(channel, generation, time.monotonic()))
+            out, err = watch.texts()
+            if watch.exit_code() != 0 and host.user != "root" and command.startswith("sudo -n"):
+                check_sudo(host, (err.strip().splitlines() or [""])[-1])
+            return CommandResult(watch.exit_code(), time.monotonic() - started, out, err)
         if end is End.CANCELLED:
             raise SSHError(f"{host.name}: cancelled; the remote command was signalled "
                            "by closing its channel", "check the host's state before retrying")
@@ -403,6 +425,7 @@ class SSHPool:
 
     def drop(self, name: str) -> None:
         """Close and forget the connection to host ``name`` (if any)."""
+        self.held.release(name)
         with self._lock_for(name):
             client = self._clients.pop(name, None)
         if client:
@@ -418,20 +441,3 @@ class SSHPool:
         for name in list(self._clients):
             self.drop(name)
         self._jumps.close()
-
-
-def check_sudo(host: HostConfig, last_stderr: str) -> None:
-    """Turn sudo's own refusals (sudo(8) ``-n``, sudoers(5) ``requiretty``) into one error
-    naming the sudoers fix.
-
-    Raises:
-        SSHError: when ``last_stderr`` is one of those refusals.
-    """
-    if any(m in last_stderr for m in SUDO_REQUIRETTY_MARKERS):
-        raise SSHError(f"sudo on {host.name} refuses {host.user} without a terminal: sudoers "
-                       "has requiretty",
-                       f"add 'Defaults:{host.user} !requiretty' to the host's sudoers (visudo "
-                       "-f /etc/sudoers.d/irtui), or use root")
-    if any(m in last_stderr for m in SUDO_PASSWORD_MARKERS):
-        raise SSHError(f"sudo on {host.name} wants a password for {host.user}",
-                       f"allow {host.user} passwordless sudo for nft/iptables, or use root")

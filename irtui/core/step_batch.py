@@ -43,7 +43,8 @@ from irtui.core.events import EventSink, OutputLine, StepFinished, StepStarted
 from irtui.core.plan import Step, StepOutcome
 from irtui.core.remote import script
 from irtui.core.settings import HostConfig
-from irtui.core.ssh import SSHPool, check_sudo
+from irtui.core.ssh import SSHPool
+from irtui.core.sudo import check_sudo
 
 MAX_BATCH_BYTES = 96 * 1024
 """Largest batch command line sent (bytes); see the module docstring."""
@@ -202,6 +203,7 @@ def run_batch(pool: SSHPool, host: HostConfig, steps: list[Step], on_event: Even
                      readback is not None)
     try:
         result = pool.run(host, line, on_output=router, cancel=cancel, replies=replies,
+                          carried=True,
                           timeout=pool.settings.command_timeout * router.total)
     except SSHError:
         if not router.stopped and router.finished < len(steps):

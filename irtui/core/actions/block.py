@@ -140,7 +140,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
             notes.append(f"{host.name}: NOT protected over IPv6 — install the IPv6 tool "
                          f"for {profile.choice.name}")
 
-    plan_each(plan, chosen, one, ctx)
+    plan_each(plan, chosen, one, ctx, hold=True)
     settle_refusals(plan, held, "block", "check the addresses; nothing was changed")
     # what some host will block: an entry every host refused is neither in the summary
     # (its "ok" would read as blocked) nor typed to confirm
@@ -315,7 +315,7 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
         plan.readback[host.name] = readback_for(
             host, backend, lambda read: _still_listed(read, present))
 
-    plan_each(plan, chosen, one, ctx)
+    plan_each(plan, chosen, one, ctx, hold=True)
     settle_refusals(plan, held, "unblock", "unblock the wider entry too to let this traffic "
                     "through; nothing was changed")
 

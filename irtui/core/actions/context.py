@@ -81,17 +81,18 @@ class ActionContext:
 
 
 def plan_each(plan: Plan, chosen: list[HostConfig], one: Callable[[HostConfig], None],
-              ctx: ActionContext | None = None) -> None:
+              ctx: ActionContext | None = None, hold: bool = False) -> None:
     """Plan each host with ``one(host)``. With several hosts, one host's read failure
     (unreachable, key refused, tool missing) is recorded as that host's failure in
     ``plan.failed`` instead of stopping the others; with a single host the error propagates
     as the one clear message. With ``ctx``, every host is read at once first (probe and
     firewall, see :func:`~irtui.core.actions.reads.prefetched`) and ``one`` runs on those
-    reads, host after host."""
+    reads, host after host (``hold``: their sessions are kept for the change, see
+    :func:`~irtui.core.actions.reads.prefetched`)."""
     if ctx is None:
         _plan_each(plan, chosen, one)
         return
-    with prefetched(ctx, [h.name for h in chosen]):
+    with prefetched(ctx, [h.name for h in chosen], hold):
         _plan_each(plan, chosen, one)
 
 

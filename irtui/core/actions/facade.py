@@ -189,8 +189,11 @@ class Responder:
                     front_ok[0] = False
 
         hosts = {name: self.config.host(name) for name in plan.hosts}
-        result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel,
-                         max_parallel=self.config.ssh.max_parallel)
+        try:
+            result = execute(plan, SSHRunner(self.pool, hosts), sink, cancel,
+                             max_parallel=self.config.ssh.max_parallel)
+        finally:
+            self.pool.held.release()  # sessions kept for hosts with nothing to do
         try:
             track.finish(result)
         except AuditError as exc:  # hosts ran: never "nothing was changed" now

@@ -79,14 +79,17 @@ def _expected_backend(ctx: ActionContext, host: HostConfig) -> FirewallBackend:
     return backend_named("nftables" if forced == "auto" else forced)
 
 
-def plain_read(ctx: ActionContext, host: HostConfig, profile: HostProfile) -> HostState:
-    """Read ``host``'s firewall with its profile's backend (one remote command).
+def plain_read(ctx: ActionContext, host: HostConfig, profile: HostProfile,
+               hold: bool = False) -> HostState:
+    """Read ``host``'s firewall with its profile's backend (one remote command; with
+    ``hold``, its session is kept for the change planned on it, :mod:`irtui.core.ssh_hold`).
 
     Raises:
         SSHError, HostKeyError, ActionError.
     """
     backend = profile.backend
-    text = run_read(ctx.pool, host, backend.read_command(), timeout=read_timeout(ctx.config))
+    text = run_read(ctx.pool, host, backend.read_command(), timeout=read_timeout(ctx.config),
+                    hold=hold)
     with gc_paused():
         return backend.parse_state(host.name, text)
 
@@ -105,8 +108,9 @@ def readback_for(host: HostConfig, backend: FirewallBackend,
     return ReadBack(command_line(host, backend.read_command().argv), check_text)
 
 
-def probe_and_read(ctx: ActionContext, host: HostConfig) -> HostRead:
-    """Probe ``host`` and read its firewall in one remote command; keep the new profile.
+def probe_and_read(ctx: ActionContext, host: HostConfig, hold: bool = False) -> HostRead:
+    """Probe ``host`` and read its firewall in one remote command; keep the new profile
+    (and, with ``hold``, the session, as :func:`plain_read`).
 
     Raises:
         SSHError, HostKeyError: connecting; ActionError: the probe did not complete, no
@@ -116,7 +120,7 @@ def probe_and_read(ctx: ActionContext, host: HostConfig) -> HostRead:
     read = expected.read_command()
     generation = ctx.pool.generation(host.name)
     result = ctx.pool.run(host, probe_and_read_line(host, read), capture=True,
-                          timeout=read_timeout(ctx.config))
+                          timeout=read_timeout(ctx.config), hold=hold)
     out = result.stdout
     at_read = out.find(READ_MARK, max(0, out.find("### end")))
     at_exit = out.rfind(EXIT_MARK)
@@ -129,7 +133,7 @@ def probe_and_read(ctx: ActionContext, host: HostConfig) -> HostRead:
     profile = HostProfile(facts, choose_backend(facts, host.firewall or "auto"))
     ctx.profiles.store(host.name, profile, generation)
     if profile.choice.name != expected.name:
-        return HostRead(profile, plain_read(ctx, host, profile))
+        return HostRead(profile, plain_read(ctx, host, profile, hold))
     code_text = out[at_exit + len(EXIT_MARK):].strip()
     code = int(code_text) if code_text.isdigit() else -1
     if code != 0:
@@ -139,10 +143,11 @@ def probe_and_read(ctx: ActionContext, host: HostConfig) -> HostRead:
     return HostRead(profile, state)
 
 
-def read_host(ctx: ActionContext, name: str, max_age: float | None = None) -> HostRead:
+def read_host(ctx: ActionContext, name: str, max_age: float | None = None,
+              hold: bool = False) -> HostRead:
     """Read host ``name`` in one round trip: the firewall alone while its profile is fresh
     (probed at most ``max_age`` seconds ago; by default the cache's own limit), else the
-    probe and the firewall together.
+    probe and the firewall together. ``hold``: see :func:`plain_read`.
 
     Raises:
         UnknownHostError, SSHError, HostKeyError, ActionError.
@@ -151,8 +156,8 @@ def read_host(ctx: ActionContext, name: str, max_age: float | None = None) -> Ho
     ctx.pool.connect(host)  # a reconnection makes the profile stale before it is used
     profile = ctx.profiles.fresh(name, max_age)
     if profile is None:
-        return probe_and_read(ctx, host)
-    return HostRead(profile, plain_read(ctx, host, profile))
+        return probe_and_read(ctx, host, hold)
+    return HostRead(profile, plain_read(ctx, host, profile, hold))
 
 
 def each_host(ctx: ActionContext, names: Sequence[str], read: Callable[[str], T],
@@ -196,14 +201,14 @@ def each_host(ctx: ActionContext, names: Sequence[str], read: Callable[[str], T]
 
 def read_many(ctx: ActionContext, names: Sequence[str],
               on_result: Callable[[str, Outcome], None] | None = None,
-              max_age: float | None = None) -> dict[str, Outcome]:
+              max_age: float | None = None, hold: bool = False) -> dict[str, Outcome]:
     """:func:`read_host` for every host of ``names`` at once (see :func:`each_host`).
 
     Returns:
         ``{name: HostRead or the IrtuiError that stopped that host}`` in the order of
         ``names``.
     """
-    return each_host(ctx, names, lambda name: read_host(ctx, name, max_age), on_result)
+    return each_host(ctx, names, lambda name: read_host(ctx, name, max_age, hold), on_result)
 
 
 class Prefetch(threading.local):
@@ -244,13 +249,16 @@ class Prefetch(threading.local):
 
 
 @contextmanager
-def prefetched(ctx: ActionContext, names: Sequence[str]) -> Iterator[None]:
+def prefetched(ctx: ActionContext, names: Sequence[str], hold: bool = False
+               ) -> Iterator[None]:
     """Read ``names`` at once (see :func:`read_many`) and serve those reads to this thread's
     ``ctx.profile``/``ctx.read_state`` until the block ends. A plan rests on these reads, so
     a profile older than :data:`~irtui.core.actions.profiles.PLAN_PROFILE_MAX_AGE` is probed
-    again with them."""
+    again with them. ``hold``: each read's session is kept for the change (a block's or
+    unblock's batch, :mod:`irtui.core.ssh_hold`)."""
     memo = ctx.prefetch
-    memo.reads, memo.used = read_many(ctx, names, max_age=PLAN_PROFILE_MAX_AGE), set()
+    memo.reads = read_many(ctx, names, max_age=PLAN_PROFILE_MAX_AGE, hold=hold)
+    memo.used = set()
     try:
         yield
     finally:

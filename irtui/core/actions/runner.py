@@ -31,13 +31,14 @@ def run_captured(pool: SSHPool, host: HostConfig, command: str,
 
 
 def run_read(pool: SSHPool, host: HostConfig, command: Command, suffix: str = "",
-             timeout: float | None = None) -> str:
+             timeout: float | None = None, hold: bool = False) -> str:
     """Run a read-only ``command`` on ``host`` and return its stdout.
 
     Args:
         suffix: raw text appended to the command line (e.g. ``' "$SSH_CONNECTION"'``, which
             the login shell expands before any sudo resets the environment).
         timeout: seconds (default: the pool's command timeout).
+        hold: keep the session for the change planned on this read (:mod:`~irtui.core.ssh_hold`).
 
     Raises:
         ActionError: the tool is missing (exit 127) or the command failed (its last stderr
@@ -45,7 +46,7 @@ def run_read(pool: SSHPool, host: HostConfig, command: Command, suffix: str = ""
         SSHError, HostKeyError: see :meth:`SSHPool.run`.
     """
     line = command_line(host, command.argv) + suffix
-    result = pool.run(host, line, capture=True, timeout=timeout)
+    result = pool.run(host, line, capture=True, timeout=timeout, hold=hold)
     if result.exit_code != 0:
         raise read_failed(host, command, result.exit_code, result.stderr)
     return result.stdout

@@ -1,0 +1,215 @@
+"""Held sessions (irtui/core/ssh_hold.py, remote/hold.sh): a block's read keeps its SSH
+session and the change runs over it, so a block costs one session per host.
+
+The script's protocol is checked here with a real shell (dash and bash): the carried line
+runs exactly as given, and nothing runs on EOF, a short message or a malformed length. On
+the lab: a block is one session per host and still blocks at the traffic level; a plan that
+is not carried out runs nothing and leaves no process behind; a held session that died or
+grew too old is replaced by a new one (nothing sent twice)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from irtui.core import ssh_hold
+from irtui.core.actions import Responder
+from irtui.core.audit import AuditLog
+from irtui.core.config import Config
+from irtui.core.events import Outcome
+from irtui.core.remote import script
+from irtui.lab.probe import tcp_connects
+from tests.lab_fixtures import nft_set_elements
+
+MARK = "irtui-hold-0123456789abcdef"
+SHELLS = [s for s in ("dash", "bash") if shutil.which(s)]
+
+
+def _hold_locally(shell: str, read: str, message: bytes) -> subprocess.CompletedProcess:
+    """remote/hold.sh run here by ``shell`` with ``read`` as the read and ``message`` on its
+    stdin (what irtui sends to carry a change), then EOF."""
+    return subprocess.run([shell, "-c", script("hold"), "irtui-hold", MARK, read],
+                          input=message, capture_output=True, timeout=30)
+
+
+def _message(line: str) -> bytes:
+    data = line.encode()
+    return f"{len(data)}\n".encode() + data
+
+
+words = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                                blacklist_characters="\0"), max_size=40),
+                 min_size=1, max_size=6)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@settings(max_examples=40, deadline=None)
+@given(args=words)
+def test_the_carried_line_runs_exactly_as_given(shell: str, args: list[str]) -> None:
+    line = shlex.join(("printf", "[%s]\\n", *args))
+    got = _hold_locally(shell, "echo read-output", _message(line))
+    assert got.returncode == 0, got.stderr
+    out = got.stdout.decode()
+    assert out == ("read-output\n" f"\n{MARK} held 0\n"
+                   + "".join(f"[{a}]\n" for a in args))
+    assert got.stderr.decode() == f"\n{MARK} held\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("message", [
+    b"",                                   # irtui closed the session: the plan was dropped
+    b"12\n",                               # the length, then the session was lost
+    b"40\ntouch \"$RAN\"",                 # cut short: fewer bytes than announced
+    b"x1\ntouch \"$RAN\"",                 # not a length
+    b"-5\ntouch \"$RAN\"",
+    b"\ntouch \"$RAN\"",
+])
+def test_nothing_runs_without_the_whole_message(shell: str, message: bytes,
+                                                tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    proc = subprocess.run([shell, "-c", script("hold"), "irtui-hold", MARK, "true"],
+                          input=message, capture_output=True, timeout=30,
+                          env={**os.environ, "RAN": str(ran)})
+    assert proc.returncode == 0
+    assert not ran.exists()
+    assert proc.stdout.decode() == f"\n{MARK} held 0\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_reads_status_and_streams_come_back_apart(shell: str) -> None:
+    got = _hold_locally(shell, "sh -c 'printf \"no newline\"; echo oops >&2; exit 3'", b"")
+    assert got.stdout.decode() == f"no newline\n{MARK} held 3\n"
+    assert got.stderr.decode() == f"oops\n\n{MARK} held\n"
+    # a read line that ends the shell itself gives no marker: irtui then takes it as a plain
+    # command (its exit status, no session kept)
+    got = _hold_locally(shell, "echo half; exit 4", _message("touch /nonexistent/x"))
+    assert (got.returncode, got.stdout.decode()) == (4, "half\n")
+
+
+def test_a_multibyte_line_is_measured_in_bytes_in_any_locale() -> None:
+    line = shlex.join(("printf", "%s\\n", "é" * 50 + "日本"))
+    for shell in SHELLS:
+        got = subprocess.run([shell, "-c", script("hold"), "irtui-hold", MARK, "true"],
+                             input=_message(line), capture_output=True, timeout=30,
+                             env={**os.environ, "LC_ALL": "C.UTF-8"})
+        assert got.stdout.decode().endswith("é" * 50 + "日本\n"), (shell, got)
+
+
+# -- on the lab --------------------------------------------------------------------------
+
+pytest_lab = pytest.mark.lab
+
+
+def _held_processes(namespace: str) -> list[int]:
+    """PIDs of remote/hold.sh shells running in ``namespace``."""
+    want = os.stat(f"/run/netns/{namespace}").st_ino
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"irtui-hold" in (entry / "cmdline").read_bytes() \
+                    and os.stat(entry / "ns" / "net").st_ino == want:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for(check, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return bool(check())
+
+
+@pytest_lab
+def test_a_block_is_one_session_per_host_and_blocks(lab_config: Config, clean_lab,
+                                                     tmp_path: Path) -> None:
+    attacker, hosts = clean_lab.attacker, clean_lab.hosts[:2]
+    for h in hosts:
+        assert tcp_connects(attacker.namespace, h.v4, 22)
+    responder = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
+    try:
+        plan = responder.plan_block([attacker.v4], ["host1", "host2"], 600)
+        assert len(responder.pool.held) == 2  # each read waits with its session
+        result = responder.execute(plan, lambda e: None)
+        opened = responder.pool.sessions_opened
+    finally:
+        responder.close()
+    assert result.ok, result.results
+    assert opened == 2  # one per host: the change went over the read's session
+    for h in hosts:
+        assert not tcp_connects(attacker.namespace, h.v4, 22)
+        assert not _held_processes(h.namespace)
+
+
+@pytest_lab
+def test_a_plan_not_carried_out_runs_nothing_and_leaves_nothing(lab_config: Config,
+                                                                 clean_lab,
+                                                                 tmp_path: Path) -> None:
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    responder = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
+    try:
+        responder.plan_block([attacker.v4], ["host1"], 600)
+        assert _held_processes(h1.namespace)  # the read's shell waits for its change
+        responder.pool.held.release()  # dropped (as at the next plan, or at exit)
+        assert _wait_for(lambda: not _held_processes(h1.namespace))
+        assert not responder.read_state("host1").blocks
+    finally:
+        responder.close()
+    assert nft_set_elements(h1.namespace, "v4_32") == []
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+@pytest_lab
+def test_a_held_session_that_died_is_replaced_by_a_new_one(lab_config: Config, clean_lab,
+                                                           tmp_path: Path) -> None:
+    """The shell waiting with the read's session is killed on the host (an admin, an OOM
+    kill): the change opens a new session, nothing is sent twice, and the block holds."""
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    responder = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
+    try:
+        plan = responder.plan_block([attacker.v4], ["host1"], 600)
+        [pid] = _held_processes(h1.namespace)
+        os.kill(pid, 9)
+        session = responder.pool.held._held["host1"]
+        assert _wait_for(lambda: session.channel.exit_status_ready())
+        before = responder.pool.sessions_opened
+        result = responder.execute(plan, lambda e: None)
+        opened = responder.pool.sessions_opened - before
+    finally:
+        responder.close()
+    assert result.ok, result.results
+    assert opened == 1
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+@pytest_lab
+def test_a_held_session_too_old_is_not_used(lab_config: Config, clean_lab, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    monkeypatch.setattr(ssh_hold, "HOLD_SECONDS", 0.2)
+    responder = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
+    try:
+        plan = responder.plan_block([attacker.v4], ["host1"], 600)
+        time.sleep(0.4)
+        before = responder.pool.sessions_opened
+        result = responder.execute(plan, lambda e: None)
+        opened = responder.pool.sessions_opened - before
+        assert _wait_for(lambda: not _held_processes(h1.namespace))
+    finally:
+        responder.close()
+    assert [r.outcome for r in result.results] == [Outcome.OK]
+    assert opened == 1
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
