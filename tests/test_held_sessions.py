@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -40,9 +42,11 @@ def _hold_locally(shell: str, read: str, message: bytes) -> subprocess.Completed
                           input=message, capture_output=True, timeout=30)
 
 
-def _message(line: str) -> bytes:
+def _message(line: str, go: bool = True) -> bytes:
+    """What irtui sends to carry ``line``: its length, the line, and (once the host said
+    "got") the go-ahead; here all at once (GNU head reads no further than it is asked)."""
     data = line.encode()
-    return f"{len(data)}\n".encode() + data
+    return f"{len(data)}\n".encode() + data + (f"{MARK} go\n".encode() if go else b"")
 
 
 words = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
@@ -58,7 +62,7 @@ def test_the_carried_line_runs_exactly_as_given(shell: str, args: list[str]) -> 
     got = _hold_locally(shell, "echo read-output", _message(line))
     assert got.returncode == 0, got.stderr
     out = got.stdout.decode()
-    assert out == ("read-output\n" f"\n{MARK} held 0\n"
+    assert out == ("read-output\n" f"\n{MARK} held 0\n" f"{MARK} got\n"
                    + "".join(f"[{a}]\n" for a in args))
     assert got.stderr.decode() == f"\n{MARK} held\n"
 
@@ -71,6 +75,8 @@ def test_the_carried_line_runs_exactly_as_given(shell: str, args: list[str]) -> 
     b"x1\ntouch \"$RAN\"",                 # not a length
     b"-5\ntouch \"$RAN\"",
     b"\ntouch \"$RAN\"",
+    _message('touch "$RAN"', go=False),   # whole, but irtui gave up before its go-ahead
+    _message('touch "$RAN"', go=False) + b"stop\n",
 ])
 def test_nothing_runs_without_the_whole_message(shell: str, message: bytes,
                                                 tmp_path: Path) -> None:
@@ -80,7 +86,7 @@ def test_nothing_runs_without_the_whole_message(shell: str, message: bytes,
                           env={**os.environ, "RAN": str(ran)})
     assert proc.returncode == 0
     assert not ran.exists()
-    assert proc.stdout.decode() == f"\n{MARK} held 0\n"
+    assert proc.stdout.decode() in (f"\n{MARK} held 0\n", f"\n{MARK} held 0\n{MARK} got\n")
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -213,3 +219,62 @@ def test_a_held_session_too_old_is_not_used(lab_config: Config, clean_lab, tmp_p
     assert [r.outcome for r in result.results] == [Outcome.OK]
     assert opened == 1
     assert not tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+@pytest_lab
+def test_a_change_that_reaches_a_stalled_host_late_never_runs(lab_config: Config, clean_lab,
+                                                              tmp_path: Path) -> None:
+    """The shell holding host1's session is stopped (a stalled host) when an unblock is
+    confirmed: irtui gets no acknowledgement, runs the unblock over a new session instead,
+    and the address is blocked again. When the stalled shell resumes, the unblock it had
+    been sent must not run: it never got irtui's go-ahead (it would silently undo the newer
+    block, with no irtui run left to notice)."""
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    config = replace(lab_config, ssh=replace(lab_config.ssh, connect_timeout=2.0))
+    responder = Responder(config, audit=AuditLog(tmp_path / "audit"))
+    stopped: list[int] = []
+    try:
+        assert responder.execute(responder.plan_block([attacker.v4], ["host1"], 3600),
+                                 lambda e: None).ok
+        plan = responder.plan_unblock([attacker.v4], ["host1"])
+        stopped = _held_processes(h1.namespace)
+        assert len(stopped) == 1
+        os.kill(stopped[0], signal.SIGSTOP)
+        before = responder.pool.sessions_opened
+        result = responder.execute(plan, lambda e: None)
+        assert result.ok, result.results
+        assert responder.pool.sessions_opened - before == 1  # a new session did it
+        assert tcp_connects(attacker.namespace, h1.v4, 22)
+        assert responder.execute(responder.plan_block([attacker.v4], ["host1"], 3600),
+                                 lambda e: None).ok
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        responder.close()
+    assert _wait_for(lambda: not _held_processes(h1.namespace))
+    time.sleep(0.5)
+    [listed] = nft_set_elements(h1.namespace, "v4_32")
+    assert listed["elem"]["val"] == attacker.v4
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+@pytest_lab
+async def test_a_plan_declined_in_the_tui_closes_its_sessions_at_once(lab_config: Config,
+                                                                      clean_lab) -> None:
+    from irtui.tui.app import IrtuiApp
+    from irtui.tui.screens import ConfirmScreen
+    from tests.tui_helpers import settle
+
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    app = IrtuiApp(lab_config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b", *attacker.v4, "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert _held_processes(h1.namespace)  # the plan's reads wait with their sessions
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert _wait_for(lambda: not _held_processes(h1.namespace), 5.0)
+    assert nft_set_elements(h1.namespace, "v4_32") == []
+    assert tcp_connects(attacker.namespace, h1.v4, 22)

@@ -339,11 +339,11 @@ class SSHPool:
         started = time.monotonic()
         generation = self.generation(host.name)
         self.held.sweep()
+        mark = new_mark() if hold else ""
         held = self.held.take(host.name, generation) if carried and not stdin else None
-        if held is not None:
-            channel = held.carry(command, replies)
-        else:
-            mark = new_mark() if hold else ""
+        channel = (held.carry(command, replies, self.settings.connect_timeout)
+                   if held is not None else None)
+        if channel is None:
             channel = self._start(host, held_line(command, mark) if hold else command, stdin,
                                   replies=Replies() if hold else replies)
         streams = {"stdout": LineSplitter("stdout", on_output, capture or hold),
@@ -352,7 +352,7 @@ class SSHPool:
         end = pump(channel, streams["stdout"].feed, streams["stderr"].feed,
                     started + limit, cancel, watch.done if watch else None)
         if watch is not None and end is End.HELD:
-            self.held.put(host.name, HeldSession(channel, generation, time.monotonic()))
+            self.held.put(host.name, HeldSession(channel, mark, generation, time.monotonic()))
             out, err = watch.texts()
             if watch.exit_code() != 0 and host.user != "root" and command.startswith("sudo -n"):
                 check_sudo(host, (err.strip().splitlines() or [""])[-1])

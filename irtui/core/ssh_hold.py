@@ -17,9 +17,12 @@ Rules:
 * A plan that is not carried out is dropped by closing its sessions: the script sees EOF and
   exits without running anything. So is a message cut short by a lost session (the script
   checks the length in bytes before it runs anything).
-* A failure while sending the change is not retried on a new session: the bytes may have
-  reached the host, so whether the change ran is reported as unknown (the caller reads the
-  host back).
+* The change runs only on irtui's go-ahead, sent once the host has acknowledged the whole
+  command line: a message that reaches the host after irtui gave up on it (a stalled
+  process, a link down for a while) never runs. Without the acknowledgement within
+  ``ssh.connect_timeout`` the session is closed and a new one opened (nothing ran). Only a
+  failure while sending the go-ahead itself leaves it unknown whether the change ran, and
+  is reported so.
 """
 
 from __future__ import annotations
@@ -90,11 +93,13 @@ class HeldSession:
 
     Attributes:
         channel: the paramiko channel (stdin still open).
+        mark: the marker ``remote/hold.sh`` was started with.
         generation: the pool's connection generation it was opened on.
         since: ``time.monotonic()`` when its read ended.
     """
 
     channel: paramiko.Channel
+    mark: str
     generation: int
     since: float
 
@@ -105,26 +110,65 @@ class HeldSession:
                 and self.generation == generation
                 and time.monotonic() - self.since <= HOLD_SECONDS)
 
-    def carry(self, command: str, replies: Replies | None) -> paramiko.Channel:
-        """Send ``command`` (one command line) to run in this session; the channel is then
-        the command's own (``replies`` attached, or EOF sent after it).
+    def carry(self, command: str, replies: Replies | None,
+              wait: float) -> paramiko.Channel | None:
+        """Send ``command`` (one command line) to run in this session, and the go-ahead once
+        the host has it all (``remote/hold.sh``); the channel is then the command's own
+        (``replies`` attached, or EOF sent after it).
+
+        Args:
+            wait: seconds to wait for the host's acknowledgement (``ssh.connect_timeout``).
+
+        Returns:
+            The channel; None when the host did not acknowledge within ``wait`` or the
+            session ended: the session is closed and nothing ran (no go-ahead was sent), so
+            the caller opens a new session.
 
         Raises:
-            SSHError: sending failed part-way: the change may or may not have started.
+            SSHError: sending the go-ahead failed: the change may or may not have started.
         """
         data = command.rstrip("\n").encode()
         try:
             self.channel.sendall(f"{len(data)}\n".encode() + data)
+            acknowledged = self._acknowledged(wait)
+        except (OSError, EOFError, paramiko.SSHException):
+            acknowledged = False
+        if not acknowledged:
+            self.close()
+            return None
+        try:
+            self.channel.sendall(f"{self.mark} go\n".encode())
             if replies is None:
                 self.channel.shutdown_write()
             else:
                 replies.attach(self.channel)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
-            raise SSHError(f"connection lost while sending the change ({exc}); whether it "
+            raise SSHError(f"connection lost while starting the change ({exc}); whether it "
                            "ran is unknown", "check the host's state (irtui status) before "
                            "retrying") from None
         return self.channel
+
+    def _acknowledged(self, wait: float) -> bool:
+        """Read the host's "got" line (nothing else comes before it) within ``wait`` s."""
+        want = f"{self.mark} got\n".encode()
+        got = b""
+        deadline = time.monotonic() + wait
+        try:
+            while not got.endswith(want):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.channel.settimeout(left)
+                chunk = self.channel.recv(256)
+                if not chunk:
+                    return False
+                got = (got + chunk)[-len(want) - 256:]
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.channel.settimeout(None)
 
     def close(self) -> None:
         """Close the session unused: the script sees EOF and runs nothing."""

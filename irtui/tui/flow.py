@@ -339,6 +339,7 @@ class ActionFlow:
                 self._execute(plan, rebuild, screen.screenshot)
             else:
                 self._log(f"── cancelled: {plan.summary}")  # type: ignore[attr-defined]
+                self.responder.discard(plan)
                 self._declined(plan)  # type: ignore[attr-defined]
 
         self.push_screen(screen, decided)  # type: ignore[attr-defined]

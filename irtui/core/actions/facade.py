@@ -289,6 +289,12 @@ class Responder:
 
         return record.import_legacy(self.ctx, directory, incident)
 
+    def discard(self, plan: Plan) -> None:
+        """``plan`` will not be carried out (declined): close the SSH sessions its reads kept
+        for the change (:mod:`irtui.core.ssh_hold`); nothing runs on them."""
+        for host in plan.hosts:
+            self.pool.held.release(host)
+
     def close(self) -> None:
         """Close SSH connections."""
         self.pool.close()
