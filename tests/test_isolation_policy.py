@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -348,8 +349,11 @@ def test_dhcp_and_nd_exceptions_are_link_scoped(fw: Responder, clean_lab: LabInf
         for listener in (v4, v6, nd, back4, back6):
             listener.close()
     # neighbour discovery still works for management over IPv6: host1 forgets every
-    # neighbour, so answering needs its own solicitation (to a multicast group) to pass
+    # neighbour, so answering needs its own solicitation (to a multicast group) to pass; and
+    # the responder forgets host1, so it must ask host1's solicited-node multicast address
+    # from its own routable address (RFC 4861 §7.2.2), as once its entry expires
     assert ns_run(h1.namespace, ["ip", "neigh", "flush", "all"]).returncode == 0
+    assert subprocess.run(["ip", "-6", "neigh", "flush", "to", h1.v6]).returncode == 0
     v6_config = replace(fw.config, hosts=tuple(replace(h, address=h1.v6) if h.name == "host1"
                                                else h for h in fw.config.hosts))
     over_v6 = Responder(v6_config, audit=fw.audit)

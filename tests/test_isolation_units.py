@@ -285,8 +285,14 @@ def test_iptables_isolation_rules(ipt: IptablesBackend) -> None:
     assert f'"irtui isolation since={SINCE}"' in comment and "mgmt" not in comment
     assert "-A IRTUI-ISOLATE-IN -d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 " \
         "-j RETURN" in v4
-    nd = [line for line in v6 if "icmpv6-type" in line]
+    solicited = [line for line in v6 if " -d ff02::1:ff00:0/104 " in line]
+    nd = [line for line in v6 if "icmpv6-type" in line and line not in solicited]
     assert len(nd) == 2 * 4 + 2 * 3 and all("-m hl --hl-eq 255" in line for line in nd)
+    # a management network's own solicitations to the host's solicited-node address
+    six = [n for n in collapse(SIX) if n.version == 6]
+    assert sorted(solicited) == sorted(
+        f"-A IRTUI-ISOLATE-IN -s {n} -d ff02::1:ff00:0/104 -p ipv6-icmp -m icmp6 "
+        "--icmpv6-type 135 -m hl --hl-eq 255 -j RETURN" for n in six) and six
     assert all(" -s fe80::/10 " in line or " -s ::/128 " in line
                for line in nd if line.startswith("-A IRTUI-ISOLATE-IN"))
     assert all(" -d fe80::/10 " in line or " -d ff00::/8 " in line

@@ -276,6 +276,9 @@ class IptablesBackend(FirewallBackend):
             for way in ("in", "out"):
                 rules[way] += [fill(f"isolate_{way}_mgmt", network=str(net))
                                for net in policy.management if net.version == v]
+                if way == "in" and v == 6:
+                    rules[way] += [fill("isolate_in_mgmt_nd", network=str(net))
+                                   for net in policy.management if net.version == 6]
                 rules[way] += [fill(f"isolate_{way}_endpoint", network=str(net), proto=proto,
                                      side=side, port=port)
                                for net, port in policy.endpoints if net.version == v

@@ -263,6 +263,8 @@ def _patterns(direction: str) -> tuple[tuple[str, ...], ...]:
     t = templates()
     out = [tokens(fill(f"isolate_{direction}_{k}", **wild))[2:]
            for k in ("first", "mgmt", "endpoint", "dhcp4", "dhcp6")]
+    if direction == "in":
+        out.append(tokens(fill("isolate_in_mgmt_nd", **wild))[2:])
     out += [tokens(fill(f"isolate_{direction}_nd", peer=peer, type=kind))[2:]
             for peer in t[f"nd_peers_{direction}"] for kind in t[f"nd_types_{direction}"]]
     out += [tokens(Template(rule).substitute(wild)) for rule in _OLDER_LAYOUT[direction]]
