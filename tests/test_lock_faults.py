@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -168,3 +169,34 @@ def test_a_lock_held_by_something_else_is_not_blamed_on_an_old_change(clean_lab)
     finally:
         os.killpg(other.pid, signal.SIGKILL)
         other.wait()
+
+
+def test_an_isolation_half_applied_by_another_run_is_read_again_once_it_ends(
+        lab_config: Config, clean_lab, tmp_path: Path) -> None:
+    """Another irtui run holds host1's change lock while host1's isolation is only partly
+    there (what a read sees while that run's apply is under way, e.g. iptables' IPv4 done
+    and IPv6 not yet): planning an isolation waits for the lock and plans on the host as
+    that run left it, instead of refusing "partially isolated"."""
+    h1 = clean_lab.hosts[0]
+    assert h1.pid_file is not None
+    partial = ("add table inet irtui_isolation\n"
+               "add chain inet irtui_isolation input "
+               "{ type filter hook input priority 0; policy accept; }\n")
+    holder = subprocess.Popen(
+        ["nsenter", f"--target={read_pid(h1.pid_file)}", "--mount", "--net",
+         "sh", "-c", script("host_lock"), "lock", "30", "fail", "another responder (test)",
+         "sh", "-c", 'printf %s "$1" | nft -f - && echo held && sleep 2 && '
+         "nft delete table inet irtui_isolation", "half", partial],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    responder = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
+    try:
+        started = time.monotonic()
+        plan = responder.plan_isolate(["host1"])
+        waited = time.monotonic() - started
+    finally:
+        responder.close()
+        holder.wait(10)
+    assert waited >= 1.0  # it waited for the other run's change to end
+    assert not plan.failed and "host1" not in plan.skipped
+    assert any("isolate" in step.purpose for step in plan.steps)

@@ -282,7 +282,8 @@ class SSHPool:
         try:
             channel = transport.open_session(window_size=window_size,
                                              timeout=self.settings.connect_timeout)
-            self.sessions_opened += 1
+            with self._guard:
+                self.sessions_opened += 1
             channel.exec_command(command)
             if stdin:
                 channel.sendall(stdin)
@@ -352,7 +353,9 @@ class SSHPool:
         end = pump(channel, streams["stdout"].feed, streams["stderr"].feed,
                     started + limit, cancel, watch.done if watch else None)
         if watch is not None and end is End.HELD:
-            self.held.put(host.name, HeldSession(channel, mark, generation, time.monotonic()))
+            # the generation now: the read may have opened the connection it ran on
+            self.held.put(host.name, HeldSession(channel, mark, self.generation(host.name),
+                                                 time.monotonic()))
             out, err = watch.texts()
             if watch.exit_code() != 0 and host.user != "root" and command.startswith("sudo -n"):
                 check_sudo(host, (err.strip().splitlines() or [""])[-1])

@@ -17,14 +17,15 @@ from dataclasses import replace
 
 from irtui.core.actions.commit import CommitConfirmed
 from irtui.core.actions.context import ActionContext, plan_each
-from irtui.core.actions.runner import steps_for
+from irtui.core.actions.reads import read_timeout
+from irtui.core.actions.runner import run_read, steps_for
 from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
 from irtui.core.errors import ActionError, InvalidTargetError
-from irtui.core.firewall.backend import IsolationPolicy, endpoint_text
+from irtui.core.firewall.backend import FirewallBackend, IsolationPolicy, endpoint_text
 from irtui.core.firewall.detect import NETWORK_UNKNOWN
 from irtui.core.firewall.state import HostState, Network
-from irtui.core.hostlock import locked_all
+from irtui.core.hostlock import locked, locked_all
 from irtui.core.plan import Plan
 from irtui.core.settings import HostConfig
 
@@ -94,6 +95,23 @@ def _canaries(canary: str | None, configured: Sequence[str]) -> list[tuple[str, 
     return endpoints
 
 
+def _settled(ctx: ActionContext, host: HostConfig, backend: FirewallBackend) -> HostState:
+    """``host``'s firewall read again under its change lock (:mod:`irtui.core.hostlock`),
+    waiting up to ``ctx.lock_wait`` seconds for a change in progress: a PARTIAL isolation
+    read while another irtui run applied its own (iptables applies IPv4, then IPv6) is
+    read again once that change is over; a truly partial one still reads PARTIAL.
+
+    Raises:
+        SSHError, HostKeyError, ActionError: the read failed, or the host stayed busy
+            ("host busy: ...", naming the holder).
+    """
+    command = locked(backend.read_command(), "isolate (reading the host again)",
+                     ctx.lock_wait)
+    text = run_read(ctx.pool, host, command,
+                    timeout=read_timeout(ctx.config) + ctx.lock_wait)
+    return backend.parse_state(host.name, text)
+
+
 def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: int | None = None,
                  extra_management: Sequence[str] = (), keep_session_address: bool = True,
                  canary: str | None = None) -> Plan:
@@ -152,6 +170,8 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
                 f"(the SSH session comes from its own address {facts.ssh_client})",
                 "run irtui from another machine (a jump host) to isolate this one")
         state = ctx.read_state(host.name)
+        if state.isolation is not None and not state.isolated:
+            state = _settled(ctx, host, profile.backend)
         if state.isolated:
             plan.skipped[host.name] = (f"already isolated (since {state.isolation.since})"
                                        if state.isolation and state.isolation.since
