@@ -538,3 +538,33 @@ def test_audit_trail_lost_mid_isolation_does_not_derail_the_host(iso_config: Con
         assert release.execute(release.plan_release(["host1"]), lambda e: None).ok
     finally:
         release.close()
+
+
+def test_an_isolation_refused_for_a_pending_timer_says_when_it_fires(
+        iso_config: Config, clean_lab: LabInfo, tmp_path: Path) -> None:
+    """A rollback timer armed by another run (one interrupted, then released before its
+    confirmation) is still pending on host1: a new isolation is refused, changes nothing,
+    and says when that timer fires (so the responder knows when to isolate again)."""
+    from irtui.core.plan import command_line
+    from irtui.core.remote import run_script
+    from irtui.core.rollback import disarm_command, file_prefix
+
+    h1 = clean_lab.hosts[0]
+    host = iso_config.host("host1")
+    responder = Responder(iso_config, audit=AuditLog(tmp_path / "audit"))
+    arm = run_script("rollback_arm", 40, file_prefix("host1"), "tok-other", "true",
+                     purpose="another run's timer")
+    try:
+        assert responder.pool.run(host, command_line(host, arm.argv)).exit_code == 0
+        result = responder.execute(responder.plan_isolate(["host1"]), lambda e: None)
+        [host_result] = result.results
+        assert not host_result.ok
+        assert "already armed on the host (pid " in host_result.message
+        left = int(host_result.message.split(", fires in ", 1)[1].split(" s)", 1)[0])
+        assert 30 <= left <= 40, host_result.message
+        assert "nothing was changed" in host_result.message
+        assert not isolated(h1) and timer_files(h1).armed  # only the other run's timer
+    finally:
+        disarm = disarm_command("host1", "tok-other")
+        responder.pool.run(host, command_line(host, disarm.argv))
+        responder.close()

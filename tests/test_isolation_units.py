@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -82,6 +83,10 @@ def test_only_one_of_many_concurrent_arms_wins(prefix: str, tmp_path: Path) -> N
                              range(8)))
     assert sorted(r.returncode for r in runs) == [0] + [3] * 7, [r.stderr for r in runs]
     assert all("already armed" in r.stderr for r in runs if r.returncode == 3)
+    # a loser that saw the winner's timer says when it fires (the file holds its deadline)
+    lefts = [int(m.group(1)) for r in runs if r.returncode == 3
+             if (m := re.search(r"\(pid \d+, fires in (-?\d+) s\)", r.stderr))]
+    assert len(lefts) == 7 and all(0 <= left <= 30 for left in lefts), [r.stderr for r in runs]
     pid, _, token = Path(prefix + ".pid").read_text().split()
     assert token == f"tok{[r.returncode for r in runs].index(0)}"
     assert _timers(prefix) == [pid]  # the losers stopped their own timers

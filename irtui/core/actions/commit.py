@@ -240,9 +240,12 @@ class CommitConfirmed:
                          f"({exc.line}); nothing was isolated; "
                          f"{self._disarm_unapplied(on_event)}", code=1)
         if outcome.exit_code == 3:
+            said = (outcome.stderr.strip().splitlines() or [""])[-1]
+            when = said[said.find("(pid "):] if "(pid " in said else ""
             return _done(started, stderr="a rollback timer is already armed on the host "
-                         "(another isolation runs or was interrupted; it fires by itself); "
-                         "nothing was changed", code=3)
+                         f"{when} (another isolation runs or was interrupted, or one was "
+                         "released before its confirmation; it fires by itself, then "
+                         "isolate again); nothing was changed".replace("  ", " "), code=3)
         if outcome.exit_code == 0:
             self.armed_at = started
             self._phase(on_event, Phase.ARMED,

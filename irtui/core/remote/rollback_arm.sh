@@ -29,10 +29,15 @@ pid=$!
 echo "$pid $deadline $token" > "$prefix.new.$pid"
 armed() { ln "$prefix.new.$pid" "$prefix.pid" 2>/dev/null; }
 if ! armed; then
-  read -r other _ 2>/dev/null < "$prefix.pid"
+  read -r other when _ 2>/dev/null < "$prefix.pid"
   if [ -n "$other" ] && kill -0 "$other" 2>/dev/null; then
     kill "$pid"; wait "$pid" 2>/dev/null; rm -f "$prefix.new.$pid"
-    echo "a rollback timer is already armed (pid $other)" >&2; exit 3
+    case $when in
+      '' | *[!0-9]*) echo "a rollback timer is already armed (pid $other)" >&2 ;;
+      *) echo "a rollback timer is already armed (pid $other, fires in" \
+           "$((when - $(date +%s))) s)" >&2 ;;
+    esac
+    exit 3
   fi
   rm -f "$prefix.pid"  # stale: its timer is gone (killed outside irtui)
   if ! armed; then
