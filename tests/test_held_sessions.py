@@ -262,16 +262,13 @@ def test_a_change_that_reaches_a_stalled_host_late_never_runs(lab_config: Config
 async def test_a_plan_declined_in_the_tui_closes_its_sessions_at_once(lab_config: Config,
                                                                       clean_lab) -> None:
     from irtui.tui.app import IrtuiApp
-    from irtui.tui.screens import ConfirmScreen
-    from tests.tui_helpers import settle
+    from tests.tui_helpers import block_to_confirmation, settle
 
     attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        await pilot.press("b", *attacker.v4, "enter")
-        await settle(app, pilot)
-        assert isinstance(app.screen, ConfirmScreen)
+        await block_to_confirmation(app, pilot, attacker.v4)
         assert _held_processes(h1.namespace)  # the plan's reads wait with their sessions
         await pilot.press("n")
         await settle(app, pilot)

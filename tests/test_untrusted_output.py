@@ -15,9 +15,8 @@ from irtui.core.config import Config
 from irtui.core.text import first_control, unescape_bytes
 from irtui.lab.probe import tcp_connects
 from irtui.tui.app import IrtuiApp
-from irtui.tui.screens import ConfirmScreen
 from tests.cli_helpers import config_copy, run_irtui
-from tests.tui_helpers import settle
+from tests.tui_helpers import block_to_confirmation, settle
 
 MARK = b"irtui-hostile-output"
 HOSTILE = (MARK + b" \x1b]52;c;cm0gLXJmIH4K\x07"  # OSC 52: put "rm -rf ~" in the clipboard
@@ -87,9 +86,7 @@ async def test_tui_log_panel_shows_hostile_output_escaped(lab_config: Config, cl
     app = IrtuiApp(lab_config)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        await pilot.press("b", *attacker.v4, "enter")
-        await settle(app, pilot)
-        assert isinstance(app.screen, ConfirmScreen)
+        await block_to_confirmation(app, pilot, attacker.v4)
         await pilot.press("y")
         await settle(app, pilot)
         await settle(app, pilot)

@@ -55,6 +55,16 @@ def log_text(app: App) -> str:
     return "\n".join(app.query_one("#log").lines)
 
 
+async def block_to_confirmation(app: App, pilot: Pilot, address: str) -> None:
+    """From a settled app: `b`, type ``address``, Enter, and wait for the block's plan to be
+    shown for confirmation (asserted)."""
+    from irtui.tui.screens import ConfirmScreen
+
+    await pilot.press("b", *address, "enter")
+    await settle(app, pilot)
+    assert isinstance(app.screen, ConfirmScreen)
+
+
 async def release_with_keys(app: App, pilot: Pilot) -> None:
     """`r` on the selected host, confirm with `y`, and wait for the release and the
     refresh that follows it."""

@@ -241,11 +241,11 @@ class CommitConfirmed:
                          f"{self._disarm_unapplied(on_event)}", code=1)
         if outcome.exit_code == 3:
             said = (outcome.stderr.strip().splitlines() or [""])[-1]
-            when = said[said.find("(pid "):] if "(pid " in said else ""
-            return _done(started, stderr="a rollback timer is already armed on the host "
-                         f"{when} (another isolation runs or was interrupted, or one was "
-                         "released before its confirmation; it fires by itself, then "
-                         "isolate again); nothing was changed".replace("  ", " "), code=3)
+            when = f" {said[said.find('(pid '):]}" if "(pid " in said else ""  # when it fires
+            return _done(started, stderr=f"a rollback timer is already armed on the host{when} "
+                         "(another isolation runs or was interrupted, or one was released "
+                         "before its confirmation; it fires by itself, then isolate again); "
+                         "nothing was changed", code=3)
         if outcome.exit_code == 0:
             self.armed_at = started
             self._phase(on_event, Phase.ARMED,
