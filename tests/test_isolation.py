@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -113,6 +114,32 @@ def test_management_endpoint_with_a_port(fw: Responder, clean_lab) -> None:
         assert fw.read_state("host1").isolation.management  # recorded in the ruleset
         assert fw.execute(fw.plan_release(["host1"]), lambda e: None).ok
         assert tcp_connects(None, h1.v4, 7012)
+
+
+def test_ipv6_management_endpoint_outlives_its_neighbour_entries(fw: Responder,
+                                                                clean_lab) -> None:
+    """`[responder]:22` over IPv6: once both sides forget each other, the responder must ask
+    host1's solicited-node address from its routable address and host1 must answer it there
+    (RFC 4861 §7.2), which the endpoint's port rules do not take. Without its neighbour
+    discovery the host could no longer be released over IPv6."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    v6_hosts = tuple(replace(h, address=clean_lab.host(h.name).v6) for h in fw.config.hosts)
+    v6 = Responder(replace(fw.config, hosts=v6_hosts), audit=fw.audit)
+    try:
+        plan = v6.plan_isolate(["host1"], keep_session_address=False,
+                               extra_management=[f"[{clean_lab.responder_v6}]:22"])
+        assert v6.execute(plan, lambda e: None).ok
+        assert ns_run(h1.namespace, ["ip", "neigh", "flush", "all"]).returncode == 0
+        assert subprocess.run(["ip", "-6", "neigh", "flush", "to", h1.v6]).returncode == 0
+        assert _new_session_works(v6.config, "host1")
+        state = v6.read_state("host1")
+        assert state.isolated, state.isolation
+        assert state.isolation.management == (f"[{clean_lab.responder_v6}/128]:22",)
+        assert not tcp_connects(attacker.namespace, h1.v6, 22)
+        assert v6.execute(v6.plan_release(["host1"]), lambda e: None).ok
+        assert tcp_connects(attacker.namespace, h1.v6, 22)
+    finally:
+        v6.close()
 
 
 def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:

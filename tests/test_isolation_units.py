@@ -22,8 +22,10 @@ from irtui.core.events import Outcome, TimerPhase
 from irtui.core.executor import Runner, execute
 from irtui.core.firewall import nftables
 from irtui.core.firewall.backend import IsolationPolicy, collapse, endpoint_text
+from irtui.core.firewall.enforcement import NftRuleset
 from irtui.core.firewall.iptables import IptablesBackend
-from irtui.core.firewall.state import HostState
+from irtui.core.firewall.isolation_rules import nft_unknown_accept
+from irtui.core.firewall.state import HostState, IsolationStatus
 from irtui.core.plan import Plan, Step, StepOutcome
 from irtui.core.remote import run_script
 from irtui.core.rollback import (
@@ -273,6 +275,7 @@ def _as_saved(version: int, restore: list[str]) -> str:
     """What ``X-save -t raw`` prints after ``restore`` ran on an empty raw table, in the
     read script's section."""
     rules = [f":{line[3:]} - [0:0]" if line.startswith("-N ") else
+             "-A {} -j {}".format(*line.split()[3:5]) if line.startswith("# irtui head ") else
              line.replace("-I PREROUTING 1", "-A PREROUTING").replace("-I OUTPUT 1",
                                                                       "-A OUTPUT")
              for line in restore if line not in ("*raw", "COMMIT", "")]
@@ -291,8 +294,14 @@ def test_iptables_isolation_rules(ipt: IptablesBackend) -> None:
     assert "-A IRTUI-ISOLATE-IN -d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 " \
         "-j RETURN" in v4
     solicited = [line for line in v6 if " -d ff02::1:ff00:0/104 " in line]
-    nd = [line for line in v6 if "icmpv6-type" in line and line not in solicited]
+    endpoint_nd = [line for line in v6 if "icmpv6-type" in line and "2001:db8:400::5" in line]
+    nd = [line for line in v6 if "icmpv6-type" in line and line not in solicited + endpoint_nd]
     assert len(nd) == 2 * 4 + 2 * 3 and all("-m hl --hl-eq 255" in line for line in nd)
+    # the endpoint's own solicitations and advertisements, both ways, on the link only
+    assert sorted(endpoint_nd) == sorted(
+        f"-A IRTUI-ISOLATE-{way} -{side} 2001:db8:400::5/128 -p ipv6-icmp -m icmp6 "
+        f"--icmpv6-type {t} -m hl --hl-eq 255 -j RETURN"
+        for way, side in (("IN", "s"), ("OUT", "d")) for t in (135, 136))
     # a management network's own solicitations to the host's solicited-node address
     six = [n for n in collapse(SIX) if n.version == 6]
     assert sorted(solicited) == sorted(
@@ -308,6 +317,12 @@ def test_iptables_isolation_rules(ipt: IptablesBackend) -> None:
     assert state.isolation is not None and state.isolation.since == SINCE
     assert set(state.isolation.management) == {str(n) for n in collapse(SIX)} | {
         "[2001:db8:400::5/128]:443"}
+    assert state.isolation.status is IsolationStatus.ISOLATED, state.isolation.problem
+    # the same neighbour-discovery RETURN for a network that is no endpoint is not irtui's
+    stray = raw.replace("-s 2001:db8:400::5/128 -p ipv6-icmp", "-s 2001:db8:666::/48 -p ipv6-icmp")
+    stray_state = ipt.parse_state("h", stray).isolation
+    assert stray_state is not None and stray_state.status is IsolationStatus.PARTIAL
+    assert "2001:db8:666::/48" in stray_state.problem
 
 
 # ---- the executor: verdicts and cancellation ---------------------------------------------
@@ -404,3 +419,40 @@ def test_plan_tally_names_interrupted_and_inconclusive_hosts() -> None:
     assert result(Outcome.UNCHANGED, Outcome.INCONCLUSIVE, Outcome.INTERRUPTED,
                   Outcome.FAILED).tally() == ("1 ok, 3 failed (1 inconclusive, "
                                               "1 interrupted)")
+
+
+def _nft_rule(chain: str, *matches: tuple[str, str, object]) -> dict:  # type: ignore[type-arg]
+    expr: list[object] = [{"match": {"op": "==", "left": (
+        {"meta": {"key": field}} if proto == "meta" else
+        {"payload": {"protocol": proto, "field": field}}), "right": right}}
+        for proto, field, right in matches]
+    return {"rule": {"family": "inet", "table": "irtui_isolation", "chain": chain,
+                     "expr": [*expr, {"accept": None}]}}
+
+
+@pytest.mark.parametrize(("peer", "known"), [("2001:db8:400::5", True),
+                                              ({"prefix": {"addr": "2001:db8:666::",
+                                                           "len": 48}}, False)])
+def test_nft_endpoint_neighbour_discovery_is_known_only_for_an_endpoint(peer: object,
+                                                                        known: bool) -> None:
+    """``ip6 hoplimit 255 ip6 saddr NET icmpv6 type {solicit, advert} accept`` is irtui's
+    only where NET is a management endpoint's network; the same rule for another network
+    opens the isolated host to it (added by hand)."""
+    nd = ("icmpv6", "type", {"set": ["nd-neighbor-solicit", "nd-neighbor-advert"]})
+    items = [{"table": {"family": "inet", "name": "irtui_isolation"}}, *(
+        {"chain": {"family": "inet", "table": "irtui_isolation", "name": hook, "type": "filter",
+                   "hook": hook, "prio": -160, "policy": "drop"}}
+        for hook in ("input", "output", "forward")),
+        _nft_rule("input", ("ip6", "saddr", "2001:db8:400::5"),
+                  ("meta", "l4proto", {"set": ["tcp", "udp"]}), ("th", "dport", 443)),
+        _nft_rule("input", ("ip6", "hoplimit", 255), ("ip6", "saddr", peer), nd),
+        _nft_rule("output", ("ip6", "hoplimit", 255), ("ip6", "daddr", peer), nd)]
+    why = nft_unknown_accept(NftRuleset.of(items), "irtui_isolation")
+    assert (why is None) is known, why
+    # an endpoint's neighbour discovery with a lower hop limit, or another ICMPv6 type, is not
+    items[-2] = _nft_rule("input", ("ip6", "hoplimit", 64), ("ip6", "saddr", "2001:db8:400::5"),
+                          nd)
+    assert nft_unknown_accept(NftRuleset.of(items), "irtui_isolation") is not None
+    items[-2] = _nft_rule("input", ("ip6", "hoplimit", 255), ("ip6", "saddr", "2001:db8:400::5"),
+                          ("icmpv6", "type", {"set": ["echo-request"]}))
+    assert nft_unknown_accept(NftRuleset.of(items), "irtui_isolation") is not None

@@ -283,6 +283,11 @@ class IptablesBackend(FirewallBackend):
                                      side=side, port=port)
                                for net, port in policy.endpoints if net.version == v
                                for proto in ("tcp", "udp") for side in ("dport", "sport")]
+                if v == 6:
+                    rules[way] += [fill(f"isolate_{way}_endpoint_nd", network=str(net), type=t)
+                                   for net in dict.fromkeys(n for n, _ in policy.endpoints
+                                                            if n.version == 6)
+                                   for t in templates()["endpoint_nd_types"]]
                 if policy.allow_dhcp:
                     rules[way].append(fill(f"isolate_{way}_dhcp{v}"))
                 if policy.allow_nd and v == 6:

@@ -14,7 +14,8 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from irtui.core.errors import ActionError
+from irtui.core.endpoints import split_port
+from irtui.core.errors import ActionError, InvalidTargetError
 from irtui.core.firewall.backend import endpoint_text
 from irtui.core.firewall.enforcement import ipt_block_problem, ipt_isolation
 from irtui.core.firewall.fastnet import network_from_text, sort_key
@@ -265,6 +266,8 @@ def _patterns(direction: str) -> tuple[tuple[str, ...], ...]:
            for k in ("first", "mgmt", "endpoint", "dhcp4", "dhcp6")]
     if direction == "in":
         out.append(tokens(fill("isolate_in_mgmt_nd", **wild))[2:])
+    out += [tokens(fill(f"isolate_{direction}_endpoint_nd", network=wild["network"], type=kind))[2:]
+            for kind in t["endpoint_nd_types"]]
     out += [tokens(fill(f"isolate_{direction}_nd", peer=peer, type=kind))[2:]
             for peer in t[f"nd_peers_{direction}"] for kind in t[f"nd_types_{direction}"]]
     out += [tokens(Template(rule).substitute(wild)) for rule in _OLDER_LAYOUT[direction]]
@@ -287,6 +290,15 @@ def _kept(rule: tuple[str, ...]) -> str | None:
     return endpoint_text(network, int(port)) if port and port.isdigit() else str(network)
 
 
+def _split(entry: str) -> tuple[str, int | None]:
+    """``(network, port)`` of a listed management entry; ``(entry, None)`` for text an older
+    irtui's comment holds that is no endpoint."""
+    try:
+        return split_port(entry)
+    except InvalidTargetError:
+        return entry, None
+
+
 def _unknown_rule(raws: dict[int, RawTable | None], families: Sequence[int],
                   listed: Sequence[str], legacy: str) -> str:
     """Why a complete isolation still lets through more than irtui wrote: a rule in
@@ -296,12 +308,17 @@ def _unknown_rule(raws: dict[int, RawTable | None], families: Sequence[int],
     comment); "" when there is none."""
     n = names()
 
+    # an endpoint's neighbour-discovery rules name its network with no port
+    endpoint_nets = {host for host, port in map(_split, listed) if port is not None}
+
     def known(direction: str, rule: tuple[str, ...]) -> bool:
         fits = [p for p in _patterns(direction) if _fits(rule, p)]
         if not fits:
             return False
-        names_peer = _WILD + "network" in fits[0]  # a management network or endpoint
-        return not names_peer or legacy == "*" or _kept(rule) in listed
+        if any(_WILD + "network" not in p for p in fits):  # names no management peer
+            return True
+        return legacy == "*" or _kept(rule) in listed \
+            or ("ipv6-icmp" in rule and _kept(rule) in endpoint_nets)
 
     for v in families:
         raw = raws.get(v)

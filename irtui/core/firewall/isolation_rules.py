@@ -5,11 +5,12 @@ still there, so a read-back that only looks for the pieces would say "isolated".
 
 The shapes irtui writes are those of ``nftables.toml`` / ``iptables.toml``: loopback, the
 management sets or networks (listed back in ``Isolation.management``), management endpoints
-with a port (listed back too; an output endpoint must match an input one), and the
-link-scoped DHCP and IPv6 neighbour-discovery exceptions (RFC 2131 §4.1, RFC 8415 §7.1,
-RFC 4861 §7.1: broadcast, link-local, multicast peers only). Anything else that may accept
-(``accept``, ``jump``/``goto``, a verdict map, iptables ``ACCEPT`` or a jump to another
-chain, a ``RETURN`` of another shape) makes the isolation not in force.
+with a port (listed back too; an output endpoint must match an input one) and their IPv6
+neighbour discovery (solicitations and advertisements with hop limit 255, that network
+only), and the link-scoped DHCP and IPv6 neighbour-discovery exceptions (RFC 2131 §4.1,
+RFC 8415 §7.1, RFC 4861 §7.1: broadcast, link-local, multicast peers only). Anything else
+that may accept (``accept``, ``jump``/``goto``, a verdict map, iptables ``ACCEPT`` or a jump
+to another chain, a ``RETURN`` of another shape) makes the isolation not in force.
 """
 
 from __future__ import annotations
@@ -93,6 +94,24 @@ def nft_endpoint(matches: dict[tuple[str, str], list[Any]]) -> tuple[str, str] |
     return str(net), str(port)
 
 
+ENDPOINT_ND = frozenset({"nd-neighbor-solicit", "nd-neighbor-advert"})
+"""What an IPv6 endpoint's neighbour-discovery rule accepts (RFC 4861 §7.2)."""
+
+
+def _endpoint_nd(matches: dict[tuple[str, str], list[Any]], side: str,
+                 networks: set[str]) -> bool:
+    """True for ``ip6 hoplimit 255 ip6 saddr|daddr NET icmpv6 type {solicit, advert}`` where
+    ``NET`` is the network of an endpoint rule (``networks``, as :func:`nft_endpoint` gives
+    them) and ``side`` the chain's peer side."""
+    if set(matches) != {("ip6", side), ("ip6", "hoplimit"), ("icmpv6", "type")} \
+            or matches[("ip6", "hoplimit")] != [255] \
+            or not set(map(str, matches[("icmpv6", "type")])) <= ENDPOINT_ND:
+        return False
+    values = matches[("ip6", side)]
+    net = _network(values[0]) if len(values) == 1 else None
+    return net is not None and str(net) in networks
+
+
 def _nft_known(matches: dict[tuple[str, str], list[Any]], hook: str,
                endpoints: set[tuple[str, str]]) -> bool:
     """True when ``matches`` (of a rule that accepts, in the isolation chain on ``hook``)
@@ -111,9 +130,11 @@ def _nft_known(matches: dict[tuple[str, str], list[Any]], hook: str,
         address = next(k for k in keys if k in _ADDRESS_FIELDS)
         return address[1] == side and (hook == "input" or endpoint in endpoints)
     addresses = keys & _ADDRESS_FIELDS
+    rest = keys - addresses
+    if _endpoint_nd(matches, side, {net for net, _ in endpoints}):
+        return True
     if not addresses or not all(_link_scoped(v) for k in addresses for v in matches[k]):
         return False
-    rest = keys - addresses
     if rest == {("ip6", "hoplimit"), ("icmpv6", "type")}:  # neighbour discovery
         return matches[("ip6", "hoplimit")] == [255]
     if rest == {("udp", "sport"), ("udp", "dport")}:  # DHCP

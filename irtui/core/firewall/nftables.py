@@ -186,6 +186,9 @@ def isolate_script(policy: IsolationPolicy) -> str:
                   "port": port}
         extra_in.append(Template(t["isolate_endpoint_input"]).substitute(values))
         extra_out.append(Template(t["isolate_endpoint_output"]).substitute(values))
+    for net in dict.fromkeys(n for n, _ in policy.endpoints if n.version == 6):
+        extra_in.append(Template(t["isolate_endpoint_nd_input"]).substitute(network=str(net)))
+        extra_out.append(Template(t["isolate_endpoint_nd_output"]).substitute(network=str(net)))
     if not SINCE.match(policy.since):
         raise ActionError(f"isolation start time {policy.since!r} is not an ISO 8601 "
                           "timestamp", "pass the time irtui generated")
