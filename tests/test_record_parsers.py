@@ -31,6 +31,7 @@ from irtui.core.record.incidents import (
 )
 from irtui.core.record.legacy import import_trails, pending_trails
 from irtui.core.record.recorder import IncidentRecorder
+from irtui.core.record.register import SECRET_KEY, _secret, clean
 from irtui.core.record.store import SQLiteStore
 from irtui.core.record.times import parse_time, utc_stamp
 
@@ -122,6 +123,19 @@ def test_a_recorder_records_secrets_redacted_and_text_cleaned(tmp_path: Path) ->
     assert "hunter2" not in (tmp_path / "record.db").read_bytes().decode("utf-8", "replace")
     assert record.get("detail") == "bad ? byte"
     assert verify_chain(*store.raw()).ok
+
+
+_KEY_WORDS = st.sampled_from(["pass", "password", "PassPhrase", "secret", "token", "api",
+                              "key", "api_key", "ApiKey", "credential", "\u017fecret",
+                              "api\u212aey", "198.19.0.1/32", "2001:db8::/32", "smtp", "_"])
+
+
+@given(st.lists(st.one_of(_KEY_WORDS, st.text(max_size=8)), max_size=4).map("".join))
+def test_a_secret_key_is_named_exactly_as_the_pattern_says(key: str) -> None:
+    """The cheap pre-check before :data:`SECRET_KEY` never changes its answer (ASCII case
+    folding, and Unicode keys such as U+017F "ſecret" still redacted)."""
+    assert _secret(key) is (SECRET_KEY.search(key) is not None)
+    assert clean({key: "value"})[key] == ("[redacted]" if _secret(key) else "value")
 
 
 def test_a_uid_without_a_passwd_entry_records_as_uid() -> None:

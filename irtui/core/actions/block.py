@@ -71,7 +71,8 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         why = (refusal(net) or guard_hit(net, guard)) if screen.overlaps(net) else None
         if why:
             refused_everywhere[str(net)] = EntryStatus(EntryFate.REFUSED, why)
-    wanted = [n for n in networks if str(n) not in refused_everywhere]
+    wanted = [n for n in networks if str(n) not in refused_everywhere] \
+        if refused_everywhere else networks
     if not wanted:
         raise InvalidTargetError(
             "nothing to block: " + "; ".join(f"{t} {why}" for t, why in
@@ -144,8 +145,12 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     settle_refusals(plan, held, "block", "check the addresses; nothing was changed")
     # what some host will block: an entry every host refused is neither in the summary
     # (its "ok" would read as blocked) nor typed to confirm
-    applied = {n for nets in expected.values() for n in nets}
-    blocked = [n for n in wanted if n in applied] or wanted
+    if expected and all(len(nets) == len(wanted) for nets in expected.values()):
+        # no host refused any: a host's list is wanted itself (it keeps wanted's order)
+        applied, blocked = set(large), wanted
+    else:
+        applied = {n for nets in expected.values() for n in nets}
+        blocked = [n for n in wanted if n in applied] or wanted
     large = [n for n in large if n in applied]
     if large:
         plan.confirm_text = " ".join(str(n) for n in large)

@@ -8,15 +8,24 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from socket import inet_ntoa
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def address_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """``str(address)``; an IPv4 address through ``inet_ntoa(3)``, which writes the same
+    dotted decimal (POSIX) in half the time: a feed of 100,000 is written several times."""
+    if type(address) is ipaddress.IPv4Address:
+        return inet_ntoa(address.packed)
+    return str(address)
 
 
 def entry_text(network: Network) -> str:
     """``network`` as users, conntrack(8) and ``ipset save`` write it: the bare address for
     a /32 or /128, else ``address/prefixlen``. Always rendered from the normalised value."""
     if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
+        return address_text(network.network_address)
     return str(network)
 
 
