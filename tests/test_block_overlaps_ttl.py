@@ -81,6 +81,28 @@ def test_a_host_where_a_wider_entry_keeps_the_unblocked_address_blocked_fails(
     assert tcp_connects(attacker.namespace, h2.v4, 22)
 
 
+def test_an_unblock_whose_target_a_wider_entry_covers_meanwhile_fails(fw: Responder,
+                                                                     clean_lab) -> None:
+    """A wider entry blocked by another run between an unblock's plan and its run: the
+    unblock removes its entry, but the traffic stays cut, so the read-back fails it (never
+    a ✓ that lets the responder believe the traffic is back)."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    wider = ".".join(attacker.v4.split(".")[:3]) + ".64/28"
+    _run(fw, fw.plan_block([attacker.v4], ["host1"], "1h"))
+    plan = fw.plan_unblock([attacker.v4], ["host1"])
+    assert plan.entries["host1"][f"{attacker.v4}/32"].fate is EntryFate.TO_REMOVE
+    other = Responder(fw.config, audit=fw.audit)  # a colleague's run, meanwhile
+    try:
+        _run(other, other.plan_block([wider], ["host1"], "1h"))
+    finally:
+        other.close()
+    result = fw.execute(plan, lambda e: None)
+    assert not result.ok, result
+    assert f"{attacker.v4}/32 by {wider}" in result.results[0].message
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)  # what the failure says
+    assert {e.text for e in fw.read_state("host1").blocks} == {wider}
+
+
 def test_a_new_entry_reads_back_with_the_ttl_asked_or_the_block_fails(responder: Responder,
                                                                        clean_lab) -> None:
     """A new entry is only added (no delete and re-add), so an entry that appears meanwhile

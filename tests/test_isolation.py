@@ -142,6 +142,23 @@ def test_ipv6_management_endpoint_outlives_its_neighbour_entries(fw: Responder,
         v6.close()
 
 
+@pytest.mark.parametrize("entries", [["0.0.0.0/1", "128.0.0.0/1"],
+                                     ["::/1", "8000::/1"],
+                                     ["0.0.0.0/1:22", "128.0.0.0/1"]])
+def test_management_entries_that_add_up_to_everything_are_refused(responder: Responder,
+                                                                  clean_lab,
+                                                                  entries: list[str]) -> None:
+    """Each half passes the check for a /0 alone; together the firewall collapses them into
+    one, and the isolation would keep everything reachable. Refused before any change."""
+    h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]
+    before = ns_run(h1.namespace, ["nft", "list", "ruleset"]).stdout
+    with pytest.raises(InvalidTargetError, match="together cover every IPv") as err:
+        responder.plan_isolate(["host1"], extra_management=entries)
+    assert "nothing was changed" in err.value.line
+    assert ns_run(h1.namespace, ["nft", "list", "ruleset"]).stdout == before
+    assert tcp_connects(h2.namespace, h1.v4, 22)
+
+
 def test_wrong_allowlist_rolls_back_by_itself(fw: Responder, clean_lab) -> None:
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     events: list[Event] = []

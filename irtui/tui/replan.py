@@ -1,4 +1,5 @@
-"""A block confirmed long after its plan was built is planned again before it runs.
+"""A block or unblock confirmed long after its plan was built is planned again before it
+runs.
 
 The guardrails (the host's own addresses, its default gateways) rest on facts read when the
 plan was built; the core trusts them for :data:`~irtui.core.actions.profiles.PLAN_PROFILE_MAX_AGE`
@@ -12,10 +13,13 @@ from __future__ import annotations
 from irtui.core.actions.profiles import PLAN_PROFILE_MAX_AGE
 from irtui.core.plan import Plan
 
-REPLANNED = frozenset({"block"})
-"""Actions whose plan rests on the guardrails' facts (an unblock or release gives traffic
-back; an isolation's commands carry their time, and its commit-confirm undoes a lost
-session)."""
+REPLANNED = frozenset({"block", "unblock"})
+"""Actions whose plan rests on facts read when it was built: a block on the guardrails'
+(the host's own addresses and gateways), an unblock on the entries that would still cover
+its targets (a wider entry added meanwhile keeps the traffic cut: the new plan says so
+before it runs; the read-back would fail it after). A release gives traffic back whatever
+was added; an isolation's commands carry their time, and its commit-confirm undoes a lost
+session."""
 
 
 def stale(plan: Plan, built: float, now: float) -> bool:

@@ -166,9 +166,19 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
 
 
 def _still_listed(state: HostState, removed: Sequence[Network]) -> str | None:
-    """An unblock's verification: the entries of ``removed`` ``state`` still lists."""
+    """An unblock's verification: the entries of ``removed`` ``state`` still lists, and
+    those a wider entry still drops (one added after the plan was read: the unblock removed
+    the entry, but the traffic stays cut)."""
     still = [str(n) for n in removed if state.find(n) is not None]
-    return f"still in the live blocklist: {', '.join(still)}" if still else None
+    covered = _still_covering(state, removed)
+    problems = [f"still in the live blocklist: {', '.join(still)}"] if still else []
+    if covered:
+        problems.append("still blocked by a wider entry: " + ", ".join(
+            f"{n} by {wider}" for n, wider in list(covered.items())[:5])
+            + (f" and {len(covered) - 5} more" if len(covered) > 5 else "")
+            + " (added after the plan was read? unblock that entry to let this traffic "
+            "through)")
+    return "; ".join(problems) or None
 
 
 def _unblock_status(net: Network, gone: set[Network],

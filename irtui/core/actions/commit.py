@@ -35,6 +35,7 @@ from dataclasses import replace
 from irtui.core.actions.context import ActionContext
 from irtui.core.actions.runner import run_captured
 from irtui.core.audit import utc_now
+from irtui.core.endpoints import join_port
 from irtui.core.errors import IrtuiError
 from irtui.core.events import Countdown, EventSink, Outcome, OutputCallback, RollbackEvent
 from irtui.core.events import TimerPhase as Phase
@@ -218,7 +219,7 @@ class CommitConfirmed:
             raise
         self.baseline = parse_canary(outcome.stdout)
         result, detail = self.baseline
-        where = f"{self.canary[0]}:{self.canary[1]}"
+        where = join_port(*self.canary)
         text = (f"canary {where} reachable before isolating ({result.value})" if result.path_works
                 else f"canary {where} NOT reachable before isolating ({result.value}"
                 + (f": {detail}" if detail else "") + "): the self-test will prove nothing")
@@ -333,7 +334,7 @@ class CommitConfirmed:
         makes the self-test inconclusive, never a pass."""
         started = time.monotonic()
         assert self.canary is not None
-        where = f"{self.canary[0]}:{self.canary[1]}"
+        where = join_port(*self.canary)
         if cancel is not None and cancel.is_set():
             return _interrupted(started, "interrupted: the isolation is confirmed (no "
                                 "rollback pending); the self-test was not run")

@@ -22,12 +22,13 @@ from irtui.core.actions.runner import run_read, steps_for
 from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
 from irtui.core.errors import ActionError, InvalidTargetError
-from irtui.core.firewall.backend import FirewallBackend, IsolationPolicy, endpoint_text
+from irtui.core.firewall.backend import FirewallBackend, IsolationPolicy, collapse, endpoint_text
 from irtui.core.firewall.detect import NETWORK_UNKNOWN
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.hostlock import locked, locked_all
 from irtui.core.plan import Plan
 from irtui.core.settings import HostConfig
+from irtui.core.targets import covers_everything
 
 
 def _management(ctx: ActionContext, host: HostConfig, allow: list[tuple[Network, int | None]],
@@ -46,7 +47,34 @@ def _management(ctx: ActionContext, host: HostConfig, allow: list[tuple[Network,
         raise InvalidTargetError(
             f"refusing to isolate {host.name}: the management allowlist is empty",
             "set isolation.allow or keep the session address")
+    _refuse_everything(host, mgmt, ports)
     return mgmt, ports
+
+
+def _refuse_everything(host: HostConfig, mgmt: list[Network],
+                       ports: tuple[tuple[Network, int], ...]) -> None:
+    """Refuse management entries that together keep every address of a family reachable
+    (``0.0.0.0/1`` and ``128.0.0.0/1``; or on one port): each passes the check for a /0
+    alone, but the firewall collapses them into one, so the isolation would drop nothing
+    there (the read-back then finds a /0 irtui never writes).
+
+    Raises:
+        InvalidTargetError: naming the entries and what they add up to.
+    """
+    groups: dict[int | None, list[Network]] = {None: mgmt}
+    for net, port in ports:
+        groups.setdefault(port, list(mgmt)).append(net)  # the networks keep that port too
+    for port, nets in groups.items():
+        whole = [n for n in collapse(nets) if covers_everything(n)]
+        if whole:
+            parts = [str(n) for n in nets if n.version == whole[0].version]
+            on = "" if port is None else f" on port {port}"
+            raise InvalidTargetError(
+                f"refusing to isolate {host.name}: the management entries "
+                f"{', '.join(parts[:4])}{' …' if len(parts) > 4 else ''} together cover "
+                f"every IPv{whole[0].version} address ({whole[0]}){on}, so the isolation "
+                "would keep everything reachable", "name the management networks or "
+                "endpoints themselves; nothing was changed")
 
 
 def _kept_label(host: HostConfig, session: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
