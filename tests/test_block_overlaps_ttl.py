@@ -5,6 +5,8 @@ entry that a wider entry still covers says so (its traffic stays dropped). Every
 
 from __future__ import annotations
 
+import pytest
+
 from irtui.core.actions import Responder
 from irtui.core.plan import EntryFate
 from irtui.lab.probe import ns_run, tcp_connects
@@ -101,6 +103,32 @@ def test_an_unblock_whose_target_a_wider_entry_covers_meanwhile_fails(fw: Respon
     assert f"{attacker.v4}/32 by {wider}" in result.results[0].message
     assert not tcp_connects(attacker.namespace, h1.v4, 22)  # what the failure says
     assert {e.text for e in fw.read_state("host1").blocks} == {wider}
+
+
+@pytest.mark.parametrize("backend", ["iptables-nft", "iptables-legacy"])
+def test_a_shorter_block_applied_after_a_longer_one_started_meanwhile_keeps_it(
+        forced, clean_lab, backend: str) -> None:
+    """Two runs at once: a 1h block planned before a colleague's 3h block of the same
+    address lands must not cut that block to 1h (ipset's `-exist` add would replace the
+    time left): the host keeps the longer one, so both runs' ✓ hold."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    fw, colleague = forced(backend), forced(backend)
+    plan = fw.plan_block([attacker.v4], ["host1"], "1h")
+    assert plan.entries["host1"][f"{attacker.v4}/32"].fate is EntryFate.TO_ADD
+    _run(colleague, colleague.plan_block([attacker.v4], ["host1"], "3h"))
+    _run(fw, plan)
+    saved = ns_run(h1.namespace, ["ipset", "save", "irtui4"]).stdout.decode()
+    (line,) = [x for x in saved.splitlines() if f" {attacker.v4} " in f"{x} "]
+    assert int(line.split("timeout ")[1].split()[0]) > 3 * 3600 - 60, line
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    # a permanent block stays permanent; a longer one asked still extends it
+    _run(colleague, colleague.plan_block(["203.0.113.12"], ["host1"], None))
+    plan = fw.plan_block(["203.0.113.12", "203.0.113.13"], ["host1"], "10m")
+    _run(fw, fw.plan_block(["203.0.113.13"], ["host1"], "10m"))  # it appeared meanwhile
+    _run(fw, plan)
+    _run(fw, fw.plan_block(["203.0.113.13"], ["host1"], "1h"))
+    left = {e.text: e.expires for e in fw.read_state("host1").blocks}
+    assert left["203.0.113.12"] is None and left["203.0.113.13"] > 3000
 
 
 def test_a_new_entry_reads_back_with_the_ttl_asked_or_the_block_fails(responder: Responder,

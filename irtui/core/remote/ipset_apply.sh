@@ -6,7 +6,7 @@
 # into a new temp set, apply the changes, all in one `ipset -exist restore` (-exist: an add
 # of a present entry updates its timeout, a del of an absent one is ignored), then
 # `ipset swap` (atomic) and destroy the old content. Any failure before the swap leaves the
-# live set untouched; the temp set is removed.
+# live set untouched; the temp set is removed. An add never shortens an entry's time left.
 maxelem=$1
 shift
 d=$(mktemp -d) || exit 1
@@ -33,7 +33,18 @@ while [ $# -ge 4 ]; do
   # blocked prefix through; the rebuild drops it
   sed -n "/ nomatch\( \|\$\)/d; s/^add $live /add $temp /p" "$d/saved$v" >> "$d/restore"
 done
-cat >> "$d/restore"
+# A block never shortens an entry already there (a colleague's permanent or longer block
+# must not lift early): an add whose entry the live set holds with a longer time left, or
+# permanently (timeout 0), keeps the copy. irtui plans that too, but a run started
+# meanwhile may have added the entry after this plan read the host.
+{ cat "$d"/saved*; echo "# irtui changes"; cat; } | awk '
+  !changes { if ($0 == "# irtui changes") changes = 1
+             else if ($1 == "add" && $4 == "timeout") left[$3] = $5
+             next }
+  $1 == "add" && ($3 in left) && $4 == "timeout" && $5 != 0 \
+    && (left[$3] == 0 || left[$3] + 0 > $5 + 0) { next }
+  { print }
+' >> "$d/restore"
 ipset -exist restore < "$d/restore"
 for pair in $swaps; do
   ipset swap "${pair%%:*}" "${pair#*:}"
