@@ -133,27 +133,33 @@ def test_a_shorter_block_applied_after_a_longer_one_started_meanwhile_keeps_it(
 
 def test_a_new_entry_reads_back_with_the_ttl_asked_or_the_block_fails(responder: Responder,
                                                                        clean_lab) -> None:
-    """A new entry is only added (no delete and re-add), so an entry that appears meanwhile
-    with another TTL keeps it on a kernel whose add leaves existing elements alone (Linux
-    6.1); this one (6.18) replaces it. Either way irtui's ✓ must mean the TTL asked: ok only
-    when the host holds it, else the read-back names the shorter TTL."""
+    """A new entry is only created (no delete and re-add). One that another run adds
+    between the plan and its apply fails the whole transaction (EEXIST), whatever its TTL:
+    an ``add`` would replace a colleague's longer timeout on Linux 6.x. Nothing changes,
+    irtui says why, and the other run's TTL stays, longer (3h) or shorter (60 s)."""
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker
     assert responder.config.hosts[0].firewall in ("auto", "nftables")
     _run(responder, responder.plan_block(["203.0.113.11"], ["host1"], "1h"))  # the set exists
-    plan = responder.plan_block([attacker.v4], ["host1"], "1h")
-    assert plan.entries["host1"][f"{attacker.v4}/32"].fate is EntryFate.TO_ADD
-    script = "".join(step.stdin or "" for step in plan.steps)
-    assert f"{{ {attacker.v4} timeout 3600s }}" in script and "delete element" not in script
-    # someone else blocks it for 60 s between the plan and its apply
-    ns_run(h1.namespace, ["nft", "add", "element", "inet", "irtui", "v4_32",
-                          f"{{ {attacker.v4} timeout 60s }}"])
-    result = responder.execute(plan, lambda e: None)
-    (entry,) = [e for e in responder.read_state("host1").blocks if e.text == attacker.v4]
-    if result.ok:
-        assert entry.timeout == 3600
-    else:
-        assert entry.timeout == 60 and "shorter TTL than asked" in result.results[0].message
-    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    for theirs in (3 * 3600, 60):
+        plan = responder.plan_block([attacker.v4, "203.0.113.14"], ["host1"], "1h")
+        assert plan.entries["host1"][f"{attacker.v4}/32"].fate is EntryFate.TO_ADD
+        script = "".join(step.stdin or "" for step in plan.steps)
+        assert f"create element inet irtui v4_32 {{ {attacker.v4} timeout 3600s" in script
+        assert "delete element" not in script
+        # someone else blocks it between the plan and its apply
+        ns_run(h1.namespace, ["nft", "add", "element", "inet", "irtui", "v4_32",
+                              f"{{ {attacker.v4} timeout {theirs}s }}"])
+        result = responder.execute(plan, lambda e: None)
+        assert not result.ok
+        assert "another run created it meanwhile" in result.results[0].message
+        live = {e.text: e for e in responder.read_state("host1").blocks}
+        assert live[attacker.v4].timeout == theirs and "203.0.113.14" not in live
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+        # planned again, it is a refresh: kept if longer, renewed to 1h if shorter
+        _run(responder, responder.plan_block([attacker.v4], ["host1"], "1h"))
+        live = {e.text: e for e in responder.read_state("host1").blocks}
+        assert max(theirs, 3600) - 10 <= live[attacker.v4].timeout <= max(theirs, 3600)
+        _run(responder, responder.plan_unblock([attacker.v4], ["host1"]))
     # and the read-back's check itself, on a state read from the host: set it to 60 s again
     ns_run(h1.namespace, ["nft", "add", "element", "inet", "irtui", "v4_32",
                           f"{{ {attacker.v4} timeout 60s }}"])

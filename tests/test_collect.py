@@ -91,17 +91,18 @@ def test_cli_collect_then_one_changed_byte_fails_verify(lab_config: Config, tmp_
     rows = json.loads(capsys.readouterr().out)["data"]["collections"]
     assert len(rows) == 1 and rows[0]["status"] == "complete" and rows[0]["incident"] == incident
     folder = Path(rows[0]["path"])
-    assert main(["evidence", "verify", str(folder)]) == 0
+    assert main(["--config", config, "evidence", "verify", str(folder)]) == 0
     target = folder / "artifacts" / "01-network-sockets.out"
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0x20
     target.write_bytes(bytes(data))
     capsys.readouterr()
-    assert main(["evidence", "verify", str(folder)]) == 1
+    assert main(["--config", config, "evidence", "verify", str(folder)]) == 1
     out = capsys.readouterr().out
     assert "ALTERED" in out and "changed: artifacts/01-network-sockets.out" in out
     assert out.count("changed:") == 1
-    assert main(["evidence", "verify", str(folder / "evidence.tar.gz")]) == 0  # sealed copy
+    sealed = str(folder / "evidence.tar.gz")
+    assert main(["--config", config, "evidence", "verify", sealed]) == 0  # the sealed copy
     capsys.readouterr()
     assert main(["--config", config, "isolate", "host1", "--collect-first", "--dry-run"]) == 0
     plan = capsys.readouterr().out

@@ -113,11 +113,11 @@ def test_isolate_release_collect_and_evidence(clean_lab, tmp_path: Path) -> None
     [folder] = listed["data"]["collections"]
     assert (folder["host"], folder["status"], folder["incident"]) == (
         "host1", "complete", collected["incident"])
-    check = irtui_json("evidence", "verify", folder["path"])
+    check = irtui_json("evidence", "verify", folder["path"], config=cfg)
     assert check["data"]["intact"] and check["data"]["checked"] == folder["files"]
     target = next(Path(folder["path"], "artifacts").glob("*network-sockets.out"))
     target.write_bytes(target.read_bytes() + b"x")
-    altered = irtui_json("evidence", "verify", folder["path"], expect=1)
+    altered = irtui_json("evidence", "verify", folder["path"], expect=1, config=cfg)
     assert not altered["data"]["intact"] and altered["data"]["changed"]
     artifacts = irtui_json("evidence", "artifacts", config=cfg)["data"]["artifacts"]
     assert {"network-sockets", "system-identity"} <= {a["name"] for a in artifacts}

@@ -220,7 +220,7 @@ def test_nft_element_reads_back_as_the_network(net: Network, ttl: int | None) ->
     assert entry.network == net and entry.timeout == ttl
     script = nftables.block_script([BlockRequest(net, ttl)])
     for line in script.splitlines():  # nft statements on irtui's table, typed values only
-        assert re.match(r"^(add|delete|flush) (table|set|chain|rule|element) inet irtui\b"
+        assert re.match(r"^(add|create|delete|flush) (table|set|chain|rule|element) inet irtui\b"
                         r'[A-Za-z0-9_:./{}&;@," -]*$', line), line
     assert f"{{ {with_ttl} }}" in script
 

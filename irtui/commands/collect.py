@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from irtui.commands.common import (
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
+    from irtui.core.triage.recorded import CollectionRecords
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -38,15 +40,43 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
         fw.close()
 
 
-def cmd_verify(args: argparse.Namespace, config: Config | None) -> int:
-    """``irtui evidence verify PATH``: every hash re-checked; exit 1 if anything differs."""
-    from irtui.core.triage.verify import verify
+def _records(args: argparse.Namespace) -> CollectionRecords:
+    """The collections the incident record holds: the record at ``record.path`` of the
+    config given with ``--config`` (or ``$IRTUI_CONFIG``, or the default config file when
+    there is one), else the default record. Evidence is verified without a config (on
+    another machine, say): a record that is not there makes the verdict UNKNOWN.
 
-    report = verify(args.path)
+    Raises:
+        ConfigError, AuditError: the config named cannot be used (exit 2).
+    """
+    from irtui.core.config import load_config, parse_config
+    from irtui.core.errors import AuditError, ConfigError
+    from irtui.core.paths import ENV_CONFIG, default_config_path
+    from irtui.core.triage.recorded import RECORD_FIX, CollectionRecords, read_record
+
+    named = getattr(args, "config", None) is not None or bool(os.environ.get(ENV_CONFIG))
+    try:
+        if named or default_config_path().exists():
+            return read_record(load_config(getattr(args, "config", None)).resolved_record_path)
+        return read_record(parse_config({}).resolved_record_path)
+    except (ConfigError, AuditError) as exc:
+        if named:
+            raise
+        return CollectionRecords("the default incident record", problem=exc.problem,
+                                 fix=RECORD_FIX)
+
+
+def cmd_verify(args: argparse.Namespace, config: Config | None) -> int:
+    """``irtui evidence verify PATH``: every hash re-checked, the manifest and tar against
+    the incident record; exit 0 only when INTACT, 1 when ALTERED or UNKNOWN (the record could
+    not vouch for the manifest)."""
+    from irtui.core.triage.verify import Verdict, verify
+
+    report = verify(args.path, _records(args))
     jsonout.report().put(**jsondata.evidence_check(report))  # --json
     for line in report.lines():
         print(line)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.verdict is Verdict.INTACT else EXIT_FAILED
 
 
 def _collections(base: Path) -> list[dict[str, Any]]:
@@ -123,8 +153,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     _, verbs = verb_group(sub, "evidence", "check, list and describe collected evidence",
                           "evidence_cmd")
-    p = verbs.add_parser("verify", help="re-check every SHA-256 of a collection; names what "
-                         "changed (exit 1)")
+    p = verbs.add_parser("verify", help="re-check every SHA-256 of a collection and its "
+                         "manifest against the incident record (--config: whose); names what "
+                         "changed (exit 1, also when the record cannot vouch for it)")
     p.add_argument("path", metavar="PATH", help="a collection folder or its evidence.tar.gz")
     p.set_defaults(handler=cmd_verify, needs_config=False)
     p = verbs.add_parser("list", help="collections under triage.evidence_dir")

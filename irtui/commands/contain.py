@@ -17,7 +17,7 @@ from irtui.commands.common import (
     responder,
     run_plan,
 )
-from irtui.core.errors import InvalidTargetError, IrtuiError
+from irtui.core.errors import ActionError, InvalidTargetError, IrtuiError
 
 if TYPE_CHECKING:
     from irtui.core.config import Config
@@ -155,10 +155,14 @@ def _blocks(args: argparse.Namespace, config: Config) -> int:
     gaps: list[str] = []
     rows: dict[str, dict[str, Any]] = {}  # --json: data.hosts
     unenforced = [False]
+    failed: dict[str, IrtuiError] = {}  # unreadable, or its backends in CONFLICT
 
     def show(name: str, got: object) -> None:
+        if not isinstance(got, IrtuiError):
+            got = _conflict_error(name, got) or got
         if isinstance(got, IrtuiError):
             rows[name] = jsonout.host_error(name, got)
+            failed[name] = got
             print(f"{name:<12} ✗ {got.line}", flush=True)
             return
         state = got.state  # type: ignore[attr-defined]
@@ -183,12 +187,22 @@ def _blocks(args: argparse.Namespace, config: Config) -> int:
         for host in chosen:
             if host.name in rows:
                 jsonout.report().host(rows[host.name])
-    errors = [e for e in got.values() if isinstance(e, IrtuiError)]
+    errors = [failed[name] for name in got if name in failed]
     if not errors and not any(row["entries"] for row in rows.values()):
         print("(no blocks)")
     for gap in gaps:
         print(f"not enforced: {gap}")
     return hosts_exit(len(chosen), errors, unenforced[0])
+
+
+def _conflict_error(name: str, got: object) -> ActionError | None:
+    """The error ``blocks`` shows for a host whose preflight found a backend conflict (the
+    blocks read from the one backend irtui uses there are not all of them), else None."""
+    choice = got.profile.choice  # type: ignore[attr-defined]
+    if not choice.conflict:
+        return None
+    return ActionError(f"{name}: CONFLICT: {choice.conflict}; its blocks are unknown",
+                       choice.conflict_fix)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

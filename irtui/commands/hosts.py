@@ -89,10 +89,17 @@ def _with_timer(iso: str, fw: Any, name: str) -> tuple[str, bool]:
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """``irtui status``: reachable, isolation (normal / isolated since / PARTIAL), number of
-    blocks and how many of them are NOT ENFORCED, and a backend conflict."""
+    blocks and how many of them are NOT ENFORCED; with a backend conflict, the conflict and
+    its fix instead, the isolation and the blocks unknown (the backend read is not where
+    all of irtui's state is)."""
     from irtui.core.firewall.state import IsolationStatus
 
     def line(host: HostConfig, got: HostRead, fw: Any) -> tuple[str, bool, dict[str, Any]]:
+        choice = got.profile.choice
+        if choice.conflict:  # what the backend read holds is not the host's whole state
+            text = (f"{host.name:<12} {host.address:<20} reachable    isolation unknown; "
+                    f"blocks unknown; CONFLICT: {choice.conflict} — {choice.conflict_fix}")
+            return text, True, jsonout.status_row(host, got.state, choice.conflict, True)
         state = got.state
         status = state.isolation_status
         iso = status.value if status is not IsolationStatus.PARTIAL else "PARTIAL isolation"
@@ -108,15 +115,12 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         if unenforced:
             blocked += (f", {len(unenforced)} of them NOT ENFORCED ("
                         f"{'; '.join(state.gaps[:2]) or 'rules not confirmed'})")
-        conflict = got.profile.choice.conflict
-        text = (f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
-                + (f"; CONFLICT: {conflict}" if conflict else ""))
+        text = f"{host.name:<12} {host.address:<20} reachable    {iso}; {blocked}"
         blind = not got.profile.facts.network_known  # blocks refused there: see probe
         if blind:
             text += "; ADDRESSES AND ROUTES UNKNOWN: blocks refused (irtui probe)"
-        attention = bool(unenforced or status is IsolationStatus.PARTIAL or conflict
-                         or pending or blind)
-        return text, attention, jsonout.status_row(host, state, conflict, attention)
+        attention = bool(unenforced or status is IsolationStatus.PARTIAL or pending or blind)
+        return text, attention, jsonout.status_row(host, state, "", attention)
 
     return each_host(config, [*args.hosts, *(args.on or [])], line)
 

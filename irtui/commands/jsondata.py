@@ -54,10 +54,16 @@ def keyring(status: KeyringStatus) -> Json:
 
 
 def evidence_check(report: VerifyReport) -> Json:
-    """``evidence verify``: every file re-hashed against the manifest."""
-    return {"path": str(report.path), "intact": report.ok, "status": report.status,
-            "reason": report.reason, "checked": report.checked, "changed": report.changed,
-            "missing": report.missing, "added": report.added, "problems": report.problems,
+    """``evidence verify``: every file re-hashed against the manifest and the sealed tar, the
+    manifest against the incident record; ``intact`` only when the verdict is INTACT, and
+    ``problems`` also names what differs from the tar or the record, or why the record
+    could not vouch for the manifest."""
+    from irtui.core.triage.verify import Verdict
+
+    return {"path": str(report.path), "intact": report.verdict is Verdict.INTACT,
+            "status": report.status, "reason": report.reason, "checked": report.checked,
+            "changed": report.changed, "missing": report.missing, "added": report.added,
+            "problems": report.findings(),
             "manifest_sha256": report.manifest_sha256 or None,
             "tar_sha256": report.tar_sha256 or None}
 

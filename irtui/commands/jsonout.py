@@ -332,7 +332,16 @@ def blocks_row(state: HostState) -> Json:
 
 
 def status_row(host: HostConfig, state: HostState, conflict: str, attention: bool) -> Json:
-    """``status``: reachable, isolation, counts of blocks and of those NOT ENFORCED."""
+    """``status``: reachable, isolation, counts of blocks and of those NOT ENFORCED. With
+    a backend ``conflict`` the isolation is ``unknown`` and the counts null: ``state``, read
+    from the one backend irtui uses there, is not the host's whole state."""
+    if conflict:
+        return {"host": host.name, "error": None, "address": host.address,
+                "backend": state.backend,
+                "isolation": {"status": "unknown", "since": None, "management": [],
+                              "problem": ""},
+                "blocks": None, "not_enforced": None, "gaps": [], "conflict": conflict,
+                "attention": attention}
     iso = state.isolation
     return {"host": host.name, "error": None, "address": host.address,
             "backend": state.backend, "isolation": {

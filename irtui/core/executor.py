@@ -60,11 +60,17 @@ def batchable(step: Step) -> bool:
 
 def failure_reason(stderr: str) -> str:
     """The telling line of a failed command's stderr: the last ``Error:`` line (nft, ipset),
-    else the last line with words in it (not nft's ``^^^^`` marker line); ``""`` if none."""
+    else the last line with words in it (not nft's ``^^^^`` marker line); ``""`` if none.
+    nft's EEXIST (a ``create`` of what another run made meanwhile) says what it means."""
     lines = [line.strip() for line in stderr.splitlines()
              if any(c.isalnum() for c in line)]
-    errors = [line for line in lines if line.lower().startswith(("error", "ipset v"))]
-    return errors[-1] if errors else (lines[-1] if lines else "")
+    errors = [line for line in lines if line.lower().startswith(("error", "ipset v"))
+              or ": Error: " in line]  # nft -f: "/dev/stdin:1:35-47: Error: …"
+    why = errors[-1] if errors else (lines[-1] if lines else "")
+    if "Error: Could not process rule: File exists" in why:  # nft's EEXIST
+        why += (" (irtui creates only what the plan found absent: another run created it "
+                "meanwhile; this transaction changed nothing: read the host and plan again)")
+    return why
 
 
 def _run_host(plan: Plan, host: str, runner: Runner, on_event: EventSink,

@@ -137,6 +137,10 @@ class HostTable(FittedDataTable):
             return (name, address, "✗ no", "unknown", "?", firewall, activity)
         state = view.state
         assert state is not None
+        if view.profile is not None and view.profile.choice.conflict:
+            # the backend read is not where all of irtui's state is: the detail line (the
+            # preflight) says where it is and what to fix
+            return (name, address, "✓ yes", "unknown", "? CONFLICT", firewall, activity)
         count = str(len(view.known_blocks() or ()))
         blocks = f"{count} ⚠" if state.gaps else count
         isolation = HostTable.isolation_cell(view)

@@ -43,19 +43,20 @@ class ActionContext:
         """``name``'s profile, for planning a change there.
 
         Raises:
-            ActionError: irtui's own state is in two firewall backends on the host (see
+            ActionError: irtui's own state is in two firewall backends on the host, or
+                in another one than the config forces (see
                 :func:`~irtui.core.firewall.detect.choose_backend`): a change through one
                 would leave the other's blocks or isolation unseen, so none is made.
             UnknownHostError, SSHError, HostKeyError: while probing.
         """
         profile = self.profile(name)
-        if profile.choice.conflict:
-            raise ActionError(
-                f"{name}: {profile.choice.conflict}; refusing to change it (one backend's "
-                "blocks or isolation would be hidden from the other)",
-                "remove irtui's state from the backend no longer used (nftables: nft delete "
-                "table inet irtui / irtui_isolation; iptables: the IRTUI-* raw chains and "
-                "ipsets irtui4/irtui6); nothing was changed")
+        choice = profile.choice
+        if choice.conflict:
+            why = (f"a change through {choice.name} would not see irtui's blocks and "
+                   "isolation already on the host" if choice.config_conflict
+                   else "one backend's blocks or isolation would be hidden from the other")
+            raise ActionError(f"{name}: {choice.conflict}; refusing to change it ({why})",
+                              f"{choice.conflict_fix}; nothing was changed")
         return profile
 
     def read_state(self, name: str) -> HostState:

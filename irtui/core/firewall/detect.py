@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from irtui.core.errors import ActionError
@@ -252,13 +252,18 @@ BACKEND_V6_TOOLS = {
 class BackendChoice:
     """The backend for a host and why; ``ipv6_protected`` is False when the host has global
     IPv6 but the backend has no IPv6 tool there. ``conflict`` is non-empty when irtui's own
-    state is in two backends: irtui reads with ``name`` but refuses every change there (see
-    :func:`choose_backend`)."""
+    state is in two backends, or in another backend than the one the config forces: irtui
+    reads with ``name`` but refuses every change there, and what it reads is not the host's
+    whole state (see :func:`choose_backend`). ``conflict_fix`` says how to resolve it;
+    ``config_conflict`` is True when the config is what must change (the forced backend
+    holds none of irtui's state), never irtui's state on the host."""
 
     name: str
     reason: str
     ipv6_protected: bool
     conflict: str = ""
+    conflict_fix: str = ""
+    config_conflict: bool = False
 
 
 def _iptables_by_rules(facts: HostFacts) -> str:
@@ -277,6 +282,45 @@ def _holders(facts: HostFacts) -> dict[str, str]:
     return found
 
 
+REMOVE_STATE_FIX = ("remove irtui's state from the backend no longer used (nftables: nft delete "
+                    "table inet irtui / irtui_isolation; iptables: the IRTUI-* raw chains and "
+                    "ipsets irtui4/irtui6)")
+"""How to end a conflict between two backends that both hold irtui's state."""
+
+
+def _with_conflict(choice: BackendChoice, holders: dict[str, str], host: str,
+                   forced: bool = False) -> BackendChoice:
+    """``choice`` with its ``conflict`` when irtui's state (``holders``, see
+    :func:`_holders`) is also, or only, in a backend other than ``choice.name``.
+
+    ipsets alone (no IRTUI-* chains anywhere) belong to no iptables variant in particular:
+    either variant may use them (another irtui run may be half-way through creating its sets
+    before its chains), so they conflict only with nftables. A ``forced`` backend holding
+    none of irtui's state while another backend holds it is the config's mistake, not the
+    host's: the fix is the host's ``firewall`` setting, never deleting the real state."""
+    name = choice.name
+    shared = name.startswith("iptables")
+    others = {k: v for k, v in holders.items() if k != name
+              and not (shared and v.startswith("ipsets "))}
+    if not others:
+        return choice
+    where = " and ".join(f"{k} ({v})" for k, v in others.items())
+    if not forced or name in holders or len(holders) > len(others):
+        conflict = "irtui state in both " + " and ".join(
+            f"{k} ({v})" for k, v in holders.items())
+        return replace(choice, conflict=conflict, conflict_fix=REMOVE_STATE_FIX)
+    setting = f"firewall \"{name}\" on {host}, where irtui has no state"
+    if len(others) == 1:
+        real = next(iter(others))
+        return replace(choice, config_conflict=True, conflict=(
+            f"irtui's state is in {where}, but the config forces {setting}"), conflict_fix=(
+            f"in the config, set firewall = \"{real}\" in {host}'s [[hosts]] table instead "
+            f"of \"{name}\" (or \"auto\", which follows irtui's own state)"))
+    return replace(choice, conflict=f"irtui state in both {where}, and the config forces "
+                   f"{setting}", conflict_fix=f"{REMOVE_STATE_FIX}, then set firewall = "
+                   f"\"auto\" (or the backend kept) in {host}'s [[hosts]] table of the config")
+
+
 def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
     """Pick the backend: the forced one; else the one holding irtui's own state (its nft
     table, or its IRTUI-* chains in one iptables variant), so fail2ban or Docker adding
@@ -288,7 +332,9 @@ def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
     choice carries a ``conflict``: reading one would hide the other's blocks or isolation,
     and acting on one could leave the other's rules contradicting it, so every change is
     refused there until the responder removes one (the safe reading: nothing reported as
-    done can be undone by the other set of rules).
+    done can be undone by the other set of rules). When the forced backend holds none of
+    irtui's state and another one does, the config is what is wrong: the conflict says where
+    the state is and its fix is the host's ``firewall`` setting (``config_conflict``).
 
     Raises:
         ActionError: the forced backend's tools are missing, or no supported tool exists.
@@ -297,31 +343,18 @@ def choose_backend(facts: HostFacts, forced: str = "auto") -> BackendChoice:
         return not facts.global_ipv6 or facts.has(*BACKEND_V6_TOOLS[name])
 
     holders = _holders(facts)
-
-    def conflict(name: str) -> str:
-        # ipsets alone (no IRTUI-* chains anywhere) belong to no iptables variant in
-        # particular: either variant may use them (another irtui run may be half-way
-        # through creating its sets before its chains), so they conflict only with nftables
-        others = {k: v for k, v in holders.items() if k != name
-                  and not (name.startswith("iptables") and v.startswith("ipsets "))}
-        if not others:
-            return ""
-        where = [f"{k} ({v})" for k, v in holders.items()]
-        if name not in holders:
-            where.append(f"{name} (forced in the config)")
-        return "irtui state in both " + " and ".join(where)
-
     if forced != "auto":
         if not facts.has(*BACKEND_TOOLS[forced]):
             missing = [t for t in BACKEND_TOOLS[forced] if t not in facts.binaries]
             raise ActionError(f"{facts.host}: firewall backend {forced} forced in the config "
                               f"but {', '.join(missing)} not installed",
                               "install it or set the host's firewall = \"auto\"")
-        return BackendChoice(forced, "set in the config", v6(forced), conflict(forced))
+        return _with_conflict(BackendChoice(forced, "set in the config", v6(forced)),
+                              holders, facts.host, forced=True)
     for name in ("nftables", "iptables-nft", "iptables-legacy"):
         if name in holders and facts.has(*BACKEND_TOOLS[name]):
-            return BackendChoice(name, f"irtui's {holders[name]} already there", v6(name),
-                                 conflict(name))
+            return _with_conflict(BackendChoice(name, f"irtui's {holders[name]} already there",
+                                                v6(name)), holders, facts.host)
     if facts.legacy_rules and facts.has(*BACKEND_TOOLS["iptables-legacy"]):
         return BackendChoice("iptables-legacy", f"{facts.legacy_rules} rules in "
                              "iptables-legacy", v6("iptables-legacy"))
@@ -341,7 +374,9 @@ def preflight_line(facts: HostFacts, choice: BackendChoice) -> str:
     """One line for the host list / ``irtui probe``: backend, why, IPv6 and managers."""
     parts = [f"{choice.name} ({choice.reason})"]
     if choice.conflict:
-        parts.insert(0, f"CONFLICT: {choice.conflict}; changes refused until one is removed")
+        until = (f"the config is fixed: {choice.conflict_fix}" if choice.config_conflict
+                 else "one is removed")
+        parts.insert(0, f"CONFLICT: {choice.conflict}; changes refused until {until}")
     if not facts.network_known:
         parts.append(f"ADDRESSES AND ROUTES UNKNOWN ({NETWORK_UNKNOWN}): blocks refused")
     if facts.global_ipv6:

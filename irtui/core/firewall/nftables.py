@@ -134,10 +134,12 @@ def block_script(requests: Iterable[BlockRequest]) -> str:
     put each entry in with its timeout. An entry already blocked when the change was planned
     (``refresh``) is added, deleted and added again, which sets its TTL to the one asked
     whatever the kernel does with an ``add`` of an existing element (Linux 6.1 keeps its
-    timeout, 6.18 replaces it). A new entry is only added: a third of the kernel's work for a
-    feed of 100,000. Should it appear meanwhile with another TTL, a kernel that keeps the old
-    one leaves that TTL, which the read-back sees (``exact_ttl``) and reports. The rules do
-    not depend on what the host held, so concurrent changes cannot undo each other's rules.
+    timeout, 6.18 replaces it). A new entry is only created: a third of the kernel's work for
+    a feed of 100,000. Should another run add it between the plan's read and this change,
+    ``create`` fails the whole transaction (EEXIST): nothing changes, irtui says so
+    (:func:`irtui.core.executor.failure_reason`), and a colleague's longer block is never cut
+    short by an ``add`` that would replace its timeout. The rules do not depend on what the
+    host held, so concurrent changes cannot undo each other's rules.
 
     Args:
         requests: entries to add; ``ttl`` in seconds or None (permanent). A network given
@@ -151,13 +153,18 @@ def block_script(requests: Iterable[BlockRequest]) -> str:
     for name in _set_order(by_set):
         latest = by_set[name]
         parts.append(_set_rules(name))
-        again = [n for n, r in latest.items() if r.refresh]
+        again = [(n, r) for n, r in latest.items() if r.refresh]
+        new = [(n, r) for n, r in latest.items() if not r.refresh] if again \
+            else list(latest.items())
         if again:
-            plain = ", ".join(element(n) for n in again)
+            plain = ", ".join(element(n) for n, _ in again)
             parts += [_fill("add_elements", set=name, elements=plain),
-                      _fill("delete_elements", set=name, elements=plain)]
-        parts.append(_fill("add_elements", set=name, elements=", ".join(
-            element(n, r.ttl) for n, r in latest.items())))
+                      _fill("delete_elements", set=name, elements=plain),
+                      _fill("add_elements", set=name, elements=", ".join(
+                          element(n, r.ttl) for n, r in again))]
+        if new:
+            parts.append(_fill("create_elements", set=name, elements=", ".join(
+                element(n, r.ttl) for n, r in new)))
     return "".join(parts)
 
 

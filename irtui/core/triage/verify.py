@@ -1,5 +1,8 @@
-"""Re-checking collected evidence: every file against the manifest, and the tar.gz against
-its SHA-256, naming exactly which files changed, went missing or were added."""
+"""Re-checking collected evidence: every file against the manifest and against its copy in
+the sealed tar.gz, the tar.gz against its SHA-256, and the manifest's and tar's hashes against
+the ones the incident record holds (:mod:`.recorded`), naming exactly which files changed,
+went missing or were added. The verdict is INTACT only when all of it matched; a manifest the
+record could not vouch for is UNKNOWN, never INTACT."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import hashlib
 import json
 import tarfile
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from irtui.core.errors import InvalidTargetError
 from irtui.core.triage.evidence import (
@@ -19,8 +23,50 @@ from irtui.core.triage.evidence import (
     TAR_SUM,
     collection_files,
     file_sha256,
+    open_regular,
     read_sealed,
 )
+from irtui.core.triage.recorded import (
+    CollectionRecords,
+    RecordCheck,
+    RecordState,
+    check_against_record,
+)
+
+_CHUNK = 1024 * 1024
+
+
+class Verdict(Enum):
+    """What :func:`verify` can say about a collection."""
+
+    INTACT = "INTACT"
+    """Every file matches the manifest and the sealed tar, and the manifest and tar are the
+    ones the incident record holds."""
+    ALTERED = "ALTERED OR DAMAGED"
+    """Something differs (named in the report)."""
+    UNKNOWN = "UNKNOWN"
+    """Nothing was found wrong, but the manifest could not be checked against the incident
+    record (no record, or it does not know this collection): it may have been rewritten."""
+
+
+class TarMismatch(Enum):
+    """How a file of the folder disagrees with the sealed tar.gz."""
+
+    DIFFERS = "differs from its copy in"
+    NOT_IN_TAR = "is not in"
+    ONLY_IN_TAR = "is only in"
+
+
+@dataclass(frozen=True)
+class TarDifference:
+    """A file of the folder (or the manifest) that disagrees with the sealed tar.gz."""
+
+    file: str
+    how: TarMismatch
+
+    def text(self) -> str:
+        """``artifacts/01-x.out differs from its copy in evidence.tar.gz``."""
+        return f"{self.file} {self.how.value} {TAR}"
 
 
 @dataclass
@@ -36,8 +82,11 @@ class VerifyReport:
         missing: files in the manifest that are gone.
         added: files present but not in the manifest.
         problems: anything else (no manifest, unreadable manifest, tar hash mismatch).
-        manifest_sha256: the manifest's own SHA-256 (compare with the incident record).
+        tar_differences: files of the folder (the manifest too) that disagree with the
+            sealed tar.gz.
+        manifest_sha256: the manifest's own SHA-256.
         tar_sha256: the tar.gz's SHA-256 when one was checked.
+        record: how the manifest's and tar's hashes compare with the incident record.
     """
 
     path: Path
@@ -48,24 +97,51 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    tar_differences: list[TarDifference] = field(default_factory=list)
     manifest_sha256: str = ""
     tar_sha256: str = ""
+    record: RecordCheck = field(default_factory=lambda: RecordCheck(RecordState.NOT_CHECKED))
 
     @property
     def ok(self) -> bool:
-        """True only when every hash matched and nothing is missing, added or wrong."""
-        return not (self.changed or self.missing or self.added or self.problems)
+        """True when nothing was found wrong: every hash matched, nothing is missing, added
+        or different from the sealed tar, and the record (when one was read) did not
+        differ. Not a proof on its own: :attr:`verdict` is INTACT only when the incident
+        record vouched for the manifest too."""
+        return not (self.changed or self.missing or self.added or self.problems
+                    or self.tar_differences or self.record.state is RecordState.DIFFERS)
+
+    @property
+    def verdict(self) -> Verdict:
+        """ALTERED when anything differs; INTACT when nothing does and the incident record
+        holds this manifest (and tar); otherwise UNKNOWN."""
+        if not self.ok:
+            return Verdict.ALTERED
+        return Verdict.INTACT if self.record.state is RecordState.MATCHES else Verdict.UNKNOWN
+
+    def findings(self) -> list[str]:
+        """The problems, the disagreements with the tar.gz and, unless the record matched,
+        what it said, as text (the JSON output's ``problems``)."""
+        out = [*self.problems, *(d.text() for d in self.tar_differences)]
+        if self.manifest_sha256 and self.record.state is not RecordState.MATCHES:
+            out += self.record.findings()
+        return out
 
     def lines(self) -> list[str]:
         """A human report, one finding per line (the first line is the verdict)."""
-        verdict = "INTACT" if self.ok else "ALTERED OR DAMAGED"
+        verdict = self.verdict
         state = self.status + (f" ({self.reason})" if self.reason else "")
-        out = [f"{self.path}: {verdict} — {self.checked} file(s) checked; collection {state}"]
+        out = [f"{self.path}: {verdict.value} — {self.checked} file(s) checked; "
+               f"collection {state}"]
+        if verdict is Verdict.UNKNOWN:
+            out[0] += "; nothing found wrong, but not proven unaltered"
         out += [f"  changed: {p}" for p in self.changed]
         out += [f"  missing: {p}" for p in self.missing]
         out += [f"  added:   {p}" for p in self.added]
         out += [f"  problem: {p}" for p in self.problems]
+        out += [f"  altered: {d.text()}" for d in self.tar_differences]
         if self.manifest_sha256:
+            out += [f"  {line}" for line in self.record.lines()]
             out.append(f"  manifest sha256 {self.manifest_sha256}")
         if self.tar_sha256:
             out.append(f"  {TAR} sha256 {self.tar_sha256}")
@@ -107,12 +183,57 @@ def _compare(report: VerifyReport, expected: dict[str, tuple[str, int]],
     report.added += sorted(set(found) - set(expected))
 
 
-def _check_sum_file(report: VerifyReport, tar: Path, sum_file: Path) -> None:
-    try:
-        report.tar_sha256, _ = file_sha256(tar)
-    except OSError as exc:
-        report.problems.append(f"cannot read {tar.name} ({exc.strerror or exc})")
-        return
+class _HashingReader:
+    """A binary file read through, hashing every byte read (the tar.gz is hashed in the
+    same pass that reads its members)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        """Read and hash up to ``size`` bytes."""
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def drain(self) -> str:
+        """Read and hash what is left; returns the hex SHA-256 of the whole file."""
+        while self.read(_CHUNK):
+            pass
+        return self.digest.hexdigest()
+
+
+def _member_name(name: str) -> str:
+    """A member's path inside the collection (members are ``<folder name>/<path>``)."""
+    return name.split("/", 1)[1] if "/" in name else name
+
+
+def _stream_digest(handle: IO[bytes]) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _tar_members(tar: tarfile.TarFile) -> dict[str, tuple[str, int]]:
+    """``{path: (sha256, bytes)}`` of every member, each streamed in 1 MiB chunks (never
+    held whole in memory); a member that is not a regular file is ``("not a file", -1)``."""
+    out: dict[str, tuple[str, int]] = {}
+    for member in tar:
+        handle = tar.extractfile(member) if member.isfile() else None
+        rel = _member_name(member.name)
+        if handle is None:
+            out[rel] = ("not a file", -1)
+            continue
+        with handle:
+            out[rel] = _stream_digest(handle)
+    return out
+
+
+def _read_sum(report: VerifyReport, tar: Path, sum_file: Path) -> None:
+    """Compare ``report.tar_sha256`` (already computed) with ``sum_file``."""
     try:
         recorded = read_sealed(sum_file).decode("ascii", errors="replace").split()
     except FileNotFoundError:
@@ -126,7 +247,38 @@ def _check_sum_file(report: VerifyReport, tar: Path, sum_file: Path) -> None:
         report.problems.append(f"{tar.name} does not match {sum_file.name} (changed)")
 
 
-def _verify_folder(folder: Path) -> VerifyReport:
+def _check_tar(report: VerifyReport, folder: Path,
+               loose: dict[str, tuple[str, int]]) -> None:
+    """Hash the tar.gz and every member in one streaming pass; check the tar against its
+    ``.sha256`` and each loose file (and the manifest) against its copy in the tar."""
+    tar_path = folder / TAR
+    try:
+        with open_regular(tar_path) as raw:
+            reader = _HashingReader(raw)
+            try:
+                with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
+                    members = _tar_members(tar)
+            except (tarfile.TarError, EOFError, ValueError, OSError) as exc:
+                members = None
+                report.problems.append(f"cannot read {TAR} as tar.gz ({exc})")
+            report.tar_sha256 = reader.drain()
+    except OSError as exc:
+        report.problems.append(f"cannot read {TAR} ({exc.strerror or exc})")
+        return
+    _read_sum(report, tar_path, folder / TAR_SUM)
+    if members is None:
+        return
+    here = {**loose, MANIFEST: (report.manifest_sha256, -1)}
+    for rel in sorted(set(here) | set(members)):
+        if rel not in members:
+            report.tar_differences.append(TarDifference(rel, TarMismatch.NOT_IN_TAR))
+        elif rel not in here:
+            report.tar_differences.append(TarDifference(rel, TarMismatch.ONLY_IN_TAR))
+        elif members[rel][0] != here[rel][0]:
+            report.tar_differences.append(TarDifference(rel, TarMismatch.DIFFERS))
+
+
+def _verify_folder(folder: Path, records: CollectionRecords | None) -> VerifyReport:
     report = VerifyReport(folder)
     manifest = folder / MANIFEST
     try:
@@ -143,7 +295,7 @@ def _verify_folder(folder: Path) -> VerifyReport:
         expected = _entries(json.loads(raw), report)
     except (ValueError, UnicodeDecodeError):
         report.problems.append(f"{MANIFEST} is not valid JSON (changed or damaged)")
-        return report
+        expected = None
     found: dict[str, tuple[str, int]] = {}
     for rel in collection_files(folder):
         path = folder / rel
@@ -151,23 +303,32 @@ def _verify_folder(folder: Path) -> VerifyReport:
             found[rel] = file_sha256(path) if not path.is_symlink() else ("symlink", -1)
         except OSError:
             found[rel] = ("unreadable", -1)
-    _compare(report, expected, found)
+    if expected is not None:
+        _compare(report, expected, found)
     if (folder / TAR).exists() or (folder / TAR_SUM).exists():
-        _check_sum_file(report, folder / TAR, folder / TAR_SUM)
+        _check_tar(report, folder, found)
     else:
         report.problems.append(f"{TAR} is missing")
+    report.record = check_against_record(records, folder, is_tar=False,
+                                         manifest_sha256=report.manifest_sha256,
+                                         tar_sha256=report.tar_sha256)
     return report
 
 
-def _verify_tar(path: Path) -> VerifyReport:
+def _verify_tar(path: Path, records: CollectionRecords | None) -> VerifyReport:
     report = VerifyReport(path)
-    _check_sum_file(report, path, path.with_name(path.name + ".sha256"))
+    try:
+        report.tar_sha256, _ = file_sha256(path)
+    except OSError as exc:
+        report.problems.append(f"cannot read {path.name} ({exc.strerror or exc})")
+        return report
+    _read_sum(report, path, path.with_name(path.name + ".sha256"))
     expected: dict[str, tuple[str, int]] = {}
     found: dict[str, tuple[str, int]] = {}
     try:
         with tarfile.open(path, mode="r:gz") as tar:
             for member in tar:
-                rel = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                rel = _member_name(member.name)
                 handle = tar.extractfile(member) if member.isfile() else None
                 if handle is None:
                     found[rel] = ("not a file", -1)
@@ -179,31 +340,40 @@ def _verify_tar(path: Path) -> VerifyReport:
                     report.manifest_sha256 = hashlib.sha256(raw).hexdigest()
                     expected = _entries(json.loads(raw), report)
                     continue
-                digest = hashlib.file_digest(handle, "sha256")  # type: ignore[arg-type]
-                found[rel] = (digest.hexdigest(), member.size)
+                found[rel] = _stream_digest(handle)
     except (OSError, tarfile.TarError, EOFError, ValueError) as exc:
         report.problems.append(f"cannot read {path.name} as tar.gz ({exc})")
         return report
     if not report.manifest_sha256:
         report.problems.append(f"no {MANIFEST} inside {path.name}")
+        return report
     _compare(report, expected, found)
+    report.record = check_against_record(records, path, is_tar=True,
+                                         manifest_sha256=report.manifest_sha256,
+                                         tar_sha256=report.tar_sha256)
     return report
 
 
-def verify(path: Path | str) -> VerifyReport:
-    """Re-check a collection: every file against ``manifest.json`` (SHA-256 and size), every
-    file present but not listed, and the tar.gz against its ``.sha256``.
+def verify(path: Path | str, records: CollectionRecords | None = None) -> VerifyReport:
+    """Re-check a collection: every file against ``manifest.json`` (SHA-256 and size) and
+    against its copy in the sealed tar.gz, every file present but not listed, the tar.gz
+    against its ``.sha256``, and the manifest's and tar's SHA-256 against the ones the
+    incident record holds for this collection.
 
     Args:
         path: a collection folder (``.../<stamp>-<n>``), its ``manifest.json``, or its
             ``evidence.tar.gz`` (checked member by member, without unpacking).
+        records: the collections the incident record holds
+            (:func:`irtui.core.triage.recorded.read_record`); None: not compared with the
+            record (the verdict can then be ALTERED or UNKNOWN, never INTACT).
 
     Returns:
-        A :class:`VerifyReport`; ``report.ok`` is True only when everything matched.
+        A :class:`VerifyReport`; ``report.verdict`` is INTACT only when everything matched,
+        the record included; ``report.ok`` when nothing was found wrong.
 
     Raises:
         InvalidTargetError: ``path`` does not exist or is not a collection folder or tar.gz
-            (the CLI's exit code 2; 1 means the evidence was altered).
+            (the CLI's exit code 2; 1 means the evidence was altered or is unknown).
     """
     p = Path(path).expanduser()
     if p.name == MANIFEST and p.is_file():
@@ -213,8 +383,8 @@ def verify(path: Path | str) -> VerifyReport:
             raise InvalidTargetError(f"{p} is not an evidence collection folder (no {MANIFEST})",
                                 "give a folder made by irtui collect (see irtui evidence "
                                 "list)")
-        return _verify_folder(p)
+        return _verify_folder(p, records)
     if p.is_file() and p.name.endswith(".tar.gz"):
-        return _verify_tar(p)
+        return _verify_tar(p, records)
     raise InvalidTargetError(f"{p} does not exist or is not a collection folder or tar.gz",
                         "give a path shown by irtui evidence list")
