@@ -5,11 +5,13 @@ forms, port-scoped allow entries and allow entries that cover everything (issue 
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 
 import pytest
 
-from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
+from irtui.core import local_addresses
+from irtui.core.actions.guardrails import config_guard, guard_hit, jump_host_guard, parse_targets
 from irtui.core.config import parse_config
 from irtui.core.endpoints import parse_endpoint, resolve_allow
 from irtui.core.errors import ConfigError, InvalidTargetError
@@ -179,3 +181,36 @@ def test_a_refused_token_is_named_as_given(token: str) -> None:
     networks, refused = parse_targets([token], [])
     assert networks == [] and list(refused) == [token]
     assert refused[token].reason.startswith(repr(token)), refused[token].reason
+
+
+# ---- the jump host's own addresses -------------------------------------------------------
+
+
+def test_the_jump_hosts_own_addresses_are_read_from_ip_json() -> None:
+    text = json.dumps([
+        {"ifname": "lo", "addr_info": [{"local": "127.0.0.1", "prefixlen": 8, "scope": "host"},
+                                       {"local": "::1", "prefixlen": 128, "scope": "host"}]},
+        {"ifname": "eth0", "addr_info": [
+            {"local": "198.51.100.2", "prefixlen": 24, "scope": "global"},
+            {"local": "2001:db8::2", "prefixlen": 64, "scope": "global"},
+            {"local": "fe80::1", "prefixlen": 64, "scope": "link"},
+            {"local": "2001:db8::2", "prefixlen": 64, "scope": "global"}, {"scope": "global"},
+            {"local": "not an address", "scope": "global"}, "junk"]},
+        {"ifname": "down"}, "junk"])
+    assert [str(n) for n in local_addresses._parse(text)] == ["198.51.100.2/32",
+                                                               "2001:db8::2/128"]
+
+
+def test_a_block_of_the_jump_hosts_own_address_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    """Read from this machine's interfaces (``ip -j address show``), and refused by name
+    with the rule, as a covering prefix is; without ``ip`` nothing more is protected."""
+    monkeypatch.setattr(local_addresses, "_cache", None)
+    mine = local_addresses.local_networks()
+    assert mine, "this machine has a global address (the tests' lab bridge at least)"
+    hit = guard_hit(mine[0].supernet(new_prefix=mine[0].max_prefixlen - 4), jump_host_guard())
+    assert hit is not None and "the machine irtui runs on" in hit
+    monkeypatch.setattr(local_addresses, "_cache", None)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert local_addresses.local_networks() == () and jump_host_guard() == []
+    monkeypatch.setattr(local_addresses, "_cache", None)

@@ -136,6 +136,21 @@ def test_bad_input_changes_nothing(responder: Responder, clean_lab) -> None:
     assert b"irtui" not in out
 
 
+def test_the_jump_hosts_other_address_is_never_blocked(responder: Responder,
+                                                       clean_lab) -> None:
+    """The lab is managed over IPv4; the jump host's IPv6 address on the same link is not
+    the session address, yet blocking it would cut a colleague managing host1 over IPv6."""
+    h1 = clean_lab.hosts[0]
+    with pytest.raises(InvalidTargetError, match="the machine irtui runs on"):
+        responder.plan_block([clean_lab.responder_v6], ["host1"])
+    plan = responder.plan_block([clean_lab.responder_v6, "203.0.113.21"], ["host1"])
+    status = plan.entries["host1"][f"{clean_lab.responder_v6}/128"]
+    assert status.refused and "the machine irtui runs on" in status.reason
+    assert responder.execute(plan, lambda e: None).ok
+    assert tcp_connects(None, h1.v6, 22)
+    assert [e.text for e in responder.read_state("host1").blocks] == ["203.0.113.21"]
+
+
 def _cli(config_path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "irtui", "--config", str(config_path), *args],
                           capture_output=True, text=True, timeout=120)

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from irtui.core.actions.context import ActionContext, plan_each, settle_refusals
-from irtui.core.actions.guardrails import config_guard, guard_hit, parse_targets
+from irtui.core.actions.guardrails import (
+    config_guard,
+    guard_hit,
+    jump_host_guard,
+    parse_targets,
+)
 from irtui.core.actions.overlap import SPECIAL, OverlapIndex
 from irtui.core.actions.reads import readback_for
 from irtui.core.actions.runner import steps_for
@@ -64,7 +69,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     seconds = ctx.config.firewall.default_ttl if ttl == "default" else parse_ttl(ttl)
     notes: list[str] = []
     networks, refused_everywhere = parse_targets(targets, notes)
-    guard = config_guard(ctx.config)
+    guard = config_guard(ctx.config) + jump_host_guard()
     plan = Plan("block", "", [h.name for h in chosen], notes=notes, batch_steps=True)
     screen = OverlapIndex([*SPECIAL, *(n for n, _ in guard)])  # exact, fast: see overlap.py
     for net in networks:

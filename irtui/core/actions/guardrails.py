@@ -2,8 +2,9 @@
 
 Every refusal names the rule that matched, so the responder can tell a typo from policy.
 Special-purpose ranges come from :data:`irtui.core.targets.SPECIAL_NETWORKS`; the config
-adds ``isolation.allow`` and ``firewall.never_block``; each host adds its own addresses,
-gateways, resolvers and the responder's session address (its preflight facts).
+adds ``isolation.allow`` and ``firewall.never_block``; the machine irtui runs on adds its
+own addresses; each host adds its own addresses, gateways, resolvers and the responder's
+session address (its preflight facts).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from irtui.core.endpoints import split_port
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.state import Network
 from irtui.core.ioc_paste import refang
+from irtui.core.local_addresses import local_networks
 from irtui.core.plan import EntryFate, EntryStatus
 from irtui.core.settings import Config
 from irtui.core.targets import parse_network
@@ -47,6 +49,17 @@ def config_guard(config: Config) -> Guard:
     guard += [(parse_network(a)[0], "firewall.never_block")
               for a in config.firewall.never_block]
     return guard
+
+
+LOCAL_RULE = ("an address of the machine irtui runs on (the jump host): blocking it would "
+              "cut the host off from it")
+"""The rule that protects :func:`irtui.core.local_addresses.local_networks`."""
+
+
+def jump_host_guard() -> Guard:
+    """This machine's own addresses (:func:`~irtui.core.local_addresses.local_networks`),
+    protected everywhere like the session address is on each host."""
+    return [(net, LOCAL_RULE) for net in local_networks()]
 
 
 def guard_hit(net: Network, guard: Guard) -> str | None:
