@@ -210,6 +210,15 @@ def test_feed_from_dev_urandom_is_refused_at_once(clean_lab, tmp_path: Path) -> 
     assert time.monotonic() - started < 15
 
 
+def test_a_utf16_feed_is_named_as_utf16(clean_lab, tmp_path: Path) -> None:
+    """Excel and PowerShell write UTF-16 with a byte order mark: say so, not "binary"."""
+    for encoding in ("utf-16-le", "utf-16-be"):
+        feed = tmp_path / f"{encoding}.txt"
+        feed.write_bytes(("\ufeff203.0.113.7\r\n203.0.113.8\r\n").encode(encoding))
+        _refused(clean_lab, tmp_path, ["block", "--from-file", str(feed), "--on", "host1"],
+                 2, "is UTF-16 text", "iconv -f utf-16 -t utf-8")
+
+
 def test_feed_with_a_line_over_the_cap(clean_lab, tmp_path: Path) -> None:
     feed = tmp_path / "feed.txt"
     feed.write_text("203.0.113.7\n203.0.113.8 # " + "x" * feeds.MAX_FEED_LINE + "\n")

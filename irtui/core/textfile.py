@@ -97,6 +97,10 @@ class _Checker:
         return TextFileError(self.what, self.name, reason, fix)
 
     def feed(self, data: bytes, final: bool = False) -> None:
+        if self.offset == 0 and data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise self.refuse("is UTF-16 text (it starts with a UTF-16 byte order mark), "
+                              "not UTF-8", "convert it to UTF-8, e.g. iconv -f utf-16 -t "
+                              f"utf-8 (Windows: save as UTF-8); {self.fix}")
         nul = data.find(b"\0")
         if nul != -1:
             line = self.line_no + data.count(b"\n", 0, nul)
