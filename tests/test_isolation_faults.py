@@ -14,6 +14,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -564,6 +565,13 @@ def test_an_isolation_refused_for_a_pending_timer_says_when_it_fires(
         assert 30 <= left <= 40, host_result.message
         assert "nothing was changed" in host_result.message
         assert not isolated(h1) and timer_files(h1).armed  # only the other run's timer
+        # `status` says so on the host that is not isolated (the TUI's detail line did)
+        shown = subprocess.run([sys.executable, "-m", "irtui", "--config",
+                                str(clean_lab.config_path), "status", "host1"],
+                               capture_output=True, text=True, timeout=60)
+        assert "normal (a rollback timer from an interrupted isolation is still armed: it " \
+            "fires by itself in " in shown.stdout, shown
+        assert "a new isolate waits for it" in shown.stdout and shown.returncode == 0
     finally:
         disarm = disarm_command("host1", "tok-other")
         responder.pool.run(host, command_line(host, disarm.argv))

@@ -87,6 +87,23 @@ def _with_timer(iso: str, fw: Any, name: str) -> tuple[str, bool]:
     return iso, False
 
 
+def _leftover_timer(fw: Any, name: str) -> str:
+    """On a host that is not isolated: a rollback timer still armed (an isolation
+    interrupted before its confirmation, then released) fires by itself and removes
+    nothing, but a new isolation waits for it; say so. "" when none, or unreadable."""
+    from irtui.core.rollback import TimerState
+
+    try:
+        timer = fw.rollback_status(name)
+    except IrtuiError:
+        return ""
+    if timer.state is not TimerState.ARMED:
+        return ""
+    left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+    return (f" (a rollback timer from an interrupted isolation is still armed: it fires by "
+            f"itself{left} and changes nothing now; a new isolate waits for it)")
+
+
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """``irtui status``: reachable, isolation (normal / isolated since / PARTIAL), number of
     blocks and how many of them are NOT ENFORCED; with a backend conflict, the conflict and
@@ -110,6 +127,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         pending = False
         if state.isolation is not None:  # confirmed, or about to undo itself?
             iso, pending = _with_timer(iso, fw, host.name)
+        else:
+            iso += _leftover_timer(fw, host.name)
         blocked = f"{len(state.blocks)} blocked"
         unenforced = state.not_enforced
         if unenforced:
