@@ -263,9 +263,10 @@ def responder(config: Config, args: argparse.Namespace | None = None) -> Respond
 
 
 INTERRUPT_NOTICE = ("irtui: interrupted — stopping safely: no new step starts; an isolation "
-                    "not yet confirmed is not confirmed now, and its host rolls back by "
-                    "itself when its timer fires (one already confirmed stays); each host's "
-                    "result below says where it stands, and is being recorded")
+                    "whose confirmation has not started is not confirmed, and its host rolls "
+                    "back by itself when its timer fires (a confirmation already under way "
+                    "may still complete, and one confirmed stays); each host's result below "
+                    "says where it stands, and is being recorded")
 
 
 @contextlib.contextmanager
