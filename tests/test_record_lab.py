@@ -23,6 +23,7 @@ from irtui.core.audit import AuditLog
 from irtui.core.config import Config, write_toml_atomic
 from irtui.core.notify.dispatch import Outgoing
 from irtui.core.record import IncidentRecorder
+from irtui.core.record.isolations import SINCE_ON_HOST
 from irtui.core.record.report import ReportInput, build_context, render
 from irtui.core.record.times import seconds_between, utc_stamp
 from irtui.core.settings import EmailSettings
@@ -87,9 +88,11 @@ def test_scripted_incident_report_matches_what_happened(lab_config: Config, clea
         assert hm.time_to_contain_s == pytest.approx(seconds_between(detected, hm.contained_at))
         assert 30 <= hm.time_to_contain_s < 30 + took["block"] + 5
     assert m.time_to_notify_s == pytest.approx(seconds_between(detected, actions[2].ts))
-    (period,) = m.isolations
-    assert (period.host, period.start, period.end) == ("host1", actions[1].results["host1"].ts,
-                                                       actions[3].results["host1"].ts)
+    (period,) = m.isolations  # from the host's "isolated since", not the later result
+    assert (period.host, period.end) == ("host1", actions[3].results["host1"].ts)
+    assert period.start_source == SINCE_ON_HOST and period.confirmed
+    # "since" is stamped to the second (truncated): up to 1 s before the apply began
+    assert 0 <= seconds_between(period.start, actions[1].results["host1"].ts) < took["isolate"] + 1
     assert [(b.entry, b.hosts, b.ttl_s) for b in m.blocks] == [
         (f"{attacker.v4}/32", ("host1", "host2"), 600)]
     steps = [s for s in actions[1].steps if s["host"] == "host1"]

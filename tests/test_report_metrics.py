@@ -76,7 +76,7 @@ def test_refusals_before_any_change_are_counted_apart_and_never_read_failed(
     ctx = context(recorder)
     m = ctx["metrics"]
     assert (m.actions, m.succeeded, m.failed, m.interrupted) == (1, 1, 0, 0)
-    assert (m.refused, m.not_run) == (4, 1)
+    assert (m.refused, m.not_run, m.dry_run_stops) == (3, 1, 1)  # a dry run is no action
     rows = [r for r in ctx["timeline"] if r["what"].startswith(("refused", "not run", "error"))]
     assert [r["outcome"] for r in rows] == ["refused (nothing changed)"] * 4 + [
         "not run (nothing changed)"]
@@ -84,8 +84,9 @@ def test_refusals_before_any_change_are_counted_apart_and_never_read_failed(
     assert not any(r["outcome"] == "failed" for r in ctx["timeline"])
     markdown, html = render(ctx)
     assert ("Actions: 1 — 1 succeeded, 0 failed, 0 interrupted; not actions (nothing "
-            "changed): 4 refused before any change, 1 stopped by an error before any change"
-            in markdown)
+            "changed): 3 runs refused before any change (bad input, host key or config; dry "
+            "runs not included), 1 stopped by an error before any change; 1 dry runs stopped "
+            "by an error (counted apart" in markdown)
     assert "| failed |" not in markdown
     assert 'class="refused">refused (nothing changed)<' in html
 

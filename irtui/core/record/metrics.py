@@ -6,11 +6,15 @@ Times to contain and notify start at the detection time given to the report
 (``--detected-at``), else the one given when the incident was opened, else the opening.
 A host counts as contained from its first block or isolation that succeeded there (read
 back from the host, see :class:`~irtui.core.events.Outcome`): a failed, interrupted or
-refused action never stops the clock.
+refused action never stops the clock (a host whose isolation such a run applied is named
+apart, never "never contained").
 
 Runs stopped by an error before any change (:mod:`.stops`: refused input, an unreachable
 host while planning) are not actions: they are counted apart, so the totals and the
-timeline agree. Dry runs record nothing.
+timeline agree. Dry runs are not actions either: a successful one records nothing, so the
+ones stopped by an error are counted on their own, in no other figure.
+
+Isolation periods: see :mod:`.isolations` (every isolation the record shows applied).
 
 Blocks: every entry blocked at some point, each with what became of it by the report's
 time (unblocked, expired, or still *intended*: the record holds what irtui meant to be
@@ -27,7 +31,9 @@ from datetime import UTC, datetime, timedelta
 from irtui.core.firewall.fastnet import network_from_text
 from irtui.core.record.drift import recorded_ttl
 from irtui.core.record.incidents import Incident
+from irtui.core.record.isolations import IsolationPeriod, isolations_of
 from irtui.core.record.stops import Stop, StopKind
+from irtui.core.record.store import Record
 from irtui.core.record.timeline import INTERRUPTED, Action
 from irtui.core.record.times import parse_time, seconds_between, utc_stamp
 
@@ -105,20 +111,6 @@ class BlockRow:
         return replace(self, state=state, ended_at=None, intended_hosts=left)
 
 
-@dataclass(frozen=True)
-class IsolationPeriod:
-    """A host isolated from ``start`` until ``end`` (None: still isolated)."""
-
-    host: str
-    start: str
-    end: str | None
-
-    @property
-    def seconds(self) -> float | None:
-        """Length of the period (None while it lasts)."""
-        return seconds_between(self.start, self.end) if self.end else None
-
-
 @dataclass
 class Metrics:
     """The figures of one incident (times in seconds)."""
@@ -130,7 +122,13 @@ class Metrics:
     failed: int = 0
     interrupted: int = 0
     refused: int = 0
+    """Real runs (not dry runs) refused before any change: bad input (IOC, TTL, feed,
+    host), a wrong host key, a bad config."""
     not_run: int = 0
+    """Real runs stopped by another error before any change."""
+    dry_run_stops: int = 0
+    """Dry runs stopped by an error (counted in nothing else: a dry run changes nothing,
+    and one that succeeds is not recorded)."""
     at: str = ""
     host_results_ok: int = 0
     host_results_failed: int = 0
@@ -141,7 +139,12 @@ class Metrics:
     blocks: list[BlockRow] = field(default_factory=list)
     isolations: list[IsolationPeriod] = field(default_factory=list)
     uncontained: list[str] = field(default_factory=list)
-    """Hosts a block or isolation targeted (not skipped) that no such action contained."""
+    """Hosts a block or isolation targeted (not skipped) that no such action contained and
+    the record shows no isolation of."""
+    isolated_unverified: list[str] = field(default_factory=list)
+    """Hosts not counted as contained (no successful block or isolation result) although
+    the record shows an isolation applied there (an interrupted or unconfirmed run; see
+    :attr:`isolations`)."""
     stops: list[Stop] = field(default_factory=list)
     """Runs stopped by an error (``refused`` + ``not_run`` changed nothing)."""
     start_after: str | None = None
@@ -237,24 +240,10 @@ def _blocks(actions: Sequence[Action], later: Sequence[Action], now: datetime) -
             for i, r in enumerate(rows)]
 
 
-def _isolations(actions: Sequence[Action]) -> list[IsolationPeriod]:
-    open_since: dict[str, str] = {}
-    periods: list[IsolationPeriod] = []
-    for action in actions:
-        for host, result in action.results.items():
-            if not result.ok or result.outcome == "unchanged":
-                continue
-            if action.action == "isolate":
-                open_since.setdefault(host, result.ts)
-            elif action.action == "release" and host in open_since:
-                periods.append(IsolationPeriod(host, open_since.pop(host), result.ts))
-    periods += [IsolationPeriod(h, since, None) for h, since in open_since.items()]
-    return sorted(periods, key=lambda p: (p.start, p.host))
-
-
 def compute(incident: Incident, actions: Sequence[Action],
             detected_at: str | None = None, *, stops: Sequence[Stop] = (),
-            later: Sequence[Action] = (), now: datetime | None = None) -> Metrics:
+            later: Sequence[Action] = (), now: datetime | None = None,
+            records: Sequence[Record] = ()) -> Metrics:
     """The metrics of ``incident`` from its ``actions`` (see
     :func:`~irtui.core.record.timeline.actions_of`).
 
@@ -264,6 +253,8 @@ def compute(incident: Incident, actions: Sequence[Action],
         later: actions of the whole record (every incident), so an unblock recorded in
             another incident ends this incident's block too; default none.
         now: the report's time (aware, UTC) for expiries; default now.
+        records: the incident's records (chain order), for the isolations' steps and
+            rollback timers; default none (isolations from host results only).
     """
     now = now or datetime.now(UTC)
     if detected_at:
@@ -274,6 +265,9 @@ def compute(incident: Incident, actions: Sequence[Action],
         start, source = incident.opened_at, "opening of the incident"
     m = Metrics(start, source, actions=len(actions), at=utc_stamp(now), stops=list(stops))
     for stop in stops:
+        if stop.dry_run:
+            m.dry_run_stops += 1
+            continue
         m.refused += stop.kind is StopKind.REFUSED
         m.not_run += stop.kind is StopKind.NOT_RUN
         if stop.kind is StopKind.FAILED and stop.action_id is None:
@@ -314,7 +308,10 @@ def compute(incident: Incident, actions: Sequence[Action],
     m.hosts = sorted(hosts.values(), key=lambda h: h.host)
     targeted = {h for a in actions if a.action in CONTAINING and a.kind == "plan"
                 for h in a.hosts if h not in a.record.get("skipped", {})}
-    m.uncontained = sorted(h.host for h in m.hosts if h.host in targeted and not h.contained_at)
+    m.isolations = isolations_of(actions, records)
+    isolated = {p.host for p in m.isolations}
+    never = [h.host for h in m.hosts if h.host in targeted and not h.contained_at]
+    m.uncontained = [h for h in never if h not in isolated]
+    m.isolated_unverified = [h for h in never if h in isolated]
     m.blocks = _blocks(actions, later, now)
-    m.isolations = _isolations(actions)
     return m

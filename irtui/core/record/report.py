@@ -175,7 +175,7 @@ def build_context(inp: ReportInput, store: RecordStore) -> dict[str, Any]:
     stops = stops_of(inp.records)
     later = actions_of(inp.whole_record) if inp.whole_record is not None else []
     metrics: Metrics = compute(inp.incident, actions, inp.detected_at, stops=stops,
-                               later=later, now=inp.at)
+                               later=later, now=inp.at, records=inp.records)
     per_host: dict[str, list[dict[str, Any]]] = {}
     for action in actions:
         for host, r in action.results.items():
