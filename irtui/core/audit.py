@@ -151,8 +151,7 @@ class AuditLog:
                 and ``AuditError.changed`` lists them.
         """
         self.records.append(AuditRecord(utc_now(), result.action, result.summary, result.ok,
-                                        "; ".join(f"{r.host}: {r.message}"
-                                                  for r in result.results)))
+                                        "; ".join(r.line for r in result.results)))
         self._record("result", {
             "action": result.action, "summary": result.summary, "ok": result.ok,
             "interrupted": result.interrupted,

@@ -137,6 +137,12 @@ class HostResult:
         """True when the host succeeded (see :attr:`Outcome.success`)."""
         return self.outcome.success
 
+    @property
+    def line(self) -> str:
+        """``host: message``, the host named once (an SSH error already starts with it)."""
+        return self.message if self.message.startswith(f"{self.host}: ") \
+            else f"{self.host}: {self.message}"
+
 
 @dataclass(frozen=True)
 class PlanResult:

@@ -49,6 +49,7 @@ from irtui.core.known_hosts import (
     revoked_error,
 )
 from irtui.core.settings import HostConfig, SSHSettings
+from irtui.core.ssh_failures import connect_reason, start_failed
 from irtui.core.ssh_hold import HeldSession, HeldSessions, HoldWatch, held_line, new_mark
 from irtui.core.ssh_jump import JumpPool
 from irtui.core.ssh_keys import KeyCache, expand_path
@@ -236,12 +237,9 @@ class SSHPool:
                            "fix the host's address in the config") from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            if "protocol banner" in reason:  # paramiko: no "SSH-2.0-…" line came
-                reason = "something answered on that port, but not an SSH server"
-            raise SSHError(f"{where} unreachable: {reason}",
-                           "check the address and port in the config and that sshd runs there"
-                           ) from None
+            raise SSHError(f"{where} unreachable: {connect_reason(exc, timeout)}",
+                           "check the address and port in the config and that sshd runs "
+                           "(and answers) there") from None
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(15)
@@ -293,8 +291,7 @@ class SSHPool:
                 replies.attach(channel)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.drop(host.name)
-            raise SSHError(f"{host.name}: could not start the command ({exc})",
-                           "retry; if it persists check the host's sshd (MaxSessions)") from None
+            raise start_failed(host.name, exc, self.settings.connect_timeout) from None
         return channel
 
     def run(

@@ -272,8 +272,8 @@ class IrtuiApp(EventBridge, StateRefresh, ActionFlow, RecordView, ActionGuard, A
         self.push_screen(HelpScreen(rows, help_notes(self.read_only)))
 
     def action_refresh(self) -> None:
-        self._log("── refreshing live state from every host")
-        self.refresh_state()
+        self._log("── refreshing live state from every host (probing them again)")
+        self.refresh_state(probe=True)
 
     def action_filter(self) -> None:
         """``/``: the blocklist's filter line (Enter applies, Esc clears)."""

@@ -14,6 +14,13 @@ from irtui.core.events import (
 from irtui.tui.log_panel import ERROR_MARK, STDERR_MARK, STDOUT_MARK, WAIT_MARK
 
 
+def _unnamed(host: str, message: str) -> str:
+    """``message`` without a leading ``"host: "`` (an SSH error names its host, and the log
+    line already starts with it: ``✗ host1: could not start …``, not ``host1: host1: …``)."""
+    prefix = f"{host}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
 def event_lines(event: Event) -> list[str]:
     """The log lines for ``event`` (none for events the log does not show). A host that did
     not succeed gets an ``ERROR_MARK`` line (also a toast), naming its outcome unless it
@@ -27,7 +34,7 @@ def event_lines(event: Event) -> list[str]:
         if event.ok:
             return [f"✓ {event.host}: {event.message} ({event.duration:.2f} s)"]
         word = "" if event.outcome is Outcome.FAILED else f"{event.outcome.value}: "
-        return [f"{ERROR_MARK}{event.host}: {word}{event.message}"]
+        return [f"{ERROR_MARK}{event.host}: {word}{_unnamed(event.host, event.message)}"]
     if isinstance(event, RollbackEvent):
         return [f"{WAIT_MARK}{event.host}: rollback timer {event.phase.value}"
                 + (f": {event.detail}" if event.detail else "")]

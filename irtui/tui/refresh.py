@@ -58,12 +58,18 @@ class StateRefresh:
                                f"{directory} ({reason}) — set audit.dir to a writable "
                                "directory")
 
-    def refresh_state(self, names: list[str] | None = None) -> None:
-        """Read the live firewall state of ``names`` (default all hosts) in a worker."""
-        self._refresh_worker(names or list(self.views))
+    def refresh_state(self, names: list[str] | None = None, probe: bool = False) -> None:
+        """Read the live firewall state of ``names`` (default all hosts) in a worker.
+
+        Args:
+            probe: probe the hosts again too (their facts and backend choice), whatever the
+                age of their cached profiles: ``ctrl+r`` ("read live state now") must not
+                show a backend or drift from facts that changed since the last probe.
+        """
+        self._refresh_worker(names or list(self.views), probe)
 
     @work(thread=True, group="refresh", exit_on_error=False, description="read host state")
-    def _refresh_worker(self, names: list[str]) -> None:
+    def _refresh_worker(self, names: list[str], probe: bool = False) -> None:
         post = self._post  # type: ignore[attr-defined]
         read_back: dict[str, tuple[int, HostState]] = {}
 
@@ -71,6 +77,8 @@ class StateRefresh:
             profile = None
             seq = next(self._reads)  # reads that start later win, whenever they finish
             try:
+                if probe:  # the probe then rides along with this read (one round trip)
+                    self.responder.ctx.profiles.expire(name)
                 got = self.responder.read_host(name)  # the probe rides along when due
                 profile = got.profile
                 state: HostState = got.state

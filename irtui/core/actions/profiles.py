@@ -115,6 +115,15 @@ class ProfileCache:
         self.store(name, profile, generation)
         return profile
 
+    def expire(self, name: str) -> None:
+        """Stop trusting ``name``'s cached profile: the next read probes the host again (in
+        the same round trip, see :func:`~irtui.core.actions.reads.read_host`), e.g. when the
+        responder asks to read live state now. The profile stays :meth:`cached` (a guess
+        of the backend should that probe fail)."""
+        with self._lock:
+            if name in self._profiles:
+                self._seen[name] = (-1, float("-inf"))  # no connection has generation -1
+
     def put(self, name: str, profile: HostProfile) -> None:
         """Set ``name``'s profile (tests and callers that probed by other means); it stays
         fresh until replaced."""

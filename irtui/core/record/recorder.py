@@ -148,7 +148,7 @@ class ActionTrack:
                     results=[{"host": r.host, "outcome": r.outcome.value, "ok": r.ok,
                               "message": r.message, "duration_s": r.duration}
                              for r in result.results])
-        detail = "; ".join(f"{r.host}: {r.message}" for r in result.results)
+        detail = "; ".join(r.line for r in result.results)
         self.recorder.records.append(AuditRecord(utc_stamp(), result.action, result.summary,
                                                  result.ok, detail))
 

@@ -1,0 +1,98 @@
+"""Messages of SSH failures (irtui/core/ssh_failures.py): a command that could not start
+names its host once, never has an empty reason, and gets the hint that fits its cause (only
+a refused channel points at MaxSessions); paramiko's "No existing session" is explained. On
+the lab: the host's sshd for the connection is stopped (SIGSTOP) between a plan and its
+confirmation, and the recorded result says the host does not answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from irtui.core.actions import Responder
+from irtui.core.audit import AuditLog
+from irtui.core.config import Config
+from irtui.core.events import HostResult, Outcome
+from irtui.core.ssh_failures import connect_reason, start_failed
+from irtui.tui.eventlog import event_lines
+from tests.test_held_sessions import _held_processes
+
+
+def test_a_channel_open_timeout_says_the_host_does_not_answer() -> None:
+    err = start_failed("host1", paramiko.SSHException("Timeout opening channel."), 2.0)
+    assert err.problem == ("host1: could not start the command (the host did not answer "
+                           "within 2 s: the connection or the host's sshd is not responding)")
+    assert "MaxSessions" not in err.fix and "stalled" in err.fix
+
+
+@pytest.mark.parametrize("exc", [EOFError(), paramiko.SSHException(),
+                                 paramiko.SSHException("SSH session not active")])
+def test_a_closed_connection_is_named_never_an_empty_reason(exc: BaseException) -> None:
+    err = start_failed("host1", exc, 2.0)
+    assert err.problem.startswith("host1: could not start the command (the SSH connection "
+                                  "was closed")
+    assert "()" not in err.problem and err.problem.count("host1") == 1
+    assert "MaxSessions" not in err.fix
+
+
+def test_only_a_refused_channel_points_at_max_sessions() -> None:
+    refused = start_failed("host1", paramiko.ChannelException(
+        paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+        "Administratively prohibited"), 2.0)
+    assert refused.problem == ("host1: could not start the command (sshd refused a new "
+                               "session: Administratively prohibited)")
+    assert "MaxSessions" in refused.fix
+    short = start_failed("host1", paramiko.ChannelException(4, "Resource shortage"), 2.0)
+    assert "Resource shortage" in short.problem and "MaxSessions" not in short.fix
+
+
+def test_no_existing_session_says_what_it_means() -> None:
+    reason = connect_reason(paramiko.SSHException("No existing session"), 5.0)
+    assert "No existing session" not in reason
+    assert reason.startswith("the SSH connection was lost or could not be established")
+    assert "within 5 s" in reason
+    assert connect_reason(EOFError(), 5.0)  # never empty
+    assert connect_reason(ConnectionRefusedError(111, "Connection refused"), 5.0) == \
+        "Connection refused"
+
+
+def test_the_tui_log_names_the_host_once() -> None:
+    result = HostResult("host1", Outcome.FAILED, "host1: could not start the command (x) — y",
+                        1.0)
+    assert event_lines(result) == ["✗ host1: could not start the command (x) — y"]
+
+
+@pytest.mark.lab
+def test_a_stopped_sshd_between_plan_and_confirmation_is_reported(lab_config: Config,
+                                                                   clean_lab,
+                                                                   tmp_path: Path) -> None:
+    """host1's sshd process for irtui's connection (the parent of the held read's shell) is
+    stopped after the plan: the change gets no channel; the result says the host does not
+    answer, with no MaxSessions hint."""
+    attacker, h1 = clean_lab.attacker, clean_lab.hosts[0]
+    config = replace(lab_config, ssh=replace(lab_config.ssh, connect_timeout=2.0))
+    responder = Responder(config, audit=AuditLog(tmp_path / "audit"))
+    stopped: list[int] = []
+    try:
+        plan = responder.plan_block([attacker.v4], ["host1"], 600)
+        [shell] = _held_processes(h1.namespace)
+        stat = Path(f"/proc/{shell}/stat").read_text()
+        sshd = int(stat.rsplit(")", 1)[1].split()[1])  # its parent: the connection's sshd
+        assert b"sshd" in Path(f"/proc/{sshd}/cmdline").read_bytes()
+        os.kill(sshd, signal.SIGSTOP)
+        stopped.append(sshd)
+        result = responder.execute(plan, lambda e: None)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        responder.close()
+    [host] = result.results
+    assert host.outcome is Outcome.FAILED
+    assert host.message.startswith("host1: could not start the command (the host did not "
+                                   "answer within 2 s"), host.message
+    assert "MaxSessions" not in host.message
