@@ -223,9 +223,10 @@ def test_import_of_10000_entries_is_accounted_applied_and_enforced(
     assert adds[0].command.endswith(" nft -f -") and "irtui-host_lock" in adds[0].command
     assert not any(" nft -c " in s.command for s in plan.steps)
     script = adds[0].stdin or ""
-    # per set: add, delete, add with the TTL (the TTL is set whether or not it was there)
+    # per set: those already there added, deleted and added with the TTL (set whether or
+    # not it was there); the new ones created with it
     final = [line for line in script.splitlines()
-             if line.startswith("add element") and " timeout " in line]
+             if line.startswith(("add element", "create element")) and " timeout " in line]
     assert sum(line.count(" timeout 7200s") for line in final) == len(feed.blocked)
     assert "300.1.1.1" not in script and "127.0.0.1" not in script
     assert not re.search(rf"(?<![0-9.]){re.escape(clean_lab.responder_v4)}(?![0-9.])", script)
@@ -285,8 +286,8 @@ def test_dry_run_import_changes_nothing_and_prints_the_plan(
     assert "[host1]" in out.stdout
     assert out.stdout.count("nft -c -f -") == 0 and out.stdout.count("nft -f -") == 1
     assert out.stdout.count(" timeout 86400s") == n_blocked
-    assert "add element inet irtui v4_32 { 198.19.1.0 timeout 86400s, " in out.stdout
-    assert "add element inet irtui v6_48 { 2001:db8:100:: timeout 86400s }" in out.stdout
+    assert "create element inet irtui v4_32 { 198.19.1.0 timeout 86400s, " in out.stdout
+    assert "create element inet irtui v6_48 { 2001:db8:100:: timeout 86400s }" in out.stdout
     assert f"entries: {len(feed.refused)} refused, {n_blocked} to add" in out.stdout
 
     # nothing changed on the host

@@ -86,8 +86,9 @@ def test_block_script_has_both_families_and_ttl() -> None:
             BlockRequest(ipaddress.ip_network("2001:db8::/32"), 3600, refresh=True)]
     script = nftables.block_script(reqs)
     lines = script.splitlines()
-    # a new entry is only added, with its TTL
-    assert "add element inet irtui v4_32 { 203.0.113.7 timeout 3600s }" in lines
+    # a new entry is only created, with its TTL (created: one another run added meanwhile
+    # fails the transaction instead of having its timeout replaced)
+    assert "create element inet irtui v4_32 { 203.0.113.7 timeout 3600s }" in lines
     assert not any(line.startswith("delete element inet irtui v4_32") for line in lines)
     # one already blocked: add, delete, add again, so the TTL is set whatever the kernel
     # does with an add of an existing element

@@ -69,7 +69,8 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
     seconds = ctx.config.firewall.default_ttl if ttl == "default" else parse_ttl(ttl)
     notes: list[str] = []
     networks, refused_everywhere = parse_targets(targets, notes)
-    guard = config_guard(ctx.config) + jump_host_guard()
+    guard = config_guard(ctx.config)
+    jump_host = jump_host_guard()  # after each host's own rules: the session address first
     plan = Plan("block", "", [h.name for h in chosen], notes=notes, batch_steps=True)
     screen = OverlapIndex([*SPECIAL, *(n for n, _ in guard)])  # exact, fast: see overlap.py
     for net in networks:
@@ -94,7 +95,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         state = ctx.read_state(host.name)
         accounting = dict(refused_everywhere)
         requests: list[BlockRequest] = []
-        host_guard = profile.facts.protected()
+        host_guard = profile.facts.protected() + jump_host
         host_screen = OverlapIndex(n for n, _ in host_guard)
         blind = None if profile.facts.network_known else (
             f"host's own addresses and default gateways unknown ({NETWORK_UNKNOWN}), so "
