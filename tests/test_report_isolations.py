@@ -157,6 +157,28 @@ def test_an_isolation_killed_before_its_confirmation_ended_by_its_timer_time_unk
     assert "time unknown" in html
 
 
+def test_an_unconfirmed_isolation_released_before_its_timer_ends_at_the_release(
+        recorder: IncidentRecorder) -> None:
+    """Ctrl-C before the confirmation, then `irtui release`: the release removed the
+    isolation (its timer later found nothing to undo), so the period ends then, not "by its
+    rollback timer"."""
+    track, _since = _applied(recorder)
+    _finish(recorder, track, "host1", Outcome.INTERRUPTED, "interrupted: not confirmed")
+    run(recorder, "release", {"host1": Outcome.OK})
+    released = _record_ts(recorder, "result", action="release")
+    (period,) = context(recorder)["metrics"].isolations
+    assert period.end is not None and released.startswith(period.end[:19])
+    assert "rollback timer" not in period.until
+    assert "released before its rollback timer fired" in period.note
+    # a release that found nothing (the timer had fired) ends nothing
+    track, _since = _applied(recorder)
+    _finish(recorder, track, "host1", Outcome.INTERRUPTED, "interrupted: not confirmed")
+    run(recorder, "release", {"host1": Outcome.UNCHANGED})
+    periods = context(recorder)["metrics"].isolations
+    assert len(periods) == 2 and periods[1].end is None
+    assert periods[1].until.startswith("ended by its rollback timer, time unknown")
+
+
 def test_an_unconfirmed_isolation_seen_rolled_back_ends_by_then(
         recorder: IncidentRecorder) -> None:
     """The confirmation failed; irtui waited for the deadline and saw the host roll back."""

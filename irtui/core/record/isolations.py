@@ -207,6 +207,9 @@ def isolations_of(actions: Sequence[Action], records: Sequence[Record]) -> list[
     incident's records, chain order; empty: only host results are read)."""
     runs = _runs(records)
     open_periods: dict[str, IsolationPeriod] = {}
+    # not confirmed, its end by the timer not seen: a release that removed an isolation
+    # before another isolate ran ended it (the timer then found nothing to undo)
+    pending: dict[str, IsolationPeriod] = {}
     periods: list[IsolationPeriod] = []
     for action in actions:
         if action.kind != "plan":
@@ -219,14 +222,26 @@ def isolations_of(actions: Sequence[Action], records: Sequence[Record]) -> list[
                 period = _period(host, action, runs.get((action.id, host), _HostRun()))
                 if period is None:
                     continue
+                if host in pending:
+                    periods.append(pending.pop(host))
                 if period.in_force:
                     open_periods[host] = period
+                elif period.end is None and "time unknown" in period.ending:
+                    pending[host] = period
                 else:
                     periods.append(period)
         elif action.action == "release":
             for host, result in action.results.items():
-                if result.ok and result.outcome != "unchanged" and host in open_periods:
+                if not result.ok or result.outcome == "unchanged":
+                    continue
+                if host in open_periods:
                     periods.append(replace(open_periods.pop(host), end=result.ts,
                                            ending="", at_most_s=None, in_force=False))
+                elif host in pending:
+                    period = pending.pop(host)
+                    periods.append(replace(period, end=result.ts, ending="", at_most_s=None,
+                                           note=f"{period.note}; released before its "
+                                           "rollback timer fired"))
     periods += open_periods.values()
+    periods += pending.values()
     return sorted(periods, key=lambda p: (parse_time(p.start), p.host))
