@@ -173,6 +173,13 @@ def test_nft_state_with_iptables_legacy_forced(clean_lab: LabInfo, responder: Re
             assert "irtui's state is in nftables" in said and CONFIG_FIX in said, (verb, said)
             assert "nothing was changed" in said, (verb, said)
             _no_deletion(said)
+        # drift and re-apply: the blocks are unknown there, never "lost"
+        drift = run_irtui("--config", config, "drift", "--on", "host1")
+        said = drift.stdout.decode() + drift.stderr.decode()
+        assert "CONFLICT" in said and "lost" not in said and drift.returncode != 0, said
+        reapply = run_irtui("--config", config, "reapply", "--on", "host1", "--dry-run")
+        said = reapply.stdout.decode() + reapply.stderr.decode()
+        assert "were lost" not in said and "re-block" not in said, said
         assert _host_firewall(h1.namespace) == before
         state = responder.read_state("host1")  # still all there, read with nftables
         assert sorted(e.text for e in state.blocks) == sorted(BLOCKED) and state.isolated

@@ -83,7 +83,8 @@ class StateRefresh:
                 profile = got.profile
                 state: HostState = got.state
                 timer = self.responder.rollback_status(name)
-                read_back[name] = (seq, state)
+                if not profile.choice.conflict:  # else its blocks are unknown: no drift
+                    read_back[name] = (seq, state)
                 post("state", (name, seq, state, None, profile, index_blocks(state), timer))
             except IrtuiError as exc:  # may quote the host (an SSH banner, stderr): escaped
                 profile = profile or self.responder.ctx.profiles.cached(name)
