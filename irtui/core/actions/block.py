@@ -337,8 +337,8 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
             host, backend, lambda read: _still_listed(read, present))
 
     plan_each(plan, chosen, one, ctx, hold=True)
-    settle_refusals(plan, held, "unblock", "unblock the wider entry too to let this traffic "
-                    "through; nothing was changed")
+    settle_refusals(plan, held, "unblock", "irtui blocks --on HOST lists the wider entries; "
+                    "nothing was changed")
 
     def verify(host: str) -> str | None:
         return _still_listed(ctx.read_state(host), removed.get(host, []))
