@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,12 +20,14 @@ import pytest
 
 from irtui.core import secrets
 from irtui.core.actions import Responder
+from irtui.core.actions.record import _check_artifacts
 from irtui.core.audit import AuditLog
 from irtui.core.config import Config, write_toml_atomic
 from irtui.core.notify.dispatch import Outgoing
 from irtui.core.record import IncidentRecorder
 from irtui.core.record.isolations import SINCE_ON_HOST
 from irtui.core.record.report import ReportInput, build_context, render
+from irtui.core.record.store import SQLiteStore
 from irtui.core.record.times import seconds_between, utc_stamp
 from irtui.core.settings import EmailSettings
 from irtui.lab.probe import ns_run, tcp_connects
@@ -69,6 +72,15 @@ def test_scripted_incident_report_matches_what_happened(lab_config: Config, clea
 
     check = fw.verify_record(incident.id)
     assert check.ok, check.as_dict()
+    # a copy of the record without its artifacts folder names where it looked
+    copy = tmp_path / "copied" / "record.db"
+    copy.parent.mkdir()
+    with sqlite3.connect(recorder.store.path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    copied = IncidentRecorder(SQLiteStore(copy), tmp_path / "copied-audit")
+    problems = _check_artifacts(copied, copied.store.records(incident.id))
+    assert problems and all(str(copy.parent / "record-artifacts") in p and "folder beside it"
+                            in p for p in problems), problems
     records = recorder.store.records(incident.id)
     ctx = build_context(ReportInput(recorder.register.get(incident.id), records, {},
                                     check.as_dict()), recorder.store)

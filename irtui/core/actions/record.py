@@ -93,7 +93,12 @@ def _check_artifacts(recorder: IncidentRecorder, records: Sequence[Record]) -> l
         for ref in _artifact_refs(record.body):
             data = recorder.store.read_artifact(str(ref.get("sha256", "")))
             if data is None:
-                problems.append(f"record #{record.seq}: its file {ref['artifact']} is missing")
+                sha = str(ref.get("sha256", ""))
+                here = getattr(recorder.store, "artifacts", None)  # where this store looks
+                where = (f"{here / sha[:2] / sha} (recorded as {ref['artifact']}; a copied "
+                         f"record needs its {here.name} folder beside it)"
+                         if isinstance(here, Path) and len(sha) == 64 else ref["artifact"])
+                problems.append(f"record #{record.seq}: its file {where} is missing")
             elif digest(data) != ref.get("sha256"):
                 problems.append(f"record #{record.seq}: its file {ref['artifact']} was altered")
     return problems
