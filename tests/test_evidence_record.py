@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import shutil
+import sqlite3
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,3 +221,100 @@ def test_lab_collect_then_rewritten_manifest_is_altered(lab_config: Config, tmp_
     assert code == 1 and "ALTERED OR DAMAGED" in out and "INTACT" not in out, out
     assert f"is not the {recorded} recorded" in out
     assert f"{SOCKETS} differs from its copy in {TAR}" in out
+
+
+def _reseal_consistently(folder: Path) -> None:
+    """The tester's full rewrite of the evidence: an artifact edited, then the manifest, the
+    tar and its ``.sha256`` rebuilt to agree with it (consistent in itself)."""
+    _rewrite_manifest_for(folder, SOCKETS)
+    for name in (TAR, TAR_SUM):
+        (folder / name).unlink(missing_ok=True)
+    doc = json.loads((folder / MANIFEST).read_text())
+    (folder / MANIFEST).unlink()
+    seal(folder, "complete", "", {e["path"]: (e["sha256"], e["bytes"]) for e in doc["files"]})
+    assert verify(folder).ok
+
+
+def _edit_record_row(db: Path, folder: Path, *, rehash: bool) -> int:
+    """The tester's edit of the record (in a copy of record.db): drop the no-update trigger
+    and put ``folder``'s new manifest and tar hashes in its ``evidence`` row's body (with
+    ``rehash``, its SHA-256 column recomputed too). Returns the row's number."""
+    conn = sqlite3.connect(db)
+    try:
+        seq, body = conn.execute("SELECT seq, body FROM records WHERE kind = 'evidence' "
+                                 "ORDER BY seq DESC LIMIT 1").fetchone()
+        doc = json.loads(body)
+        doc["manifest_sha256"] = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+        doc["tar_sha256"] = (folder / TAR_SUM).read_text().split()[0]
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        conn.execute("DROP TRIGGER records_no_update")
+        conn.execute("UPDATE records SET body = ? WHERE seq = ?", (text, seq))
+        if rehash:
+            conn.execute("UPDATE records SET hash = ? WHERE seq = ?",
+                         (hashlib.sha256(text.encode()).hexdigest(), seq))
+        conn.commit()
+    finally:
+        conn.close()
+    return int(seq)
+
+
+@pytest.mark.parametrize("rehash", [False, True], ids=["body", "body-and-hash"])
+def test_evidence_rewritten_with_an_edited_record_row_is_not_intact(
+        tmp_path: Path, capsys, rehash: bool) -> None:
+    """The tester's FALSE INTACT: evidence rewritten consistently and the record row edited
+    to hold its new hashes. The row no longer matches its SHA-256 (or, rehashed, the chain's
+    head): the record proves nothing, so UNKNOWN, naming the record."""
+    earlier = _seal(tmp_path / "evidence", "host1")
+    _record(tmp_path, earlier)
+    folder = _seal(tmp_path / "evidence")
+    _record(tmp_path, folder)
+    _reseal_consistently(folder)
+    seq = _edit_record_row(tmp_path / "record.db", folder, rehash=rehash)
+    config = _config(tmp_path)
+    for target in (folder, folder / TAR):
+        code, out = _verify_cli(capsys, str(target), "--config", config)
+        assert code == 1, out
+        assert f"{target}: UNKNOWN — " in out and "INTACT" not in out, out
+        assert "the incident record itself is TAMPERED" in out.splitlines()[0], out
+        assert f"is TAMPERED at record #{seq}" in out and "irtui audit verify" in out, out
+    capsys.readouterr()
+    assert main(["evidence", "verify", "--json", str(folder), "--config", config]) == 1
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["intact"] is False and any(f"#{seq}" in p for p in data["problems"])
+    records = read_record(tmp_path / "record.db")
+    assert verify(folder, records).record.state is RecordState.UNTRUSTED
+    # the collection recorded before the edited row: the chain is intact up to it
+    assert verify(earlier, records).verdict is Verdict.INTACT
+    assert main(["--config", config, "audit", "verify"]) != 0  # the record says TAMPERED
+
+
+def test_tar_without_its_sha256_is_intact_when_the_record_vouches(tmp_path: Path,
+                                                                   capsys) -> None:
+    """The tester's FALSE ALTERED: the tar copied alone (renamed), or the folder's
+    ``.sha256`` deleted. The trusted record holds the tar's hash: INTACT, the missing side
+    file a note. Without a record nothing proves the tar: UNKNOWN (never INTACT), and not
+    ALTERED either, since nothing was found to differ."""
+    folder = _seal(tmp_path / "evidence")
+    _record(tmp_path, folder)
+    config = _config(tmp_path)
+    alone = tmp_path / "usb" / "host2-INC1.tar.gz"
+    alone.parent.mkdir()
+    shutil.copyfile(folder / TAR, alone)
+    (folder / TAR_SUM).unlink()
+    for target, side in ((alone, "host2-INC1.tar.gz.sha256"), (folder, TAR_SUM)):
+        code, out = _verify_cli(capsys, str(target), "--config", config)
+        assert code == 0, out
+        assert f"{target}: INTACT — " in out and "problem:" not in out, out
+        assert f"note:    {side} is missing" in out, out
+        assert "match the incident record" in out, out
+        report = verify(target)  # no record
+        assert report.verdict is Verdict.UNKNOWN and not report.tar_differences, report.lines()
+        assert any(f"{side} is missing" in p for p in report.findings())
+        code, out = _verify_cli(capsys, str(target))  # the default record: there is none
+        assert code == 1 and ": UNKNOWN — " in out and "INTACT" not in out, out
+        assert f"{side} is missing: the tar's hash cannot be checked" in out
+    # a tar that is not the recorded one, its .sha256 gone: still ALTERED against the record
+    _reseal_consistently(folder)
+    (folder / TAR_SUM).unlink()
+    code, out = _verify_cli(capsys, str(folder), "--config", config)
+    assert code == 1 and "ALTERED OR DAMAGED" in out and f"altered: {TAR} sha256" in out, out

@@ -7,6 +7,12 @@ When a collection is sealed, the SHA-256 of its ``manifest.json`` and of its
 the authority: a collection folder could hold its own copy of these hashes, but whoever can
 edit the folder can edit that copy too. :func:`read_record` reads the recorded collections
 from a record file, :func:`check_against_record` compares one collection with them.
+
+The record is only an authority where its hash chain holds: whoever can edit the evidence may
+edit the record's row too. So the chain is verified (:func:`~irtui.core.record.chain.
+verify_chain`, as ``irtui audit verify`` does) when the record is read, and a collection whose
+row is at or after the first bad record is :attr:`RecordState.UNTRUSTED`: it proves nothing
+either way.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from irtui.core.errors import AuditError
+from irtui.core.record.chain import ChainProblem, StoredRecord, verify_chain
 from irtui.core.record.store import Record, RecordStore, SQLiteStore
 from irtui.core.triage.evidence import MANIFEST, TAR
 
 RECORD_FIX = ("run irtui evidence verify where the incident record of this collection is, "
               "or give that record's config with --config PATH (its record.path)")
+TAMPERED_FIX = ("irtui audit verify (with the same --config) tells more about the record; "
+                "keep a copy of the record file as evidence")
 
 
 class RecordState(Enum):
@@ -32,6 +41,9 @@ class RecordState(Enum):
     """The record holds this collection, and its hashes are the ones recorded."""
     DIFFERS = "differs"
     """The record holds this collection with other hashes: it was altered."""
+    UNTRUSTED = "untrusted"
+    """The record holds this collection, but in a row at or after the first record that
+    fails the hash chain (edited, inserted...): it proves nothing either way."""
     NOT_FOUND = "not found"
     """The record was read and holds no collection at this place or with these hashes."""
     UNREADABLE = "unreadable"
@@ -74,12 +86,27 @@ class CollectionRecords:
         location: the record (a path, for messages).
         collections: every sealed collection it holds, oldest first.
         problem / fix: why it could not be read and what to do (empty when it was read).
+        broken: the first record that fails the hash chain (None: the chain verifies);
+            collections recorded at or after its ``seq`` cannot be trusted.
     """
 
     location: str
     collections: tuple[RecordedCollection, ...] = ()
     problem: str = ""
     fix: str = ""
+    broken: ChainProblem | None = None
+
+    def trusted(self, recorded: RecordedCollection) -> bool:
+        """True when the chain verifies up to and including ``recorded``'s row."""
+        return (self.broken is None or recorded.seq is None
+                or recorded.seq < self.broken.seq)
+
+    def tampered(self) -> str:
+        """``the incident record X is TAMPERED at record #57: <what>`` (empty when not)."""
+        if self.broken is None:
+            return ""
+        return (f"the incident record {self.location} is TAMPERED at record "
+                f"#{self.broken.seq}: {self.broken.message}")
 
 
 @dataclass(frozen=True)
@@ -103,8 +130,8 @@ class RecordCheck:
             recorded one.
         moved: the record has it at another place (found by its folder's incident, host
             and name, or by its hashes): a copy or a move.
-        problem / fix: with ``UNREADABLE``/``NOT_FOUND``/``NOT_CHECKED``, why the manifest
-            could not be checked and what to do.
+        problem / fix: with ``UNTRUSTED``/``UNREADABLE``/``NOT_FOUND``/``NOT_CHECKED``, why
+            the manifest could not be checked and what to do.
     """
 
     state: RecordState
@@ -125,7 +152,11 @@ class RecordCheck:
         if self.state is RecordState.DIFFERS:
             return [f"{d.file} sha256 {d.found} is not the {d.recorded} recorded when it "
                     f"was sealed ({where})" for d in self.differences]
-        text = f"{MANIFEST} could not be checked against the incident record: {self.problem}"
+        if self.state is RecordState.UNTRUSTED:
+            text = (f"the incident record cannot vouch for {MANIFEST} and {TAR}: "
+                    f"{self.problem}")
+        else:
+            text = f"{MANIFEST} could not be checked against the incident record: {self.problem}"
         return [f"{text} — {self.fix}" if self.fix else text]
 
     def lines(self) -> list[str]:
@@ -153,15 +184,29 @@ def _collection(record: Record) -> RecordedCollection | None:
         host=str(body.get("host") or ""), incident=record.incident, seq=record.seq)
 
 
-def collections_in(store: RecordStore) -> CollectionRecords:
-    """Every sealed collection ``store`` holds (its ``evidence`` records); a store that
-    cannot be read gives its problem and fix instead (never raises)."""
+def _parsed(stored: StoredRecord) -> Record | None:
+    """``stored`` as a :class:`Record`; None when its body is not a JSON object (the chain
+    check names it)."""
     try:
-        records = store.records(kinds=["evidence", "legacy"])
+        return Record(stored.seq, stored.hash, stored.fields())
+    except ValueError:
+        return None
+
+
+def collections_in(store: RecordStore) -> CollectionRecords:
+    """Every sealed collection ``store`` holds (its ``evidence`` records), and the first
+    record that fails its hash chain (each row's hash against its canonical body, each link
+    to the row before, the store's head), the way ``irtui audit verify`` checks it; a store
+    that cannot be read gives its problem and fix instead (never raises)."""
+    try:
+        raw, head = store.raw()
     except AuditError as exc:
         return CollectionRecords(store.location, problem=exc.problem, fix=exc.fix or RECORD_FIX)
-    found = (_collection(r) for r in records)
-    return CollectionRecords(store.location, tuple(c for c in found if c is not None))
+    report = verify_chain(raw, head)
+    found = (_collection(r) for r in map(_parsed, raw)
+             if r is not None and r.kind in ("evidence", "legacy"))
+    return CollectionRecords(store.location, tuple(c for c in found if c is not None),
+                             broken=report.problem)
 
 
 def read_record(path: Path) -> CollectionRecords:
@@ -220,31 +265,9 @@ def _compare(records: CollectionRecords, candidates: Iterable[RecordedCollection
                        _differences(newest, manifest_sha256, tar_sha256), moved=moved)
 
 
-def check_against_record(records: CollectionRecords | None, target: Path, *, is_tar: bool,
-                         manifest_sha256: str, tar_sha256: str) -> RecordCheck:
-    """Compare one collection with what the incident record holds.
-
-    The record's collection is found by place first (the folder, or the tar.gz, where it
-    was sealed), then by its folder's incident, host and name (moved or copied with its
-    folders), then by its hashes (a copy elsewhere that is byte for byte the recorded one).
-
-    Args:
-        records: what the record holds (None: no record was given).
-        target: the collection folder, or its tar.gz when ``is_tar``.
-        manifest_sha256: the hash of its manifest now; tar_sha256: of its tar.gz now (empty
-            when there is none).
-
-    Returns:
-        A :class:`RecordCheck`: ``DIFFERS`` names the manifest and/or tar.gz with the hash
-        found and the one recorded.
-    """
-    if records is None:
-        return RecordCheck(RecordState.NOT_CHECKED, problem="no incident record was given",
-                           fix=RECORD_FIX)
-    if records.problem:
-        return RecordCheck(RecordState.UNREADABLE, records.location, problem=records.problem,
-                           fix=records.fix)
-    known = records.collections
+def _lookup(records: CollectionRecords, known: list[RecordedCollection], target: Path,
+            is_tar: bool, manifest_sha256: str, tar_sha256: str) -> RecordCheck | None:
+    """The collection of ``known`` this one is, compared with it (None: none of them)."""
     here = [c for c in known if _same_path(c.tar if is_tar else c.path, target)]
     found = _compare(records, reversed(here), manifest_sha256, tar_sha256, moved=False)
     if found is None and not is_tar:
@@ -255,8 +278,50 @@ def check_against_record(records: CollectionRecords | None, target: Path, *, is_
                 and (not tar_sha256 or c.tar_sha256 == tar_sha256)]
         if same:
             return RecordCheck(RecordState.MATCHES, records.location, same[-1], moved=True)
-        return RecordCheck(RecordState.NOT_FOUND, records.location,
-                           problem=f"the incident record {records.location} holds no "
-                           f"collection at {target} nor one with its hashes",
-                           fix=RECORD_FIX)
     return found
+
+
+def check_against_record(records: CollectionRecords | None, target: Path, *, is_tar: bool,
+                         manifest_sha256: str, tar_sha256: str) -> RecordCheck:
+    """Compare one collection with what the incident record holds.
+
+    The record's collection is found by place first (the folder, or the tar.gz, where it
+    was sealed), then by its folder's incident, host and name (moved or copied with its
+    folders), then by its hashes (a copy elsewhere that is byte for byte the recorded one).
+    Only rows before the first record that fails the hash chain count; a collection found
+    only at or after it is ``UNTRUSTED`` (the record proves nothing either way).
+
+    Args:
+        records: what the record holds (None: no record was given).
+        target: the collection folder, or its tar.gz when ``is_tar``.
+        manifest_sha256: the hash of its manifest now; tar_sha256: of its tar.gz now (empty
+            when there is none).
+
+    Returns:
+        A :class:`RecordCheck`: ``DIFFERS`` names the manifest and/or tar.gz with the hash
+        found and the one recorded; ``UNTRUSTED`` names the first bad record.
+    """
+    if records is None:
+        return RecordCheck(RecordState.NOT_CHECKED, problem="no incident record was given",
+                           fix=RECORD_FIX)
+    if records.problem:
+        return RecordCheck(RecordState.UNREADABLE, records.location, problem=records.problem,
+                           fix=records.fix)
+    hashes = (manifest_sha256, tar_sha256)
+    trusted = [c for c in records.collections if records.trusted(c)]
+    found = _lookup(records, trusted, target, is_tar, *hashes)
+    if found is not None:
+        return found
+    untrusted = [c for c in records.collections if not records.trusted(c)]
+    suspect = _lookup(records, untrusted, target, is_tar, *hashes)
+    if suspect is not None and suspect.recorded is not None:
+        return RecordCheck(RecordState.UNTRUSTED, records.location, suspect.recorded,
+                           moved=suspect.moved,
+                           problem=f"{records.tampered()}; {suspect.recorded.where()}, which "
+                           "holds this collection, is at or after it and cannot be trusted",
+                           fix=TAMPERED_FIX)
+    broken = f" ({records.tampered()})" if records.broken else ""
+    return RecordCheck(RecordState.NOT_FOUND, records.location,
+                       problem=f"the incident record {records.location} holds no "
+                       f"collection at {target} nor one with its hashes{broken}",
+                       fix=TAMPERED_FIX if records.broken else RECORD_FIX)

@@ -2,7 +2,9 @@
 the sealed tar.gz, the tar.gz against its SHA-256, and the manifest's and tar's hashes against
 the ones the incident record holds (:mod:`.recorded`), naming exactly which files changed,
 went missing or were added. The verdict is INTACT only when all of it matched; a manifest the
-record could not vouch for is UNKNOWN, never INTACT."""
+record could not vouch for (no record, or a record that fails its own hash chain) is UNKNOWN,
+never INTACT. A tar.gz whose ``.sha256`` side file is missing (copied alone, renamed) is
+INTACT when the incident record vouches for the tar's hash, UNKNOWN otherwise."""
 
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ class Verdict(Enum):
     """Something differs (named in the report)."""
     UNKNOWN = "UNKNOWN"
     """Nothing was found wrong, but the manifest could not be checked against the incident
-    record (no record, or it does not know this collection): it may have been rewritten."""
+    record (no record, it does not know this collection, or its row fails the record's hash
+    chain), or the tar's hash could be checked against nothing: it may have been
+    rewritten."""
 
 
 class TarMismatch(Enum):
@@ -82,6 +86,10 @@ class VerifyReport:
         missing: files in the manifest that are gone.
         added: files present but not in the manifest.
         problems: anything else (no manifest, unreadable manifest, tar hash mismatch).
+        sum_missing: the problem "the tar's ``.sha256`` is missing" when it is one of
+            :attr:`problems`: it leaves the tar unproven (UNKNOWN) but shows nothing wrong.
+        notes: remarks that are not problems (a missing ``.sha256`` made up for by the
+            incident record, which holds the tar's hash).
         tar_differences: files of the folder (the manifest too) that disagree with the
             sealed tar.gz.
         manifest_sha256: the manifest's own SHA-256.
@@ -97,6 +105,8 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    sum_missing: str = ""
+    notes: list[str] = field(default_factory=list)
     tar_differences: list[TarDifference] = field(default_factory=list)
     manifest_sha256: str = ""
     tar_sha256: str = ""
@@ -107,17 +117,38 @@ class VerifyReport:
         """True when nothing was found wrong: every hash matched, nothing is missing, added
         or different from the sealed tar, and the record (when one was read) did not
         differ. Not a proof on its own: :attr:`verdict` is INTACT only when the incident
-        record vouched for the manifest too."""
-        return not (self.changed or self.missing or self.added or self.problems
+        record vouched for the manifest too. A missing ``.sha256`` is not wrong in itself
+        (:attr:`sum_missing`)."""
+        problems = [p for p in self.problems if p != self.sum_missing]
+        return not (self.changed or self.missing or self.added or problems
                     or self.tar_differences or self.record.state is RecordState.DIFFERS)
+
+    @property
+    def tar_vouched(self) -> bool:
+        """The incident record (trusted) holds this tar's SHA-256."""
+        recorded = self.record.recorded
+        return (self.record.state is RecordState.MATCHES and recorded is not None
+                and bool(self.tar_sha256) and recorded.tar_sha256 == self.tar_sha256)
 
     @property
     def verdict(self) -> Verdict:
         """ALTERED when anything differs; INTACT when nothing does and the incident record
-        holds this manifest (and tar); otherwise UNKNOWN."""
+        holds this manifest (and tar), its ``.sha256`` checked or made up for by the record;
+        otherwise UNKNOWN."""
         if not self.ok:
             return Verdict.ALTERED
-        return Verdict.INTACT if self.record.state is RecordState.MATCHES else Verdict.UNKNOWN
+        unproven = bool(self.sum_missing) and self.sum_missing in self.problems
+        return (Verdict.INTACT if self.record.state is RecordState.MATCHES and not unproven
+                else Verdict.UNKNOWN)
+
+    def settle_sum(self) -> None:
+        """Once the record was compared: a missing ``.sha256`` whose tar the record vouches
+        for is a note, not a problem."""
+        if self.sum_missing in self.problems and self.tar_vouched:
+            self.problems.remove(self.sum_missing)
+            name = self.sum_missing.split(" ", 1)[0]
+            self.notes.append(f"{name} is missing; the tar's hash was checked against the "
+                              "incident record instead")
 
     def findings(self) -> list[str]:
         """The problems, the disagreements with the tar.gz and, unless the record matched,
@@ -133,12 +164,17 @@ class VerifyReport:
         state = self.status + (f" ({self.reason})" if self.reason else "")
         out = [f"{self.path}: {verdict.value} — {self.checked} file(s) checked; "
                f"collection {state}"]
-        if verdict is Verdict.UNKNOWN:
+        if verdict is Verdict.UNKNOWN and self.record.state is RecordState.UNTRUSTED:
+            out[0] += ("; nothing found wrong in it, but the incident record itself is "
+                       "TAMPERED: not proven unaltered")
+        elif verdict is Verdict.UNKNOWN:
             out[0] += "; nothing found wrong, but not proven unaltered"
         out += [f"  changed: {p}" for p in self.changed]
         out += [f"  missing: {p}" for p in self.missing]
         out += [f"  added:   {p}" for p in self.added]
-        out += [f"  problem: {p}" for p in self.problems]
+        out += [f"  {'unknown:' if p == self.sum_missing else 'problem:'} {p}"
+                for p in self.problems]
+        out += [f"  note:    {n}" for n in self.notes]
         out += [f"  altered: {d.text()}" for d in self.tar_differences]
         if self.manifest_sha256:
             out += [f"  {line}" for line in self.record.lines()]
@@ -236,8 +272,9 @@ def _read_sum(report: VerifyReport, tar: Path, sum_file: Path) -> None:
     """Compare ``report.tar_sha256`` (already computed) with ``sum_file``."""
     try:
         recorded = read_sealed(sum_file).decode("ascii", errors="replace").split()
-    except FileNotFoundError:
-        report.problems.append(f"{sum_file.name} is missing: the tar's hash cannot be checked")
+    except FileNotFoundError:  # unproven, not wrong: see VerifyReport.settle_sum
+        report.sum_missing = f"{sum_file.name} is missing: the tar's hash cannot be checked"
+        report.problems.append(report.sum_missing)
         return
     except OSError as exc:
         report.problems.append(f"cannot read {sum_file.name} ({exc.strerror or exc}): the "
@@ -312,6 +349,7 @@ def _verify_folder(folder: Path, records: CollectionRecords | None) -> VerifyRep
     report.record = check_against_record(records, folder, is_tar=False,
                                          manifest_sha256=report.manifest_sha256,
                                          tar_sha256=report.tar_sha256)
+    report.settle_sum()
     return report
 
 
@@ -351,6 +389,7 @@ def _verify_tar(path: Path, records: CollectionRecords | None) -> VerifyReport:
     report.record = check_against_record(records, path, is_tar=True,
                                          manifest_sha256=report.manifest_sha256,
                                          tar_sha256=report.tar_sha256)
+    report.settle_sum()
     return report
 
 
