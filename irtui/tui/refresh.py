@@ -83,7 +83,7 @@ class StateRefresh:
                 profile = got.profile
                 state: HostState = got.state
                 timer = self.responder.rollback_status(name)
-                if not profile.choice.conflict:  # else its blocks are unknown: no drift
+                if profile is None or not profile.choice.conflict:  # else blocks unknown
                     read_back[name] = (seq, state)
                 post("state", (name, seq, state, None, profile, index_blocks(state), timer))
             except IrtuiError as exc:  # may quote the host (an SSH banner, stderr): escaped
