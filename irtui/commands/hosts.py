@@ -115,7 +115,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         choice = got.profile.choice
         if choice.conflict:  # what the backend read holds is not the host's whole state
             text = (f"{host.name:<12} {host.address:<20} reachable    isolation unknown; "
-                    f"blocks unknown; CONFLICT: {choice.conflict} — {choice.conflict_fix}")
+                    f"blocks unknown; {choice.conflict_line}")
             return text, True, jsonout.status_row(host, got.state, choice.conflict, True)
         state = got.state
         status = state.isolation_status

@@ -253,8 +253,7 @@ def check_drift(ctx: ActionContext, hosts: Sequence[str] = ()) -> list[HostDrift
             if choice.conflict:  # the backend read is not where all of irtui's state is
                 intent = intents.get(host.name)
                 drifts.append(HostDrift(host.name, uncertain=dict(intent.uncertain) if intent
-                                        else {}, error=f"CONFLICT: {choice.conflict} — "
-                                        f"{choice.conflict_fix}"))
+                                        else {}, error=choice.conflict_line))
                 continue
             drifts.append(compare(intents.get(host.name), got.state, now))
         except IrtuiError as exc:

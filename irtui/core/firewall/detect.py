@@ -265,6 +265,12 @@ class BackendChoice:
     conflict_fix: str = ""
     config_conflict: bool = False
 
+    @property
+    def conflict_line(self) -> str:
+        """``CONFLICT: <where irtui's state is> — <fix>`` as status and drift print it;
+        "" without a conflict."""
+        return f"CONFLICT: {self.conflict} — {self.conflict_fix}" if self.conflict else ""
+
 
 def _iptables_by_rules(facts: HostFacts) -> str:
     if facts.legacy_rules and facts.has(*BACKEND_TOOLS["iptables-legacy"]):
