@@ -96,3 +96,43 @@ def test_a_stopped_sshd_between_plan_and_confirmation_is_reported(lab_config: Co
     assert host.message.startswith("host1: could not start the command (the host did not "
                                    "answer within 2 s"), host.message
     assert "MaxSessions" not in host.message
+
+
+def test_a_connection_closed_under_a_channel_open_is_opened_again(lab_config: Config,
+                                                                  clean_lab) -> None:
+    """Another command on the host dropped the shared connection just as this one opened
+    its channel (a cascade seen under load): nothing had started, so the command runs on a
+    new connection. A refusal on a live connection is not retried. (The race is forced by
+    closing the transport inside its open: it cannot be timed for real.)"""
+    from irtui.core.errors import SSHError
+    from irtui.core.ssh import SSHPool
+
+    pool = SSHPool(lab_config.ssh)
+    host = lab_config.host("host1")
+    try:
+        assert pool.run(host, "true").exit_code == 0
+        before = pool.generation("host1")
+        transport = pool.connect(host).get_transport()
+        calls: list[int] = []
+
+        def closed_under_it(*args: object, **kwargs: object) -> None:
+            calls.append(1)
+            transport.close()
+            raise EOFError()
+
+        transport.open_session = closed_under_it  # type: ignore[method-assign]
+        got = pool.run(host, "hostname", capture=True)
+        assert got.stdout.strip() == "host1" and calls == [1]
+        assert pool.generation("host1") == before + 1
+        live = pool.connect(host).get_transport()
+
+        def refused(*args: object, **kwargs: object) -> None:
+            calls.append(2)
+            raise paramiko.ChannelException(1, "Administratively prohibited")
+
+        live.open_session = refused  # type: ignore[method-assign]
+        with pytest.raises(SSHError, match="sshd refused a new session"):
+            pool.run(host, "true")
+        assert calls == [1, 2]
+    finally:
+        pool.close()

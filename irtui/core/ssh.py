@@ -273,13 +273,21 @@ class SSHPool:
         Raises:
             SSHError, HostKeyError: see :meth:`connect`; the command could not be started.
         """
-        client = self.connect(host)
-        transport = client.get_transport()
-        if transport is None or not transport.is_active():
-            raise SSHError(f"connection to {host.name} closed", "retry the action")
+        for retry in (True, False):
+            client = self.connect(host)
+            transport = client.get_transport()
+            if transport is None or not transport.is_active():
+                raise SSHError(f"connection to {host.name} closed", "retry the action")
+            try:
+                channel = transport.open_session(window_size=window_size,
+                                                 timeout=self.settings.connect_timeout)
+                break
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                # closed under it (another command dropped it): nothing started, try anew
+                if not (retry and not transport.is_active()):
+                    self.drop(host.name)
+                    raise start_failed(host.name, exc, self.settings.connect_timeout) from None
         try:
-            channel = transport.open_session(window_size=window_size,
-                                             timeout=self.settings.connect_timeout)
             with self._guard:
                 self.sessions_opened += 1
             channel.exec_command(command)
