@@ -83,8 +83,13 @@ def test_select_hosts_groups_all_and_unknown() -> None:
     assert [h.name for h in config.select(["@web"])] == ["a", "c"]
     assert [h.name for h in config.select(["all"])] == ["a", "b", "c"]
     assert [h.name for h in config.select(["c", "a", "a"])] == ["a", "c"]
+    assert [h.name for h in config.select(["c, b", "a,"])] == ["a", "b", "c"]  # --on c,b
+    assert [h.name for h in config.select(["b,@web"])] == ["a", "b", "c"]
+    assert config.select([","]) == []  # the caller says "no host given"
     with pytest.raises(UnknownHostError, match=r"'zz'.*a, b, c"):
         config.select(["zz"])
+    with pytest.raises(UnknownHostError, match=r"'zz'"):
+        config.select(["a,zz"])
 
 
 def test_atomic_write_round_trip_and_keeps_old_on_failure(tmp_path: Path) -> None:

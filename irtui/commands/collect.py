@@ -144,7 +144,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     """Add the triage verbs to ``sub``."""
     p = action_parser(sub, "collect", "collect forensic triage evidence from hosts over SSH "
                       "(order of volatility; hashed; nothing written on the hosts)")
-    p.add_argument("hosts", nargs="+", metavar="HOST", help="host name, @group or all")
+    p.add_argument("hosts", nargs="+", metavar="HOST",
+                   help="host name, @group or all (or comma-separated)")
     p.add_argument("--artifacts", metavar="A,B",
                    help="only these artifacts (see irtui evidence artifacts)")
     p.add_argument("--volatile-only", action="store_true",

@@ -38,7 +38,8 @@ feed record irtui cannot block): the valid ones were applied (or, with --dry-run
 be). Not 2, which promises that nothing changed; not 1, which means a host failed."""
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, as shells report a command ended by Ctrl-C."""
-ON_HELP = "enforcement point: host name, @group or all (repeatable)"
+ON_HELP = ("enforcement point: host name, @group or all (repeatable, or comma-separated: "
+           "--on web1,web2)")
 
 
 def exit_code(exc: IrtuiError) -> int:

@@ -303,13 +303,16 @@ class Config:
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[HostConfig]:
         """Resolve host names, group names (``@group``) or ``all`` to hosts, in config order.
+        An item may be a comma-separated list (``web1,web2,@db``): host and group names
+        cannot contain a comma (``HOST_NAME_RE``), so the split is never ambiguous.
 
         Raises:
             UnknownHostError: a name or group matches nothing.
         """
         chosen: dict[str, HostConfig] = {}
-        for raw in names:
-            name = raw.strip()
+        for name in (part.strip() for raw in names for part in raw.split(",")):
+            if not name:
+                continue
             if name == "all":
                 chosen.update((h.name, h) for h in self.hosts)
             elif name.startswith("@"):
