@@ -251,6 +251,25 @@ def test_no_self_test_against_a_canary_isolated_in_the_same_plan(responder: Resp
                                  lambda e: None).ok
 
 
+def test_a_canary_host_isolated_earlier_is_not_used(responder: Responder, clean_lab) -> None:
+    """The lab's canaries are host1:22 and host2:22. With host1 isolated by an earlier run,
+    isolating host3 tests against host2 (host1's silence would prove nothing, and the
+    baseline could not reach it: the isolation would end inconclusive); the plan says why."""
+    h1, h2 = clean_lab.hosts[0], clean_lab.hosts[1]
+    assert responder.execute(responder.plan_isolate(["host1"]), lambda e: None).ok
+    try:
+        plan = responder.plan_isolate(["host3"])
+        assert f"irtui-canary {h2.v4} 22" in plan.render()
+        assert f"irtui-canary {h1.v4} " not in plan.render()
+        assert f"canary {h1.v4} skipped: it is host1, which irtui finds isolated" in plan.notes
+        result = responder.execute(plan, lambda e: None)
+        assert result.ok, [r.message for r in result.results]
+        assert "self-test" in result.results[0].message
+    finally:
+        assert responder.execute(responder.plan_release(["host1", "host3"]),
+                                 lambda e: None).ok
+
+
 def test_group_isolation_one_failure_does_not_stop_the_others(lab_config: Config, clean_lab,
                                                               tmp_path) -> None:
     base = clean_lab.hosts[0].v4.rsplit(".", 1)[0]

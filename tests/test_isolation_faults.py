@@ -541,6 +541,60 @@ def test_audit_trail_lost_mid_isolation_does_not_derail_the_host(iso_config: Con
         release.close()
 
 
+def test_an_unconfirmed_isolation_is_not_already_isolated_and_release_clears_its_timer(
+        iso_config: Config, clean_lab: LabInfo, tmp_path: Path) -> None:
+    """host1 isolated, but a rollback timer still armed (the run that isolated it killed
+    before its confirmation): a new isolate is refused with NOT CONFIRMED and the time left
+    (never "already isolated", which the host would undo by itself); a release removes the
+    isolation and then disarms that timer, so isolating again need not wait for it; on a
+    host no longer isolated a release plans the disarm alone, and a timer that fired
+    meanwhile is no failure of the release."""
+    from irtui.core.plan import command_line
+    from irtui.core.remote import run_script
+    from irtui.core.rollback import disarm_command, file_prefix
+
+    h1 = clean_lab.hosts[0]
+    host = iso_config.host("host1")
+    responder = Responder(iso_config, audit=AuditLog(tmp_path / "audit"))
+
+    def arm() -> None:
+        command = run_script("rollback_arm", 60, file_prefix("host1"), "tok-killed", "true",
+                             purpose="the killed run's timer")
+        assert responder.pool.run(host, command_line(host, command.argv)).exit_code == 0
+        assert timer_files(h1).armed
+
+    try:
+        assert responder.execute(responder.plan_isolate(["host1"]), lambda e: None).ok
+        arm()
+        again = responder.plan_isolate(["host1"])
+        refused = again.failed["host1"]
+        assert not again.steps and not again.skipped
+        assert "NOT CONFIRMED" in refused and "rolls it back by itself in " in refused \
+            and "irtui release host1" in refused, refused
+        outcome = responder.execute(again, lambda e: None)
+        assert not outcome.ok and not outcome.results[0].ok  # a failure, never "ok"
+        release = responder.plan_release(["host1"])
+        purposes = [s.purpose for s in release.steps]
+        assert "disarm" in purposes[-1] and len(purposes) > 1, purposes
+        assert responder.execute(release, lambda e: None).ok
+        assert not isolated(h1) and not timer_files(h1).armed
+        arm()  # a leftover timer on a host no longer isolated: the disarm alone
+        alone = responder.plan_release(["host1"])
+        assert [s.purpose for s in alone.steps] == purposes[-1:] and not alone.skipped
+        assert responder.execute(alone, lambda e: None).ok and not timer_files(h1).armed
+        arm()
+        late = responder.plan_release(["host1"])
+        responder.pool.run(host, command_line(host, disarm_command("host1").argv))
+        outcome = responder.execute(late, lambda e: None)  # nothing left to disarm: fine
+        assert outcome.ok, [r.message for r in outcome.results]
+        assert responder.plan_release(["host1"]).skipped == {"host1": "not isolated"}
+    finally:
+        responder.pool.run(host, command_line(host, disarm_command("host1").argv))
+        if isolated(h1):
+            responder.execute(responder.plan_release(["host1"]), lambda e: None)
+        responder.close()
+
+
 def test_an_isolation_refused_for_a_pending_timer_says_when_it_fires(
         iso_config: Config, clean_lab: LabInfo, tmp_path: Path) -> None:
     """A rollback timer armed by another run (one interrupted, then released before its

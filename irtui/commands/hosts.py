@@ -101,7 +101,8 @@ def _leftover_timer(fw: Any, name: str) -> str:
         return ""
     left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
     return (f" (a rollback timer from an interrupted isolation is still armed: it fires by "
-            f"itself{left} and changes nothing now; a new isolate waits for it)")
+            f"itself{left} and changes nothing now; a new isolate waits for it: irtui release "
+            f"{name} disarms it)")
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:

@@ -54,10 +54,15 @@ def arm_command(host: str, seconds: int, rollback: Command, token: str | None = 
                       "confirmed")
 
 
-def disarm_command(host: str, token: str = "") -> Command:
+def disarm_command(host: str, token: str = "", missing_ok: bool = False) -> Command:
     """Command disarming the rollback timer armed with ``token`` (empty: whichever is
-    armed). Exit 4: none is armed, or it is already firing; exit 5: the armed timer has
-    another token (another irtui run's), which is left alone."""
+    armed). Exit 4: none is armed, or it is already firing (exit 0 instead with
+    ``missing_ok``: a release clearing a leftover timer that fired meanwhile); exit 5: the
+    armed timer has another token (another irtui run's), which is left alone."""
+    if missing_ok:
+        return run_script("rollback_disarm", file_prefix(host), token, "missing-ok",
+                          purpose="disarm the rollback timer left armed by an isolation "
+                          "that was never confirmed")
     return run_script("rollback_disarm", file_prefix(host), token,
                       purpose="disarm the rollback timer")
 

@@ -17,8 +17,9 @@ from dataclasses import replace
 
 from irtui.core.actions.commit import CommitConfirmed
 from irtui.core.actions.context import ActionContext, plan_each
-from irtui.core.actions.reads import read_timeout
+from irtui.core.actions.reads import each_host, read_timeout
 from irtui.core.actions.runner import run_read, steps_for
+from irtui.core.actions.status import rollback_status
 from irtui.core.audit import utc_now
 from irtui.core.endpoints import parse_endpoint, resolve_allow
 from irtui.core.errors import ActionError, InvalidTargetError
@@ -27,6 +28,7 @@ from irtui.core.firewall.detect import NETWORK_UNKNOWN
 from irtui.core.firewall.state import HostState, Network
 from irtui.core.hostlock import locked, locked_all
 from irtui.core.plan import Plan
+from irtui.core.rollback import RollbackTimer, TimerState, disarm_command
 from irtui.core.settings import HostConfig
 from irtui.core.targets import covers_everything
 
@@ -123,6 +125,31 @@ def _canaries(canary: str | None, configured: Sequence[str]) -> list[tuple[str, 
     return endpoints
 
 
+def _without_isolated_canaries(ctx: ActionContext, endpoints: list[tuple[str, int]],
+                               chosen: Sequence[HostConfig], notes: list[str]
+                               ) -> list[tuple[str, int]]:
+    """``endpoints`` without the canaries that are configured hosts irtui finds isolated
+    (read now): their silence would prove nothing, and a baseline that cannot reach them
+    leaves the isolation inconclusive. Unreadable hosts stay canaries (the baseline tells)."""
+    def key(address: str) -> str:
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_address(address))
+        return address
+
+    wanted = {key(a) for a, _ in endpoints}
+    skip = {h.name for h in chosen}
+    owners = {h.name: key(h.address) for h in ctx.config.hosts
+              if key(h.address) in wanted and h.name not in skip}
+    if not owners:
+        return endpoints
+    states = each_host(ctx, list(owners), ctx.read_state)
+    cut = {owners[n]: n for n, st in states.items()
+           if isinstance(st, HostState) and st.isolation is not None}
+    for address, name in cut.items():
+        notes.append(f"canary {address} skipped: it is {name}, which irtui finds isolated")
+    return [e for e in endpoints if key(e[0]) not in cut]
+
+
 def _settled(ctx: ActionContext, host: HostConfig, backend: FirewallBackend) -> HostState:
     """``host``'s firewall read again under its change lock (:mod:`irtui.core.hostlock`),
     waiting up to ``ctx.lock_wait`` seconds for a change in progress: a PARTIAL isolation
@@ -138,6 +165,25 @@ def _settled(ctx: ActionContext, host: HostConfig, backend: FirewallBackend) -> 
     text = run_read(ctx.pool, host, command,
                     timeout=read_timeout(ctx.config) + ctx.lock_wait)
     return backend.parse_state(host.name, text)
+
+
+def _unconfirmed(host: HostConfig, timer: RollbackTimer) -> ActionError | None:
+    """The refusal of an isolation read back whole whose rollback timer is still armed (the
+    run that applied it has not confirmed it: still running, or killed before it could) or
+    cannot be read: it is not "already isolated", the host undoes it by itself."""
+    if timer.state is TimerState.ARMED:
+        left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+        return ActionError(
+            f"{host.name} is isolated but NOT CONFIRMED: the host rolls it back by itself"
+            f"{left} (the run that isolated it has not confirmed it: still running, or "
+            "interrupted)",
+            f"release it now (irtui release {host.name} also disarms that timer), then "
+            "isolate it again; or isolate it again once the rollback has run")
+    if timer.state is TimerState.UNKNOWN:
+        return ActionError(f"{host.name} is isolated, but its rollback timer cannot be read "
+                           f"({timer.detail or 'no answer'}): it may still roll back",
+                           f"read it with irtui status {host.name}, then decide")
+    return None
 
 
 def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: int | None = None,
@@ -184,6 +230,8 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         plan.confirm_text = chosen[0].name
 
     together = _addresses_of(ctx, chosen)
+    if canary is None:
+        endpoints = _without_isolated_canaries(ctx, endpoints, chosen, plan.notes)
 
     def one(host: HostConfig) -> None:
         profile = ctx.changeable(host.name)
@@ -201,6 +249,10 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         if state.isolation is not None and not state.isolated:
             state = _settled(ctx, host, profile.backend)
         if state.isolated:
+            refused = _unconfirmed(host, rollback_status(ctx, host.name))
+            if refused is not None:  # a failure of this host (recorded), even when alone
+                plan.failed[host.name] = refused.line
+                return
             plan.skipped[host.name] = (f"already isolated (since {state.isolation.since})"
                                        if state.isolation and state.isolation.since
                                        else "already isolated")
@@ -258,7 +310,10 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
 
 
 def plan_release(ctx: ActionContext, hosts: Sequence[str]) -> Plan:
-    """Plan removing irtui's isolation (exactly what isolate added) from ``hosts``.
+    """Plan removing irtui's isolation (exactly what isolate added) from ``hosts``, and the
+    rollback timer an isolation that was never confirmed left armed (after the release, so
+    a failed release keeps its rollback; alone on a host no longer isolated, where the timer
+    would only make the next isolate wait for it).
 
     Raises:
         UnknownHostError, SSHError, HostKeyError, ActionError.
@@ -266,13 +321,26 @@ def plan_release(ctx: ActionContext, hosts: Sequence[str]) -> Plan:
     chosen = ctx.config.select(list(hosts))
     plan = Plan("release", f"release {', '.join(h.name for h in chosen)} from isolation",
                 [h.name for h in chosen])
+    timers = each_host(ctx, [h.name for h in chosen], lambda n: rollback_status(ctx, n))
 
     def one(host: HostConfig) -> None:
         backend = ctx.changeable(host.name).backend
         state: HostState = ctx.read_state(host.name)
+        timer = timers.get(host.name)
+        armed = isinstance(timer, RollbackTimer) and timer.state is TimerState.ARMED
+        disarm = steps_for(host, [disarm_command(host.name, missing_ok=True)]) if armed else []
+        if state.isolation is None and armed:
+            plan.notes.append(f"{host.name}: not isolated; disarms the rollback timer an "
+                              "unconfirmed isolation left armed (a new isolate would wait "
+                              "for it)")
+            plan.steps += disarm
+            return
         if state.isolation is None:
             plan.skipped[host.name] = "not isolated"
             return
+        if armed:
+            plan.notes.append(f"{host.name}: its isolation was never confirmed: the rollback "
+                              "timer still armed is disarmed once the release is done")
         since = state.isolation.since
         partial = (f" (PARTIAL: {state.isolation.problem})" if state.isolation.problem
                    else "")
@@ -280,7 +348,7 @@ def plan_release(ctx: ActionContext, hosts: Sequence[str]) -> Plan:
                           + (f" (in force since {since})" if since else "")
                           + "; all traffic it dropped flows again; other rules untouched")
         plan.steps += steps_for(host, locked_all(backend.release_commands(state), "release",
-                                                 ctx.lock_wait))
+                                                 ctx.lock_wait)) + disarm
 
     plan_each(plan, chosen, one, ctx)
 
