@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from irtui.core.actions import Responder
+from irtui.core.errors import ActionError
 from irtui.core.firewall.state import Enforcement, IsolationStatus
 from irtui.lab.probe import ns_run, tcp_connects
 
@@ -117,3 +118,40 @@ def test_management_set_widened_by_hand_to_everything_is_not_isolated(responder:
     state = responder.read_state("host1")
     assert state.isolation_status is IsolationStatus.PARTIAL
     assert "0.0.0.0/0" in state.isolation.problem
+
+
+def test_management_allowlist_widened_by_hand_is_not_isolated(fw: Responder, clean_lab) -> None:
+    """The attacker's address added by hand to the management allowlist (nft: an element of
+    irtui's set; iptables: a RETURN of exactly irtui's management shape) lets it in while
+    every rule irtui checks keeps its shape: the list no longer matches the checksum irtui
+    wrote with the isolation, so the read-back says PARTIAL, naming what is there now, and a
+    new isolate does not call the host "already isolated". Taken out again, the isolation
+    reads whole (the checksum is of the list, not of a moment)."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    backend = fw.config.hosts[0].firewall
+    _run(fw, fw.plan_isolate(["host1"], confirm_timeout=30))
+    assert fw.read_state("host1").isolated
+    if backend == "nftables":
+        widen = f"nft add element inet irtui_isolation mgmt4 {{ {attacker.v4} }}"
+        undo = f"nft delete element inet irtui_isolation mgmt4 {{ {attacker.v4} }}"
+    else:
+        tool = _tool(backend)
+        rules = (f"IRTUI-ISOLATE-IN -s {attacker.v4}/32 -m addrtype --dst-type LOCAL -j RETURN",
+                 f"IRTUI-ISOLATE-OUT -d {attacker.v4}/32 -j RETURN")
+        widen = " && ".join(f"{tool} -t raw -I {r.split(' ', 1)[0]} 2 {r.split(' ', 1)[1]}"
+                            for r in rules)
+        undo = " && ".join(f"{tool} -t raw -D {r}" for r in rules)
+    try:
+        _sh(h1.namespace, widen)
+        assert tcp_connects(attacker.namespace, h1.v4, 22)  # the widening is real
+        state = fw.read_state("host1")
+        assert state.isolation_status is IsolationStatus.PARTIAL and not state.isolated
+        assert "not the one irtui applied" in state.isolation.problem
+        assert attacker.v4 in state.isolation.problem, state.isolation.problem
+        with pytest.raises(ActionError, match="partially isolated"):
+            fw.plan_isolate(["host1"])
+        _sh(h1.namespace, undo)
+        assert fw.read_state("host1").isolated
+        assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    finally:
+        _run(fw, fw.plan_release(["host1"]))

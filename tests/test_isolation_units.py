@@ -21,7 +21,12 @@ import pytest
 from irtui.core.events import Outcome, TimerPhase
 from irtui.core.executor import Runner, execute
 from irtui.core.firewall import nftables
-from irtui.core.firewall.backend import IsolationPolicy, collapse, endpoint_text
+from irtui.core.firewall.backend import (
+    IsolationPolicy,
+    collapse,
+    endpoint_text,
+    management_sum,
+)
 from irtui.core.firewall.enforcement import NftRuleset
 from irtui.core.firewall.iptables import IptablesBackend
 from irtui.core.firewall.isolation_rules import nft_unknown_accept
@@ -206,7 +211,9 @@ def test_nft_isolation_keeps_the_list_out_of_comments() -> None:
     assert script.startswith("create table inet irtui_isolation\n")
     comments = [line.split('comment "', 1)[1] for line in script.splitlines()
                 if 'comment "' in line]
-    assert comments == [f'irtui isolation since={SINCE}"'] and "mgmt=" not in script
+    listed = [str(n) for n in IsolationPolicy(SIX, SINCE).management]
+    assert comments == [f'irtui isolation since={SINCE} sum={management_sum(listed)}"']
+    assert "mgmt=" not in script
     assert "elements = { 192.0.2.0/24, 198.18.77.1/32, 198.51.100.17/32, 203.0.113.128/25 }" \
         in script
     with pytest.raises(Exception, match="ISO 8601"):
@@ -290,7 +297,8 @@ def test_iptables_isolation_rules(ipt: IptablesBackend) -> None:
     v4, v6 = _families(command)[4], _families(command)[6]
     assert v4[1:3] == ["-N IRTUI-ISOLATE-IN", "-N IRTUI-ISOLATE-OUT"]  # refused if they exist
     comment = next(line for line in v4 if "--comment" in line)
-    assert f'"irtui isolation since={SINCE}"' in comment and "mgmt" not in comment
+    assert re.search(f'"irtui isolation since={SINCE} sum=[0-9a-f]{{12}}"', comment)
+    assert "mgmt" not in comment
     assert "-A IRTUI-ISOLATE-IN -d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 " \
         "-j RETURN" in v4
     solicited = [line for line in v6 if " -d ff02::1:ff00:0/104 " in line]

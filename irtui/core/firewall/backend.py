@@ -7,6 +7,7 @@ SSH, so each backend can be unit-tested on text and lab-tested through the same 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import threading
 from abc import ABC, abstractmethod
@@ -46,6 +47,28 @@ def endpoint_text(network: Network, port: int) -> str:
     """An endpoint as the config and ``--management`` write it: ``net:port`` for IPv4,
     ``[net]:port`` for IPv6."""
     return join_port(str(network), port)
+
+
+def management_sum(listed: Iterable[str]) -> str:
+    """12 hex digits of SHA-256 over a management list as a read-back lists it (networks and
+    endpoints as text, any order). Written in the isolation's comment, so a read-back tells
+    the list irtui applied from one widened by hand (an element added to a set, a RETURN
+    rule inserted), which the rules' shapes alone cannot show. Not a secret: it catches a
+    change made without irtui, not an attacker who recomputes it."""
+    return hashlib.sha256("\n".join(sorted(set(listed))).encode()).hexdigest()[:12]
+
+
+def management_changed(listed: Iterable[str], comment_fields: dict[str, str]) -> str:
+    """Why ``listed`` (read back) is not the management list irtui applied, per the
+    ``sum=`` of its comment (:func:`management_sum`); ``""`` when it is, or when the
+    isolation predates the sum."""
+    listed = list(listed)
+    want = comment_fields.get("sum", "")
+    if not want or management_sum(listed) == want:
+        return ""
+    return (f"the management allowlist is not the one irtui applied (now: "
+            f"{', '.join(listed) or 'empty'}): changed by hand? Whatever was added there "
+            "reaches the isolated host")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ from irtui.core.firewall.backend import (
     Command,
     FirewallBackend,
     IsolationPolicy,
+    endpoint_text,
+    management_sum,
 )
 from irtui.core.firewall.iptables_state import (
     Facts,
@@ -266,7 +268,9 @@ class IptablesBackend(FirewallBackend):
         versions = (4, 6) if facts.ipv6 else (4,)
         self._require(facts, [self._tool("restore", v) for v in versions], "isolate",
                       state.host)
-        comment = fill("isolate_comment", since=policy.since)
+        listed = [str(n) for n in policy.management if n.version in versions] + [
+            endpoint_text(n, p) for n, p in policy.endpoints if n.version in versions]
+        comment = fill("isolate_comment", since=policy.since, sum=management_sum(listed))
         assert len(comment) <= COMMENT_MAX  # since is at most 64 plain characters
         n = names()
         inputs: dict[int, list[str]] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 from irtui.core.endpoints import split_port
 from irtui.core.errors import ActionError, InvalidTargetError
-from irtui.core.firewall.backend import endpoint_text
+from irtui.core.firewall.backend import endpoint_text, management_changed
 from irtui.core.firewall.enforcement import ipt_block_problem, ipt_isolation
 from irtui.core.firewall.fastnet import network_from_text, sort_key
 from irtui.core.firewall.isolation_rules import ipt_unknown_rule
@@ -341,7 +341,7 @@ def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Iso
     status, problem = ipt_isolation(raws, families, n)
     if status is IsolationStatus.NORMAL:
         return None
-    since, legacy = "", ""
+    since, legacy, fields = "", "", {}
     for v in families:
         raw = raws.get(v)
         rules = raw.rules(n["isolate_in"]) if raw else ()
@@ -360,7 +360,8 @@ def _isolation(raws: dict[int, RawTable | None], families: Sequence[int]) -> Iso
     if not listed and legacy not in ("", "*"):
         listed = [m for m in legacy.split(",") if m]
     if status is IsolationStatus.ISOLATED:
-        problem = _unknown_rule(raws, families, listed, legacy)
+        problem = (_unknown_rule(raws, families, listed, legacy)
+                   or management_changed(listed, fields))
         status = IsolationStatus.PARTIAL if problem else status
     return Isolation(since, tuple(listed), status, problem)
 

@@ -23,6 +23,8 @@ from irtui.core.firewall.backend import (
     IsolationPolicy,
     collapse,
     endpoint_text,
+    management_changed,
+    management_sum,
 )
 from irtui.core.firewall.enforcement import (
     NftRuleset,
@@ -209,7 +211,10 @@ def isolate_script(policy: IsolationPolicy) -> str:
     if not SINCE.match(policy.since):
         raise ActionError(f"isolation start time {policy.since!r} is not an ISO 8601 "
                           "timestamp", "pass the time irtui generated")
+    listed = [str(n) for n in policy.management] + [endpoint_text(n, p)
+                                                    for n, p in policy.endpoints]
     return _fill("isolate", mgmt4=elements(4), mgmt6=elements(6), since=policy.since,
+                 sum=management_sum(listed),
                  input_extra="\n".join(extra_in), output_extra="\n".join(extra_out))
 
 
@@ -278,7 +283,7 @@ def _isolation(items: list[Any], rules: list[dict[str, Any]], table: str) -> Iso
     """The isolation as the ruleset holds it: ``since`` from the loopback rule's comment,
     the management list from the mgmt sets' elements and the endpoint rules (an isolation
     written by an older irtui also kept it in the comment: ``mgmt=a,b``)."""
-    since, legacy = "", ""
+    since, legacy, fields = "", "", {}
     for rule in rules:
         comment = rule.get("comment", "")
         if "since=" in comment:
@@ -300,6 +305,8 @@ def _isolation(items: list[Any], rules: list[dict[str, Any]], table: str) -> Iso
         return Isolation(since, tuple(listed), IsolationStatus.PARTIAL,
                          f"the management list holds {everything[0]}, every address of its "
                          "family (irtui never writes it: added by hand?)")
+    if changed := management_changed(listed, fields):
+        return Isolation(since, tuple(listed), IsolationStatus.PARTIAL, changed)
     return Isolation(since=since, management=tuple(listed))
 
 

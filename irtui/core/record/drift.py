@@ -254,7 +254,7 @@ def compare(intent: HostIntent | None, state: HostState, now: datetime) -> HostD
     if intent.isolated_since and not state.isolated and "isolation" not in intent.uncertain:
         drift.isolation_lost = intent.isolated_since
         drift.isolation_problem = state.isolation.problem if state.isolation else None
-    if state.isolated and state.isolation and intent.isolated_since \
+    if state.isolation and intent.isolated_since \
             and intent.management is not None and "isolation" not in intent.uncertain:
         drift.isolation_widened = sorted(set(state.isolation.management)
                                          - set(intent.management))
