@@ -92,6 +92,26 @@ def test_select_hosts_groups_all_and_unknown() -> None:
         config.select(["a,zz"])
 
 
+def test_two_entries_for_one_machine_are_refused() -> None:
+    """Two [[hosts]] names for one address and port (IPv6 and DNS names normalised) are a
+    config problem: a block "on b" would land on a's machine and read back ✓ there. The
+    same address on another port, or behind a bastion, is another machine."""
+    def problems(hosts: list[dict[str, object]]) -> str:
+        with pytest.raises(ConfigError) as err:
+            parse_config({"hosts": hosts})
+        return str(err.value)
+
+    text = problems([{"name": "a", "address": "192.0.2.1"}, {"name": "b", "address": "192.0.2.1"}])
+    assert "hosts[1].address" in text and "'b' has the same address and port as 'a'" in text
+    assert "2001:db8::1" in problems([{"name": "a", "address": "2001:db8::1"},
+                                       {"name": "b", "address": "2001:DB8:0::1"}])
+    assert "'b'" in problems([{"name": "a", "address": "Db.example"},
+                              {"name": "b", "address": "db.example."}])
+    fine = parse_config({"hosts": [{"name": "a", "address": "192.0.2.1"},
+                                   {"name": "b", "address": "192.0.2.1", "port": 2222}]})
+    assert [h.name for h in fine.hosts] == ["a", "b"]
+
+
 def test_atomic_write_round_trip_and_keeps_old_on_failure(tmp_path: Path) -> None:
     path = tmp_path / "cfg.toml"
     write_toml_atomic(path, {"hosts": [{"name": "a", "address": "192.0.2.1"}]})

@@ -68,15 +68,17 @@ def test_cli_import_keeps_comments_and_skips_what_exists(tmp_path: Path) -> None
     dry = _irtui("--config", str(config), "hosts", "import", str(DATA / "hosts.ini"),
                  "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "would add 6 host(s)" in dry.stdout and "web01" in dry.stdout
+    # web[01:03] share one ansible_host: one machine, imported once (web02; web01 exists)
+    assert "would add 5 host(s)" in dry.stdout and "web01" in dry.stdout
     assert "skipped: already in the config" in dry.stdout
+    assert "web03" in dry.stdout and "same address and port as web02" in dry.stdout
     assert config.read_text() == original
     done = _irtui("--config", str(config), "hosts", "import", str(DATA / "hosts.yml"))
     assert done.returncode == 0, done.stderr
     text = config.read_text()
     assert text.startswith(original)  # every byte of the old file kept
     loaded = load_config(config)
-    assert [h.name for h in loaded.hosts] == ["web01", "mail.example.org", "web02", "web03",
+    assert [h.name for h in loaded.hosts] == ["web01", "mail.example.org", "web02",
                                               "web-legacy", "db-a.example.org",
                                               "db-b.example.org"]
     legacy = loaded.host("web-legacy")
@@ -94,7 +96,7 @@ def test_cli_import_to_a_new_file_and_bad_inventory(tmp_path: Path) -> None:
     done = _irtui("--config", str(tmp_path / "none.toml"), "hosts", "import",
                   str(DATA / "hosts.ini"), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert len(load_config(out).hosts) == 7
+    assert len(load_config(out).hosts) == 5  # web02, web03: web01's address, skipped
     bad = tmp_path / "bad.yml"
     bad.write_text("all:\n  hosts: [unclosed\n")
     failed = _irtui("hosts", "import", str(bad))

@@ -151,7 +151,7 @@ def test_hosts_import_lab_verbs_and_quiet(tmp_path: Path, clean_lab) -> None:
     out = tmp_path / "new.toml"
     dry = irtui_json("hosts", "import", str(INVENTORY), "--out", str(out), "--dry-run",
                      config=tmp_path / "none.toml")
-    assert len(dry["data"]["added"]) == 7 and not dry["data"]["written"] and not out.exists()
+    assert len(dry["data"]["added"]) == 5 and not dry["data"]["written"] and not out.exists()
     done = irtui_json("hosts", "import", str(INVENTORY), "--out", str(out),
                       config=tmp_path / "none.toml")
     assert done["data"]["written"] and out.exists()

@@ -35,6 +35,7 @@ from irtui.core.settings import (
     SSHSettings,
     TriageSettings,
     UISettings,
+    same_machine,
 )
 from irtui.core.ssh_route import (
     HostKeys,
@@ -176,6 +177,8 @@ def _hosts(root: Section, ssh: SSHSettings,
                     {"name", "address", "port", "user", "groups", "firewall", "ssh_alias",
                      "proxy_jump"})
         hosts.append(_host(s, ssh, seen, client))
+    for i, text in same_machine(hosts):
+        root.problem(f"hosts[{i}].address", text)
     return hosts
 
 

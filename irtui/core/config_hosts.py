@@ -7,6 +7,7 @@ atomically.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,17 @@ def _table(host: InventoryHost) -> dict[str, Any]:
     return table
 
 
+def _machine(address: object, port: object) -> tuple[str, object]:
+    """The (address, port) one [[hosts]] entry reaches, normalised as
+    :func:`~irtui.core.settings.same_machine` compares them."""
+    text = str(address or "")
+    try:
+        text = str(ipaddress.ip_address(text))
+    except ValueError:
+        text = text.lower().rstrip(".")
+    return text, 22 if port is None else port
+
+
 def plan_import(path: str | Path, hosts: Sequence[InventoryHost], source: str) -> HostImport:
     """Build the new text of the config at ``path`` with ``hosts`` appended.
 
@@ -69,20 +81,25 @@ def plan_import(path: str | Path, hosts: Sequence[InventoryHost], source: str) -
     except InvalidTargetError as exc:
         raise ConfigError([f"cannot read it ({exc.problem})"], str(target)) from None
     try:
-        existing = {str(h.get("name")) for h in tomllib.loads(old).get("hosts", [])
-                    if isinstance(h, dict)}
+        tables = [h for h in tomllib.loads(old).get("hosts", []) if isinstance(h, dict)]
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML ({exc})"], str(target)) from None
+    existing = {str(h.get("name")) for h in tables}
+    machines = {_machine(h.get("address"), h.get("port")): str(h.get("name")) for h in tables}
     plan = HostImport(target)
     for host in hosts:
+        machine = _machine(host.address or host.name, host.port)
         if host.name in existing:
             plan.skipped.append((host.name, "already in the config"))
+        elif machine in machines:  # one machine under two names: see settings.same_machine
+            plan.skipped.append((host.name, f"same address and port as {machines[machine]}"))
         elif not HOST_NAME_RE.match(host.name) or host.name == "all":
             plan.skipped.append((host.name, "not a name irtui accepts (letters, digits, '.', "
                                  "'_', '-'; at most 63)"))
         else:
             plan.added.append(_table(host))
             existing.add(host.name)
+            machines[machine] = host.name
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     addition = "" if not plan.added else (
         f"\n# {len(plan.added)} host(s) imported from {source} by `irtui hosts import` on "

@@ -6,6 +6,7 @@ key in ``config.example.toml``.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -361,3 +362,28 @@ class Config:
             raise AuditError("no home directory to put the incident record in (no $HOME and "
                              "no passwd entry for this user); nothing was changed",
                              "set record.path to an absolute path") from None
+
+
+def same_machine(hosts: list[HostConfig]) -> list[tuple[int, str]]:
+    """Hosts reached at one address and port by the same route as an earlier entry, as
+    ``(index in hosts, problem text)``: irtui would change the one machine twice and report
+    a ✓ for a name whose own machine it never touched. Behind different bastions one
+    private address may be two machines: allowed."""
+    first: dict[tuple[str, int, tuple[tuple[str, int], ...]], str] = {}
+    found = []
+    for i, host in enumerate(hosts):
+        if not host.address or not host.name:
+            continue
+        try:
+            address = str(ipaddress.ip_address(host.address))
+        except ValueError:
+            address = host.address.lower().rstrip(".")
+        key = (address, host.port, tuple((j.address, j.port) for j in host.jump))
+        if key in first and first[key] != host.name:
+            where = f"[{address}]" if ":" in address else address
+            found.append((i, f"{host.name!r} has the same address and port as {first[key]!r} "
+                             f"({where}:{host.port}{host.via}): one machine under two names, "
+                             "so a change on one would read as done on the other; remove one "
+                             "entry or fix its address"))
+        first.setdefault(key, host.name)
+    return found
