@@ -79,6 +79,10 @@ def test_block_output_is_streamed_and_audited(responder: Responder, clean_lab) -
     # nft -f prints nothing on success; a failing command's stderr reaches the sink
     plan = responder.plan_unblock(["198.51.100.1"], ["host1"])
     assert plan.skipped == {"host1": "not blocked there"}
+    # a prefix over narrower entries removes nothing and says what stays blocked inside
+    wide = responder.plan_unblock(["203.0.113.0/24"], ["host1"])
+    assert not wide.steps and "1 narrower entry inside it" in wide.skipped["host1"]
+    assert any("still blocked inside 203.0.113.0/24: 203.0.113.7/32" in n for n in wide.notes)
     bad = responder.plan_block(["203.0.113.8"], ["host1"], "10m")
     bad.steps[0] = type(bad.steps[0])("host1", "nft -f - ", "broken on purpose",
                                      "add element inet irtui nosuchset { 1.2.3.4 }\n")

@@ -345,6 +345,13 @@ def test_large_prefix_needs_typed_confirmation(clean_lab) -> None:
                                str(clean_lab.config_path), *args],
                               capture_output=True, text=True, timeout=60)
 
+    dry = cli("block", "198.51.0.0/16", "--on", "host1", "--dry-run")  # says it, too
+    assert "the real run is refused without --confirm-prefix '198.51.0.0/16'" in dry.stdout \
+        + dry.stderr, dry
+    mismatch = cli("block", "198.51.0.0/16", "--on", "host1", "--dry-run",
+                   "--confirm-prefix", "198.51.0.0/24")
+    assert "(--confirm-prefix '198.51.0.0/24' does not match)" in mismatch.stdout \
+        + mismatch.stderr
     refused = cli("block", "198.51.0.0/16", "--on", "host1")
     assert refused.returncode == 2
     assert "--confirm-prefix '198.51.0.0/16'" in refused.stderr

@@ -75,6 +75,18 @@ def test_unknown_json_and_headerless_csv_are_named() -> None:
 def test_plain_list_with_semicolon_and_hash_comments() -> None:
     feed = detect_and_read("203.0.113.7 ; SBL1\n198.51.100.7 # seen, twice\n; header\n")
     assert feed.format == "list" and feed.entries == ["203.0.113.7", "198.51.100.7"]
+    assert feed.refused == []
+
+
+@pytest.mark.parametrize("line", ["203.0.113.174;203.0.113.175", "203.0.113.174#203.0.113.175",
+                                  "203.0.113.174 ; 203.0.113.175/32 second"])
+def test_a_second_address_after_a_comment_mark_is_refused_not_dropped(line: str) -> None:
+    """Two entries on one line joined by ';' or '#': the comment rule would drop the second
+    without a word; it is reported refused (the first is read), so the summary counts it."""
+    feed = detect_and_read(f"198.51.100.1\n{line}\n")
+    assert feed.entries == ["198.51.100.1", "203.0.113.174"]
+    [(item, why)] = feed.refused
+    assert item.startswith("203.0.113.175") and "one entry per line" in why
 
 
 @pytest.mark.parametrize("pasted, expected", [

@@ -143,3 +143,18 @@ def test_ssh_key_passphrase_comes_from_the_keyring(lab_config: Config, tmp_path:
     with pytest.raises(SSHError, match="the passphrase in keyring secret 'ssh-key' does not "
                                        "open the SSH key file"):
         SSHPool(settings).run(lab_config.hosts[0], "true")
+
+
+def test_a_binary_secret_on_stdin_is_named_not_blamed_on_the_keyring(
+        keyring_session: dict[str, str]) -> None:
+    """Bytes that are not UTF-8 (a binary key piped by mistake): the input is named, with
+    the byte, and nothing is stored; the keyring is not said to be down."""
+    out = subprocess.run([sys.executable, "-m", "irtui", "secrets", "set", "smtp", "--stdin"],
+                         input=b"pass\xd0\x00word\n", env=keyring_session, cwd=REPO,
+                         capture_output=True, timeout=60, check=False)
+    err = out.stderr.decode()
+    assert out.returncode == 2, err
+    assert "not UTF-8 text (byte 4: 0xd0)" in err and "nothing was stored" in err
+    assert "keyring" not in err.lower() and "Traceback" not in err
+    listed = _irtui(keyring_session, "secrets", "list")
+    assert "smtp" not in listed.stdout or "MISSING" in listed.stdout

@@ -93,3 +93,21 @@ def test_sudo_requiretty_names_the_sudoers_fix(lab_config: Config, lab_user: str
     assert "requiretty" in message
     assert f"Defaults:{USER} !requiretty" in message
     assert ns_run(clean_lab.hosts[0].namespace, ruleset).stdout == before
+
+
+def test_a_login_user_with_nologin_is_named_not_its_home(lab_config: Config, lab_user: str,
+                                                         tmp_path: Path) -> None:
+    """The login user's shell is nologin(8) (a service account), with no home directory:
+    sshd's "Could not chdir to home directory" comes first, but the cause is the shell, and
+    the message says so, with the fix."""
+    subprocess.run(["usermod", "--shell", "/usr/sbin/nologin", "--home", "/nonexistent",
+                    USER], check=True)
+    responder = _responder(lab_config, tmp_path)
+    try:
+        with pytest.raises(Exception) as err:
+            responder.plan_block(["203.0.113.7"], ["host1"])
+        text = str(err.value)
+        assert "login shell of " + USER + " refuses every command (nologin" in text, text
+        assert "chdir" not in text
+    finally:
+        responder.close()

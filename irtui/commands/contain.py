@@ -89,9 +89,15 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
         _feed_lines(feeds, None)
         raise
     jsonout.report().set_plan(plan)  # --json: the plan even when refused below
+    sizes = ", ".join(f"{n} covers {ipaddress.ip_network(n).num_addresses:,} addresses"
+                      for n in plan.confirm_text.split()) if plan.confirm_text else ""
+    if plan.confirm_text and args.dry_run and args.confirm_prefix != plan.confirm_text:
+        # the dry run shows what the real run would do: refuse without the typed prefix
+        plan.notes.append(f"{sizes}: the real run is refused without --confirm-prefix "
+                          f"'{plan.confirm_text}'"
+                          + (f" (--confirm-prefix '{args.confirm_prefix}' does not match)"
+                             if args.confirm_prefix else ""))
     if plan.confirm_text and not args.dry_run and args.confirm_prefix != plan.confirm_text:
-        sizes = ", ".join(f"{n} covers {ipaddress.ip_network(n).num_addresses:,} addresses"
-                          for n in plan.confirm_text.split())
         raise InvalidTargetError(
             f"{sizes}, more than firewall.confirm_prefix_v4/v6 allows without a typed "
             "confirmation; nothing was changed",

@@ -96,6 +96,29 @@ def cmd_notify(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_NOTIFY
 
 
+def _secret_from_stdin() -> str:
+    """The secret piped on stdin, its final line break dropped.
+
+    Raises:
+        InvalidTargetError: it is not UTF-8 text, or holds a NUL (no keyring stores it
+            as typed; nothing is stored).
+    """
+    from irtui.core.errors import InvalidTargetError
+
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidTargetError(f"the secret read from stdin is not UTF-8 text (byte "
+                                 f"{exc.start}: {data[exc.start]:#04x}); nothing was stored",
+                                 "pipe the secret itself as text (a binary key: base64 it "
+                                 "first)") from None
+    if "\0" in text:
+        raise InvalidTargetError("the secret read from stdin holds a NUL byte; nothing was "
+                                 "stored", "pipe the secret itself as text")
+    return text.rstrip("\r\n")
+
+
 def cmd_secrets(args: argparse.Namespace, config: Config | None = None) -> int:
     """``irtui secrets set|delete|list|status`` (one keyring service for every credential)."""
     from irtui.core import secret_backend, secrets
@@ -107,7 +130,7 @@ def cmd_secrets(args: argparse.Namespace, config: Config | None = None) -> int:
 
             value = getpass.getpass(f"value for secret {args.name!r} (not echoed): ")
         else:
-            value = sys.stdin.read().rstrip("\r\n")
+            value = _secret_from_stdin()
         secrets.set_secret(args.name, value)
         jsonout.report().put(name=args.name, stored=True,  # --json
                              backend=secrets.backend_name())

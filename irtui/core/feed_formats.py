@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -66,15 +67,34 @@ def _strip_comment(line: str) -> str:
     return line[:cut].strip()
 
 
+def _address_in_comment(line: str, value: str) -> str | None:
+    """The address a trailing comment starts with (``a;b``, ``a # b``), else None: a second
+    entry on the line, which the comment rule would drop without a word."""
+    rest = line.strip()[len(value):].lstrip()[1:].split()
+    if not rest:
+        return None
+    try:
+        ipaddress.ip_network(rest[0].strip(",;#"), strict=False)
+    except ValueError:
+        return None
+    return rest[0].strip(",;#")
+
+
 def read_list(text: str) -> Feed:
     """One entry per line; ``#`` and ``;`` start comments (whole-line or trailing), so
-    plain lists, FireHOL netsets and Spamhaus DROP/EDROP (``CIDR ; SBLnnn``) all read."""
+    plain lists, FireHOL netsets and Spamhaus DROP/EDROP (``CIDR ; SBLnnn``) all read. A
+    trailing comment that starts with an address (``203.0.113.5;203.0.113.6``) is reported
+    as refused: the first entry is read, the second is not, and the summary says so."""
     feed = Feed("list")
     for line in text.splitlines():
         value = _strip_comment(line)
         if value:
             feed.lines += 1
             feed.entries.append(value)
+            if len(value) < len(line.strip()) and (other := _address_in_comment(line, value)):
+                feed.refused.append((other, f"after {value} on one line, where '#' and ';' "
+                                     "start a comment: not read as an entry; put one entry "
+                                     "per line"))
     return feed
 
 

@@ -197,6 +197,20 @@ def _unblock_status(net: Network, gone: set[Network],
     return EntryStatus(EntryFate.TO_REMOVE if net in gone else EntryFate.NOT_PRESENT)
 
 
+def _narrower(state: HostState, networks: Sequence[Network]) -> list[Network]:
+    """The host's entries strictly inside one of ``networks`` (a /32 under an unblocked
+    /24), in the host's order; none when ``networks`` is empty."""
+    prefixes = [n for n in networks if n.prefixlen < n.max_prefixlen]
+    if not prefixes or not state.blocks:
+        return []
+    screen = OverlapIndex(prefixes)  # a feed of 100,000 against as many entries: indexed
+    named = set(networks)
+    return [e.network for e in state.blocks if e.network not in named
+            and screen.overlaps(e.network)
+            and any(e.network.version == n.version and e.network.subnet_of(n)  # type: ignore[arg-type]
+                    for n in prefixes)]
+
+
 def _still_covering(state: HostState, networks: Sequence[Network]) -> dict[Network, Network]:
     """``{target: the wider entry of state that still covers it}`` for the targets an
     unblock leaves covered (that entry is not itself being removed). Looks up only the
@@ -320,6 +334,11 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
             notes.append(f"{host.name}: {len(covered) - 5} more stay blocked by wider entries")
         if absent[host.name]:
             notes.append(f"{host.name}: not blocked there: {_what(absent[host.name])}")
+        inside = _narrower(state, absent[host.name])
+        if inside:  # an unblock removes exactly the entries named, never what lies inside
+            notes.append(f"{host.name}: still blocked inside {_what(absent[host.name])}: "
+                         f"{_what(inside)} (unblock names exact entries: name these to "
+                         "unblock them)")
         if not present:
             if covered:  # not "unchanged": its traffic stays dropped (decided below)
                 net, wider = next(iter(covered.items()))
@@ -329,7 +348,9 @@ def plan_unblock(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str
                                    + "; unblock that entry to let this traffic through; "
                                    "nothing was changed")
             else:
-                plan.skipped[host.name] = "not blocked there"
+                plan.skipped[host.name] = "not blocked there" + (
+                    f" ({len(inside)} narrower entr{'y' if len(inside) == 1 else 'ies'} "
+                    "inside it stay blocked: see the notes)" if inside else "")
             return
         plan.steps += steps_for(host, locked_all(backend.unblock_commands(present, state),
                                                  "unblock", ctx.lock_wait))

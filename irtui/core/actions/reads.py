@@ -126,6 +126,13 @@ def probe_and_read(ctx: ActionContext, host: HostConfig, hold: bool = False) -> 
     at_exit = out.rfind(EXIT_MARK)
     if result.exit_code != 0 or at_read < 0 or at_exit < at_read:
         lines = result.stderr.strip().splitlines()
+        said = f"{result.stdout}\n{result.stderr}"
+        if "currently not available" in said or "nologin" in said:  # nologin(8)'s words
+            raise ActionError(f"{host.name}: the login shell of {host.user} refuses every "
+                              "command (nologin: \"This account is currently not "
+                              "available\"); nothing was run",
+                              f"give {host.user} a shell such as /bin/sh on the host, or "
+                              "log in as another user (ssh.user or the host's user)")
         raise ActionError(f"{host.name}: preflight probe failed: "
                           f"{lines[-1] if lines else f'exit {result.exit_code}'}",
                           "check that the login user can run sh and ip on the host")
