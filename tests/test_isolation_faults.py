@@ -573,6 +573,10 @@ def test_an_unconfirmed_isolation_is_not_already_isolated_and_release_clears_its
             and "irtui release host1" in refused, refused
         outcome = responder.execute(again, lambda e: None)
         assert not outcome.ok and not outcome.results[0].ok  # a failure, never "ok"
+        told = responder.notify_context()  # nor is the team told it is contained
+        assert "host1" not in told.hosts_isolated
+        assert "host1: isolated, NOT CONFIRMED: the host rolls the isolation back by itself" \
+            in told.values(one_line=False)["hosts_isolated"]
         release = responder.plan_release(["host1"])
         purposes = [s.purpose for s in release.steps]
         assert "disarm" in purposes[-1] and len(purposes) > 1, purposes

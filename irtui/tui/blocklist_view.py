@@ -392,9 +392,11 @@ class BlockPane(Vertical):
                           id="block-filter")
 
     def start_filter(self) -> None:
-        """Show the filter input and focus it."""
+        """Show the filter input and focus it (at once where it can be focused already:
+        ``focus()`` alone queues the change behind keys already read)."""
         field_ = self.query_one(FilterInput)
         field_.display = True
+        self.screen.set_focus(field_)
         field_.focus()
 
     @on(Input.Changed, "#block-filter")

@@ -176,6 +176,24 @@ def _who(ctx: ActionContext) -> str:
     return ctx.audit.operator
 
 
+def _unconfirmed(ctx: ActionContext, name: str) -> str:
+    """Why ``name``'s isolation, read back whole, may not last: its rollback timer is still
+    armed (never confirmed) or cannot be read; ``""`` when it is confirmed."""
+    from irtui.core.actions.status import rollback_status
+    from irtui.core.rollback import TimerState
+
+    try:
+        timer = rollback_status(ctx, name)
+    except IrtuiError as exc:
+        return f"rollback timer unreadable ({exc.problem}): it may still roll back"
+    if timer.state is TimerState.ARMED:
+        left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+        return f"NOT CONFIRMED: the host rolls the isolation back by itself{left}"
+    if timer.state is TimerState.UNKNOWN:
+        return "rollback timer unknown: it may still roll back"
+    return ""
+
+
 def session_context(ctx: ActionContext, states: dict[str, HostState | str] | None = None,
                     incident_id: str = "") -> NotifyContext:
     """The incident context from what this session can see.
@@ -197,7 +215,9 @@ def session_context(ctx: ActionContext, states: dict[str, HostState | str] | Non
         if isinstance(state, str):
             unknown.append((name, state))
             continue
-        if state.isolated:
+        if state.isolated and (pending := _unconfirmed(ctx, name)):
+            partial.append((name, pending))  # the host undoes it by itself: not contained
+        elif state.isolated:
             isolated.append(name)
         elif state.isolation is not None:  # PARTIAL: in the ruleset, not containing
             partial.append((name, state.isolation.problem or "only partly in force"))

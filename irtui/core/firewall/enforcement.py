@@ -99,8 +99,11 @@ class NftRuleset:
             return Enforcement.NOT_ENFORCED, f"table inet {table} is dormant"
         if words <= _HARMLESS_TABLE_FLAGS:
             return Enforcement.ENFORCED, ""
-        return Enforcement.UNKNOWN, (f"table inet {table} has flags nft printed as "
-                                     f"{', '.join(sorted(words))!r}; it may be dormant")
+        return Enforcement.UNKNOWN, (f"table inet {table} has table flags this nft names "
+                                     f"wrongly in JSON ({', '.join(sorted(words))!r}, an nft "
+                                     "1.0.x bug): it may be dormant, and a dormant table's "
+                                     f"rules never run (`nft list table inet {table}` shows "
+                                     "the flags)")
 
 
 def _set_match(expr: list[Any]) -> tuple[str, str, str, str | None] | None:

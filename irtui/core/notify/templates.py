@@ -121,7 +121,8 @@ class NotifyContext:
                         + (f", {len(self.unknown_hosts)} host(s) unknown"
                            if self.unknown_hosts else ""),
             "hosts_isolated": items(list(self.hosts_isolated) + [
-                f"{host}: PARTIAL isolation, not contained ({why})"
+                f"{host}: isolated, {why}" if why.startswith(("NOT CONFIRMED", "rollback"))
+                else f"{host}: PARTIAL isolation, not contained ({why})"
                 for host, why in self.hosts_partial]),
             "addresses_blocked": items([f"{entry} on {', '.join(hosts)}"
                                         for entry, hosts in self.addresses_blocked]),
