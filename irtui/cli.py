@@ -51,6 +51,23 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(self, message)
 
 
+def _joined_values(words: list[str]) -> list[str]:
+    """``--ttl -1h`` as ``--ttl=-1h``: argparse takes a value starting with ``-`` that is
+    not a plain number for an option and says only "expected one argument"; joined, the
+    duration's own check names what is wrong with it."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i] == "--ttl" and i + 1 < len(words) and words[i + 1][:1] == "-" \
+                and words[i + 1] not in ("-", "--") and not words[i + 1].startswith("--"):
+            out.append(f"--ttl={words[i + 1]}")
+            i += 2
+            continue
+        out.append(words[i])
+        i += 1
+    return out
+
+
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace | int:
     """Parse ``argv`` (default ``sys.argv[1:]``).
 
@@ -59,7 +76,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace | int:
         argparse's usage and error lines on stderr and, with ``--json``, the envelope on
         stdout. ``--help`` still exits (SystemExit 0).
     """
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = _joined_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     try:
         return parser.parse_args(words)

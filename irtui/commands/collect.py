@@ -24,9 +24,22 @@ if TYPE_CHECKING:
 
 
 def _names(text: str | None) -> list[str] | None:
-    if not text:
+    """The artifact names of ``--artifacts`` (None: the option was not given).
+
+    Raises:
+        InvalidTargetError: it was given but names nothing (``--artifacts ''``): never read
+            as "every artifact".
+    """
+    if text is None:
         return None
-    return [n.strip() for n in text.split(",") if n.strip()]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        from irtui.core.errors import InvalidTargetError
+
+        raise InvalidTargetError("--artifacts names no artifact; nothing was collected",
+                                 "give artifact names (irtui evidence artifacts lists them), "
+                                 "or leave --artifacts out to collect every one")
+    return names
 
 
 def cmd_collect(args: argparse.Namespace, config: Config) -> int:
