@@ -303,3 +303,21 @@ def test_a_feed_blocked_then_unblocked_is_reported_in_linear_time(
     still = blocks[entries[10]]
     assert still.state is BlockState.INTENDED and still.intended_hosts == ("host2",)
     assert [h for h, _ in still.unblocked] == ["host1"]
+
+
+def test_without_a_detection_time_the_report_says_what_its_time_to_contain_measures(
+        recorder: IncidentRecorder) -> None:
+    """No detection time (an incident opened by the action itself): time to contain counts
+    from the opening, which the report says, with how to measure from detection; with a
+    detection time, no such caveat."""
+    run(recorder, "block", {"host1": Outcome.OK}, ("203.0.113.9/32",), ttl_s=None)
+    incident = recorder.register.get(recorder.incident_id() or "")
+    records = recorder.store.records(incident.id)
+    chain = {"ok": True, "count": len(records), "head": ""}
+    plain = render(build_context(ReportInput(incident, records, {}, chain), recorder.store))
+    for text in plain:
+        assert "No detection time was recorded" in text and "--detected-at" in text
+    dated = render(build_context(ReportInput(incident, records, {}, chain,
+                                             detected_at="2020-01-01T00:00:00.000Z"),
+                                 recorder.store))
+    assert all("No detection time was recorded" not in text for text in dated)
