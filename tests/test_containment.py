@@ -194,3 +194,18 @@ def test_cli_isolate_and_release(clean_lab) -> None:
     assert "isolated since" in status.stdout
     assert _cli(cfg, "release", "host1").returncode == 0
     assert tcp_connects(attacker.namespace, h1.v4, 22)
+
+
+def test_an_attacker_on_the_hosts_link_is_told_about_link_local(responder: Responder,
+                                                                clean_lab) -> None:
+    """The lab's attacker shares host1's subnet, and host1 has an IPv6 link-local address:
+    a block of it says that the attacker still reaches host1 from fe80::/10 (which irtui
+    refuses to block) and that isolation is the answer; an off-link entry says nothing."""
+    on_link = responder.plan_block([clean_lab.attacker.v4], ["host1"], "10m")
+    said = [n for n in on_link.notes if "link-local" in n]
+    assert len(said) == 1 and said[0].startswith(f"host1: {clean_lab.attacker.v4}/32 is on "
+                                                 "the host's own link") and "isolate" in said[0]
+    away = responder.plan_block(["203.0.113.70"], ["host1"], "10m")
+    assert not [n for n in away.notes if "link-local" in n]
+    responder.discard(on_link)
+    responder.discard(away)

@@ -8,6 +8,7 @@ reports success after reading the host back and finding every entry it added.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from irtui.core.actions.context import ActionContext, plan_each, settle_refusals
 from irtui.core.actions.guardrails import (
@@ -146,6 +147,11 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         if profile.facts.global_ipv6 and not profile.choice.ipv6_protected:
             notes.append(f"{host.name}: NOT protected over IPv6 — install the IPv6 tool "
                          f"for {profile.choice.name}")
+        if (on_link := _on_link(profile.facts.addresses, requests)) is not None:
+            notes.append(f"{host.name}: {on_link[0]} is on the host's own link "
+                         f"({on_link[1]}): a peer there still reaches it over IPv6 link-local "
+                         "addresses (fe80::/10), which no blocklist entry can name; isolate "
+                         "the host to cut an attacker on its link")
 
     plan_each(plan, chosen, one, ctx, hold=True)
     settle_refusals(plan, held, "block", "check the addresses; nothing was changed")
@@ -195,6 +201,27 @@ def _unblock_status(net: Network, gone: set[Network],
         return EntryStatus(EntryFate.REFUSED, f"stays blocked by {covered[net]} (unblock that "
                            "entry to let this traffic through)")
     return EntryStatus(EntryFate.TO_REMOVE if net in gone else EntryFate.NOT_PRESENT)
+
+
+def _on_link(addresses: Sequence[Any], requests: Sequence[BlockRequest]
+             ) -> tuple[Network, Network] | None:
+    """The first requested entry inside one of the host's own subnets, with that subnet,
+    when the host also has an IPv6 link-local address (RFC 4291 section 2.5.6): a peer on
+    the link can then talk to it from fe80::/10, which irtui refuses to block; else None."""
+    if not any(a.version == 6 and a.ip.is_link_local for a in addresses):
+        return None
+    links = [a.network for a in addresses if not a.ip.is_loopback and not a.ip.is_link_local
+             and a.network.prefixlen < a.network.max_prefixlen]
+    if not links:
+        return None
+    screen = OverlapIndex(links)
+    for r in requests:
+        if screen.overlaps(r.network):
+            link = next((n for n in links if n.version == r.network.version
+                         and r.network.subnet_of(n)), None)  # type: ignore[arg-type]
+            if link is not None:
+                return r.network, link
+    return None
 
 
 def _narrower(state: HostState, networks: Sequence[Network]) -> list[Network]:
