@@ -319,6 +319,7 @@ def test_nft_templates_fill_exactly_as_string_template_does() -> None:
     values = {"set": "v4_32", "type": "ipv4_addr", "match": "ip", "mask": "& 255.255.0.0 ",
               "element": "203.0.113.7 timeout 60s", "elements": "203.0.113.7",
               "mgmt4": "elements = { 192.0.2.1 }", "mgmt6": "", "since": "2026-01-01T00:00:00Z",
+              "sum": "0123456789ab",
               "mgmt_list": "192.0.2.1", "input_extra": "    accept", "output_extra": "",
               "network": "192.0.2.0/24", "port": 22}
     filled = 0
