@@ -87,6 +87,15 @@ def test_a_second_address_after_a_comment_mark_is_refused_not_dropped(line: str)
     assert feed.entries == ["198.51.100.1", "203.0.113.174"]
     [(item, why)] = feed.refused
     assert item.startswith("203.0.113.175") and "one entry per line" in why
+    assert ";" not in why and "#" not in why  # the accounting line splits on them
+
+
+def test_every_address_after_a_comment_mark_is_refused() -> None:
+    feed = detect_and_read("203.0.113.174;203.0.113.175;203.0.113.176\n"
+                           "203.0.113.1 ; SBL12 see 2001:db8::/32\n203.0.113.2;\n")
+    assert feed.entries == ["203.0.113.174", "203.0.113.1", "203.0.113.2"]
+    assert [item for item, _ in feed.refused] == ["203.0.113.175", "203.0.113.176",
+                                                  "2001:db8::/32"]
 
 
 @pytest.mark.parametrize("pasted, expected", [

@@ -577,6 +577,8 @@ def test_an_unconfirmed_isolation_is_not_already_isolated_and_release_clears_its
         assert "host1" not in told.hosts_isolated
         assert "host1: isolated, NOT CONFIRMED: the host rolls the isolation back by itself" \
             in told.values(one_line=False)["hosts_isolated"]
+        assert "1 isolation(s) NOT CONFIRMED" in told.values(one_line=True)["headline"]
+        assert "PARTIALLY" not in told.values(one_line=True)["headline"]
         release = responder.plan_release(["host1"])
         purposes = [s.purpose for s in release.steps]
         assert "disarm" in purposes[-1] and len(purposes) > 1, purposes

@@ -321,3 +321,28 @@ def test_without_a_detection_time_the_report_says_what_its_time_to_contain_measu
                                              detected_at="2020-01-01T00:00:00.000Z"),
                                  recorder.store))
     assert all("No detection time was recorded" not in text for text in dated)
+
+
+def test_an_interrupted_action_settled_by_a_later_result_is_no_longer_uncertain(
+        recorder: IncidentRecorder) -> None:
+    """An isolate killed before any result (no host_result), then a release and a new
+    isolate that ended ok: the isolation is judged again (drift can show it widened), not
+    left "uncertain" for good; an interrupted action after the last result still is."""
+    from irtui.core.record.drift import intended_state
+
+    def killed(action: str) -> None:
+        plan = Plan(action, f"{action} host1", ["host1"])
+        recorder.parameters(plan)
+        recorder.track(plan)  # no host result: the process was killed
+
+    def intent():
+        records = recorder.store.records(recorder.incident_id() or "")
+        return intended_state(records, datetime.now(UTC))["host1"]
+
+    killed("isolate")
+    assert "isolation" in intent().uncertain
+    run(recorder, "release", {"host1": Outcome.OK})
+    run(recorder, "isolate", {"host1": Outcome.OK})
+    assert "isolation" not in intent().uncertain and intent().isolated_since
+    killed("release")
+    assert "isolation" in intent().uncertain

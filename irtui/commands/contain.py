@@ -93,7 +93,8 @@ def cmd_block(args: argparse.Namespace, config: Config) -> int:
                       for n in plan.confirm_text.split()) if plan.confirm_text else ""
     if plan.confirm_text and args.dry_run and args.confirm_prefix != plan.confirm_text:
         # the dry run shows what the real run would do: refuse without the typed prefix
-        plan.notes.append(f"{sizes}: the real run is refused without --confirm-prefix "
+        plan.notes.append("a prefix above the confirm size: the real run is refused without "
+                          "--confirm-prefix "
                           f"'{plan.confirm_text}'"
                           + (f" (--confirm-prefix '{args.confirm_prefix}' does not match)"
                              if args.confirm_prefix else ""))

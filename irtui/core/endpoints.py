@@ -132,7 +132,8 @@ def resolve_allow(entries: Iterable[str]) -> list[tuple[Network, int | None]]:
             except (OSError, UnicodeError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
                 raise InvalidTargetError(
-                    f"isolation.allow entry {entry!r} does not resolve ({reason})",
+                    f"management entry {entry!r} (isolation.allow or --management) does not "
+                    f"resolve ({reason})",
                     "fix the name or use an address; nothing was changed") from None
             nets = [normalise_network(ipaddress.ip_network(str(info[4][0]).split("%")[0]))[0]
                     for info in infos]

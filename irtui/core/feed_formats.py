@@ -67,17 +67,18 @@ def _strip_comment(line: str) -> str:
     return line[:cut].strip()
 
 
-def _address_in_comment(line: str, value: str) -> str | None:
-    """The address a trailing comment starts with (``a;b``, ``a # b``), else None: a second
-    entry on the line, which the comment rule would drop without a word."""
-    rest = line.strip()[len(value):].lstrip()[1:].split()
-    if not rest:
-        return None
-    try:
-        ipaddress.ip_network(rest[0].strip(",;#"), strict=False)
-    except ValueError:
-        return None
-    return rest[0].strip(",;#")
+def _addresses_in_comment(line: str, value: str) -> list[str]:
+    """The addresses a trailing comment holds as whole words (``a;b;c``, ``a # b``): more
+    entries on the line, which the comment rule would drop without a word."""
+    rest = line.strip()[len(value):]
+    found = []
+    for word in re.split(r"[\s;#,]+", rest):
+        try:
+            ipaddress.ip_network(word, strict=False)
+        except ValueError:
+            continue
+        found.append(word)
+    return found
 
 
 def read_list(text: str) -> Feed:
@@ -91,10 +92,11 @@ def read_list(text: str) -> Feed:
         if value:
             feed.lines += 1
             feed.entries.append(value)
-            if len(value) < len(line.strip()) and (other := _address_in_comment(line, value)):
-                feed.refused.append((other, f"after {value} on one line, where '#' and ';' "
-                                     "start a comment: not read as an entry; put one entry "
-                                     "per line"))
+            if len(value) < len(line.strip()):
+                feed.refused += [(other, f"follows {value} on the same line, in the part a "
+                                  "list feed reads as a comment: not read as an entry (put "
+                                  "one entry per line)")
+                                 for other in _addresses_in_comment(line, value)]
     return feed
 
 

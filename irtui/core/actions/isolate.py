@@ -230,6 +230,7 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
         plan.confirm_text = chosen[0].name
 
     together = _addresses_of(ctx, chosen)
+    configured = bool(endpoints)
     if canary is None:
         endpoints = _without_isolated_canaries(ctx, endpoints, chosen, plan.notes)
 
@@ -286,8 +287,11 @@ def plan_isolate(ctx: ActionContext, hosts: Sequence[str], *, confirm_timeout: i
             plan.notes.append(f"{host.name}: every canary is a host this plan isolates too "
                               f"({', '.join(f'{a}:{p}' for a, p in usable)}); no self-test "
                               "(configure isolation.canaries outside the isolated hosts)")
-        elif endpoints and target is None:
-            plan.notes.append(f"{host.name}: every canary is the host itself; no self-test")
+        elif configured and target is None:
+            plan.notes.append(f"{host.name}: no usable canary (each is the host itself or a "
+                              "host irtui finds isolated); no self-test: only the read-back "
+                              "checks this isolation (configure isolation.canaries outside "
+                              "the hosts you isolate)")
         elif target is None:
             plan.notes.append(f"{host.name}: no canary configured (isolation.canaries): "
                               "no self-test")

@@ -108,6 +108,8 @@ class NotifyContext:
             return ", ".join(rows) if one_line else "\n".join(f"  - {r}" for r in rows)
 
         good = sum(ok for ok, _ in self.actions)
+        pending = sum(why.startswith(("NOT CONFIRMED", "rollback"))
+                      for _, why in self.hosts_partial)
         isolated = len(self.hosts_isolated)
         blocked = sum(any(not h.endswith("(NOT ENFORCED)") for h in hosts)
                       for _, hosts in self.addresses_blocked)
@@ -116,8 +118,9 @@ class NotifyContext:
             "who": self.who,
             "when": self.when,
             "headline": f"{isolated} host(s) isolated, {blocked} address(es) blocked"
-                        + (f", {len(self.hosts_partial)} only PARTIALLY isolated"
-                           if self.hosts_partial else "")
+                        + (f", {pending} isolation(s) NOT CONFIRMED" if pending else "")
+                        + (f", {len(self.hosts_partial) - pending} only PARTIALLY isolated"
+                           if len(self.hosts_partial) > pending else "")
                         + (f", {len(self.unknown_hosts)} host(s) unknown"
                            if self.unknown_hosts else ""),
             "hosts_isolated": items(list(self.hosts_isolated) + [

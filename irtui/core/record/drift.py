@@ -68,6 +68,9 @@ class HostIntent:
     """What the isolation keeps reachable, as recorded (None: not recorded)."""
     uncertain: dict[str, str] = field(default_factory=dict)
     """entry (or ``isolation``) → why its state is not known (an interrupted action)."""
+    settled: dict[str, int] = field(default_factory=dict)
+    """entry (or ``isolation``) → seq of the last plan whose result set it here: an
+    interrupted plan before that one no longer makes it uncertain."""
 
 
 def recorded_ttl(host_intent: dict, entry: str) -> int | str | None:
@@ -89,10 +92,13 @@ def _apply(intent: HostIntent, plan: dict, host_intent: dict, ts: str) -> None:
         intent.blocks[key] = IntendedBlock(key, str(plan.get("incident") or ""),
                                            int(plan.get("seq", 0)), ts, expires, ttl_known)
         intent.uncertain.pop(key, None)
+        intent.settled[key] = int(plan.get("seq", 0))
     for entry in host_intent.get("unblock", []):
         intent.blocks.pop(_net(entry), None)
         intent.uncertain.pop(_net(entry), None)
+        intent.settled[_net(entry)] = int(plan.get("seq", 0))
     if "isolated" in host_intent:
+        intent.settled["isolation"] = int(plan.get("seq", 0))
         intent.isolated_since = ts if host_intent["isolated"] else None
         intent.management = host_intent.get("management") if host_intent["isolated"] else None
         intent.isolation_incident = str(plan.get("incident") or "")
@@ -100,9 +106,13 @@ def _apply(intent: HostIntent, plan: dict, host_intent: dict, ts: str) -> None:
 
 
 def _doubt(intent: HostIntent, plan: dict, host_intent: dict, why: str) -> None:
+    """Mark what ``plan`` meant to change on the host uncertain, unless a later plan's
+    result settled it (an interrupted plan is only known at the end of the record)."""
+    seq = int(plan.get("seq", 0))
     for entry in [*host_intent.get("block", []), *host_intent.get("unblock", [])]:
-        intent.uncertain[_net(entry)] = why
-    if "isolated" in host_intent:
+        if intent.settled.get(_net(entry), -1) < seq:
+            intent.uncertain[_net(entry)] = why
+    if "isolated" in host_intent and intent.settled.get("isolation", -1) < seq:
         intent.uncertain["isolation"] = why
 
 
