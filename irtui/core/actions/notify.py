@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from irtui.core.actions.context import ActionContext
+from irtui.core.actions.reads import each_host
 from irtui.core.audit import utc_now
 from irtui.core.errors import IrtuiError
 from irtui.core.firewall.state import HostState
@@ -211,11 +212,16 @@ def session_context(ctx: ActionContext, states: dict[str, HostState | str] | Non
     """
     states = _read_all(ctx) if states is None else states
     isolated, partial, blocked, unknown = [], [], {}, []
+    whole = [n for n, st in states.items() if isinstance(st, HostState) and st.isolated]
+    timers = each_host(ctx, whole, lambda n: _unconfirmed(ctx, n))  # at once, as the reads
     for name, state in states.items():
         if isinstance(state, str):
             unknown.append((name, state))
             continue
-        if state.isolated and (pending := _unconfirmed(ctx, name)):
+        pending = timers.get(name, "")
+        if isinstance(pending, IrtuiError):  # _unconfirmed answers every failure itself
+            pending = f"rollback timer unreadable ({pending.problem})"
+        if state.isolated and pending:
             partial.append((name, pending))  # the host undoes it by itself: not contained
         elif state.isolated:
             isolated.append(name)
