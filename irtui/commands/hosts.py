@@ -80,7 +80,7 @@ def _with_timer(iso: str, fw: Any, name: str) -> tuple[str, bool]:
     except IrtuiError as exc:
         return f"{iso}; rollback timer unknown ({exc.line})", True
     if timer.state is TimerState.ARMED:
-        left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+        left = timer.fires_in
         return f"{iso} — NOT CONFIRMED: the host rolls it back by itself{left}", True
     if timer.state is TimerState.UNKNOWN:
         return f"{iso}; rollback timer unknown", True
@@ -99,7 +99,7 @@ def _leftover_timer(fw: Any, name: str) -> str:
         return ""
     if timer.state is not TimerState.ARMED:
         return ""
-    left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+    left = timer.fires_in
     return (f" (a rollback timer from an interrupted isolation is still armed: it fires by "
             f"itself{left} and changes nothing now; a new isolate waits for it: irtui release "
             f"{name} disarms it)")

@@ -7,7 +7,6 @@ atomically.
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import tomli_w
 from irtui.core.config import CONFIG_LIMITS, HOST_NAME_RE, parse_config, write_text_atomic
 from irtui.core.errors import ConfigError, InvalidTargetError
 from irtui.core.inventory import InventoryHost
+from irtui.core.settings import machine_address
 from irtui.core.textfile import TextFileError, read_text_file
 
 
@@ -54,12 +54,7 @@ def _table(host: InventoryHost) -> dict[str, Any]:
 def _machine(address: object, port: object) -> tuple[str, object]:
     """The (address, port) one [[hosts]] entry reaches, normalised as
     :func:`~irtui.core.settings.same_machine` compares them."""
-    text = str(address or "")
-    try:
-        text = str(ipaddress.ip_address(text))
-    except ValueError:
-        text = text.lower().rstrip(".")
-    return text, 22 if port is None else port
+    return machine_address(str(address or "")), 22 if port is None else port
 
 
 def plan_import(path: str | Path, hosts: Sequence[InventoryHost], source: str) -> HostImport:

@@ -125,6 +125,12 @@ class RollbackTimer:
     seconds_left: int | None = None
     detail: str = ""
 
+    @property
+    def fires_in(self) -> str:
+        """`` in N s`` for an armed timer whose deadline is known, else ``""`` (to follow
+        "rolls it back by itself")."""
+        return "" if self.seconds_left is None else f" in {self.seconds_left} s"
+
     def __str__(self) -> str:
         if self.state is TimerState.ARMED:
             return "armed" if self.seconds_left is None else f"armed {self.seconds_left}"

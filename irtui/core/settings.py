@@ -364,6 +364,15 @@ class Config:
                              "set record.path to an absolute path") from None
 
 
+def machine_address(address: str) -> str:
+    """``address`` as one machine's key: an IP address in its normal form, a DNS name in
+    lower case without its trailing dot."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address.lower().rstrip(".")
+
+
 def same_machine(hosts: list[HostConfig]) -> list[tuple[int, str]]:
     """Hosts reached at one address and port by the same route as an earlier entry, as
     ``(index in hosts, problem text)``: irtui would change the one machine twice and report
@@ -374,10 +383,7 @@ def same_machine(hosts: list[HostConfig]) -> list[tuple[int, str]]:
     for i, host in enumerate(hosts):
         if not host.address or not host.name:
             continue
-        try:
-            address = str(ipaddress.ip_address(host.address))
-        except ValueError:
-            address = host.address.lower().rstrip(".")
+        address = machine_address(host.address)
         key = (address, host.port, tuple((j.address, j.port) for j in host.jump))
         if key in first and first[key] != host.name:
             where = f"[{address}]" if ":" in address else address

@@ -172,7 +172,7 @@ def _unconfirmed(host: HostConfig, timer: RollbackTimer) -> ActionError | None:
     run that applied it has not confirmed it: still running, or killed before it could) or
     cannot be read: it is not "already isolated", the host undoes it by itself."""
     if timer.state is TimerState.ARMED:
-        left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+        left = timer.fires_in
         return ActionError(
             f"{host.name} is isolated but NOT CONFIRMED: the host rolls it back by itself"
             f"{left} (the run that isolated it has not confirmed it: still running, or "

@@ -188,7 +188,7 @@ def _unconfirmed(ctx: ActionContext, name: str) -> str:
     except IrtuiError as exc:
         return f"rollback timer unreadable ({exc.problem}): it may still roll back"
     if timer.state is TimerState.ARMED:
-        left = "" if timer.seconds_left is None else f" in {timer.seconds_left} s"
+        left = timer.fires_in
         return f"NOT CONFIRMED: the host rolls the isolation back by itself{left}"
     if timer.state is TimerState.UNKNOWN:
         return "rollback timer unknown: it may still roll back"
