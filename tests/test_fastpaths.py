@@ -252,7 +252,7 @@ def test_a_step_whose_output_lacks_a_final_newline_still_ends_where_it_should() 
     assert [o.stdout for o in outcomes] == ["abc\n", "def\n"]
     assert [o.exit_code for o in outcomes] == [0, 0]
     assert [e.line for e in events if isinstance(e, OutputLine)] == ["abc", "def"]
-    assert answers.sent == ["go\n", "EOF"]
+    assert answers.sent == ["go\n"]
 
 
 def test_events_keep_the_one_by_one_order_whichever_stream_ends_first() -> None:
@@ -263,7 +263,7 @@ def test_events_keep_the_one_by_one_order_whichever_stream_ends_first() -> None:
     seen = [(type(e).__name__, getattr(e, "purpose", getattr(e, "line", ""))) for e in events]
     assert seen == [("OutputLine", "late error line"), ("StepFinished", "first"),
                     ("StepStarted", "second"), ("OutputLine", "out"), ("StepFinished", "second")]
-    assert answers.sent == ["go\n", "EOF"]
+    assert answers.sent == ["go\n"]
 
 
 def test_a_cancel_between_steps_starts_no_next_step() -> None:
@@ -280,7 +280,7 @@ def test_a_failed_step_ends_the_batch_with_its_status() -> None:
     steps = [Step("h", "a", "check"), Step("h", "b", "apply")]
     router, _, answers = _route(steps, [("stderr", "Error: no"), ("stdout", "M done 1 1"),
                                         ("stderr", "M done 1")])
-    assert answers.sent == ["EOF"]
+    assert answers.sent == []  # it ends by itself: no EOF, the session stays for the next read
     [outcome] = router.outcomes(0)
     assert outcome.exit_code == 1 and outcome.stderr == "Error: no\n"
 
@@ -399,7 +399,7 @@ def test_the_read_back_after_the_last_step_is_captured_not_shown() -> None:
         ("stdout", "M done 2 0"), ("stderr", "M done 2"), ("stdout", '{"nftables": []}'),
         ("stderr", "a warning"), ("stdout", "M done 3 0"), ("stderr", "M done 3")],
         readback=True)
-    assert answers.sent == ["go\n", "go\n", "EOF"]  # the read starts only on irtui's go
+    assert answers.sent == ["go\n", "go\n"]  # the read starts only on irtui's go
     assert router.readback() == '{"nftables": []}\n'
     assert [o.stdout for o in router.outcomes(0)] == ["", "flows cut: 0\n"]
     assert [e.line for e in events if isinstance(e, OutputLine)] == ["flows cut: 0"]
@@ -410,7 +410,7 @@ def test_no_read_back_after_a_failure_a_cancel_or_a_failed_read() -> None:
     steps = [Step("h", "apply", "apply")]
     failed, _, answers = _route(steps, [("stdout", "M done 1 1"), ("stderr", "M done 1")],
                                 readback=True)
-    assert answers.sent == ["EOF"] and failed.readback() is None
+    assert answers.sent == [] and failed.readback() is None
     cancelled, _, answers = _route(steps, [("stdout", "M done 1 0"), ("stderr", "M done 1")],
                                    proceed=False, readback=True)
     assert answers.sent == ["EOF"] and cancelled.readback() is None
@@ -418,7 +418,7 @@ def test_no_read_back_after_a_failure_a_cancel_or_a_failed_read() -> None:
     bad_read, _, answers = _route(steps, [
         ("stdout", "M done 1 0"), ("stderr", "M done 1"), ("stdout", "partial"),
         ("stdout", "M done 2 1"), ("stderr", "M done 2")], readback=True)
-    assert answers.sent == ["go\n", "EOF"] and bad_read.readback() is None
+    assert answers.sent == ["go\n"] and bad_read.readback() is None
     assert [o.exit_code for o in bad_read.outcomes(0)] == [0]
 
 

@@ -32,6 +32,7 @@ from irtui.lab.probe import tcp_connects
 from tests.lab_fixtures import nft_set_elements
 
 MARK = "irtui-hold-0123456789abcdef"
+DOC_V4 = "192.0.2.77"
 SHELLS = [s for s in ("dash", "bash") if shutil.which(s)]
 
 
@@ -63,8 +64,8 @@ def test_the_carried_line_runs_exactly_as_given(shell: str, args: list[str]) -> 
     assert got.returncode == 0, got.stderr
     out = got.stdout.decode()
     assert out == ("read-output\n" f"\n{MARK} held 0\n" f"{MARK} got\n"
-                   + "".join(f"[{a}]\n" for a in args))
-    assert got.stderr.decode() == f"\n{MARK} held\n"
+                   + "".join(f"[{a}]\n" for a in args) + f"{MARK} ended 0\n")
+    assert got.stderr.decode() == f"\n{MARK} held\n{MARK} ended\n"
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -106,7 +107,69 @@ def test_a_multibyte_line_is_measured_in_bytes_in_any_locale() -> None:
         got = subprocess.run([shell, "-c", script("hold"), "irtui-hold", MARK, "true"],
                              input=_message(line), capture_output=True, timeout=30,
                              env={**os.environ, "LC_ALL": "C.UTF-8"})
-        assert got.stdout.decode().endswith("é" * 50 + "日本\n"), (shell, got)
+        assert got.stdout.decode().endswith("é" * 50 + f"日本\n{MARK} ended 0\n"), (shell, got)
+
+
+NEXT = "irtui-hold-fedcba9876543210"
+
+
+def _read_message(mark: str, read: str, as_line: bool) -> bytes:
+    """What irtui sends an idle session for its next read (``IdleSession.ask``)."""
+    data = f"{mark} {read}".encode()
+    return (f"{len(data)} line\n".encode() + data + b"\n" if as_line
+            else f"{len(data)}\n".encode() + data)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("as_line", [True, False])
+def test_after_a_change_the_session_takes_the_next_read_and_change(shell: str,
+                                                                   as_line: bool) -> None:
+    change = "sh -c 'printf \"no newline\"; echo err >&2; exit 3'"
+    second = shlex.join(("printf", "%s\\n", "second"))
+    message = (_message(change) + _read_message(NEXT, "sh -c 'echo read2; exit 5'", as_line)
+               + f"{len(second.encode())}\n{second}{NEXT} go\n".encode())
+    got = _hold_locally(shell, "echo read1", message)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.decode() == (
+        f"read1\n\n{MARK} held 0\n{MARK} got\n"
+        f"no newline{MARK} ended 3\n"            # the change's status, glued to its last line
+        f"{NEXT} got\nread2\n\n{NEXT} held 5\n"  # the next read, answered at once
+        f"{NEXT} got\nsecond\n{NEXT} ended 0\n")
+    assert got.stderr.decode() == (f"\n{MARK} held\nerr\n{MARK} ended\n"
+                                   f"\n{NEXT} held\n{NEXT} ended\n")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("next_read", [
+    b"",                                                  # irtui closed the idle session
+    b"30 line\n" + f"{NEXT} touch \"$RAN\"".encode() + b"\n",  # a length that is wrong
+    _read_message("not-a-mark", 'touch "$RAN"', True),   # not irtui's marker
+    f"{len(NEXT)} line\n{NEXT}\n".encode(),               # a marker and no command
+    b"12\n" + NEXT.encode()[:12],                         # cut short, no command
+    b"99\n" + f"{NEXT} touch \"$RAN\"".encode(),          # fewer bytes than announced
+])
+def test_a_malformed_next_read_runs_nothing(shell: str, next_read: bytes,
+                                            tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    proc = subprocess.run([shell, "-c", script("hold"), "irtui-hold", MARK, "true"],
+                          input=_message("true") + next_read, capture_output=True,
+                          timeout=30, env={**os.environ, "RAN": str(ran)})
+    assert proc.returncode == 0
+    assert not ran.exists()
+    assert proc.stdout.decode().endswith(f"{MARK} ended 0\n")
+
+
+def test_the_end_marker_is_taken_out_of_the_change_s_output() -> None:
+    lines: list[tuple[str, str]] = []
+    watch = ssh_hold.EndWatch(MARK, lambda stream, line: lines.append((stream, line)))
+    watch("stdout", "flows cut: 0")
+    watch("stdout", f"half{MARK} ended 7")
+    assert not watch.done()
+    watch("stderr", f"{MARK} ended")
+    assert watch.done() and watch.status == 7
+    assert lines == [("stdout", "flows cut: 0"), ("stdout", "half")]
+    out, err = watch.texts(f"flows cut: 0\nhalf{MARK} ended 7\n", f"{MARK} ended\n")
+    assert (out, err) == ("flows cut: 0\nhalf", "")
 
 
 # -- on the lab --------------------------------------------------------------------------
@@ -151,13 +214,59 @@ def test_a_block_is_one_session_per_host_and_blocks(lab_config: Config, clean_la
         assert len(responder.pool.held) == 2  # each read waits with its session
         result = responder.execute(plan, lambda e: None)
         opened = responder.pool.sessions_opened
+        # the sessions stay, idle, for the next action's reads: a second block (another
+        # address, so there is something to change) costs no session at all
+        assert responder.pool.held.idle_count() == 2
+        second = responder.execute(responder.plan_block([DOC_V4], ["host1", "host2"], 600),
+                                   lambda e: None)
+        again = responder.pool.sessions_opened - opened
+        assert all(len(_held_processes(h.namespace)) == 1 for h in hosts)
     finally:
         responder.close()
     assert result.ok, result.results
+    assert second.ok and [r.outcome for r in second.results] == [Outcome.OK] * 2
     assert opened == 2  # one per host: the change went over the read's session
+    assert again == 0
     for h in hosts:
         assert not tcp_connects(attacker.namespace, h.v4, 22)
-        assert not _held_processes(h.namespace)
+        assert sorted(e["elem"]["val"] for e in nft_set_elements(h.namespace, "v4_32")) == \
+            sorted([attacker.v4, DOC_V4])
+        assert _wait_for(lambda h=h: not _held_processes(h.namespace))  # closed at exit
+
+
+@pytest_lab
+def test_an_idle_session_that_died_or_stalled_is_replaced_for_the_read(
+        lab_config: Config, clean_lab, tmp_path: Path) -> None:
+    """The shell kept idle after a block is killed on host1 and stopped on host2 (an admin,
+    an OOM kill, a stalled process): the next plan's reads go over new sessions (host2's
+    within ssh.connect_timeout, not the read's long timeout) and the unblock holds."""
+    attacker, (h1, h2) = clean_lab.attacker, clean_lab.hosts[:2]
+    config = replace(lab_config, ssh=replace(lab_config.ssh, connect_timeout=2.0))
+    responder = Responder(config, audit=AuditLog(tmp_path / "audit"))
+    stopped: list[int] = []
+    try:
+        assert responder.execute(responder.plan_block([attacker.v4], ["host1", "host2"], 600),
+                                 lambda e: None).ok
+        [dead] = _held_processes(h1.namespace)
+        os.kill(dead, signal.SIGKILL)
+        stopped = _held_processes(h2.namespace)
+        os.kill(stopped[0], signal.SIGSTOP)
+        before = responder.pool.sessions_opened
+        began = time.monotonic()
+        plan = responder.plan_unblock([attacker.v4], ["host1", "host2"])
+        took = time.monotonic() - began
+        opened = responder.pool.sessions_opened - before
+        result = responder.execute(plan, lambda e: None)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        responder.close()
+    assert opened == 2
+    assert took < 2.0 + 3.0, took
+    assert [r.outcome for r in result.results] == [Outcome.OK] * 2, result.results
+    for h in (h1, h2):
+        assert tcp_connects(attacker.namespace, h.v4, 22)
+        assert nft_set_elements(h.namespace, "v4_32") == []
 
 
 @pytest_lab

@@ -32,7 +32,7 @@ def operator_name() -> str:
 
 def utc_now() -> str:
     """Current time as ISO 8601 UTC with seconds, e.g. ``2026-11-29T22:30:00Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,22 @@ class AuditLog:
             AuditError: the directory or file cannot be written (names both and the fix).
         """
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+        data = memoryview(text.encode("utf-8"))
         with self._lock:
             try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                with os.fdopen(os.open(path, flags, 0o600), mode, encoding="utf-8") as fh:
-                    fh.write(text)
+                # one open, write and close per record (the trail is written as it happens,
+                # several records per host and action); the directory is made only when
+                # missing (first write, or removed meanwhile)
+                try:
+                    fd = os.open(path, flags, 0o600)
+                except FileNotFoundError:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(path, flags, 0o600)
+                try:
+                    while data:
+                        data = data[os.write(fd, data):]
+                finally:
+                    os.close(fd)
             except OSError as exc:
                 reason = f"cannot write the audit trail {path} ({exc.strerror or exc})"
                 raise (failed or (lambda r: AuditError(r, WRITABLE_FIX)))(reason) from None

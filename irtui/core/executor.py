@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from itertools import takewhile
 
 from irtui.core.errors import IrtuiError
@@ -20,6 +19,7 @@ from irtui.core.events import (
     StepStarted,
 )
 from irtui.core.plan import Plan, Step, StepOutcome
+from irtui.core.workers import each_result
 
 MAX_PARALLEL = 64
 """Hosts run at once when the caller gives no ``max_parallel`` (``ssh.max_parallel``'s
@@ -209,8 +209,7 @@ def execute(plan: Plan, runner: Runner, on_event: EventSink,
         on_event(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(plan.hosts)))) as pool:
-        results = tuple(pool.map(deliver, plan.hosts))
+    results = tuple(each_result(deliver, plan.hosts, max_parallel))
     final = PlanResult(plan.action, plan.summary, results)
     on_event(final)
     return final

@@ -44,13 +44,19 @@ from irtui.core.errors import HostKeyError, SSHError
 from irtui.core.known_hosts import (
     KnownHosts,
     RefuseUnknownKey,
-    fingerprint,
     load_known_hosts,
-    revoked_error,
 )
 from irtui.core.settings import HostConfig, SSHSettings
-from irtui.core.ssh_failures import connect_reason, start_failed
-from irtui.core.ssh_hold import HeldSession, HeldSessions, HoldWatch, held_line, new_mark
+from irtui.core.ssh_failures import connect_failed, start_failed
+from irtui.core.ssh_hold import (
+    EndWatch,
+    HeldSession,
+    HeldSessions,
+    HoldWatch,
+    IdleSession,
+    held_line,
+    new_mark,
+)
 from irtui.core.ssh_jump import JumpPool
 from irtui.core.ssh_keys import KeyCache, expand_path
 from irtui.core.sudo import check_sudo
@@ -187,7 +193,6 @@ class SSHPool:
     def _open(self, host: HostConfig, sock: paramiko.Channel | None = None
               ) -> paramiko.SSHClient:
         known = self._known_hosts()
-        known_hosts = known.path
         pkey = self._key_for(host)
         client = paramiko.SSHClient()
         # the name paramiko looks keys up by (SSHClient.connect): host, or [host]:port
@@ -211,35 +216,10 @@ class SSHPool:
         except HostKeyError:
             client.close()
             raise
-        except paramiko.BadHostKeyException as exc:
+        except (paramiko.BadHostKeyException, paramiko.AuthenticationException, TimeoutError,
+                UnicodeError, ValueError, OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
-            if known.is_revoked(exc.key):
-                raise revoked_error(host, name, exc.key, known_hosts) from None
-            raise HostKeyError(
-                f"host key for {where} CHANGED: offered {exc.key.get_name()} "
-                f"{fingerprint(exc.key)}, known_hosts has {exc.expected_key.get_name()} "
-                f"{fingerprint(exc.expected_key)}; nothing was run",
-                f"verify the new key out of band, then update {known_hosts}",
-            ) from None
-        except paramiko.AuthenticationException:
-            client.close()
-            raise SSHError(f"authentication failed for {host.user}@{where}",
-                           "check ssh.key_file (or ssh-agent) and the host's authorized_keys"
-                           ) from None
-        except TimeoutError:
-            client.close()
-            raise SSHError(f"{where} unreachable: no answer within {timeout:g} s",
-                           "check the address and port in the config and that the host is up"
-                           ) from None
-        except (UnicodeError, ValueError) as exc:  # the idna codec; a NUL in the name
-            client.close()
-            raise SSHError(f"{where}: {host.address!r} cannot be resolved ({exc})",
-                           "fix the host's address in the config") from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            client.close()
-            raise SSHError(f"{where} unreachable: {connect_reason(exc, timeout)}",
-                           "check the address and port in the config and that sshd runs "
-                           "(and answers) there") from None
+            raise connect_failed(exc, host, name, where, known, timeout) from None
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(15)
@@ -349,14 +329,25 @@ class SSHPool:
         held = self.held.take(host.name, generation) if carried and not stdin else None
         channel = (held.carry(command, replies, self.settings.connect_timeout)
                    if held is not None else None)
+        ended = EndWatch(held.mark, on_output) if held is not None and channel else None
+        idle = self.held.take_idle(host.name, generation) if hold else None
+        if idle is not None:
+            channel = idle.ask(command, mark, self.settings.connect_timeout)
         if channel is None:
             channel = self._start(host, held_line(command, mark) if hold else command, stdin,
                                   replies=Replies() if hold else replies)
-        streams = {"stdout": LineSplitter("stdout", on_output, capture or hold),
-                   "stderr": LineSplitter("stderr", on_output, capture or hold)}
+        lines = ended or on_output
+        streams = {"stdout": LineSplitter("stdout", lines, capture or hold),
+                   "stderr": LineSplitter("stderr", lines, capture or hold)}
         watch = HoldWatch(mark, streams["stdout"], streams["stderr"]) if hold else None
-        end = pump(channel, streams["stdout"].feed, streams["stderr"].feed,
-                    started + limit, cancel, watch.done if watch else None)
+        end = pump(channel, streams["stdout"].feed, streams["stderr"].feed, started + limit,
+                   cancel, watch.done if watch else ended.done if ended else None)
+        if ended is not None and end is End.HELD:  # the change is over; the session stays
+            self.held.keep_idle(host.name, IdleSession(channel, self.generation(host.name),
+                                                       time.monotonic()))
+            return CommandResult(-1 if ended.status is None else ended.status,
+                                 time.monotonic() - started,
+                                 *ended.texts(streams["stdout"].text(), streams["stderr"].text()))
         if watch is not None and end is End.HELD:
             # the generation now: the read may have opened the connection it ran on
             self.held.put(host.name, HeldSession(channel, mark, self.generation(host.name),
@@ -433,7 +424,7 @@ class SSHPool:
 
     def drop(self, name: str) -> None:
         """Close and forget the connection to host ``name`` (if any)."""
-        self.held.release(name)
+        self.held.drop(name)
         with self._lock_for(name):
             client = self._clients.pop(name, None)
         if client:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import paramiko
 
-from irtui.core.errors import SSHError
+from irtui.core.errors import HostKeyError, SSHError
+from irtui.core.known_hosts import KnownHosts, fingerprint, revoked_error
+from irtui.core.settings import HostConfig
 
 _CLOSED = ("SSH session not active", "Unable to open channel")
 """paramiko's words for a channel asked on a connection that is (or just went) down."""
@@ -59,3 +61,38 @@ def connect_reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, EOFError) or not reason:
         return "the connection was closed by the host or the network during the SSH handshake"
     return reason
+
+
+def connect_failed(exc: BaseException, host: HostConfig, name: str, where: str,
+                   known: KnownHosts, timeout: float) -> SSHError:
+    """The error for a connection to ``host`` that ``paramiko.SSHClient.connect`` refused
+    with ``exc``: a changed or revoked host key (:class:`HostKeyError`), failed
+    authentication, no answer within ``timeout`` s, a name that cannot be resolved, or the
+    host unreachable (:func:`connect_reason`).
+
+    Args:
+        name: the name paramiko looked the host key up by (``host`` or ``[host]:port``).
+        where: the host as messages name it (name, address, port and route).
+        known: the known_hosts the key was checked against.
+    """
+    if isinstance(exc, paramiko.BadHostKeyException):
+        if known.is_revoked(exc.key):
+            return revoked_error(host, name, exc.key, known.path)
+        return HostKeyError(
+            f"host key for {where} CHANGED: offered {exc.key.get_name()} "
+            f"{fingerprint(exc.key)}, known_hosts has {exc.expected_key.get_name()} "
+            f"{fingerprint(exc.expected_key)}; nothing was run",
+            f"verify the new key out of band, then update {known.path}",
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        return SSHError(f"authentication failed for {host.user}@{where}",
+                        "check ssh.key_file (or ssh-agent) and the host's authorized_keys")
+    if isinstance(exc, TimeoutError):
+        return SSHError(f"{where} unreachable: no answer within {timeout:g} s",
+                        "check the address and port in the config and that the host is up")
+    if isinstance(exc, ValueError):  # the idna codec (UnicodeError); a NUL in the name
+        return SSHError(f"{where}: {host.address!r} cannot be resolved ({exc})",
+                        "fix the host's address in the config")
+    return SSHError(f"{where} unreachable: {connect_reason(exc, timeout)}",
+                    "check the address and port in the config and that sshd runs "
+                    "(and answers) there")

@@ -23,6 +23,14 @@ Rules:
   ``ssh.connect_timeout`` the session is closed and a new one opened (nothing ran). Only a
   failure while sending the go-ahead itself leaves it unknown whether the change ran, and
   is reported so.
+* Once the change is over the session is kept again, *idle*, for the host's next read
+  (:class:`IdleSession`): ``remote/hold.sh`` says the change ended, with its exit status, on
+  both streams (:class:`EndWatch`), then waits for a read, framed like a change and with a
+  marker of its own. A warm block (the TUI's) thus costs a host no new session, no sshd
+  fork and no login shell. The host answers a read at once; an idle session that does not
+  within ``ssh.connect_timeout`` (ended, or its shell stalled) is closed and the read goes
+  over a new session (a read changes nothing, so nothing runs twice). Idle sessions older
+  than :data:`IDLE_SECONDS` are closed unused.
 """
 
 from __future__ import annotations
@@ -33,16 +41,21 @@ import shlex
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import paramiko
 
-from irtui.core.channel_io import LineSplitter, Replies
+from irtui.core.channel_io import LineSplitter, OutputCallback, Replies
 from irtui.core.errors import SSHError
 from irtui.core.remote import script
 
 HOLD_SECONDS = 30.0
 """Longest a held session waits for its change (s); older ones are closed unused. A plan is
 built again after 10 s anyway (``PLAN_PROFILE_MAX_AGE``), which makes new ones."""
+
+
+IDLE_SECONDS = 600.0
+"""Longest an idle session (a change over, no read since) is kept for the host's next read (s)."""
 
 
 def new_mark() -> str:
@@ -85,6 +98,65 @@ class HoldWatch:
         cut_err = err.rfind(f"\n{self.mark} held\n")
         return (out[:cut_out] if cut_out >= 0 else out,
                 err[:cut_err] if cut_err >= 0 else err)
+
+
+class EndWatch:
+    """Passes a carried change's output lines on, without the markers ``remote/hold.sh``
+    prints when the change is over (``MARK ended STATUS`` on stdout, ``MARK ended`` on
+    stderr); a marker glued to a last line without a newline is split off it."""
+
+    def __init__(self, mark: str, on_output: OutputCallback | None) -> None:
+        self.mark = f"{mark} ended"
+        self.on_output = on_output
+        self.seen = {"stdout": False, "stderr": False}
+        self.status: int | None = None
+        """The change's exit status, once the stdout marker arrived (-1: not a number)."""
+
+    def __call__(self, stream: str, line: str) -> None:
+        at = line.find(self.mark) if not self.seen[stream] else -1
+        if at >= 0:  # the marker is drawn at random: no output holds it by chance
+            if at > 0 and self.on_output is not None:
+                self.on_output(stream, line[:at])
+            self.seen[stream] = True
+            if stream == "stdout":
+                code = line[at + len(self.mark):].strip()
+                self.status = int(code) if code.isdigit() else -1
+            return
+        if self.on_output is not None:
+            self.on_output(stream, line)
+
+    def done(self) -> bool:
+        """Both markers arrived: the change is over and the session waits for a read."""
+        return self.seen["stdout"] and self.seen["stderr"]
+
+    def texts(self, out: str, err: str) -> tuple[str, str]:
+        """The change's stdout and stderr as captured (``out``, ``err``), without the
+        markers."""
+        return tuple(text[:cut] if (cut := text.rfind(self.mark)) >= 0 else text
+                     for text in (out, err))  # type: ignore[return-value]
+
+
+def acknowledged(channel: paramiko.Channel, mark: str, wait: float) -> bool:
+    """Read the host's ``MARK got`` line within ``wait`` s (``remote/hold.sh``): nothing
+    comes before it, and nothing after it is read (it is the read's or the change's)."""
+    want = f"{mark} got\n".encode()
+    got = b""
+    deadline = time.monotonic() + wait
+    try:
+        while len(got) < len(want):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            channel.settimeout(left)
+            chunk = channel.recv(len(want) - len(got))
+            if not chunk or not want.startswith(got + chunk):
+                return False
+            got += chunk
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        channel.settimeout(None)
 
 
 @dataclass
@@ -130,10 +202,10 @@ class HeldSession:
         data = command.rstrip("\n").encode()
         try:
             self.channel.sendall(f"{len(data)}\n".encode() + data)
-            acknowledged = self._acknowledged(wait)
+            ok = acknowledged(self.channel, self.mark, wait)
         except (OSError, EOFError, paramiko.SSHException):
-            acknowledged = False
-        if not acknowledged:
+            ok = False
+        if not ok:
             self.close()
             return None
         try:
@@ -149,74 +221,138 @@ class HeldSession:
                            "retrying") from None
         return self.channel
 
-    def _acknowledged(self, wait: float) -> bool:
-        """Read the host's "got" line (nothing else comes before it) within ``wait`` s."""
-        want = f"{self.mark} got\n".encode()
-        got = b""
-        deadline = time.monotonic() + wait
-        try:
-            while not got.endswith(want):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.channel.settimeout(left)
-                chunk = self.channel.recv(256)
-                if not chunk:
-                    return False
-                got = (got + chunk)[-len(want) - 256:]
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            self.channel.settimeout(None)
-
     def close(self) -> None:
         """Close the session unused: the script sees EOF and runs nothing."""
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
             self.channel.close()
 
 
+@dataclass
+class IdleSession:
+    """A session whose change is over, waiting for the host's next read.
+
+    Attributes:
+        channel: the paramiko channel (stdin still open).
+        generation: the pool's connection generation it was opened on.
+        since: ``time.monotonic()`` when its change ended.
+    """
+
+    channel: paramiko.Channel
+    generation: int
+    since: float
+
+    def usable(self, generation: int) -> bool:
+        """Still open both ways, on the current connection, and young enough
+        (:data:`IDLE_SECONDS`)."""
+        ch = self.channel
+        return (not ch.closed and not ch.eof_received and not ch.eof_sent
+                and not ch.exit_status_ready()
+                and self.generation == generation
+                and time.monotonic() - self.since <= IDLE_SECONDS)
+
+    def ask(self, command: str, mark: str, wait: float) -> paramiko.Channel | None:
+        """Send the read ``command`` (a login-shell command line) with its ``mark``, and
+        wait up to ``wait`` s (``ssh.connect_timeout``) for the host's answer.
+
+        Returns:
+            The channel, now the read's; None, the session closed, when the read could not
+            be sent or got no answer (the caller reads over a new session: a read changes
+            nothing, so running it twice is harmless).
+        """
+        data = f"{mark} {command.rstrip(chr(10))}".encode()
+        # a one-line read goes as a line, which the shell reads itself (remote/hold.sh)
+        frame = (f"{len(data)} line\n".encode() + data + b"\n" if b"\n" not in data
+                 else f"{len(data)}\n".encode() + data)
+        try:
+            self.channel.sendall(frame)
+            answered = acknowledged(self.channel, mark, wait)
+        except (OSError, EOFError, paramiko.SSHException):
+            answered = False
+        if not answered:
+            self.close()
+            return None
+        return self.channel
+
+    def close(self) -> None:
+        """Close the session: the script sees EOF and ends."""
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            self.channel.close()
+
+
 class HeldSessions:
-    """At most one held session per host, thread-safe."""
+    """At most one held session per host, and one idle session per host; thread-safe."""
 
     def __init__(self) -> None:
         self._held: dict[str, HeldSession] = {}
+        self._idle: dict[str, IdleSession] = {}
         self._guard = threading.Lock()
 
-    def put(self, name: str, session: HeldSession) -> None:
-        """Keep ``session`` for host ``name`` (closing the one it replaces)."""
+    def _keep(self, store: dict[str, Any], name: str, session: HeldSession | IdleSession
+              ) -> None:
         with self._guard:
-            old = self._held.pop(name, None)
-            self._held[name] = session
+            old = store.pop(name, None)
+            store[name] = session
         if old is not None:
             old.close()
 
-    def take(self, name: str, generation: int) -> HeldSession | None:
-        """The held session of host ``name``, removed; None when there is none usable (an
-        unusable one is closed)."""
+    def _take(self, store: dict[str, Any], name: str, generation: int) -> Any:
         with self._guard:
-            session = self._held.pop(name, None)
+            session = store.pop(name, None)
         if session is None or session.usable(generation):
             return session
         session.close()
         return None
 
-    def sweep(self) -> None:
-        """Close every held session too old to be used (:data:`HOLD_SECONDS`)."""
-        now = time.monotonic()
+    def _close(self, store: dict[str, Any], name: str | None) -> None:
         with self._guard:
-            old = [n for n, s in self._held.items() if now - s.since > HOLD_SECONDS]
-            gone = [self._held.pop(n) for n in old]
+            names = list(store) if name is None else [name]
+            gone = [s for n in names if (s := store.pop(n, None)) is not None]
         for session in gone:
             session.close()
 
+    def put(self, name: str, session: HeldSession) -> None:
+        """Keep ``session`` for host ``name`` (closing the one it replaces)."""
+        self._keep(self._held, name, session)
+
+    def take(self, name: str, generation: int) -> HeldSession | None:
+        """The held session of host ``name``, removed; None when there is none usable (an
+        unusable one is closed)."""
+        return self._take(self._held, name, generation)
+
+    def keep_idle(self, name: str, session: IdleSession) -> None:
+        """Keep ``session`` for host ``name``'s next read (closing the one it replaces)."""
+        self._keep(self._idle, name, session)
+
+    def take_idle(self, name: str, generation: int) -> IdleSession | None:
+        """The idle session of host ``name``, removed; None when there is none usable (an
+        unusable one is closed)."""
+        return self._take(self._idle, name, generation)
+
     def release(self, name: str | None = None) -> None:
         """Close the held session of ``name`` unused (every host's with None)."""
+        self._close(self._held, name)
+
+    def drop(self, name: str | None = None) -> None:
+        """Close the held and the idle session of ``name`` (every host's with None)."""
+        self._close(self._held, name)
+        self._close(self._idle, name)
+
+    def sweep(self) -> None:
+        """Close every held or idle session too old to be used (:data:`HOLD_SECONDS`,
+        :data:`IDLE_SECONDS`)."""
+        now = time.monotonic()
         with self._guard:
-            names = list(self._held) if name is None else [name]
-            gone = [s for n in names if (s := self._held.pop(n, None)) is not None]
+            old = [n for n, s in self._held.items() if now - s.since > HOLD_SECONDS]
+            gone: list[HeldSession | IdleSession] = [self._held.pop(n) for n in old]
+            old = [n for n, s in self._idle.items() if now - s.since > IDLE_SECONDS]
+            gone += [self._idle.pop(n) for n in old]
         for session in gone:
             session.close()
+
+    def idle_count(self) -> int:
+        """How many idle sessions are kept."""
+        with self._guard:
+            return len(self._idle)
 
     def __len__(self) -> int:
         with self._guard:

@@ -128,7 +128,8 @@ class _Router:
             step = self.steps[i]
             self.on_event(StepFinished(step.host, step.purpose, status, got.ended - got.began))
         if status != 0 or i + 1 == self.total:
-            self.replies.close()
+            # the script ends by itself: no EOF, so a session kept for the next read
+            # (irtui/core/ssh_hold.py) stays usable
             return
         if not self.proceed():
             self.stopped = True

@@ -22,7 +22,6 @@ from __future__ import annotations
 import shlex
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -37,6 +36,7 @@ from irtui.core.gcpause import gc_paused
 from irtui.core.plan import ReadBack, command_line
 from irtui.core.remote import Command, script
 from irtui.core.settings import Config, HostConfig
+from irtui.core.workers import each_done
 
 if TYPE_CHECKING:
     from irtui.core.actions.context import ActionContext
@@ -196,13 +196,13 @@ def each_host(ctx: ActionContext, names: Sequence[str], read: Callable[[str], T]
             if on_result:
                 on_result(name, done[name])
         return done
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="irtui-read") as pool:
-        futures = {pool.submit(one, name): name for name in names}
-        for future in as_completed(futures):
-            name = futures[future]
-            done[name] = future.result()
-            if on_result:
-                on_result(name, done[name])
+    for index, returned, value in each_done(one, names, workers):
+        if not returned:  # not an IrtuiError: a bug, raised as ThreadPoolExecutor would
+            raise value
+        name = names[index]
+        done[name] = value
+        if on_result:
+            on_result(name, value)
     return {name: done[name] for name in names}
 
 

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from irtui.core.errors import ActionError, SSHError
+from irtui.core.known_hosts import fingerprint
 from irtui.core.plan import command_line
 from irtui.core.remote import script
 from irtui.core.settings import HostConfig
-from irtui.core.ssh import SSHPool, fingerprint
+from irtui.core.ssh import SSHPool
 from irtui.core.triage.catalog import Artifact, Variant
 from irtui.core.triage.evidence import ARTIFACTS_DIR, EvidenceError, HashingFile
 from irtui.core.triage.naming import artifact_file
