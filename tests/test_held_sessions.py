@@ -140,6 +140,23 @@ def test_after_a_change_the_session_takes_the_next_read_and_change(shell: str,
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+def test_a_read_with_no_change_planned_returns_the_session_to_idle(shell: str,
+                                                                   tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    message = (b"idle\n" + _read_message(NEXT, "echo read2", True)
+               + b"idle\n" + _read_message(NEXT, 'touch "$RAN"', False))
+    proc = subprocess.run([shell, "-c", script("hold"), "irtui-hold", MARK, "echo read1"],
+                          input=message, capture_output=True, timeout=30,
+                          env={**os.environ, "RAN": str(ran)})
+    assert proc.returncode == 0
+    assert proc.stdout.decode() == (f"read1\n\n{MARK} held 0\n"
+                                    f"{NEXT} got\nread2\n\n{NEXT} held 0\n"
+                                    f"{NEXT} got\n\n{NEXT} held 0\n")
+    assert ran.exists()  # the third read ran: "idle" is not a change and not the end
+    assert proc.stderr.decode() == f"\n{MARK} held\n\n{NEXT} held\n\n{NEXT} held\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("next_read", [
     b"",                                                  # irtui closed the idle session
     b"30 line\n" + f"{NEXT} touch \"$RAN\"".encode() + b"\n",  # a length that is wrong
@@ -210,6 +227,9 @@ def test_a_block_is_one_session_per_host_and_blocks(lab_config: Config, clean_la
         assert tcp_connects(attacker.namespace, h.v4, 22)
     responder = Responder(lab_config, audit=AuditLog(tmp_path / "audit"))
     try:
+        for h in hosts:  # the TUI's refresh: each read's session is kept idle
+            assert not responder.read_state(h.name).blocks
+        assert responder.pool.held.idle_count() == 2
         plan = responder.plan_block([attacker.v4], ["host1", "host2"], 600)
         assert len(responder.pool.held) == 2  # each read waits with its session
         result = responder.execute(plan, lambda e: None)
@@ -225,7 +245,8 @@ def test_a_block_is_one_session_per_host_and_blocks(lab_config: Config, clean_la
         responder.close()
     assert result.ok, result.results
     assert second.ok and [r.outcome for r in second.results] == [Outcome.OK] * 2
-    assert opened == 2  # one per host: the change went over the read's session
+    assert opened == 2  # one per host: the plan's read and the change went over the
+    # session of the refresh's read
     assert again == 0
     for h in hosts:
         assert not tcp_connects(attacker.namespace, h.v4, 22)

@@ -50,7 +50,6 @@ from irtui.core.settings import HostConfig, SSHSettings
 from irtui.core.ssh_failures import connect_failed, start_failed
 from irtui.core.ssh_hold import (
     EndWatch,
-    HeldSession,
     HeldSessions,
     HoldWatch,
     IdleSession,
@@ -294,6 +293,7 @@ class SSHPool:
         capture: bool = False,
         replies: Replies | None = None,
         hold: bool = False,
+        keep: bool = False,
         carried: bool = False,
     ) -> CommandResult:
         """Run one command line on ``host`` and stream its output line by line.
@@ -310,6 +310,8 @@ class SSHPool:
                 can answer it through this object (see :class:`Replies`).
             hold: a read (no ``stdin``, no ``replies``) whose session then stays open for the
                 change planned on it (:mod:`irtui.core.ssh_hold`); the result is the read's.
+            keep: a read-only command (no ``stdin``, no ``replies``) run over the host's
+                idle session when there is one, its session then kept idle for the next.
             carried: run over the session held for ``host``, when there is a usable one
                 (no ``stdin``), else over a new one.
 
@@ -325,21 +327,22 @@ class SSHPool:
         started = time.monotonic()
         generation = self.generation(host.name)
         self.held.sweep()
-        mark = new_mark() if hold else ""
+        reuse = hold or keep
+        mark = new_mark() if reuse else ""
         held = self.held.take(host.name, generation) if carried and not stdin else None
         channel = (held.carry(command, replies, self.settings.connect_timeout)
                    if held is not None else None)
         ended = EndWatch(held.mark, on_output) if held is not None and channel else None
-        idle = self.held.take_idle(host.name, generation) if hold else None
+        idle = self.held.take_idle(host.name, generation) if reuse else None
         if idle is not None:
             channel = idle.ask(command, mark, self.settings.connect_timeout)
         if channel is None:
-            channel = self._start(host, held_line(command, mark) if hold else command, stdin,
-                                  replies=Replies() if hold else replies)
+            channel = self._start(host, held_line(command, mark) if reuse else command, stdin,
+                                  replies=Replies() if reuse else replies)
         lines = ended or on_output
-        streams = {"stdout": LineSplitter("stdout", lines, capture or hold),
-                   "stderr": LineSplitter("stderr", lines, capture or hold)}
-        watch = HoldWatch(mark, streams["stdout"], streams["stderr"]) if hold else None
+        streams = {"stdout": LineSplitter("stdout", lines, capture or reuse),
+                   "stderr": LineSplitter("stderr", lines, capture or reuse)}
+        watch = HoldWatch(mark, streams["stdout"], streams["stderr"]) if reuse else None
         end = pump(channel, streams["stdout"].feed, streams["stderr"].feed, started + limit,
                    cancel, watch.done if watch else ended.done if ended else None)
         if ended is not None and end is End.HELD:  # the change is over; the session stays
@@ -350,8 +353,7 @@ class SSHPool:
                                  *ended.texts(streams["stdout"].text(), streams["stderr"].text()))
         if watch is not None and end is End.HELD:
             # the generation now: the read may have opened the connection it ran on
-            self.held.put(host.name, HeldSession(channel, mark, self.generation(host.name),
-                                                 time.monotonic()))
+            self.held.after_read(host.name, channel, mark, self.generation(host.name), hold)
             out, err = watch.texts()
             if watch.exit_code() != 0 and host.user != "root" and command.startswith("sudo -n"):
                 check_sudo(host, (err.strip().splitlines() or [""])[-1])

@@ -26,8 +26,11 @@ Rules:
 * Once the change is over the session is kept again, *idle*, for the host's next read
   (:class:`IdleSession`): ``remote/hold.sh`` says the change ended, with its exit status, on
   both streams (:class:`EndWatch`), then waits for a read, framed like a change and with a
-  marker of its own. A warm block (the TUI's) thus costs a host no new session, no sshd
-  fork and no login shell. The host answers a read at once; an idle session that does not
+  marker of its own. Any read-only command irtui runs (``SSHPool.run(..., keep=True)``:
+  firewall reads, the probe, the rollback timer's status) takes the idle session too, and
+  gives it back once read (it tells the script no change comes: ``idle``). A warm block (the
+  TUI's, after its refresh) thus costs a host no new session, no sshd fork and no login
+  shell. The host answers a read at once; an idle session that does not
   within ``ssh.connect_timeout`` (ended, or its shell stalled) is closed and the read goes
   over a new session (a read changes nothing, so nothing runs twice). Idle sessions older
   than :data:`IDLE_SECONDS` are closed unused.
@@ -318,6 +321,22 @@ class HeldSessions:
         """The held session of host ``name``, removed; None when there is none usable (an
         unusable one is closed)."""
         return self._take(self._held, name, generation)
+
+    def after_read(self, name: str, channel: paramiko.Channel, mark: str, generation: int,
+                   change: bool) -> None:
+        """The read over ``channel`` (run under ``remote/hold.sh`` with ``mark``) is over:
+        keep its session held for the change planned on it (``change``), else idle for
+        host ``name``'s next read (the script is told no change comes: ``idle``)."""
+        if change:
+            self.put(name, HeldSession(channel, mark, generation, time.monotonic()))
+            return
+        try:
+            channel.sendall(b"idle\n")
+        except (OSError, EOFError, paramiko.SSHException):
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                channel.close()
+            return
+        self.keep_idle(name, IdleSession(channel, generation, time.monotonic()))
 
     def keep_idle(self, name: str, session: IdleSession) -> None:
         """Keep ``session`` for host ``name``'s next read (closing the one it replaces)."""

@@ -120,7 +120,7 @@ def probe_and_read(ctx: ActionContext, host: HostConfig, hold: bool = False) -> 
     read = expected.read_command()
     generation = ctx.pool.generation(host.name)
     result = ctx.pool.run(host, probe_and_read_line(host, read), capture=True,
-                          timeout=read_timeout(ctx.config), hold=hold)
+                          timeout=read_timeout(ctx.config), hold=hold, keep=True)
     out = result.stdout
     at_read = out.find(READ_MARK, max(0, out.find("### end")))
     at_exit = out.rfind(EXIT_MARK)

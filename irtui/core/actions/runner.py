@@ -46,7 +46,7 @@ def run_read(pool: SSHPool, host: HostConfig, command: Command, suffix: str = ""
         SSHError, HostKeyError: see :meth:`SSHPool.run`.
     """
     line = command_line(host, command.argv) + suffix
-    result = pool.run(host, line, capture=True, timeout=timeout, hold=hold)
+    result = pool.run(host, line, capture=True, timeout=timeout, hold=hold, keep=True)
     if result.exit_code != 0:
         raise read_failed(host, command, result.exit_code, result.stderr)
     return result.stdout

@@ -5,7 +5,8 @@
 # $1 a marker irtui drew at random, so no output can fake it; $2 the read's command line,
 # run as the login shell would run it, with no stdin.
 # After the read: a newline and "$1 held STATUS" on stdout, a newline and "$1 held" on stderr.
-# Then it waits on its stdin for the change: a line with its length in bytes, then exactly
+# Then it waits on its stdin for the change (or the line "idle": no change comes, the
+# session waits for the next read, below): a line with its length in bytes, then exactly
 # that many bytes: one command line. It answers "$1 got" on stdout and waits for the line
 # "$1 go"; then it runs the command line with this stdin (the change's own "go" lines follow
 # on it, only once the change asks). Nothing else is sent before "got", so `head -c` cannot
@@ -19,9 +20,11 @@
 
 # One message from stdin into $message: its length in bytes on a line, then that many bytes;
 # or its length and "line" on a line, then the message on one line of its own (a read's
-# command line, taken by the shell itself: no head(1) process for it).
+# command line, taken by the shell itself: no head(1) process for it). The first line is
+# left in $size; when it is $1, nothing more is read (and it fails).
 receive() {
   IFS= read -r size || return 1
+  [ "$size" != "${1-}" ] || return 1
   case $size in
     *' line')
       size=${size% line}
@@ -47,17 +50,21 @@ while :; do
   status=$?
   printf '\n%s held %s\n' "$mark" "$status" || exit 0
   printf '\n%s held\n' "$mark" >&2 || exit 0
-  receive || exit 0
-  # and only on irtui's go-ahead, which it sends once it sees this line: a message that
-  # reached the host after irtui gave up on it (a stalled host, a link down for a while)
-  # never runs
-  printf '%s got\n' "$mark" || exit 0
-  IFS= read -r go || exit 0
-  [ "$go" = "$mark go" ] || exit 0
-  eval "$message"
-  status=$?
-  printf '%s ended %s\n' "$mark" "$status" || exit 0
-  printf '%s ended\n' "$mark" >&2 || exit 0
+  # "idle": no change comes (the read was not a plan's); wait for the next read
+  if ! receive idle; then
+    [ "$size" = idle ] || exit 0
+  else
+    # and only on irtui's go-ahead, which it sends once it sees this line: a message that
+    # reached the host after irtui gave up on it (a stalled host, a link down for a while)
+    # never runs
+    printf '%s got\n' "$mark" || exit 0
+    IFS= read -r go || exit 0
+    [ "$go" = "$mark go" ] || exit 0
+    eval "$message"
+    status=$?
+    printf '%s ended %s\n' "$mark" "$status" || exit 0
+    printf '%s ended\n' "$mark" >&2 || exit 0
+  fi
   # the next read (a read is read-only: it needs no go-ahead)
   receive || exit 0
   mark=${message%% *}
