@@ -45,6 +45,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from benchmarks import fleet_peers as peers  # noqa: E402
 from benchmarks.fleet_suites import SUITES, Context  # noqa: E402
+from benchmarks.settle import settle  # noqa: E402
 from irtui.lab.lab import lab_down, lab_up  # noqa: E402
 from irtui.lab.probe import ns_run  # noqa: E402
 from irtui.lab.spec import LabSpec  # noqa: E402
@@ -175,31 +176,6 @@ def main() -> int:
     print(f"\nbefore: {before_load}\nafter:  {machine()}")
     print(json.dumps({"rows": rows}), file=sys.stderr)
     return 0
-
-
-def _busy_and_total() -> tuple[int, int]:
-    """CPU time spent busy and in all, summed over every CPU (clock ticks; proc(5),
-    /proc/stat: idle and iowait count as not busy)."""
-    with open("/proc/stat") as stat:
-        ticks = [int(v) for v in stat.readline().split()[1:]]
-    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
-
-
-def settle(idle: float = 0.85, longest: float = 120.0) -> str:
-    """Wait until the machine is quiet before timing: bringing up 50 hosts (or a run just
-    before) leaves the CPUs busy for a while, and a run started then is measured on a
-    loaded machine. Waits until one second has at least ``idle`` of its CPU time idle, at
-    most ``longest`` seconds; returns what it saw."""
-    started = time.monotonic()
-    share = 0.0
-    while time.monotonic() - started < longest:
-        busy0, total0 = _busy_and_total()
-        time.sleep(1.0)
-        busy1, total1 = _busy_and_total()
-        share = 1 - (busy1 - busy0) / max(1, total1 - total0)
-        if share >= idle:
-            break
-    return f"{share:.0%} idle after {time.monotonic() - started:.0f} s"
 
 
 if __name__ == "__main__":

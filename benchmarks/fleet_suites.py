@@ -19,6 +19,7 @@ from typing import Any
 
 import tomli_w
 
+from benchmarks.settle import settle
 from irtui.lab.info import LabInfo
 from irtui.lab.probe import ns_run
 from irtui.lab.spec import LabSpec
@@ -276,6 +277,9 @@ def warm(ctx: Context) -> list[list[str]]:
     print(f"\n## warm, {n} hosts", flush=True)
     for run in range(max(1, ctx.runs // 2)):
         for i, (name, python) in enumerate(tools):
+            # each process on a quiet machine: not while the one before still winds down
+            # (50 sessions and their shells ending on the hosts)
+            settle()
             out = subprocess.run([str(python), str(HERE / "fleet_warm.py"), ctx.config,
                                   str(ctx.runs), str(20 + 20 * (2 * run + i))],
                                  capture_output=True, text=True, timeout=600)
@@ -286,6 +290,7 @@ def warm(ctx: Context) -> list[list[str]]:
                 got[name].setdefault(key, []).extend(values)
             print(f"  {name}: " + ", ".join(f"{k} {statistics.median(v):.3f}"
                                              for k, v in doc.items()), flush=True)
+        settle()
         out = subprocess.run([sys.executable, str(HERE / "fleet_peers.py"), "paramiko-warm",
                               "--known-hosts", str(ctx.spec.known_hosts_path), "--key",
                               str(ctx.spec.key_path), "--command", "nft -j list ruleset",

@@ -163,8 +163,8 @@ def dumps(doc: Json) -> str:
             return {k: lifted(v) for k, v in value.items()}
         if isinstance(value, list):
             if len(value) >= ROW_LIST_MIN and all(isinstance(item, dict) for item in value) \
-                    and not any(isinstance(v, dict | list)
-                                for item in value for v in item.values()):
+                    and not any(issubclass(kind, dict | list)  # the values' types, once each
+                                for kind in {type(v) for item in value for v in item.values()}):
                 rows.append(value)
                 return f"{mark}{len(rows) - 1}"
             return [lifted(v) for v in value]
