@@ -108,6 +108,26 @@ def test_element_with_host_bits_in_a_prefix_set_is_not_enforced(responder: Respo
     assert any("host bits" in gap for gap in state.gaps)
 
 
+def test_a_block_of_an_entry_present_but_not_enforced_says_so_and_puts_it_back(
+        responder: Responder, clean_lab) -> None:
+    """irtui's drop rules flushed by hand, the set entry left: the attacker gets through. A
+    new block of that address must not read as merely "already present": its plan says the
+    entry is NOT ENFORCED and that the rules go back, and afterwards the attacker is cut."""
+    h1, attacker = clean_lab.hosts[0], clean_lab.attacker
+    _run(responder, responder.plan_block([attacker.v4], ["host1"], "1h"))
+    _sh(h1.namespace, "for c in v4_32_in v4_32_fwd v4_32_out; do "
+        "nft flush chain inet irtui $c || exit 1; done")
+    assert tcp_connects(attacker.namespace, h1.v4, 22)
+    plan = responder.plan_block([attacker.v4], ["host1"], "1h")
+    assert [n for n in plan.notes if "NOT ENFORCED" in n] == [
+        f"host1: {attacker.v4} already in the blocklist but NOT ENFORCED there (a drop rule "
+        "is missing or bypassed); this block puts its rules back and reads them back"]
+    _run(responder, plan)
+    assert not tcp_connects(attacker.namespace, h1.v4, 22)
+    assert not [n for n in responder.plan_block([attacker.v4], ["host1"], "1h").notes
+                if "NOT ENFORCED" in n]
+
+
 def test_management_set_widened_by_hand_to_everything_is_not_isolated(responder: Responder,
                                                                       clean_lab) -> None:
     h1, attacker = clean_lab.hosts[0], clean_lab.attacker

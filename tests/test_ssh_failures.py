@@ -136,3 +136,69 @@ def test_a_connection_closed_under_a_channel_open_is_opened_again(lab_config: Co
         assert calls == [1, 2]
     finally:
         pool.close()
+
+
+@pytest.mark.lab
+def test_a_cancel_while_the_host_has_not_started_the_command_is_acted_on_at_once(
+        lab_config: Config, clean_lab) -> None:
+    """The connection's sshd stalls (SIGSTOP) just after it opened a session channel, so the
+    host never answers the "exec" request (as on a link losing most packets, where that
+    answer can take minutes): a Ctrl-C (the run's cancel) ends the wait at once, and the
+    error says whether the command started is unknown. (The stall is timed by a hook on
+    the channel open; the host is stopped for real.)"""
+    import threading
+    import time
+
+    from irtui.core.errors import SSHError
+    from irtui.core.ssh import SSHPool
+
+    h1 = clean_lab.hosts[0]
+    pool = SSHPool(lab_config.ssh)
+    host = lab_config.host("host1")
+    stopped: list[int] = []
+    try:
+        assert pool.run(host, "true", keep=True).exit_code == 0  # an idle session stays
+        [shell] = _held_processes(h1.namespace)
+        stat = Path(f"/proc/{shell}/stat").read_text()
+        sshd = int(stat.rsplit(")", 1)[1].split()[1])  # the connection's sshd
+        transport = pool.connect(host).get_transport()
+        real_open = transport.open_session
+
+        def open_then_stall(*args: object, **kwargs: object) -> paramiko.Channel:
+            channel = real_open(*args, **kwargs)
+            os.kill(sshd, signal.SIGSTOP)
+            stopped.append(sshd)
+            return channel
+
+        transport.open_session = open_then_stall  # type: ignore[method-assign]
+        cancel = threading.Event()
+        threading.Timer(1.0, cancel.set).start()
+        # without the interruptible wait the run would only end once the host resumes
+        resume = threading.Timer(15.0, lambda: [os.kill(p, signal.SIGCONT) for p in stopped])
+        resume.start()
+        began = time.monotonic()
+        with pytest.raises(SSHError, match="cancelled while the host was starting the "
+                                           "command; whether it started is unknown"):
+            pool.run(host, "true", cancel=cancel)
+        assert time.monotonic() - began < 3.0
+    finally:
+        if "resume" in locals():
+            resume.cancel()
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        pool.close()
+
+
+def test_an_authentication_that_timed_out_is_not_called_a_refused_key(
+        lab_config: Config) -> None:
+    from irtui.core.ssh_failures import connect_failed
+
+    host = lab_config.host("host1")
+    late = connect_failed(paramiko.AuthenticationException("Authentication timeout."), host,
+                          host.address, "host1 (x)", None, 5.0)  # type: ignore[arg-type]
+    assert late.problem == ("host1 (x): no answer to authentication within 5 s (a slow or "
+                            "lossy link, or a busy host; the key was not refused)")
+    assert "connect_timeout" in late.fix
+    refused = connect_failed(paramiko.AuthenticationException("Authentication failed."), host,
+                             host.address, "host1 (x)", None, 5.0)  # type: ignore[arg-type]
+    assert refused.problem.startswith("authentication failed for ")

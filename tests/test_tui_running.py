@@ -121,6 +121,7 @@ async def test_the_quit_question_follows_the_action_live(lab_config: Config,
         shown = str(app.screen.query_one("#quit-question").render())
         assert "nothing runs any more" in shown, shown
         assert "roll back by itself" not in shown
+        assert str(app.screen.query_one("#quit-title").render()) == "Quit? The action has ended"
         await pilot.press("y")
         await pilot.pause(0.3)
         assert not app.is_running

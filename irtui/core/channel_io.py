@@ -214,3 +214,40 @@ def _replaced(text: str) -> str:
     if text.isascii() or not any("\udc80" <= c <= "\udcff" for c in text):
         return text
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class ExecCancelled(Exception):
+    """The run was cancelled while the host had not yet said the command started."""
+
+
+def exec_command(channel: paramiko.Channel, command: str,
+                 cancel: threading.Event | None) -> None:
+    """``channel.exec_command(command)`` that a ``cancel`` interrupts.
+
+    paramiko's own waits for the host's answer to the "exec" request (RFC 4254 §6.5) with no
+    end (``Channel._wait_for_event``); on a lossy link that answer can take minutes of TCP
+    retransmission, and a Ctrl-C then waited as long. This sends the same request and waits
+    in slices of :data:`POLL_SECONDS`, closing the channel once ``cancel`` is set.
+
+    Raises:
+        ExecCancelled: ``cancel`` was set first; the channel is closed, and whether the
+            command started is unknown (the request had been sent).
+        paramiko.SSHException, OSError, EOFError: as ``exec_command``.
+    """
+    if cancel is None or not hasattr(channel, "_event_pending"):
+        channel.exec_command(command)
+        return
+    request = paramiko.Message()
+    request.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+    request.add_int(channel.remote_chanid)
+    request.add_string("exec")
+    request.add_boolean(True)
+    request.add_string(command)
+    channel._event_pending()
+    channel.transport._send_user_message(request)
+    while not channel.event.wait(POLL_SECONDS):
+        if cancel.is_set():
+            channel.close()
+            raise ExecCancelled()
+    if not channel.event_ready:
+        raise channel.transport.get_exception() or paramiko.SSHException("Channel closed.")

@@ -33,19 +33,17 @@ import paramiko
 from irtui.core.channel_io import (
     CappedSinks,
     End,
+    ExecCancelled,
     LineSplitter,
     OutputCallback,
     ProgressCallback,
     Replies,
+    exec_command,
     pump,
 )
 from irtui.core.endpoints import join_port
 from irtui.core.errors import HostKeyError, SSHError
-from irtui.core.known_hosts import (
-    KnownHosts,
-    RefuseUnknownKey,
-    load_known_hosts,
-)
+from irtui.core.known_hosts import KnownHosts, RefuseUnknownKey, load_known_hosts
 from irtui.core.settings import HostConfig, SSHSettings
 from irtui.core.ssh_failures import connect_failed, start_failed
 from irtui.core.ssh_hold import (
@@ -61,6 +59,8 @@ from irtui.core.ssh_keys import KeyCache, expand_path
 from irtui.core.sudo import check_sudo
 from irtui.core.tcp_connection import tcp_connection
 from irtui.core.textfile import special_kind
+
+CHECK_FIRST = "check the host's state before retrying"
 
 # paramiko logs a connection that failed (with its traceback) from its transport thread;
 # with no handler Python prints that on stderr, over the TUI's screen and after the CLI's
@@ -244,13 +244,14 @@ class SSHPool:
             raise SSHError(exc.problem, exc.fix.replace("ssh.key_file", source)) from None
 
     def _start(self, host: HostConfig, command: str, stdin: bytes | None,
-               window_size: int | None = None, replies: Replies | None = None
-               ) -> paramiko.Channel:
+               window_size: int | None = None, replies: Replies | None = None,
+               cancel: threading.Event | None = None) -> paramiko.Channel:
         """Open a session channel on ``host``'s connection, start ``command``, send
         ``stdin`` then EOF (with ``replies``: no EOF, the channel is handed to it).
 
         Raises:
-            SSHError, HostKeyError: see :meth:`connect`; the command could not be started.
+            SSHError, HostKeyError: see :meth:`connect`; the command could not be started,
+                or ``cancel`` came first (whether it started is then unknown).
         """
         for retry in (True, False):
             client = self.connect(host)
@@ -269,13 +270,16 @@ class SSHPool:
         try:
             with self._guard:
                 self.sessions_opened += 1
-            channel.exec_command(command)
+            exec_command(channel, command, cancel)
             if stdin:
                 channel.sendall(stdin)
             if replies is None:
                 channel.shutdown_write()
             else:
                 replies.attach(channel)
+        except ExecCancelled:
+            raise SSHError(f"{host.name}: cancelled while the host was starting the command; "
+                           "whether it started is unknown", CHECK_FIRST) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.drop(host.name)
             raise start_failed(host.name, exc, self.settings.connect_timeout) from None
@@ -338,7 +342,7 @@ class SSHPool:
             channel = idle.ask(command, mark, self.settings.connect_timeout)
         if channel is None:
             channel = self._start(host, held_line(command, mark) if reuse else command, stdin,
-                                  replies=Replies() if reuse else replies)
+                                  replies=Replies() if reuse else replies, cancel=cancel)
         lines = ended or on_output
         streams = {"stdout": LineSplitter("stdout", lines, capture or reuse),
                    "stderr": LineSplitter("stderr", lines, capture or reuse)}
@@ -360,7 +364,7 @@ class SSHPool:
             return CommandResult(watch.exit_code(), time.monotonic() - started, out, err)
         if end is End.CANCELLED:
             raise SSHError(f"{host.name}: cancelled; the remote command was signalled "
-                           "by closing its channel", "check the host's state before retrying")
+                           "by closing its channel", CHECK_FIRST)
         if end is End.TIMEOUT:
             raise SSHError(f"{host.name}: command timed out after {limit:g} s",
                            "raise ssh.command_timeout or check the host")
@@ -413,7 +417,7 @@ class SSHPool:
         """
         limit = timeout if timeout is not None else self.settings.command_timeout
         started = time.monotonic()
-        channel = self._start(host, command, None, window_size=_STREAM_WINDOW)
+        channel = self._start(host, command, None, window_size=_STREAM_WINDOW, cancel=cancel)
         sinks = CappedSinks(stdout, stderr, max_bytes, on_progress)
         end = pump(channel, sinks.stdout, sinks.stderr, started + limit, cancel)
         sinks.report()

@@ -84,6 +84,12 @@ def connect_failed(exc: BaseException, host: HostConfig, name: str, where: str,
             f"{fingerprint(exc.expected_key)}; nothing was run",
             f"verify the new key out of band, then update {known.path}",
         )
+    if isinstance(exc, paramiko.AuthenticationException) and "timeout" in str(exc).lower():
+        # paramiko's "Authentication timeout." (the same class as a refusal): no answer to
+        # the key in time, as on a link losing packets; the key was not refused
+        return SSHError(f"{where}: no answer to authentication within {timeout:g} s (a slow "
+                        "or lossy link, or a busy host; the key was not refused)",
+                        "check the network to the host, or raise ssh.connect_timeout")
     if isinstance(exc, paramiko.AuthenticationException):
         return SSHError(f"authentication failed for {host.user}@{where}",
                         "check ssh.key_file (or ssh-agent) and the host's authorized_keys")

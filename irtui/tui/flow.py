@@ -328,8 +328,10 @@ class ActionFlow:
 
         def decided(ok: bool | None) -> None:
             if ok and replan.stale(plan, built, time.monotonic()):
-                self._log("── the plan is older than the facts it rests on may be: "  # type: ignore[attr-defined]
-                          "reading the hosts again before the change…")
+                age = replan.PLAN_PROFILE_MAX_AGE
+                self._log(f"── the plan was read more than {age:g} s ago and the hosts "  # type: ignore[attr-defined]
+                          "may have changed since: reading the hosts again before the "
+                          "change…")
                 self._planning = True
                 reason, shot = screen.reason, screen.screenshot
                 self._plan_worker(rebuild, plan.hosts, None, lambda new: self._replanned(

@@ -199,7 +199,7 @@ class QuitScreen(OnceModal[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-box", classes="modal-box"):
-            yield Label("Quit while an action runs?", classes="modal-title")
+            yield Label("Quit while an action runs?", id="quit-title", classes="modal-title")
             yield Static(self.question, id="quit-question", markup=False)
             with Horizontal(classes="modal-buttons"):
                 yield Button("Stay (n)", id="stay", variant="primary", compact=True)
@@ -217,6 +217,8 @@ class QuitScreen(OnceModal[bool]):
         if now != self.question:
             self.question = now
             self.query_one("#quit-question", Static).update(now)
+            if now == self.ENDED:
+                self.query_one("#quit-title", Label).update("Quit? The action has ended")
 
     def action_stay(self) -> None:
         self.dismiss(False)

@@ -24,7 +24,13 @@ from irtui.core.durations import exact_duration, format_duration, parse_ttl
 from irtui.core.errors import InvalidTargetError
 from irtui.core.firewall.backend import BlockRequest
 from irtui.core.firewall.detect import NETWORK_UNKNOWN
-from irtui.core.firewall.state import BlockEntry, HostState, Network, entry_text
+from irtui.core.firewall.state import (
+    BlockEntry,
+    HostState,
+    Network,
+    describe_networks,
+    entry_text,
+)
 from irtui.core.hostlock import locked_all
 from irtui.core.plan import EntryFate, EntryStatus, Plan
 from irtui.core.remote import run_script
@@ -96,6 +102,7 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         state = ctx.read_state(host.name)
         accounting = dict(refused_everywhere)
         requests: list[BlockRequest] = []
+        unenforced: list[Network] = []  # in the set, but its drop rules are not in force
         host_guard = profile.facts.protected() + jump_host
         host_screen = OverlapIndex(n for n, _ in host_guard)
         blind = None if profile.facts.network_known else (
@@ -111,6 +118,8 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
                     f"({profile.choice.name} has no IPv6 tool there)")
             else:
                 entry = state.find(net)
+                if entry is not None and not entry.enforced:
+                    unenforced.append(net)
                 ttl, kept = _longer_ttl(seconds, entry.expires if entry else 0)
                 requests.append(BlockRequest(net, ttl, refresh=entry is not None))
                 if kept:
@@ -121,6 +130,10 @@ def plan_block(ctx: ActionContext, targets: Sequence[str], hosts: Sequence[str],
         expected[host.name] = [r.network for r in requests]
         longer = [f"{r.network} ({format_duration(r.ttl)})" for r in requests
                   if r.refresh and accounting[str(r.network)].reason]
+        if unenforced:
+            notes.append(f"{host.name}: {describe_networks(unenforced)} already in the "
+                         "blocklist but NOT ENFORCED there (a drop rule is missing or "
+                         "bypassed); this block puts its rules back and reads them back")
         if longer:
             notes.append(f"{host.name}: already blocked for longer than "
                          f"{format_duration(seconds)}, kept as they are (unblock first to "
