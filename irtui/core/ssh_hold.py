@@ -163,27 +163,47 @@ def acknowledged(channel: paramiko.Channel, mark: str, wait: float) -> bool:
 
 
 @dataclass
-class HeldSession:
-    """A session whose read is over, waiting for its change.
+class _KeptSession:
+    """A session irtui keeps open on a host between two of its commands.
 
     Attributes:
         channel: the paramiko channel (stdin still open).
-        mark: the marker ``remote/hold.sh`` was started with.
         generation: the pool's connection generation it was opened on.
-        since: ``time.monotonic()`` when its read ended.
+        since: ``time.monotonic()`` when it began to wait.
     """
 
     channel: paramiko.Channel
-    mark: str
     generation: int
     since: float
 
+    def limit(self) -> float:
+        """Longest it may wait (s)."""
+        raise NotImplementedError
+
     def usable(self, generation: int) -> bool:
-        """Still open, on the current connection, and young enough (:data:`HOLD_SECONDS`)."""
+        """Still open both ways, on the current connection, and young enough
+        (:meth:`limit`)."""
         ch = self.channel
-        return (not ch.closed and not ch.eof_received and not ch.exit_status_ready()
-                and self.generation == generation
-                and time.monotonic() - self.since <= HOLD_SECONDS)
+        return (not ch.closed and not ch.eof_received and not ch.eof_sent
+                and not ch.exit_status_ready() and self.generation == generation
+                and time.monotonic() - self.since <= self.limit())
+
+    def close(self) -> None:
+        """Close the session: the script sees EOF and runs nothing more."""
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            self.channel.close()
+
+
+@dataclass
+class HeldSession(_KeptSession):
+    """A session whose read is over, waiting for its change (``since``: when the read
+    ended; ``mark``: the marker ``remote/hold.sh`` was started with)."""
+
+    mark: str
+
+    def limit(self) -> float:
+        """:data:`HOLD_SECONDS`."""
+        return HOLD_SECONDS
 
     def carry(self, command: str, replies: Replies | None,
               wait: float) -> paramiko.Channel | None:
@@ -224,34 +244,15 @@ class HeldSession:
                            "retrying") from None
         return self.channel
 
-    def close(self) -> None:
-        """Close the session unused: the script sees EOF and runs nothing."""
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            self.channel.close()
-
 
 @dataclass
-class IdleSession:
-    """A session whose change is over, waiting for the host's next read.
+class IdleSession(_KeptSession):
+    """A session whose change (or read) is over, waiting for the host's next read
+    (``since``: when it began to wait)."""
 
-    Attributes:
-        channel: the paramiko channel (stdin still open).
-        generation: the pool's connection generation it was opened on.
-        since: ``time.monotonic()`` when its change ended.
-    """
-
-    channel: paramiko.Channel
-    generation: int
-    since: float
-
-    def usable(self, generation: int) -> bool:
-        """Still open both ways, on the current connection, and young enough
-        (:data:`IDLE_SECONDS`)."""
-        ch = self.channel
-        return (not ch.closed and not ch.eof_received and not ch.eof_sent
-                and not ch.exit_status_ready()
-                and self.generation == generation
-                and time.monotonic() - self.since <= IDLE_SECONDS)
+    def limit(self) -> float:
+        """:data:`IDLE_SECONDS`."""
+        return IDLE_SECONDS
 
     def ask(self, command: str, mark: str, wait: float) -> paramiko.Channel | None:
         """Send the read ``command`` (a login-shell command line) with its ``mark``, and
@@ -276,11 +277,6 @@ class IdleSession:
             return None
         return self.channel
 
-    def close(self) -> None:
-        """Close the session: the script sees EOF and ends."""
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            self.channel.close()
-
 
 class HeldSessions:
     """At most one held session per host, and one idle session per host; thread-safe."""
@@ -290,8 +286,7 @@ class HeldSessions:
         self._idle: dict[str, IdleSession] = {}
         self._guard = threading.Lock()
 
-    def _keep(self, store: dict[str, Any], name: str, session: HeldSession | IdleSession
-              ) -> None:
+    def _keep(self, store: dict[str, Any], name: str, session: _KeptSession) -> None:
         with self._guard:
             old = store.pop(name, None)
             store[name] = session
@@ -328,15 +323,15 @@ class HeldSessions:
         keep its session held for the change planned on it (``change``), else idle for
         host ``name``'s next read (the script is told no change comes: ``idle``)."""
         if change:
-            self.put(name, HeldSession(channel, mark, generation, time.monotonic()))
+            self.put(name, HeldSession(channel, generation, time.monotonic(), mark=mark))
             return
+        idle = IdleSession(channel, generation, time.monotonic())
         try:
             channel.sendall(b"idle\n")
         except (OSError, EOFError, paramiko.SSHException):
-            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                channel.close()
+            idle.close()
             return
-        self.keep_idle(name, IdleSession(channel, generation, time.monotonic()))
+        self.keep_idle(name, idle)
 
     def keep_idle(self, name: str, session: IdleSession) -> None:
         """Keep ``session`` for host ``name``'s next read (closing the one it replaces)."""
@@ -360,11 +355,11 @@ class HeldSessions:
         """Close every held or idle session too old to be used (:data:`HOLD_SECONDS`,
         :data:`IDLE_SECONDS`)."""
         now = time.monotonic()
+        gone: list[_KeptSession] = []
         with self._guard:
-            old = [n for n, s in self._held.items() if now - s.since > HOLD_SECONDS]
-            gone: list[HeldSession | IdleSession] = [self._held.pop(n) for n in old]
-            old = [n for n, s in self._idle.items() if now - s.since > IDLE_SECONDS]
-            gone += [self._idle.pop(n) for n in old]
+            for store in (self._held, self._idle):
+                old = [n for n, s in store.items() if now - s.since > s.limit()]
+                gone += [store.pop(n) for n in old]
         for session in gone:
             session.close()
 

@@ -25,16 +25,18 @@
 receive() {
   IFS= read -r size || return 1
   [ "$size" != "${1-}" ] || return 1
+  framing=bytes
   case $size in
-    *' line')
-      size=${size% line}
-      IFS= read -r message || return 1 ;;
-    *)
-      message=$(head -c "$size") || return 1 ;;
+    *' line') size=${size% line} framing=line ;;
   esac
   case $size in
     '' | *[!0-9]*) return 1 ;;
   esac
+  if [ "$framing" = line ]; then
+    IFS= read -r message || return 1
+  else
+    message=$(head -c "$size") || return 1
+  fi
   # the length in bytes, whatever the locale (a message cut short by a lost session never runs)
   had=${LC_ALL+set} was=${LC_ALL-}
   LC_ALL=C
